@@ -1,0 +1,48 @@
+# coldtrace: `make demo` runs everything on embedded defaults, `make test` runs the test suite.
+# Both set themselves up: Debian packages, TimescaleDB, a venv from requirements.lock, private services.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | md5sum | cut -c1-12)
+
+.PHONY: setup system venv services services-stop test lint typecheck check demo bench clean
+
+setup: system venv
+
+system:
+	@bash scripts/install-system-deps.sh
+
+venv: $(STAMP)
+
+$(STAMP): requirements.lock pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install -q --disable-pip-version-check -r requirements.lock
+	@$(BIN)/python -m pip install -q --disable-pip-version-check --no-build-isolation --no-deps -e .
+	@rm -f $(VENV)/.installed-* && touch $@
+
+services: setup
+	@$(BIN)/coldtrace services start
+
+services-stop:
+	@test -x $(BIN)/coldtrace && $(BIN)/coldtrace services stop || true
+
+test: setup
+	@$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: venv
+	@$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+typecheck: venv
+	@$(BIN)/mypy .
+
+check: lint typecheck test
+
+demo: setup
+	@$(BIN)/coldtrace demo
+
+bench: setup
+	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+clean: services-stop
+	rm -rf $(VENV) .data

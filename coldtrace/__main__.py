@@ -1,0 +1,5 @@
+import sys
+
+from coldtrace.cli import main
+
+sys.exit(main())

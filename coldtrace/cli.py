@@ -1,0 +1,116 @@
+"""The ``coldtrace`` command: the composition root that builds settings and wires the parts.
+
+Subcommands: ``services`` (private PostgreSQL and Mosquitto), ``db`` (migrations, storage mode),
+``cloud`` (the service), ``edge`` (the gateway agent), ``sim`` (device simulators), ``demo``.
+Each part registers its own subcommands here, so this module stays a thin dispatcher.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+
+from coldtrace import devservices
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def _database_url(args: argparse.Namespace) -> str:
+    url = args.database_url or os.environ.get("COLDTRACE_CLOUD_DATABASE_URL")
+    if url:
+        return str(url)
+    return devservices.PostgresService.default().start()
+
+
+def _cmd_services(args: argparse.Namespace) -> int:
+    if args.action == "start":
+        print(json.dumps(devservices.start_all(), indent=2))
+    elif args.action == "stop":
+        devservices.stop_all()
+    else:
+        pg = devservices.PostgresService.default()
+        mq = devservices.MosquittoService.default()
+        print(json.dumps({
+            "postgres": pg.url if pg.running() else None,
+            "mosquitto": mq.url if mq.running() else None,
+        }, indent=2))
+    return 0
+
+
+def _cmd_db(args: argparse.Namespace) -> int:
+    from psycopg import AsyncConnection
+
+    from cloud.storage.capabilities import probe
+    from cloud.storage.migrations import migrate
+
+    async def run() -> int:
+        async with await AsyncConnection.connect(_database_url(args)) as conn:
+            if args.action == "migrate":
+                flag = {"auto": None, "on": True, "off": False}[args.timescaledb]
+                applied = await migrate(conn, timescaledb=flag)
+                print("applied: " + (", ".join(applied) if applied else "nothing (up to date)"))
+            caps = await probe(conn)
+            print(f"storage: {caps.mode.value}")
+        return 0
+
+    return asyncio.run(run())
+
+
+def _cmd_cloud(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from cloud.app import create_app
+    from cloud.config import CloudSettings
+
+    settings = CloudSettings(database_url=_database_url(args), host=args.host, port=args.port)
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="coldtrace", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    services = sub.add_parser("services", help="private PostgreSQL + Mosquitto for tests and demo")
+    services.add_argument("action", choices=["start", "stop", "status"])
+    services.set_defaults(handler=_cmd_services)
+
+    db = sub.add_parser("db", help="database schema")
+    db.add_argument("action", choices=["migrate", "mode"])
+    db.add_argument("--database-url", help="default: $COLDTRACE_CLOUD_DATABASE_URL or private")
+    db.add_argument("--timescaledb", choices=["auto", "on", "off"], default="auto",
+                    help="create the TimescaleDB extension on first migration (default: if offered)")
+    db.set_defaults(handler=_cmd_db)
+
+    cloud = sub.add_parser("cloud", help="the cloud service")
+    cloud_sub = cloud.add_subparsers(dest="cloud_command", required=True)
+    serve = cloud_sub.add_parser("serve", help="HTTP API, processor and scheduled jobs")
+    serve.add_argument("--database-url")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.set_defaults(handler=_cmd_cloud)
+
+    for register in _extensions():
+        register(sub)
+    return parser
+
+
+def _extensions() -> list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]]:
+    """Subcommands contributed by the parts (edge, sim, demo, ledger, …), when present."""
+    from coldtrace import commands
+
+    return commands.REGISTRARS
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    handler: Handler = args.handler
+    return handler(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,13 @@
+"""Registry of subcommands contributed by the parts; each adds its own parser and handler.
+
+Add a function ``register(sub)`` in a module of this package and list it in ``REGISTRARS``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+
+Registrar = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
+
+REGISTRARS: list[Registrar] = []

@@ -1,0 +1,180 @@
+"""Typed records that edge sources produce and the cloud ingests.
+
+Every record is a frozen pydantic model with a ``kind`` discriminator, so a batch can carry a mix
+of them and be validated in one pass. Times are aware datetimes (UTC on the wire, RFC 3339).
+Device time is kept as the device sent it; ``received_at`` is the gateway's time of receipt.
+
+>>> from datetime import datetime, UTC
+>>> r = Reading(sensor_id="fridge-1/t", time=datetime(2026, 1, 1, tzinfo=UTC), value=4.5,
+...             received_at=datetime(2026, 1, 1, 0, 0, 1, tzinfo=UTC))
+>>> r.quality.value
+'good'
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    PlainValidator,
+    model_validator,
+)
+
+_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:/@#+-]{0,127}$"
+DeviceId = Annotated[str, Field(pattern=_ID_PATTERN)]
+"""Identifier of a sensor, reader, door or gateway: 1-128 printable characters, no spaces."""
+
+
+def _to_utc(value: datetime) -> datetime:
+    return value.astimezone(UTC)
+
+
+UtcDatetime = Annotated[AwareDatetime, AfterValidator(_to_utc)]
+"""An aware datetime, normalised to UTC (naive datetimes are refused)."""
+
+_EPC_HEX = re.compile(r"^[0-9A-F]{4,124}$")
+
+
+def _epc_hex(value: object) -> str:
+    if not isinstance(value, str):
+        raise TypeError("EPC must be a hex string")
+    text = value.strip().upper()
+    if not _EPC_HEX.fullmatch(text) or len(text) % 4:
+        raise ValueError("EPC must be 16-496 bits as hex, a multiple of 16 bits")
+    return text
+
+
+EpcHex = Annotated[str, PlainValidator(_epc_hex)]
+
+
+def _b64_bytes(value: object) -> bytes:
+    if isinstance(value, bytes):
+        return value
+    if isinstance(value, str):
+        return base64.b64decode(value, validate=True)
+    raise TypeError("expected bytes or base64 text")
+
+
+Base64Bytes = Annotated[
+    bytes,
+    PlainValidator(_b64_bytes),
+    PlainSerializer(lambda b: base64.b64encode(b).decode("ascii"), return_type=str),
+]
+
+
+class Quality(StrEnum):
+    """Reading quality, after OPC-UA's status code classes."""
+
+    GOOD = "good"
+    UNCERTAIN = "uncertain"
+    BAD = "bad"
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+
+
+class Reading(_Record):
+    """One temperature (or other) measurement of one sensor at device time ``time``."""
+
+    kind: Literal["reading"] = "reading"
+    sensor_id: DeviceId
+    time: UtcDatetime
+    value: float | None
+    unit: Literal["degC", "percentRH"] = "degC"
+    quality: Quality = Quality.GOOD
+    received_at: UtcDatetime
+
+    @model_validator(mode="after")
+    def _value_when_good(self) -> Reading:
+        if self.value is None and self.quality is not Quality.BAD:
+            raise ValueError("a reading without a value must have quality 'bad'")
+        return self
+
+
+class TagRead(_Record):
+    """An RFID reader's report of one tag on one antenna, aggregated over a report interval."""
+
+    kind: Literal["tag_read"] = "tag_read"
+    reader_id: DeviceId
+    antenna: Annotated[int, Field(ge=0, le=65535)]
+    epc: EpcHex
+    rssi: float | None = None
+    first_seen: UtcDatetime
+    last_seen: UtcDatetime
+    count: Annotated[int, Field(ge=1)] = 1
+    received_at: UtcDatetime
+
+    @model_validator(mode="after")
+    def _ordered(self) -> TagRead:
+        if self.last_seen < self.first_seen:
+            raise ValueError("last_seen is before first_seen")
+        return self
+
+
+class Direction(StrEnum):
+    INBOUND = "in"
+    OUTBOUND = "out"
+    UNKNOWN = "unknown"
+
+
+class PortalPassage(_Record):
+    """A dock door's view of one load (pallet) going through it."""
+
+    kind: Literal["portal_passage"] = "portal_passage"
+    passage_id: Annotated[str, Field(min_length=1, max_length=128)]
+    door_id: DeviceId
+    reader_id: DeviceId
+    direction: Direction
+    started_at: UtcDatetime
+    ended_at: UtcDatetime
+    epcs: Annotated[tuple[EpcHex, ...], Field(min_length=1, max_length=10_000)]
+
+    @model_validator(mode="after")
+    def _ordered(self) -> PortalPassage:
+        if self.ended_at < self.started_at:
+            raise ValueError("ended_at is before started_at")
+        return self
+
+
+class DeviceState(StrEnum):
+    ONLINE = "online"
+    DEGRADED = "degraded"
+    OFFLINE = "offline"
+
+
+class DeviceStatus(_Record):
+    """A change or heartbeat of a device's (or the gateway's own) health."""
+
+    kind: Literal["device_status"] = "device_status"
+    device_id: DeviceId
+    device_type: Literal["llrp_reader", "opcua_server", "mqtt_broker", "sensor", "gateway"]
+    state: DeviceState
+    detail: Annotated[str, Field(max_length=2000)] = ""
+    time: UtcDatetime
+
+
+class DeadLetter(_Record):
+    """Input that could not be turned into a record, kept with its reason and raw bytes."""
+
+    kind: Literal["dead_letter"] = "dead_letter"
+    source: Annotated[str, Field(min_length=1, max_length=256)]
+    reason: Annotated[str, Field(min_length=1, max_length=2000)]
+    raw: Base64Bytes
+    received_at: UtcDatetime
+
+
+Record = Annotated[
+    Reading | TagRead | PortalPassage | DeviceStatus | DeadLetter, Field(discriminator="kind")
+]
+"""Any record that may travel from the edge to the cloud."""

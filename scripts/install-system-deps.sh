@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs the Debian packages coldtrace needs (PostgreSQL server binaries, Mosquitto, a Python venv)
+# when they are missing, then TimescaleDB. Nothing here starts or changes a system service.
+set -euo pipefail
+need=()
+command -v python3 >/dev/null || need+=(python3)
+python3 -c 'import ensurepip, venv' 2>/dev/null || need+=(python3-venv)
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
+command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || need+=(mosquitto)
+command -v make >/dev/null || need+=(make)
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" != 0 ]; then
+    echo "install-system-deps: missing ${need[*]}; run as root or install them" >&2; exit 1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q >/dev/null
+  # A temporary policy-rc.d keeps the package scripts from starting a system cluster or broker.
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
+    trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+  fi
+  apt-get install -y -q "${need[@]}" >/dev/null
+fi
+"$(dirname "$0")/build-timescaledb.sh"

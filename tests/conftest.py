@@ -1,0 +1,57 @@
+"""Shared fixtures: the private PostgreSQL (TimescaleDB) cluster and Mosquitto broker.
+
+``COLDTRACE_TEST_DATABASE_URL`` / ``COLDTRACE_TEST_MQTT_URL`` point the suite at existing services
+instead of the private ones started under the project's data folder.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from coldtrace import devservices
+from tests.support.databases import DatabaseFactory
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> str:
+    url = os.environ.get("COLDTRACE_TEST_DATABASE_URL")
+    if url:
+        return url
+    return devservices.PostgresService.default().start()
+
+
+@pytest.fixture(scope="session")
+def mqtt_url() -> str:
+    url = os.environ.get("COLDTRACE_TEST_MQTT_URL")
+    if url:
+        return url
+    return devservices.MosquittoService.default().start()
+
+
+@pytest.fixture(scope="session")
+def databases(postgres_url: str) -> Iterator[DatabaseFactory]:
+    factory = DatabaseFactory(postgres_url)
+    yield factory
+    factory.drop_all()
+
+
+@pytest.fixture(params=["timescaledb", "postgresql"])
+def storage_mode(request: pytest.FixtureRequest) -> str:
+    """Runs a test once per storage layout: with TimescaleDB and without it."""
+    mode: str = request.param
+    return mode
+
+
+@pytest.fixture
+def database_url(databases: DatabaseFactory, storage_mode: str) -> str:
+    """A fresh, migrated database in each storage layout."""
+    return databases.create(storage_mode)
+
+
+@pytest.fixture
+def timescale_url(databases: DatabaseFactory) -> str:
+    """A fresh, migrated database with TimescaleDB, for tests that need only that layout."""
+    return databases.create("timescaledb")
