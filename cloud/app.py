@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from cloud.api import health
+from cloud.api.registry import routers
 from cloud.config import CloudSettings
 from cloud.storage.database import make_pool
 
@@ -32,5 +32,6 @@ def create_app(settings: CloudSettings) -> FastAPI:
     app = FastAPI(title="coldtrace", version="0.1.0", lifespan=lifespan)
     app.state.settings = settings
     app.state.pool = pool
-    app.include_router(health.router)
+    for router in routers():
+        app.include_router(router)
     return app

@@ -34,10 +34,15 @@ def _cmd_services(args: argparse.Namespace) -> int:
     else:
         pg = devservices.PostgresService.default()
         mq = devservices.MosquittoService.default()
-        print(json.dumps({
-            "postgres": pg.url if pg.running() else None,
-            "mosquitto": mq.url if mq.running() else None,
-        }, indent=2))
+        print(
+            json.dumps(
+                {
+                    "postgres": pg.url if pg.running() else None,
+                    "mosquitto": mq.url if mq.running() else None,
+                },
+                indent=2,
+            )
+        )
     return 0
 
 
@@ -82,8 +87,12 @@ def build_parser() -> argparse.ArgumentParser:
     db = sub.add_parser("db", help="database schema")
     db.add_argument("action", choices=["migrate", "mode"])
     db.add_argument("--database-url", help="default: $COLDTRACE_CLOUD_DATABASE_URL or private")
-    db.add_argument("--timescaledb", choices=["auto", "on", "off"], default="auto",
-                    help="create the TimescaleDB extension on first migration (default: if offered)")
+    db.add_argument(
+        "--timescaledb",
+        choices=["auto", "on", "off"],
+        default="auto",
+        help="create the TimescaleDB extension on first migration (default: if offered)",
+    )
     db.set_defaults(handler=_cmd_db)
 
     cloud = sub.add_parser("cloud", help="the cloud service")

@@ -157,9 +157,15 @@ class PostgresService:
         if not (self.pgdata / "postmaster.pid").exists():
             return False
         out = subprocess.run(  # noqa: S603
-            [*(["runuser", "-u", self.user, "--"] if self.user and _is_root() else []),
-             str(_pg_bindir() / "pg_ctl"), "-D", str(self.pgdata), "status"],
-            capture_output=True, check=False,
+            [
+                *(["runuser", "-u", self.user, "--"] if self.user and _is_root() else []),
+                str(_pg_bindir() / "pg_ctl"),
+                "-D",
+                str(self.pgdata),
+                "status",
+            ],
+            capture_output=True,
+            check=False,
         )
         return out.returncode == 0
 
@@ -168,8 +174,19 @@ class PostgresService:
         self.pgdata.mkdir(parents=True, exist_ok=True)
         _chown(self.directory, self.user)
         _run(
-            [str(_pg_bindir() / "initdb"), "-D", str(self.pgdata), "-U", "postgres", "-A", "trust",
-             "-E", "UTF8", "--locale=C.UTF-8", "--no-sync"],
+            [
+                str(_pg_bindir() / "initdb"),
+                "-D",
+                str(self.pgdata),
+                "-U",
+                "postgres",
+                "-A",
+                "trust",
+                "-E",
+                "UTF8",
+                "--locale=C.UTF-8",
+                "--no-sync",
+            ],
             self.user,
         )
         conf = [

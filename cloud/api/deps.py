@@ -6,13 +6,14 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from psycopg import AsyncConnection
+from psycopg.rows import TupleRow
 from psycopg_pool import AsyncConnectionPool
 
 from cloud.config import CloudSettings
 
 
-def get_pool(request: Request) -> AsyncConnectionPool[AsyncConnection[object]]:
-    pool: AsyncConnectionPool[AsyncConnection[object]] = request.app.state.pool
+def get_pool(request: Request) -> AsyncConnectionPool[AsyncConnection[TupleRow]]:
+    pool: AsyncConnectionPool[AsyncConnection[TupleRow]] = request.app.state.pool
     return pool
 
 
@@ -21,5 +22,5 @@ def get_settings(request: Request) -> CloudSettings:
     return settings
 
 
-Pool = Annotated[AsyncConnectionPool[AsyncConnection[object]], Depends(get_pool)]
+Pool = Annotated[AsyncConnectionPool[AsyncConnection[TupleRow]], Depends(get_pool)]
 Settings = Annotated[CloudSettings, Depends(get_settings)]

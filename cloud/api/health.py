@@ -32,10 +32,15 @@ async def healthz(pool: Pool, response: Response) -> HealthOut:
     except (PsycopgError, PoolTimeout, TimeoutError) as err:
         response.status_code = 503
         return HealthOut(
-            status="unavailable", database="unreachable", storage=None,
-            timescaledb_version=None, detail=type(err).__name__,
+            status="unavailable",
+            database="unreachable",
+            storage=None,
+            timescaledb_version=None,
+            detail=type(err).__name__,
         )
     return HealthOut(
-        status="ok", database="reachable", storage=caps.mode,
+        status="ok",
+        database="reachable",
+        storage=caps.mode,
         timescaledb_version=caps.extension_version,
     )

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from psycopg import AsyncConnection
+from psycopg.rows import TupleRow
 
 
 class StorageMode(StrEnum):
@@ -42,7 +43,7 @@ class Capabilities:
         return self.mode is StorageMode.TIMESCALEDB
 
 
-async def probe(conn: AsyncConnection[object]) -> Capabilities:
+async def probe(conn: AsyncConnection[TupleRow]) -> Capabilities:
     cur = await conn.execute(
         "SELECT (SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'),"
         " nullif(current_setting('timescaledb.license', true), '')"

@@ -11,9 +11,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from importlib import resources
-from typing import LiteralString, cast
 
 from psycopg import AsyncConnection
+from psycopg.rows import TupleRow
 
 _NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 _LOCK_KEY = 0x636F6C64  # "cold": one advisory lock for schema changes
@@ -46,7 +46,7 @@ def available() -> list[Migration]:
     return [found[v] for v in sorted(found)]
 
 
-async def migrate(conn: AsyncConnection[object], *, timescaledb: bool | None = None) -> list[str]:
+async def migrate(conn: AsyncConnection[TupleRow], *, timescaledb: bool | None = None) -> list[str]:
     """Applies what is missing; returns the names applied. ``timescaledb``: None = if offered."""
     await conn.set_autocommit(True)
     await conn.execute("SELECT pg_advisory_lock(%s)", (_LOCK_KEY,))
@@ -57,7 +57,7 @@ async def migrate(conn: AsyncConnection[object], *, timescaledb: bool | None = N
             " applied_at timestamptz NOT NULL DEFAULT now())"
         )
         cur = await conn.execute("SELECT version FROM schema_migrations")
-        done = {int(cast(int, row[0])) for row in await cur.fetchall()}
+        done = {int(row[0]) for row in await cur.fetchall()}
         if not done and timescaledb is not False:
             await _create_timescaledb(conn, required=timescaledb is True)
         applied: list[str] = []
@@ -66,7 +66,7 @@ async def migrate(conn: AsyncConnection[object], *, timescaledb: bool | None = N
                 continue
             try:
                 async with conn.transaction():
-                    await conn.execute(cast(LiteralString, migration.sql))
+                    await conn.execute(migration.sql.encode())
                     await conn.execute(
                         "INSERT INTO schema_migrations (version, name) VALUES (%s, %s)",
                         (migration.version, migration.name),
@@ -79,10 +79,8 @@ async def migrate(conn: AsyncConnection[object], *, timescaledb: bool | None = N
         await conn.execute("SELECT pg_advisory_unlock(%s)", (_LOCK_KEY,))
 
 
-async def _create_timescaledb(conn: AsyncConnection[object], *, required: bool) -> None:
-    cur = await conn.execute(
-        "SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'"
-    )
+async def _create_timescaledb(conn: AsyncConnection[TupleRow], *, required: bool) -> None:
+    cur = await conn.execute("SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'")
     if await cur.fetchone() is None:
         if required:
             raise MigrationError("TimescaleDB was asked for but the server does not offer it")

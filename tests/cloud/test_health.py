@@ -20,9 +20,19 @@ pytestmark = pytest.mark.integration
 def serve(database_url: str) -> Iterator[str]:
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "coldtrace", "cloud", "serve", "--database-url", database_url,
-         "--port", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        [
+            sys.executable,
+            "-m",
+            "coldtrace",
+            "cloud",
+            "serve",
+            "--database-url",
+            database_url,
+            "--port",
+            str(port),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
     base = f"http://127.0.0.1:{port}"
     try:

@@ -22,8 +22,9 @@ async def test_migrate_is_idempotent_and_recorded(databases: DatabaseFactory) ->
     assert versions == [m.version for m in available()]
 
 
-@pytest.mark.parametrize(("flag", "mode"), [(None, StorageMode.TIMESCALEDB_APACHE),
-                                            (False, StorageMode.POSTGRESQL)])
+@pytest.mark.parametrize(
+    ("flag", "mode"), [(None, StorageMode.TIMESCALEDB_APACHE), (False, StorageMode.POSTGRESQL)]
+)
 async def test_probe_reports_storage_mode(
     databases: DatabaseFactory, flag: bool | None, mode: StorageMode
 ) -> None:
@@ -36,7 +37,9 @@ async def test_probe_reports_storage_mode(
     assert not caps.native_policies
 
 
-async def test_time_series_layout_follows_the_extension(database_url: str, storage_mode: str) -> None:
+async def test_time_series_layout_follows_the_extension(
+    database_url: str, storage_mode: str
+) -> None:
     async with await psycopg.AsyncConnection.connect(database_url) as conn:
         caps = await probe(conn)
         if caps.hypertables:
@@ -50,7 +53,11 @@ async def test_time_series_layout_follows_the_extension(database_url: str, stora
                 "SELECT indexname FROM pg_indexes WHERE indexdef LIKE '%USING brin%' ORDER BY 1"
             )
             names = [row[0] for row in await cur.fetchall()]
-            assert names == ["anomaly_scores_time_brin", "readings_time_brin", "tag_reads_time_brin"]
+            assert names == [
+                "anomaly_scores_time_brin",
+                "readings_time_brin",
+                "tag_reads_time_brin",
+            ]
     assert (storage_mode == "timescaledb") is caps.hypertables
 
 
@@ -61,7 +68,8 @@ async def test_ledger_entries_refuse_update_and_delete(database_url: str) -> Non
             "INSERT INTO storage_profiles (profile_id, name) VALUES ('fridge', 'Fridge')"
         )
         await conn.execute(
-            "INSERT INTO locations (location_id, site_id, kind, name) VALUES ('l1','s1','fridge','F')"
+            "INSERT INTO locations (location_id, site_id, kind, name) "
+            " VALUES ('l1', 's1', 'fridge', 'F')"
         )
         await conn.execute("INSERT INTO products VALUES ('00614141123452', 'Vaccine', 'fridge')")
         await conn.execute("INSERT INTO lots (gtin, lot_number) VALUES ('00614141123452', 'A1')")
@@ -70,8 +78,11 @@ async def test_ledger_entries_refuse_update_and_delete(database_url: str) -> Non
             " to_status, actor, prev_hash, entry_hash)"
             " VALUES (now(), 'receive', 1, 10, 'l1', 'available', 'test', '\\x00', '\\x01')"
         )
-        for statement in ("UPDATE ledger_entries SET quantity = 11",
-                          "DELETE FROM ledger_entries", "TRUNCATE ledger_entries"):
+        for statement in (
+            "UPDATE ledger_entries SET quantity = 11",
+            "DELETE FROM ledger_entries",
+            "TRUNCATE ledger_entries",
+        ):
             with pytest.raises(psycopg.errors.InsufficientPrivilege, match="append-only"):
                 await conn.execute(statement)
         cur = await conn.execute("SELECT quantity FROM ledger_entries")

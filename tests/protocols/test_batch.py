@@ -18,14 +18,28 @@ def reading(value: float | None = 4.0, quality: Quality = Quality.GOOD) -> Readi
 
 def test_batch_round_trips_through_json() -> None:
     batch = Batch(
-        gateway_id="gw-1", boot_id=uuid4(), sent_at=T0,
+        gateway_id="gw-1",
+        boot_id=uuid4(),
+        sent_at=T0,
         records=[
             Sequenced(seq=7, record=reading()),
-            Sequenced(seq=8, record=TagRead(reader_id="r1", antenna=1,
-                      epc="3074257bf7194e4000001a85", rssi=-55.0, first_seen=T0,
-                      last_seen=T0, count=3, received_at=T0)),
-            Sequenced(seq=9, record=DeadLetter(source="mqtt:x", reason="bad json",
-                      raw=b"\x00{", received_at=T0)),
+            Sequenced(
+                seq=8,
+                record=TagRead(
+                    reader_id="r1",
+                    antenna=1,
+                    epc="3074257bf7194e4000001a85",
+                    rssi=-55.0,
+                    first_seen=T0,
+                    last_seen=T0,
+                    count=3,
+                    received_at=T0,
+                ),
+            ),
+            Sequenced(
+                seq=9,
+                record=DeadLetter(source="mqtt:x", reason="bad json", raw=b"\x00{", received_at=T0),
+            ),
         ],
     )
     again = Batch.model_validate_json(batch.model_dump_json())
@@ -38,16 +52,21 @@ def test_batch_round_trips_through_json() -> None:
 
 def test_gaps_in_sequence_are_refused() -> None:
     with pytest.raises(ValidationError, match="contiguous"):
-        Batch(gateway_id="gw-1", boot_id=uuid4(), sent_at=T0,
-              records=[Sequenced(seq=1, record=reading()), Sequenced(seq=3, record=reading())])
+        Batch(
+            gateway_id="gw-1",
+            boot_id=uuid4(),
+            sent_at=T0,
+            records=[Sequenced(seq=1, record=reading()), Sequenced(seq=3, record=reading())],
+        )
 
 
 def test_times_are_normalised_to_utc_and_naive_refused() -> None:
     local = datetime(2026, 3, 1, 13, 0, tzinfo=timezone(timedelta(hours=1)))
     r = Reading(sensor_id="s", time=local, value=1.0, received_at=local)
-    assert r.time == T0 and r.time.tzinfo is UTC
+    assert r.time == T0
+    assert r.time.tzinfo is UTC
     with pytest.raises(ValidationError):
-        Reading(sensor_id="s", time=datetime(2026, 3, 1), value=1.0, received_at=T0)  # noqa: DTZ001
+        Reading(sensor_id="s", time=datetime(2026, 3, 1), value=1.0, received_at=T0)
 
 
 @pytest.mark.parametrize("value", [float("nan"), float("inf")])
