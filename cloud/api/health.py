@@ -27,7 +27,7 @@ class HealthOut(BaseModel):
 @router.get("/healthz", response_model=HealthOut)
 async def healthz(pool: Pool, response: Response) -> HealthOut:
     try:
-        async with asyncio.timeout(5), pool.connection() as conn:
+        async with asyncio.timeout(3), pool.connection(timeout=2.0) as conn:
             caps = await probe(conn)
     except (PsycopgError, PoolTimeout, TimeoutError) as err:
         response.status_code = 503

@@ -39,7 +39,7 @@ def serve(database_url: str) -> Iterator[str]:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
-                httpx.get(base + "/healthz", timeout=1)
+                httpx.get(base + "/openapi.json", timeout=1)
                 break
             except httpx.TransportError:
                 assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
