@@ -6,6 +6,7 @@ test database is a ``CREATE DATABASE … TEMPLATE`` copy, which takes millisecon
 
 from __future__ import annotations
 
+import time
 import uuid
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit, urlunsplit
@@ -46,17 +47,30 @@ class DatabaseFactory:
                     await migrate(aconn, timescaledb=TEMPLATES[mode])
 
             asyncio.run(run())
+            # A closed client's backend (or TimescaleDB's scheduler) may linger for a moment;
+            # a template nobody can connect to can be cloned safely.
+            with self._admin() as conn:
+                conn.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS false')
+                conn.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
+                    (name,),
+                )
             self._templates[mode] = name
         return self._templates[mode]
 
     def create(self, mode: str = "timescaledb", *, migrated: bool = True) -> str:
         """A new database's URL: migrated in ``mode``, or empty when ``migrated`` is False."""
         name = f"ct_test_{uuid.uuid4().hex[:12]}"
+        template = self.template(mode) if migrated else "template1"
         with self._admin() as conn:
-            if migrated:
-                conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{self.template(mode)}"')
-            else:
-                conn.execute(f'CREATE DATABASE "{name}"')
+            for attempt in range(50):
+                try:
+                    conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+                    break
+                except psycopg.errors.ObjectInUse:
+                    if attempt == 49:
+                        raise
+                    time.sleep(0.1)
         self.created.append(name)
         return with_dbname(self.server_url, name)
 
