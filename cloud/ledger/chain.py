@@ -1,0 +1,146 @@
+"""``coldtrace ledger verify``: recompute the hash chain and the balances from the entries.
+
+The pure ``ChainChecker`` is fed entries in ``entry_id`` order and reports the first entry whose
+stored hash or link does not match what its content gives; ``verify`` streams the table through
+it, compares the replayed balances with the ``balances`` table and the last hash with the head.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import cast
+
+from psycopg import AsyncConnection
+from psycopg.rows import TupleRow
+
+from cloud.ledger.core import GENESIS, BalanceKey, Draft, Movement, Place, Status, entry_hash
+
+
+@dataclass
+class ChainChecker:
+    """Checks links and hashes entry by entry; remembers the first problem only.
+
+    >>> from datetime import datetime, UTC
+    >>> t = datetime(2026, 3, 1, tzinfo=UTC)
+    >>> d = Draft(Movement.RECEIVE, 1, 2, t, "a", to=Place("d", Status.AVAILABLE))
+    >>> good = entry_hash(d, recorded_at=t, prev_hash=GENESIS)
+    >>> c = ChainChecker()
+    >>> c.feed(1, d, t, GENESIS, good)
+    >>> c.feed(2, d, t, good, good)   # content does not give this hash
+    >>> c.first_bad, c.problem
+    (2, 'entry 2: stored hash does not match its content')
+    """
+
+    expected_prev: bytes = GENESIS
+    count: int = 0
+    first_bad: int | None = None
+    problem: str | None = None
+    balances: dict[BalanceKey, int] = field(default_factory=dict)
+    last_hash: bytes = GENESIS
+
+    def feed(
+        self, entry_id: int, draft: Draft, recorded_at: datetime, prev: bytes, stored: bytes
+    ) -> None:
+        self.count += 1
+        computed = entry_hash(draft, recorded_at=recorded_at, prev_hash=prev)
+        if self.first_bad is None:
+            if prev != self.expected_prev:
+                self._flag(entry_id, "prev_hash does not link to the entry before it")
+            elif computed != stored:
+                self._flag(entry_id, "stored hash does not match its content")
+        self.expected_prev = stored
+        self.last_hash = stored
+        for side, sign in ((draft.frm, -1), (draft.to, 1)):
+            if side is not None:
+                key = BalanceKey(draft.lot_id, side.location_id, side.status)
+                self.balances[key] = self.balances.get(key, 0) + sign * draft.quantity
+
+    def unreadable(self, entry_id: int, stored: bytes, why: str) -> None:
+        """An entry whose fields are no longer valid names: tampered by definition."""
+        self.count += 1
+        if self.first_bad is None:
+            self._flag(entry_id, f"unreadable ({why})")
+        self.expected_prev = stored
+        self.last_hash = stored
+
+    def _flag(self, entry_id: int, problem: str) -> None:
+        self.first_bad = entry_id
+        self.problem = f"entry {entry_id}: {problem}"
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    entries: int
+    first_tampered: int | None
+    chain_problem: str | None
+    balance_problems: tuple[str, ...]
+    head_problem: str | None
+
+    @property
+    def ok(self) -> bool:
+        return (
+            self.first_tampered is None
+            and not self.balance_problems
+            and self.head_problem is None
+            and self.chain_problem is None
+        )
+
+
+_COLUMNS = (
+    "entry_id, recorded_at, effective_at, movement, lot_id, epc_uri, quantity, from_location,"
+    " from_status, to_location, to_status, actor, reason, reference, counterparty,"
+    " signature_meaning, prev_hash, entry_hash"
+)
+
+
+def _draft(row: TupleRow) -> Draft:
+    fl, fs, tl, ts = row[7], row[8], row[9], row[10]
+    return Draft(
+        movement=Movement(row[3]),
+        lot_id=int(row[4]),
+        epc_uri=row[5],
+        quantity=int(row[6]),
+        effective_at=cast(datetime, row[2]),
+        frm=Place(str(fl), Status(fs)) if fl is not None else None,
+        to=Place(str(tl), Status(ts)) if tl is not None else None,
+        actor=str(row[11]),
+        reason=row[12],
+        reference=row[13],
+        counterparty=row[14],
+        signature_meaning=row[15],
+    )
+
+
+async def verify(conn: AsyncConnection[TupleRow]) -> VerifyReport:
+    """Recomputes everything; read-only. Run it in a REPEATABLE READ transaction for a snapshot."""
+    checker = ChainChecker()
+    async with conn.cursor(name="ledger_verify") as cur:
+        await cur.execute(f"SELECT {_COLUMNS} FROM ledger_entries ORDER BY entry_id")
+        async for row in cur:
+            try:
+                draft = _draft(row)
+            except ValueError as err:  # a tampered movement or status name
+                checker.unreadable(int(row[0]), bytes(row[17]), str(err))
+                continue
+            checker.feed(int(row[0]), draft, row[1], bytes(row[16]), bytes(row[17]))
+    stored = await conn.execute(
+        "SELECT lot_id, location_id, status, quantity FROM balances WHERE quantity <> 0"
+    )
+    table = {
+        BalanceKey(int(lot), str(loc), Status(st)): int(q)
+        for lot, loc, st, q in await stored.fetchall()
+    }
+    replayed = {k: v for k, v in checker.balances.items() if v != 0}
+    problems = tuple(
+        f"lot {k.lot_id} at {k.location_id} {k.status.value}: ledger says "
+        f"{replayed.get(k, 0)}, balances table says {table.get(k, 0)}"
+        for k in sorted(set(table) | set(replayed), key=lambda k: (k.lot_id, k.location_id))
+        if table.get(k, 0) != replayed.get(k, 0)
+    )
+    head_cur = await conn.execute("SELECT last_hash FROM ledger_head")
+    head_row = await head_cur.fetchone()
+    head_problem = None
+    if head_row is None or bytes(head_row[0]) != checker.last_hash:
+        head_problem = "the chain head does not match the last entry (entries removed?)"
+    return VerifyReport(checker.count, checker.first_bad, checker.problem, problems, head_problem)
