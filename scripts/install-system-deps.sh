@@ -8,6 +8,8 @@ python3 -c 'import ensurepip, venv' 2>/dev/null || need+=(python3-venv)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || need+=(mosquitto)
 command -v make >/dev/null || need+=(make)
+# Headless Chromium for the dashboard's browser tests (driven by Playwright through its path).
+[ -x /usr/bin/chromium ] || need+=(chromium)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "install-system-deps: missing ${need[*]}; run as root or install them" >&2; exit 1
