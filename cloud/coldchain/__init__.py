@@ -1,0 +1,32 @@
+"""The cold-chain engine: storage profiles, excursions, early warning, MKT, budgets, quarantine.
+
+The domain core (``profiles``, ``excursions``, ``mkt``, ``budget``, ``forecast``, ``anomaly``,
+``correlation``) is pure: frozen values in, new values out, no database and no network. The
+storage and step modules (``store``, ``step``, ``alerts``, ``quarantine``) call it inside the
+processor's transaction.
+
+Exceptions::
+
+    ColdChainError                  base of everything this package raises
+    ├── ProfileError                a storage profile is inconsistent (limits, delays)
+    ├── CheckpointError             a stored sensor state or model cannot be read back
+    └── DispositionError            a lot cannot be released/rejected (wrong status, no reason)
+"""
+
+from __future__ import annotations
+
+
+class ColdChainError(Exception):
+    """Base of the cold-chain engine's errors."""
+
+
+class ProfileError(ColdChainError, ValueError):
+    """A storage profile's limits or delays do not make sense."""
+
+
+class CheckpointError(ColdChainError):
+    """A checkpointed sensor state or anomaly model cannot be restored."""
+
+
+class DispositionError(ColdChainError):
+    """A lot's quality disposition was refused."""
