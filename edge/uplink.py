@@ -1,0 +1,377 @@
+"""The uplink: sends the outbox's oldest records to the cloud and deletes what it acknowledged.
+
+One loop, strictly in sequence order, because the cloud stores each (gateway, boot) stream
+behind a high-water mark (``stored_through``) and refuses a batch that does not continue it
+(409). Sending fresh records ahead of a backlog is therefore impossible without losing the
+backlog; catch-up is made fast instead (batches of thousands of records, the JSON body built
+from the stored text without re-serialising) and measured in ``bench/outbox.py``.
+
+A batch is sent when it is full (records or bytes) or when its oldest record has waited
+``linger``. Answers:
+
+- 200 ``BatchAck``: delete through ``stored_through`` (a partial ack leaves the rest to resend).
+- 5xx, 429, timeouts, connection errors: jittered exponential backoff, ``Retry-After`` honoured.
+- 413: halve the batch size and retry.
+- 422 naming records (``loc = ["records", i, ...]``), or a 422 for a batch of one record: those
+  records are refused for good. They are replaced in the outbox by ``DeadLetter`` records holding
+  the original bytes and the cloud's reason (the sequence stays contiguous, the cloud learns what
+  was refused, nothing is dropped silently), an alarm is raised, and sending goes on.
+- 422 without a record named: the batch is bisected (the limit halves) until the bad record
+  is alone.
+- 401/403 (token), 409 (the cloud has lost records it acknowledged), 400/415 (the body itself),
+  a 422 naming batch fields, and other 4xx: the
+  uplink cannot fix them; it raises an alarm and retries at the longest backoff, keeping
+  everything. An operator must act.
+
+Exception tree::
+
+    UplinkError
+    └── CloudRefusedError   a 4xx answer that retrying unchanged will not fix
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import json
+import logging
+import random
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
+from typing import Annotated
+
+import httpx
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, SecretStr, ValidationError
+
+from edge.alarms import AlarmSink, NoAlarms
+from edge.clock import Clock
+from edge.outbox import Outbox, Peeked
+from protocols.batch import CONTENT_TYPE, MAX_RECORDS_PER_BATCH, BatchAck, BatchError
+
+log = logging.getLogger(__name__)
+
+PositiveDelta = Annotated[timedelta, Field(gt=timedelta(0))]
+_BATCH_FIELDS = {"schema_version", "gateway_id", "boot_id", "sent_at"}
+
+
+class UplinkError(RuntimeError):
+    """The uplink could not deliver a batch."""
+
+
+class CloudRefusedError(UplinkError):
+    """The cloud refused a batch with a 4xx that retrying unchanged will not fix."""
+
+
+class UplinkConfig(BaseModel):
+    """Where and how batches go. ``token`` is the gateway token issued by the cloud."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    cloud_url: HttpUrl
+    token: SecretStr
+    max_batch_records: Annotated[int, Field(ge=1, le=MAX_RECORDS_PER_BATCH)] = 5000
+    max_batch_bytes: Annotated[int, Field(ge=1024, le=48 * 1024 * 1024)] = 4 * 1024 * 1024
+    """Uncompressed JSON of the records; the cloud's default limit after inflation is 64 MiB."""
+    linger: PositiveDelta = timedelta(seconds=1)
+    """How long the oldest record may wait for a batch to fill."""
+    request_timeout: PositiveDelta = timedelta(seconds=30)
+    backoff_initial: PositiveDelta = timedelta(seconds=1)
+    backoff_max: PositiveDelta = timedelta(minutes=5)
+    retry_after_max: PositiveDelta = timedelta(hours=1)
+    """A cloud asking for more than this is waited for this long only."""
+    gzip_level: Annotated[int, Field(ge=1, le=9)] = 5
+
+
+@dataclass
+class UplinkStatus:
+    """What the uplink knows about its link; read by metrics, health and local alarms."""
+
+    last_success: datetime | None = None
+    last_attempt: datetime | None = None
+    failing_since: float | None = None
+    """Monotonic time of the first failure of the current run of failures."""
+    consecutive_failures: int = 0
+    last_error: str | None = None
+    batches_ok: int = 0
+    records_acked: int = 0
+    dead_lettered: int = 0
+    outcomes: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The result of one attempt: what happened, and how long to wait before the next one."""
+
+    kind: str
+    delay: float = 0.0
+
+
+def build_body(gateway_id: str, peeked: Peeked, sent_at: datetime) -> bytes:
+    """The batch JSON, assembled from the records' stored canonical JSON.
+
+    >>> from uuid import UUID
+    >>> from edge.outbox import StoredRecord
+    >>> t = datetime(2026, 1, 1, tzinfo=UTC)
+    >>> p = Peeked(UUID(int=1), (StoredRecord(7, '{"kind":"x"}', t),))
+    >>> build_body("gw-1", p, t)[:40]
+    b'{"schema_version":1,"gateway_id":"gw-1",'
+    """
+    head = (
+        f'{{"schema_version":1,"gateway_id":{json.dumps(gateway_id)},'
+        f'"boot_id":"{peeked.boot_id}","sent_at":"{sent_at.isoformat()}","records":['
+    )
+    items = ",".join(f'{{"seq":{r.seq},"record":{r.payload}}}' for r in peeked.records)
+    return (head + items + "]}").encode()
+
+
+def retry_after(value: str | None, now: datetime) -> float | None:
+    """Seconds asked by a ``Retry-After`` header (delta-seconds or HTTP-date), if any.
+
+    >>> retry_after("120", datetime(2026, 1, 1, tzinfo=UTC))
+    120.0
+    >>> retry_after("Thu, 01 Jan 2026 00:00:30 GMT", datetime(2026, 1, 1, tzinfo=UTC))
+    30.0
+    >>> retry_after("soon", datetime(2026, 1, 1, tzinfo=UTC)) is None
+    True
+    """
+    if not value:
+        return None
+    text = value.strip()
+    if text.isdigit():
+        return float(text)
+    try:
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - now).total_seconds())
+
+
+def refused_positions(error: BatchError) -> tuple[set[int], bool]:
+    """Record positions a 422 names, and whether it names batch-level fields.
+
+    >>> e = BatchError(error="x", detail=[{"loc": ["records", 2, "record", "reading", "value"]}])
+    >>> refused_positions(e)
+    ({2}, False)
+    """
+    positions: set[int] = set()
+    batch_level = False
+    if not isinstance(error.detail, list):
+        return positions, batch_level
+    for item in error.detail:
+        loc = item.get("loc")
+        if not isinstance(loc, list) or not loc:
+            continue
+        if loc[0] == "records" and len(loc) > 1 and isinstance(loc[1], int):
+            positions.add(loc[1])
+        elif loc[0] in _BATCH_FIELDS:
+            batch_level = True
+    return positions, batch_level
+
+
+class Uplink:
+    """Runs the send loop; ``send_once`` is one attempt, ``run`` loops until cancelled."""
+
+    def __init__(
+        self,
+        gateway_id: str,
+        outbox: Outbox,
+        client: httpx.AsyncClient,
+        config: UplinkConfig,
+        clock: Clock,
+        *,
+        alarms: AlarmSink | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._gateway_id = gateway_id
+        self._outbox = outbox
+        self._client = client
+        self._config = config
+        self._clock = clock
+        self._alarms = alarms or NoAlarms()
+        self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
+        self._url = str(config.cloud_url).rstrip("/") + "/v1/batches"
+        self._limit = config.max_batch_records
+        self._refused_seqs: set[int] = set()
+        self._stuck_alarm = False
+        self.status = UplinkStatus()
+
+    def unreachable_for(self) -> timedelta:
+        """How long the cloud has been failing us (zero while batches go through)."""
+        if self.status.failing_since is None:
+            return timedelta(0)
+        return timedelta(seconds=self._clock.monotonic() - self.status.failing_since)
+
+    async def run(self) -> None:
+        while True:
+            await self._wait_for_batch()
+            outcome = await self.send_once()
+            if outcome.delay > 0:
+                await self._clock.sleep(outcome.delay)
+
+    async def drain(self, deadline: float) -> bool:
+        """Sends until the outbox is empty or monotonic ``deadline`` passes; True if emptied."""
+        while self._outbox.stats().records and self._clock.monotonic() < deadline:
+            outcome = await self.send_once()
+            if outcome.delay > 0:
+                return False
+        return self._outbox.stats().records == 0
+
+    async def _wait_for_batch(self) -> None:
+        """Waits for a record, then up to ``linger`` for the batch to fill."""
+        await self._outbox.wait_for_records()
+        while True:
+            stats = self._outbox.stats()
+            if stats.records >= self._limit or stats.bytes >= self._config.max_batch_bytes:
+                return
+            oldest = stats.oldest_appended_at
+            if oldest is None:
+                return
+            waited = (self._clock.now() - oldest).total_seconds()
+            remaining = self._config.linger.total_seconds() - waited
+            if remaining <= 0:
+                return
+            await self._clock.sleep(min(remaining, 0.05))
+
+    async def send_once(self) -> Outcome:
+        """Sends the oldest batch once and handles the answer."""
+        peeked = await self._outbox.peek(self._limit, self._config.max_batch_bytes)
+        if not peeked.records:
+            return Outcome("empty")
+        now = self._clock.now()
+        self.status.last_attempt = now
+        body = build_body(self._gateway_id, peeked, now)
+        compressed = await asyncio.to_thread(gzip.compress, body, self._config.gzip_level)
+        try:
+            response = await self._client.post(
+                self._url,
+                content=compressed,
+                headers={
+                    "Authorization": f"Bearer {self._config.token.get_secret_value()}",
+                    "Content-Type": CONTENT_TYPE,
+                    "Content-Encoding": "gzip",
+                },
+                timeout=self._config.request_timeout.total_seconds(),
+            )
+        except httpx.TimeoutException as err:
+            return await self._transient("timeout", f"timeout: {err!r}", None)
+        except httpx.TransportError as err:
+            return await self._transient("unreachable", f"connection failed: {err!r}", None)
+        return await self._answer(peeked, response)
+
+    async def _answer(self, peeked: Peeked, response: httpx.Response) -> Outcome:
+        code = response.status_code
+        if code == 200:
+            return await self._acknowledged(peeked, response)
+        asked = retry_after(response.headers.get("Retry-After"), self._clock.now())
+        if code == 429 or code >= 500:
+            return await self._transient(f"http_{code}", f"cloud answered {code}", asked)
+        error = _batch_error(response)
+        if code == 413 and len(peeked.records) > 1:
+            self._limit = max(1, len(peeked.records) // 2)
+            return self._count(Outcome("too_large"))
+        if code == 422:
+            return await self._refused(peeked, error, code)
+        return await self._stuck(f"http_{code}", f"cloud refused the batch ({code}): {error.error}")
+
+    async def _acknowledged(self, peeked: Peeked, response: httpx.Response) -> Outcome:
+        try:
+            ack = BatchAck.model_validate_json(response.content)
+        except ValidationError as err:
+            return await self._transient("bad_ack", f"unreadable acknowledgement: {err}", None)
+        if ack.gateway_id != self._gateway_id or ack.boot_id != peeked.boot_id:
+            return await self._stuck("wrong_ack", f"acknowledgement for another stream: {ack}")
+        first, last = peeked.records[0].seq, peeked.records[-1].seq
+        if ack.stored_through < first - 1:
+            return await self._stuck(
+                "regressed", f"cloud stored through {ack.stored_through}, below {first - 1}"
+            )
+        through = min(ack.stored_through, last)
+        deleted = await self._outbox.ack(peeked.boot_id, through)
+        self._success(deleted)
+        if self._stuck_alarm:
+            self._stuck_alarm = False
+            await self._alarms.clear_alarm("uplink.refused", "the cloud accepts batches again")
+        if self._limit < self._config.max_batch_records:
+            self._limit = min(self._config.max_batch_records, self._limit * 2)
+        return self._count(Outcome("ok" if through == last else "partial"))
+
+    async def _refused(self, peeked: Peeked, error: BatchError, code: int) -> Outcome:
+        positions, batch_level = refused_positions(error)
+        if batch_level:
+            return await self._stuck(f"http_{code}", f"cloud refused the batch: {error.error}")
+        if not positions:
+            if len(peeked.records) > 1:
+                # No record named: halve until the culprit is alone in its batch.
+                self._limit = max(1, len(peeked.records) // 2)
+                return self._count(Outcome("bisect"))
+            positions = {0}
+        seqs = [peeked.records[i].seq for i in sorted(positions) if i < len(peeked.records)]
+        if not seqs or any(seq in self._refused_seqs for seq in seqs):
+            return await self._stuck(f"http_{code}", f"cloud refused a dead letter: {error}")
+        reason = _reason(error, code)
+        for seq in seqs:
+            await self._outbox.dead_letter(peeked.boot_id, seq, reason)
+            self._refused_seqs.add(seq)
+        self.status.dead_lettered += len(seqs)
+        message = f"cloud refused record(s) {seqs}, kept as dead letters: {reason}"
+        log.error(message)
+        await self._alarms.raise_alarm("uplink.dead_letter", message)
+        return self._count(Outcome("dead_lettered"))
+
+    async def _transient(self, kind: str, message: str, asked: float | None) -> Outcome:
+        self._failure(message)
+        delay = self._backoff()
+        if asked is not None:
+            delay = max(delay, min(asked, self._config.retry_after_max.total_seconds()))
+        log.warning("uplink: %s; retrying in %.1f s", message, delay)
+        return self._count(Outcome(kind, delay))
+
+    async def _stuck(self, kind: str, message: str) -> Outcome:
+        self._failure(message)
+        log.error("uplink: %s; nothing is deleted, retrying later", message)
+        self._stuck_alarm = True
+        await self._alarms.raise_alarm("uplink.refused", message)
+        return self._count(Outcome(kind, self._config.backoff_max.total_seconds()))
+
+    def _backoff(self) -> float:
+        base = self._config.backoff_initial.total_seconds()
+        ceiling = self._config.backoff_max.total_seconds()
+        exponent = min(self.status.consecutive_failures - 1, 32)
+        delay = min(ceiling, base * 2.0**exponent)
+        # "equal jitter": at least half the delay, so a fleet does not retry in lockstep
+        return delay / 2 + self._rng.uniform(0, delay / 2)
+
+    def _failure(self, message: str) -> None:
+        self.status.consecutive_failures += 1
+        self.status.last_error = message
+        if self.status.failing_since is None:
+            self.status.failing_since = self._clock.monotonic()
+
+    def _success(self, deleted: int) -> None:
+        if self.status.failing_since is not None:
+            log.info("uplink: cloud reachable again after %s", self.unreachable_for())
+        self.status.failing_since = None
+        self.status.consecutive_failures = 0
+        self.status.last_error = None
+        self.status.last_success = self._clock.now()
+        self.status.batches_ok += 1
+        self.status.records_acked += deleted
+
+    def _count(self, outcome: Outcome) -> Outcome:
+        self.status.outcomes[outcome.kind] = self.status.outcomes.get(outcome.kind, 0) + 1
+        return outcome
+
+
+def _batch_error(response: httpx.Response) -> BatchError:
+    try:
+        return BatchError.model_validate_json(response.content)
+    except ValidationError:
+        return BatchError(error=response.text[:500] or f"HTTP {response.status_code}")
+
+
+def _reason(error: BatchError, code: int) -> str:
+    detail = json.dumps(error.detail, default=str) if error.detail else ""
+    return f"HTTP {code} {error.error} {detail}".strip()[:1500]
