@@ -1,7 +1,13 @@
-"""The cloud service's FastAPI application, built from settings (no module-level state)."""
+"""The cloud service's FastAPI application, built from settings (no module-level state).
+
+The lifespan opens the pool and, unless the settings turn them off, runs the processor and the
+maintenance scheduler beside the HTTP API, under one task group: shutdown stops them, lets the
+processor finish the batch in hand, and closes the pool last.
+"""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -9,6 +15,9 @@ from fastapi import FastAPI
 
 from cloud.api.registry import routers
 from cloud.config import CloudSettings
+from cloud.jobs.scheduler import running_scheduler
+from cloud.processing.processor import Processor
+from cloud.processing.registry import default_steps
 from cloud.storage.database import make_pool
 
 
@@ -24,8 +33,23 @@ def create_app(settings: CloudSettings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # wait=False: the service starts (and /healthz answers 503) while the database is down.
         await pool.open(wait=False)
+        stop = asyncio.Event()
         try:
-            yield
+            async with asyncio.TaskGroup() as group:
+                if settings.run_processor:
+                    processor = Processor(
+                        pool,
+                        default_steps(),
+                        settings.processor,
+                        listen_url=str(settings.database_url),
+                    )
+                    group.create_task(processor.run(stop))
+                if settings.run_scheduler:
+                    group.create_task(running_scheduler(pool, settings.jobs, stop))
+                try:
+                    yield
+                finally:
+                    stop.set()
         finally:
             await pool.close()
 

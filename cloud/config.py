@@ -5,14 +5,67 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated
 
-from pydantic import Field, PostgresDsn
+from pydantic import BaseModel, ConfigDict, Field, PostgresDsn, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PositiveDelta = Annotated[timedelta, Field(gt=timedelta(0))]
+
+
+class ProcessorSettings(BaseModel):
+    """How the processor waits for work and backs off a stream whose steps fail."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    poll_interval: PositiveDelta = timedelta(seconds=5)
+    """Polling fallback when no NOTIFY arrives (a lost listener, a notification missed)."""
+    retry_initial: PositiveDelta = timedelta(seconds=1)
+    retry_max: PositiveDelta = timedelta(minutes=5)
+    reconnect_delay: PositiveDelta = timedelta(seconds=1)
+
+
+RETAINABLE_TABLES = frozenset(
+    {"readings", "tag_reads", "anomaly_scores", "device_status", "dead_letters",
+     "portal_passages", "ingest_batches"}
+)  # fmt: skip
+
+
+class JobSettings(BaseModel):
+    """Maintenance jobs: retention per table, rollups, stale-device detection."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    retention: dict[str, PositiveDelta] = Field(
+        default_factory=lambda: {"ingest_batches": timedelta(days=90)}
+    )
+    """Age after which rows are deleted, per table; a table not listed is kept forever.
+    Regulated records (GDP) are usually kept for years: set them deliberately."""
+    retention_interval: PositiveDelta = timedelta(hours=1)
+    retention_batch_rows: Annotated[int, Field(ge=100)] = 10_000
+    rollup_interval: PositiveDelta = timedelta(minutes=1)
+    rollup_settle: PositiveDelta = timedelta(minutes=2)
+    """Rollups read rows stored up to this long ago: longer than any ingest transaction."""
+    stale_interval: PositiveDelta = timedelta(minutes=1)
+    default_silence: PositiveDelta = timedelta(minutes=15)
+    """Silence interval of a sensor whose location has no storage profile."""
+
+    @field_validator("retention")
+    @classmethod
+    def _known_tables(cls, value: dict[str, timedelta]) -> dict[str, timedelta]:
+        unknown = set(value) - RETAINABLE_TABLES
+        if unknown:
+            raise ValueError(
+                f"retention is not allowed for {sorted(unknown)} (the ledger is never pruned);"
+                f" allowed: {sorted(RETAINABLE_TABLES)}"
+            )
+        return value
 
 
 class CloudSettings(BaseSettings):
     """Settings from ``COLDTRACE_CLOUD_*`` environment variables or keyword arguments."""
 
-    model_config = SettingsConfigDict(env_prefix="COLDTRACE_CLOUD_", extra="forbid")
+    model_config = SettingsConfigDict(
+        env_prefix="COLDTRACE_CLOUD_", env_nested_delimiter="__", extra="forbid"
+    )
 
     database_url: PostgresDsn
     host: str = "127.0.0.1"
@@ -21,5 +74,10 @@ class CloudSettings(BaseSettings):
     pool_max_size: Annotated[int, Field(ge=1)] = 10
     pool_timeout: timedelta = timedelta(seconds=10)
     max_batch_bytes: Annotated[int, Field(ge=1024)] = 8 * 1024 * 1024
+    """Largest request body accepted, as sent (compressed)."""
+    max_batch_decompressed_bytes: Annotated[int, Field(ge=1024)] = 64 * 1024 * 1024
+    """Largest body after gzip inflation (a zip bomb stops here)."""
     run_processor: bool = True
     run_scheduler: bool = True
+    processor: ProcessorSettings = ProcessorSettings()
+    jobs: JobSettings = JobSettings()

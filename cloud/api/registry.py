@@ -5,7 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from cloud.api import health
+from cloud.ingest.router import router as ingest_router
 
 
 def routers() -> list[APIRouter]:
-    return [health.router]
+    return [health.router, ingest_router]

@@ -1,0 +1,99 @@
+"""Gateway tokens: generated once, stored as their sha256 digest, checked in constant time.
+
+A gateway sends ``Authorization: Bearer <token>``. The gateway is found by the digest of the
+token (a unique index), so the token itself never sits in the database; the digest fetched is
+compared again with ``hmac.compare_digest`` so that no byte-by-byte comparison of secrets happens
+anywhere in our code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+
+from psycopg import AsyncConnection
+from psycopg.rows import TupleRow
+
+from cloud.ingest import ForbiddenError, UnauthenticatedError
+
+_TOKEN_BYTES = 32
+
+
+def new_token() -> str:
+    """A fresh random token (256 bits, URL-safe text).
+
+    >>> len(new_token()) >= 43
+    True
+    """
+    return secrets.token_urlsafe(_TOKEN_BYTES)
+
+
+def token_digest(token: str) -> bytes:
+    """The sha256 digest stored for a token.
+
+    >>> token_digest("abc").hex()[:8]
+    'ba7816bf'
+    """
+    return hashlib.sha256(token.encode("utf-8")).digest()
+
+
+def bearer_token(authorization: str | None) -> str:
+    """The token of an ``Authorization: Bearer`` header, or ``UnauthenticatedError``."""
+    if not authorization:
+        raise UnauthenticatedError("missing Authorization: Bearer <gateway token>")
+    scheme, _, token = authorization.strip().partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        raise UnauthenticatedError("Authorization must be 'Bearer <gateway token>'")
+    return token
+
+
+@dataclass(frozen=True)
+class GatewayIdentity:
+    gateway_id: str
+    site_id: str | None
+
+
+async def authenticate(conn: AsyncConnection[TupleRow], token: str) -> GatewayIdentity:
+    """The enabled gateway owning ``token``, or ``UnauthenticatedError``."""
+    digest = token_digest(token)
+    cur = await conn.execute(
+        "SELECT gateway_id, site_id, token_hash, disabled_at FROM gateways WHERE token_hash = %s",
+        (digest,),
+    )
+    row = await cur.fetchone()
+    if row is None or not hmac.compare_digest(bytes(row[2]), digest):
+        raise UnauthenticatedError("unknown gateway token")
+    if row[3] is not None:
+        raise UnauthenticatedError("this gateway is disabled")
+    return GatewayIdentity(gateway_id=str(row[0]), site_id=row[1])
+
+
+def authorize(identity: GatewayIdentity, gateway_id: str) -> None:
+    """A token writes only for its own gateway."""
+    if not hmac.compare_digest(identity.gateway_id.encode(), gateway_id.encode()):
+        raise ForbiddenError(
+            f"this token belongs to gateway {identity.gateway_id!r}, not {gateway_id!r}"
+        )
+
+
+async def add_gateway(
+    conn: AsyncConnection[TupleRow], gateway_id: str, site_id: str | None, *, rotate: bool = False
+) -> str:
+    """Registers a gateway (or gives it a new token with ``rotate``); returns the token once."""
+    token = new_token()
+    if rotate:
+        cur = await conn.execute(
+            "UPDATE gateways SET token_hash = %s WHERE gateway_id = %s",
+            (token_digest(token), gateway_id),
+        )
+        if cur.rowcount != 1:
+            raise LookupError(f"no gateway {gateway_id!r} to rotate")
+        return token
+    await conn.execute(
+        "INSERT INTO gateways (gateway_id, site_id, token_hash) VALUES (%s, %s, %s)",
+        (gateway_id, site_id, token_digest(token)),
+    )
+    return token

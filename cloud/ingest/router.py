@@ -1,0 +1,95 @@
+"""``POST /v1/batches``: authenticate, read within limits, validate, store, acknowledge.
+
+The order matters: the token is checked before the body is read (an unknown client costs one
+indexed lookup, not a decompression), and the acknowledgement is built only after the writer's
+transaction has committed.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Request
+from fastapi.responses import JSONResponse
+from psycopg import Error as PsycopgError
+from psycopg import errors as pg_errors
+from psycopg_pool import PoolTimeout
+
+from cloud.api.deps import Pool, Settings
+from cloud.ingest import IngestError, InvalidBatchError, StorageUnavailableError
+from cloud.ingest.auth import authenticate, authorize, bearer_token
+from cloud.ingest.body import decode, parse, read_limited
+from cloud.ingest.writer import store_batch
+from protocols.batch import Batch, BatchAck, BatchError
+
+log = logging.getLogger(__name__)
+
+router = APIRouter(tags=["ingest"])
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": BatchError, "description": description}
+    for status, description in [
+        (400, "unreadable body"),
+        (401, "missing or unknown gateway token"),
+        (403, "the token belongs to another gateway"),
+        (409, "sequence gap: resend from detail[0].expected_seq"),
+        (413, "body too large (compressed or decompressed)"),
+        (415, "unsupported Content-Encoding"),
+        (422, "not a valid batch"),
+        (503, "database unavailable; retry later"),
+    ]
+}
+
+
+def error_response(err: IngestError) -> JSONResponse:
+    body = BatchError(error=f"{err.code}: {err.message}", detail=err.detail)
+    headers = {"WWW-Authenticate": "Bearer"} if err.status == 401 else {}
+    if err.status == 503:
+        headers["Retry-After"] = "5"
+    return JSONResponse(body.model_dump(mode="json"), status_code=err.status, headers=headers)
+
+
+@router.post(
+    "/v1/batches",
+    response_model=BatchAck,
+    responses=_ERRORS,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": Batch.model_json_schema()}},
+        }
+    },
+)
+async def post_batch(  # noqa: PLR0917 - FastAPI injects parameters by name
+    request: Request,
+    pool: Pool,
+    settings: Settings,
+    authorization: Annotated[str | None, Header()] = None,
+    content_encoding: Annotated[str | None, Header()] = None,
+    content_length: Annotated[str | None, Header()] = None,
+) -> BatchAck | JSONResponse:
+    """Stores a gateway's batch (gzip JSON) exactly once and acknowledges what is stored."""
+    try:
+        token = bearer_token(authorization)
+        async with pool.connection() as conn:
+            identity = await authenticate(conn, token)
+        body = await read_limited(request.stream(), content_length, settings.max_batch_bytes)
+        batch = parse(decode(body, content_encoding, settings.max_batch_decompressed_bytes))
+        authorize(identity, batch.gateway_id)
+        async with pool.connection() as conn:
+            result = await store_batch(conn, batch)
+    except IngestError as err:
+        return error_response(err)
+    except (pg_errors.DataError, pg_errors.IntegrityError) as err:
+        # Validation should have caught it; the database is the last line and says why.
+        log.warning("batch refused by the database: %s", err)
+        return error_response(InvalidBatchError("the database refused a value", str(err)))
+    except (PsycopgError, PoolTimeout) as err:
+        log.warning("batch not stored, database unavailable: %s", err)
+        return error_response(
+            StorageUnavailableError(f"database unavailable: {type(err).__name__}")
+        )
+    return BatchAck(
+        gateway_id=batch.gateway_id, boot_id=batch.boot_id, stored_through=result.stored_through
+    )

@@ -1,0 +1,93 @@
+"""Keeps ``devices.last_seen_at`` / ``last_state`` in step with what a batch says.
+
+Runs inside the processor's transaction, like a step. Times are device times: a backlog that
+arrives late never moves ``last_seen_at`` backwards, and a status older than the one on record
+does not overwrite it. A device reported ``offline`` was not seen, so that report changes its
+state but not ``last_seen_at``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from psycopg import AsyncConnection
+from psycopg.rows import TupleRow
+
+from protocols.batch import Sequenced
+from protocols.records import DeviceState, DeviceStatus, Reading, TagRead
+
+_SEEN_SQL = """
+INSERT INTO devices (device_id, device_type, gateway_id, last_seen_at)
+SELECT d, t, %(gateway)s, s FROM unnest(%(ids)s::text[], %(types)s::text[], %(seen)s::timestamptz[])
+    AS u(d, t, s)
+ON CONFLICT (device_id) DO UPDATE
+SET last_seen_at = GREATEST(devices.last_seen_at, EXCLUDED.last_seen_at),
+    gateway_id = COALESCE(devices.gateway_id, EXCLUDED.gateway_id)
+"""
+
+_STATE_SQL = """
+INSERT INTO devices (device_id, device_type, gateway_id, last_state, last_detail, state_at,
+                     last_seen_at)
+SELECT d, t, %(gateway)s, st, dt, at, seen
+FROM unnest(%(ids)s::text[], %(types)s::text[], %(states)s::text[], %(details)s::text[],
+            %(ats)s::timestamptz[], %(seen)s::timestamptz[]) AS u(d, t, st, dt, at, seen)
+ON CONFLICT (device_id) DO UPDATE
+SET last_state = CASE WHEN devices.state_at IS NULL OR EXCLUDED.state_at >= devices.state_at
+                      THEN EXCLUDED.last_state ELSE devices.last_state END,
+    last_detail = CASE WHEN devices.state_at IS NULL OR EXCLUDED.state_at >= devices.state_at
+                       THEN EXCLUDED.last_detail ELSE devices.last_detail END,
+    state_at = GREATEST(devices.state_at, EXCLUDED.state_at),
+    last_seen_at = GREATEST(devices.last_seen_at, EXCLUDED.last_seen_at),
+    gateway_id = COALESCE(devices.gateway_id, EXCLUDED.gateway_id)
+"""
+
+
+async def update_devices(
+    conn: AsyncConnection[TupleRow], gateway_id: str, records: Sequence[Sequenced]
+) -> None:
+    """Upserts the devices this batch mentions (sensors, readers, status reports)."""
+    seen: dict[str, tuple[str, datetime]] = {}
+    latest: dict[str, DeviceStatus] = {}
+    for item in records:
+        record = item.record
+        if isinstance(record, Reading):
+            _note(seen, record.sensor_id, "sensor", record.time)
+        elif isinstance(record, TagRead):
+            _note(seen, record.reader_id, "llrp_reader", record.last_seen)
+        elif isinstance(record, DeviceStatus):
+            known = latest.get(record.device_id)
+            if known is None or record.time >= known.time:
+                latest[record.device_id] = record
+            if record.state is not DeviceState.OFFLINE:
+                _note(seen, record.device_id, record.device_type, record.time)
+    if seen:
+        await conn.execute(
+            _SEEN_SQL,
+            {
+                "gateway": gateway_id,
+                "ids": list(seen),
+                "types": [t for t, _ in seen.values()],
+                "seen": [s for _, s in seen.values()],
+            },
+        )
+    if latest:
+        statuses = list(latest.values())
+        await conn.execute(
+            _STATE_SQL,
+            {
+                "gateway": gateway_id,
+                "ids": [s.device_id for s in statuses],
+                "types": [s.device_type for s in statuses],
+                "states": [s.state.value for s in statuses],
+                "details": [s.detail for s in statuses],
+                "ats": [s.time for s in statuses],
+                "seen": [seen[s.device_id][1] if s.device_id in seen else None for s in statuses],
+            },
+        )
+
+
+def _note(seen: dict[str, tuple[str, datetime]], device_id: str, kind: str, at: datetime) -> None:
+    known = seen.get(device_id)
+    if known is None or at > known[1]:
+        seen[device_id] = (kind, at)
