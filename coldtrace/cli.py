@@ -65,17 +65,6 @@ def _cmd_db(args: argparse.Namespace) -> int:
     return asyncio.run(run())
 
 
-def _cmd_cloud(args: argparse.Namespace) -> int:
-    import uvicorn
-
-    from cloud.app import create_app
-    from cloud.config import CloudSettings
-
-    settings = CloudSettings(database_url=_database_url(args), host=args.host, port=args.port)
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
-    return 0
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="coldtrace", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -97,11 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     cloud = sub.add_parser("cloud", help="the cloud service")
     cloud_sub = cloud.add_subparsers(dest="cloud_command", required=True)
-    serve = cloud_sub.add_parser("serve", help="HTTP API, processor and scheduled jobs")
-    serve.add_argument("--database-url")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
-    serve.set_defaults(handler=_cmd_cloud)
+    from cloud import cli as cloud_cli
+
+    cloud_cli.register(cloud_sub, _database_url)
 
     for register in _extensions():
         register(sub)

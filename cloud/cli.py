@@ -1,0 +1,112 @@
+"""The ``coldtrace cloud`` subcommands: ``serve``, ``process``, ``gateway add``.
+
+The composition root (``coldtrace.cli``) passes in how to find the database URL, since the
+default (the private development cluster) lives outside ``cloud``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+from collections.abc import Callable
+
+import psycopg
+
+from cloud.config import CloudSettings
+
+UrlResolver = Callable[[argparse.Namespace], str]
+
+
+def register(
+    cloud_sub: argparse._SubParsersAction[argparse.ArgumentParser], url: UrlResolver
+) -> None:
+    """Adds the cloud subcommands under ``coldtrace cloud``."""
+    serve = cloud_sub.add_parser("serve", help="HTTP API, processor and scheduled jobs")
+    serve.add_argument("--database-url")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--no-processor", action="store_true", help="do not run the processor")
+    serve.add_argument("--no-scheduler", action="store_true", help="do not run scheduled jobs")
+    serve.set_defaults(handler=lambda args: _serve(args, url(args)))
+
+    process = cloud_sub.add_parser("process", help="the processor alone (no HTTP API)")
+    process.add_argument("--database-url")
+    process.set_defaults(handler=lambda args: _process(url(args)))
+
+    gateway = cloud_sub.add_parser("gateway", help="gateways and their tokens")
+    gateway_sub = gateway.add_subparsers(dest="gateway_command", required=True)
+    add = gateway_sub.add_parser("add", help="register a gateway and print its token once")
+    add.add_argument("gateway_id")
+    add.add_argument("--site", help="site id the gateway belongs to")
+    add.add_argument("--rotate", action="store_true", help="replace an existing gateway's token")
+    add.add_argument("--database-url")
+    add.set_defaults(handler=lambda args: _gateway_add(args, url(args)))
+
+
+def _serve(args: argparse.Namespace, database_url: str) -> int:
+    import uvicorn
+
+    from cloud.app import create_app
+
+    settings = CloudSettings(
+        database_url=database_url,
+        host=args.host,
+        port=args.port,
+        run_processor=not args.no_processor,
+        run_scheduler=not args.no_scheduler,
+    )
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
+    return 0
+
+
+def _process(database_url: str) -> int:
+    from cloud.processing.processor import Processor
+    from cloud.processing.registry import default_steps
+    from cloud.storage.database import make_pool
+
+    settings = CloudSettings(database_url=database_url)
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        pool = make_pool(database_url, max_size=2, timeout=settings.pool_timeout)
+        await pool.open(wait=False)
+        try:
+            processor = Processor(
+                pool, default_steps(), settings.processor, listen_url=database_url
+            )
+            await processor.run(stop)
+        finally:
+            await pool.close()
+
+    asyncio.run(run())
+    return 0
+
+
+def _gateway_add(args: argparse.Namespace, database_url: str) -> int:
+    from cloud.ingest.auth import add_gateway
+
+    async def run() -> str:
+        async with await psycopg.AsyncConnection.connect(database_url) as conn:
+            token = await add_gateway(conn, args.gateway_id, args.site, rotate=args.rotate)
+            await conn.commit()
+            return token
+
+    try:
+        token = asyncio.run(run())
+    except psycopg.errors.UniqueViolation:
+        print(f"gateway {args.gateway_id!r} exists; use --rotate for a new token", file=sys.stderr)
+        return 1
+    except psycopg.errors.ForeignKeyViolation:
+        print(f"no site {args.site!r}", file=sys.stderr)
+        return 1
+    except LookupError as err:
+        print(str(err), file=sys.stderr)
+        return 1
+    print(f"gateway {args.gateway_id} token (shown once, store it on the gateway):")
+    print(token)
+    return 0
