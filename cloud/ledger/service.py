@@ -53,6 +53,7 @@ class NewUnit:
     unit_kind: Literal["sgtin", "sscc"]
     lot_id: int | None
     parent_uri: str | None
+    gs1_key: str | None = None  # "(00)<sscc>" or "(01)<gtin>(21)<serial>"
 
 
 async def register_units(conn: AsyncConnection[TupleRow], units: Sequence[NewUnit]) -> None:
@@ -63,10 +64,11 @@ async def register_units(conn: AsyncConnection[TupleRow], units: Sequence[NewUni
     ordered = sorted(units, key=lambda u: (u.unit_kind != "sscc", u.parent_uri is not None))
     async with conn.cursor() as cur:
         await cur.executemany(
-            "INSERT INTO units (epc_uri, unit_kind, lot_id, parent_uri) VALUES (%s, %s, %s, %s)"
-            " ON CONFLICT (epc_uri) DO UPDATE SET parent_uri ="
-            " coalesce(EXCLUDED.parent_uri, units.parent_uri)",
-            [(u.epc_uri, u.unit_kind, u.lot_id, u.parent_uri) for u in ordered],
+            "INSERT INTO units (epc_uri, unit_kind, lot_id, parent_uri, gs1_key)"
+            " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (epc_uri) DO UPDATE SET"
+            " parent_uri = coalesce(EXCLUDED.parent_uri, units.parent_uri),"
+            " gs1_key = coalesce(units.gs1_key, EXCLUDED.gs1_key)",
+            [(u.epc_uri, u.unit_kind, u.lot_id, u.parent_uri, u.gs1_key) for u in ordered],
         )
 
 

@@ -1,0 +1,26 @@
+"""Receiving against advance ship notices: ASN model and import, passage matching, the step.
+
+``asn`` (model, validation) and ``matching`` (what a passage receives) are pure; ``imports``
+parses CSV and X12 856 into the ASN model; ``store`` keeps ASNs and receiving records;
+``step`` is the processor step for ``PortalPassage`` records.
+
+Exceptions::
+
+    ReceivingError             any refusal of receiving
+    ├── AsnRejectedError       an ASN that cannot be stored (unknown site/product, duplicate)
+    └── AsnFormatError         a CSV or EDI document that cannot be read (line/segment named)
+"""
+
+from __future__ import annotations
+
+
+class ReceivingError(Exception):
+    """Receiving refused an input; nothing was written."""
+
+
+class AsnRejectedError(ReceivingError):
+    """The ASN is well formed but cannot be accepted (unknown site or product, duplicate)."""
+
+
+class AsnFormatError(ReceivingError):
+    """A CSV or EDI document could not be parsed; the message names the line or segment."""

@@ -1,0 +1,276 @@
+"""The processor step for ``PortalPassage`` records: receive inbound loads, issue outbound ones.
+
+A passage at a door whose location is unknown, or whose effects the ledger refuses, still leaves
+a receiving record (outcome ``refused``, with the reason) and the processor goes on: bad input
+must not hold up a gateway's stream. Each passage is handled once: its receiving record is keyed
+by (gateway, boot, seq), and the processor replays a batch only if it did not commit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+from uuid import UUID
+
+from psycopg import AsyncConnection
+from psycopg.rows import TupleRow
+from psycopg.types.json import Jsonb
+
+from cloud.ledger import LedgerError
+from cloud.ledger.core import USABLE, Draft, Movement, Place, Status
+from cloud.ledger.service import NewUnit, ensure_lot, post, register_units
+from cloud.processing.steps import ProcessingBatch
+from cloud.receiving.matching import Reads, ToReceive, decode_reads, match_inbound
+from cloud.receiving.store import open_asns
+from protocols.records import Direction, PortalPassage
+
+
+@dataclass
+class Outcome:
+    """What a passage did, as stored on its receiving record."""
+
+    site_id: str | None = None
+    location_id: str | None = None
+    asn_ids: list[int] = field(default_factory=list)
+    received: int = 0
+    outcome: str = "nothing"
+    summary: dict[str, Any] = field(default_factory=dict)
+
+
+class ReceivingStep:
+    """Matches inbound passages to open ASNs and issues what leaves through outbound ones."""
+
+    name = "receiving"
+
+    async def apply(self, conn: AsyncConnection[TupleRow], batch: ProcessingBatch) -> None:
+        for item in batch.records:
+            if isinstance(item.record, PortalPassage):
+                await handle_passage(conn, batch.gateway_id, batch.boot_id, item.seq, item.record)
+
+
+async def handle_passage(
+    conn: AsyncConnection[TupleRow], gateway_id: str, boot_id: UUID, seq: int, p: PortalPassage
+) -> Outcome:
+    cur = await conn.execute(
+        "SELECT 1 FROM receipts WHERE gateway_id = %s AND boot_id = %s AND seq = %s",
+        (gateway_id, boot_id, seq),
+    )
+    if await cur.fetchone() is not None:
+        return Outcome(outcome="nothing", summary={"replay": True})
+    reads = decode_reads(p.epcs)
+    out = Outcome()
+    out.summary = {"undecodable": list(reads.undecodable), "other": list(reads.not_trade_items)}
+    door = await _door(conn, p.door_id)
+    if door is None:
+        out.outcome = "refused"
+        out.summary["error"] = f"door {p.door_id!r} is not a known dock-door location or device"
+    else:
+        out.location_id, out.site_id = door
+        try:
+            async with conn.transaction():  # a savepoint: a refusal undoes only this passage
+                if p.direction is Direction.INBOUND:
+                    await _inbound(conn, p, reads, out)
+                elif p.direction is Direction.OUTBOUND:
+                    await _outbound(conn, p, reads, out)
+                else:
+                    out.summary["error"] = "direction unknown: nothing received or issued"
+        except LedgerError as err:
+            out.outcome = "refused"
+            out.received = 0
+            out.summary["error"] = f"ledger refused: {err}"
+    await _record(conn, gateway_id, boot_id=boot_id, seq=seq, p=p, out=out)
+    return out
+
+
+async def _door(conn: AsyncConnection[TupleRow], door_id: str) -> tuple[str, str] | None:
+    # the door is a dock-door location, or a device (reader, antenna) mounted at one
+    cur = await conn.execute(
+        "SELECT l.location_id, l.site_id FROM locations l WHERE l.location_id = %s"
+        " UNION ALL SELECT l.location_id, l.site_id FROM devices d"
+        " JOIN locations l USING (location_id) WHERE d.device_id = %s LIMIT 1",
+        (door_id, door_id),
+    )
+    row = await cur.fetchone()
+    return (str(row[0]), str(row[1])) if row else None
+
+
+async def _inbound(
+    conn: AsyncConnection[TupleRow], p: PortalPassage, reads: Reads, out: Outcome
+) -> None:
+    assert out.site_id is not None
+    assert out.location_id is not None
+    asns = await open_asns(conn, out.site_id)
+    match = match_inbound(reads, asns)
+    refs = {a.asn_id: a for a in asns}
+    cur = await conn.execute(
+        "SELECT asn_id, reference FROM asns WHERE asn_id = ANY(%s)", (list(refs),)
+    )
+    reference = {int(a): str(r) for a, r in await cur.fetchall()}
+    drafts = await _receipt_drafts(conn, match.receive, p, out.location_id, reference)
+    await post(conn, drafts)
+    await conn.execute(
+        "UPDATE units SET location_id = %s, status = 'available', updated_at = now()"
+        " WHERE gs1_key = ANY(%s) AND unit_kind = 'sscc'",
+        (out.location_id, [t.item.key for t in match.receive if t.item.kind == "sscc"]),
+    )
+    async with conn.cursor() as c:
+        await c.executemany(
+            "UPDATE asn_items SET received_at = %s WHERE asn_id = %s AND epc_uri = %s",
+            [(p.ended_at, t.asn_id, t.item.key) for t in match.receive],
+        )
+    if match.completed:
+        await conn.execute(
+            "UPDATE asns SET status = 'received' WHERE asn_id = ANY(%s)", (list(match.completed),)
+        )
+    out.asn_ids = sorted({t.asn_id for t in match.receive} | set(match.short))
+    out.received = sum(t.item.quantity for t in match.receive if t.item.kind != "sscc")
+    out.outcome = "complete" if match.completed and not match.short else "partial"
+    if not match.receive:
+        out.outcome = "nothing"
+    out.summary |= {
+        "received": [t.item.key for t in match.receive],
+        "already_received": list(match.already_received),
+        "over": list(match.over),
+        "unexpected": list(match.unexpected),
+        "short": {str(k): list(v) for k, v in match.short.items()},
+        "completed_asns": list(match.completed),
+    }
+
+
+async def _receipt_drafts(
+    conn: AsyncConnection[TupleRow],
+    receive: tuple[ToReceive, ...],
+    p: PortalPassage,
+    dock: str,
+    reference: dict[int, str],
+) -> list[Draft]:
+    lots: dict[tuple[str, str], int] = {}
+    units: list[NewUnit] = []
+    # a unit known before (e.g. returned) keeps the URI it was first stored under
+    cur = await conn.execute(
+        "SELECT gs1_key, epc_uri FROM units WHERE gs1_key = ANY(%s)",
+        ([t.item.key for t in receive],),
+    )
+    stored = {str(k): str(u) for k, u in await cur.fetchall()}
+    receive = tuple(
+        ToReceive(t.asn_id, t.item, stored.get(t.item.key, t.epc_uri)) if t.epc_uri else t
+        for t in receive
+    )
+    for t in receive:
+        item = t.item
+        if item.gtin and item.lot and (item.gtin, item.lot) not in lots:
+            lots[item.gtin, item.lot] = await ensure_lot(
+                conn, gtin=item.gtin, lot_number=item.lot, expiry=item.expiry
+            )
+        if t.epc_uri is not None:
+            lot_id = lots[item.gtin, item.lot] if item.gtin and item.lot else None
+            kind: Literal["sgtin", "sscc"] = "sscc" if item.kind == "sscc" else "sgtin"
+            units.append(NewUnit(t.epc_uri, kind, lot_id, None, item.key))
+    await register_units(conn, units)
+    uri_of_key = {t.item.key: t.epc_uri for t in receive if t.epc_uri}
+    await _set_parents(conn, receive, uri_of_key)
+    drafts: list[Draft] = []
+    for t in receive:
+        if t.item.kind == "sscc" or not t.item.gtin or not t.item.lot:
+            continue
+        drafts.append(
+            Draft(
+                Movement.RECEIVE,
+                lots[t.item.gtin, t.item.lot],
+                t.item.quantity,
+                p.ended_at,
+                f"portal:{p.door_id}",
+                to=Place(dock, Status.AVAILABLE),
+                epc_uri=t.epc_uri if t.item.kind == "sgtin" else None,
+                reason="received against ASN",
+                reference=f"asn:{reference[t.asn_id]}",
+            )
+        )
+    return drafts
+
+
+async def _set_parents(
+    conn: AsyncConnection[TupleRow], receive: tuple[ToReceive, ...], uri_of_key: dict[str, str]
+) -> None:
+    rows = [
+        (uri_of_key.get(t.item.parent), t.epc_uri)
+        for t in receive
+        if t.epc_uri and t.item.parent and t.item.parent in uri_of_key
+    ]
+    if rows:
+        async with conn.cursor() as c:
+            await c.executemany("UPDATE units SET parent_uri = %s WHERE epc_uri = %s", rows)
+
+
+async def _outbound(
+    conn: AsyncConnection[TupleRow], p: PortalPassage, reads: Reads, out: Outcome
+) -> None:
+    # every unit read, and every unit inside a container read, that the ledger has on hand
+    cur = await conn.execute(
+        "WITH RECURSIVE tree AS ("
+        " SELECT epc_uri, gs1_key FROM units WHERE gs1_key = ANY(%s)"
+        " UNION SELECT u.epc_uri, u.gs1_key FROM units u JOIN tree t ON u.parent_uri = t.epc_uri)"
+        " SELECT u.epc_uri, u.gs1_key, u.unit_kind, u.lot_id, u.location_id, u.status"
+        " FROM tree JOIN units u USING (epc_uri) ORDER BY u.epc_uri",
+        (list(reads.keys),),
+    )
+    rows = await cur.fetchall()
+    known = {str(r[1]) for r in rows if r[1] is not None}
+    drafts: list[Draft] = []
+    blocked: list[str] = []
+    containers: list[str] = []
+    for epc, _key, kind, lot_id, loc, status in rows:
+        if kind == "sscc":
+            containers.append(str(epc))
+        elif loc is not None and lot_id is not None:
+            if Status(status) not in USABLE:
+                blocked.append(f"{epc} ({status})")
+                continue
+            drafts.append(
+                Draft(
+                    Movement.ISSUE,
+                    int(lot_id),
+                    1,
+                    p.ended_at,
+                    f"portal:{p.door_id}",
+                    frm=Place(str(loc), Status(status)),
+                    epc_uri=str(epc),
+                    reason=f"left through door {p.door_id}",
+                    reference=f"passage:{p.passage_id}",
+                )
+            )
+    await post(conn, drafts)
+    await conn.execute(
+        "UPDATE units SET location_id = NULL, status = NULL, updated_at = now()"
+        " WHERE epc_uri = ANY(%s)",
+        (containers,),
+    )
+    out.received = len(drafts)
+    out.outcome = "complete" if drafts and not blocked else ("partial" if drafts else "nothing")
+    out.summary |= {
+        "issued": [d.epc_uri for d in drafts],
+        "blocked": blocked,
+        "unknown": sorted(set(reads.keys) - known),
+    }
+
+
+async def _record(
+    conn: AsyncConnection[TupleRow],
+    gateway_id: str,
+    *,
+    boot_id: UUID,
+    seq: int,
+    p: PortalPassage,
+    out: Outcome,
+) -> None:
+    at: datetime = p.ended_at
+    await conn.execute(
+        "INSERT INTO receipts (gateway_id, boot_id, seq, passage_id, door_id, site_id,"
+        " location_id, direction, at, asn_ids, received, outcome, summary)"
+        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+        (
+            gateway_id, boot_id, seq, p.passage_id, p.door_id, out.site_id, out.location_id,
+            p.direction.value, at, out.asn_ids, out.received, out.outcome, Jsonb(out.summary),
+        ),
+    )  # fmt: skip

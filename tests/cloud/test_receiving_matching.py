@@ -1,0 +1,180 @@
+"""The pure receiving core: ASN validation and passage matching, without a database."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from cloud.receiving.asn import AsnIn, expected_items
+from cloud.receiving.matching import OpenAsn, decode_reads, match_inbound
+from protocols.gs1.epc import encode_sgtin96, encode_sscc96
+
+GTIN_A = "00614141123452"
+GTIN_B = "00614141999996"
+GTIN_OTHER = "09506000134352"
+PALLET = "106141412345678908"
+CASE_1 = "006141410000000012"
+CASE_2 = "006141410000000029"
+STRAY = "006141419999999994"
+
+
+def sgtin(gtin: str, serial: int) -> str:
+    return encode_sgtin96(gtin, serial, 7)
+
+
+def sscc(digits: str) -> str:
+    return encode_sscc96(digits, 7)
+
+
+def asn_doc(**extra: Any) -> dict[str, Any]:
+    return {
+        "site_id": "site-1",
+        "reference": "PO-1",
+        "containers": [
+            {"sscc": PALLET},
+            {
+                "sscc": CASE_1,
+                "parent_sscc": PALLET,
+                "contents": [{"gtin": GTIN_A, "lot": "L1", "serials": ["1", "2", "3"]}],
+            },
+            {
+                "sscc": CASE_2,
+                "parent_sscc": PALLET,
+                "contents": [{"gtin": GTIN_B, "lot": "B7", "quantity": 12}],
+            },
+        ],
+        **extra,
+    }
+
+
+def open_asn(asn_id: int = 1, received: frozenset[str] = frozenset(), **kw: Any) -> OpenAsn:
+    return OpenAsn(asn_id, tuple(expected_items(AsnIn.model_validate(asn_doc(**kw)))), received)
+
+
+def test_a_pallet_read_receives_its_declared_contents_recursively() -> None:
+    match = match_inbound(decode_reads([sscc(PALLET)]), [open_asn()])
+    keys = [r.item.key for r in match.receive]
+    assert keys[0] == f"(00){PALLET}"
+    assert {f"(01){GTIN_A}(21){n}" for n in "123"} <= set(keys)
+    bulk = [r for r in match.receive if r.item.kind == "bulk"]
+    assert [(b.item.gtin, b.item.lot, b.item.quantity, b.epc_uri) for b in bulk] == [
+        (GTIN_B, "B7", 12, None)
+    ]
+    assert match.short == {}
+    assert match.completed == (1,)
+
+
+def test_unit_reads_receive_those_units_and_report_short_over_unexpected() -> None:
+    reads = decode_reads(
+        [sgtin(GTIN_A, 1), sgtin(GTIN_A, 2), sgtin(GTIN_A, 99), sgtin(GTIN_OTHER, 5), sscc(STRAY)]
+    )
+    match = match_inbound(reads, [open_asn()])
+    received = {r.item.key: r.epc_uri for r in match.receive}
+    assert received == {
+        f"(01){GTIN_A}(21)1": "urn:epc:id:sgtin:0614141.012345.1",
+        f"(01){GTIN_A}(21)2": "urn:epc:id:sgtin:0614141.012345.2",
+    }
+    assert match.over == (f"(01){GTIN_A}(21)99",)
+    assert set(match.unexpected) == {f"(00){STRAY}", f"(01){GTIN_OTHER}(21)5"}
+    assert match.short == {1: (f"(01){GTIN_A}(21)3", f"(00){CASE_2}|(01){GTIN_B}(10)B7")}
+    assert match.completed == ()
+
+
+def test_a_second_pass_receives_nothing_twice() -> None:
+    first = match_inbound(decode_reads([sscc(CASE_1)]), [open_asn()])
+    done = frozenset(r.item.key for r in first.receive)
+    again = match_inbound(decode_reads([sscc(CASE_1), sgtin(GTIN_A, 2)]), [open_asn(received=done)])
+    assert again.receive == ()
+    assert set(again.already_received) == {f"(00){CASE_1}", f"(01){GTIN_A}(21)2"}
+    # the short list of an ASN is reported only when the passage received something for it
+    assert again.short == {}
+
+
+def test_reads_are_matched_to_whichever_open_asn_lists_them() -> None:
+    other = AsnIn.model_validate(
+        {
+            "site_id": "site-1",
+            "reference": "PO-2",
+            "loose": [{"gtin": GTIN_OTHER, "lot": "X", "serials": ["5"]}],
+        }
+    )
+    second = OpenAsn(2, tuple(expected_items(other)), frozenset())
+    match = match_inbound(decode_reads([sgtin(GTIN_OTHER, 5), sscc(CASE_2)]), [open_asn(), second])
+    assert sorted((r.asn_id, r.item.kind) for r in match.receive) == [
+        (1, "bulk"),
+        (1, "sscc"),
+        (2, "sgtin"),
+    ]
+    assert match.completed == (2,)
+    assert set(match.short) == {1}
+
+
+def test_undecodable_reads_are_kept_apart() -> None:
+    reads = decode_reads(["E2801160600002", sgtin(GTIN_A, 1)])
+    assert reads.undecodable == ("E2801160600002",)
+    assert list(reads.keys) == [f"(01){GTIN_A}(21)1"]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"containers": [{"sscc": "106141412345678900"}]}, "valid check digit"),
+        ({"containers": [{"sscc": PALLET, "parent_sscc": CASE_1}]}, "not in the ASN"),
+        (
+            {
+                "containers": [
+                    {"sscc": PALLET, "parent_sscc": CASE_1},
+                    {"sscc": CASE_1, "parent_sscc": PALLET},
+                ]
+            },
+            "cycle",
+        ),
+        (
+            {"containers": [], "loose": [{"gtin": GTIN_A, "lot": "L", "serials": ["1", "1"]}]},
+            "listed twice",
+        ),
+        (
+            {"containers": [], "loose": [{"gtin": GTIN_A, "lot": "L", "quantity": 3}]},
+            "must list serials",
+        ),
+        (
+            {
+                "containers": [],
+                "loose": [{"gtin": GTIN_A, "lot": "L", "quantity": 2, "serials": ["1"]}],
+            },
+            "quantity 2 but 1 serials",
+        ),
+        ({"containers": []}, "at least one"),
+        ({"containers": [{"sscc": "urn:epc:id:sscc:0614141.1234567890"}]}, None),
+    ],
+)
+def test_asn_validation_names_the_problem(change: dict[str, Any], message: str | None) -> None:
+    doc = {"site_id": "site-1", "reference": "PO-9", **change}
+    if message is None:
+        assert AsnIn.model_validate(doc).containers[0].sscc == PALLET
+        return
+    with pytest.raises(ValidationError, match=message):
+        AsnIn.model_validate(doc)
+
+
+def test_a_company_prefix_length_gives_units_their_uri_before_any_read() -> None:
+    doc = {
+        "site_id": "s",
+        "reference": "R",
+        "containers": [
+            {
+                "sscc": PALLET,
+                "contents": [
+                    {"gtin": GTIN_A, "lot": "L", "serials": ["7"], "company_prefix_length": 7}
+                ],
+            }
+        ],
+    }
+    items = expected_items(AsnIn.model_validate(doc))
+    match = match_inbound(decode_reads([sscc(PALLET)]), [OpenAsn(1, tuple(items), frozenset())])
+    assert [r.epc_uri for r in match.receive] == [
+        "urn:epc:id:sscc:0614141.1234567890",
+        "urn:epc:id:sgtin:0614141.012345.7",
+    ]
