@@ -1,0 +1,333 @@
+"""A simulated LLRP reader over TCP (default port 5084), driven by a scene of moving tags.
+
+It speaks LLRP 1.0.1 the way a fixed reader does, enough for the real sllurp client:
+
+- on accept, a READER_EVENT_NOTIFICATION with a ConnectionAttemptEvent (0 = success; a second
+  client while one is connected gets 2 = "a client-initiated connection already exists" and is
+  closed, as an Impinj reader does);
+- GET_READER_CAPABILITIES, GET/SET_READER_CONFIG (KeepaliveSpec honoured),
+  ENABLE_EVENTS_AND_REPORTS (no reply), ADD/ENABLE/START/STOP/DISABLE/DELETE_ROSPEC and
+  GET_ROSPECS, DELETE_ACCESSSPEC / GET_ACCESSSPECS (id 0 = all; AccessSpecs are not supported),
+  GET_REPORT, KEEPALIVE (and KEEPALIVE_ACK), CLOSE_CONNECTION; anything else gets an
+  ERROR_MESSAGE, a body it cannot decode gets ERROR_MESSAGE with a parameter error;
+- an ROSpec with an immediate start trigger starts inventory when enabled, without START_ROSPEC;
+  inventory and reports follow :mod:`simulators.llrp_inventory`.
+
+Time: the scene runs ``speed`` times faster than the wall clock (reported timestamps are scene
+time mapped onto ``epoch``); keepalives run on the wall clock. With ``paced=False`` rounds run
+back to back as fast as the client takes them (benchmarks).
+
+Faults on demand: :meth:`LlrpReaderSimulator.drop_connections`, :meth:`~.go_silent` /
+:meth:`~.resume` (no keepalives, no reports, no answers, connection kept), and
+:meth:`~.send_malformed` (a frame whose body cannot be decoded, or a broken header).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import struct
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from types import TracebackType
+from typing import Self
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from protocols.llrp.errors import DecodeError, FramingError
+from protocols.llrp.frame import Frame, Framer, encode_frame
+from protocols.llrp.messages import Message, MessageType, decode_message
+from protocols.llrp.reports import (
+    LlrpStatus,
+    ReaderEvent,
+    StatusCode,
+    TagReport,
+    response,
+    ro_access_report,
+)
+from simulators.llrp_device import DeviceProfile
+from simulators.llrp_inventory import InventoryRun
+from simulators.llrp_session import RoSpecTable, handle_request
+from simulators.scene import Scene
+
+log = logging.getLogger(__name__)
+
+
+class MalformedKind(StrEnum):
+    BODY = "body"  # a valid header, an RO_ACCESS_REPORT body that cannot be decoded
+    HEADER = "header"  # a header with a bad version and length: the stream is lost
+
+
+class SimulatorConfig(BaseModel):
+    """Typed configuration of the simulated reader."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=5084, ge=0, le=65535)
+    speed: float = Field(default=1.0, gt=0.0, description="scene seconds per wall second")
+    paced: bool = True
+    round_time: timedelta = timedelta(milliseconds=20)
+    epoch: datetime | None = Field(default=None, description="UTC time of scene t=0")
+    antennas: int = Field(default=4, ge=1, le=32)
+    record_sent: bool = Field(default=False, description="keep every TagReport sent (tests)")
+
+
+class LlrpReaderSimulator:
+    """``async with LlrpReaderSimulator(scene, config) as sim:`` serves until the block ends."""
+
+    def __init__(self, scene: Scene, config: SimulatorConfig | None = None) -> None:
+        self.scene = scene
+        self.config = config or SimulatorConfig()
+        self.profile = DeviceProfile(antennas=self.config.antennas)
+        self.silent = False
+        self.sent: list[TagReport] = []
+        self.reads = 0
+        self.reports = 0
+        self._sessions: set[_Session] = set()
+        self._server: asyncio.Server | None = None
+        self._t0 = 0.0
+        self._cursor = 0.0
+        self._epoch = self.config.epoch or datetime.now(UTC)
+
+    @property
+    def port(self) -> int:
+        """The bound port (useful with ``port=0``)."""
+        if self._server is None:
+            raise RuntimeError("simulator not started")
+        port: int = self._server.sockets[0].getsockname()[1]
+        return port
+
+    @property
+    def epoch_us(self) -> int:
+        return int(self._epoch.timestamp() * 1_000_000)
+
+    def now(self) -> float:
+        """Current scene time (seconds)."""
+        if not self.config.paced:
+            return self._cursor
+        return (asyncio.get_running_loop().time() - self._t0) * self.config.speed
+
+    def scene_datetime(self, t: float) -> datetime:
+        """The UTC time the reader reports for scene time ``t``."""
+        return self._epoch + timedelta(seconds=t)
+
+    @property
+    def connected(self) -> int:
+        return sum(1 for s in self._sessions if s.accepted)
+
+    async def __aenter__(self) -> Self:
+        self._t0 = asyncio.get_running_loop().time()
+        self._server = await asyncio.start_server(self._accept, self.config.host, self.config.port)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._server is not None:
+            self._server.close()
+        await self.drop_connections()
+        if self._server is not None:
+            await self._server.wait_closed()
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        session = _Session(self, reader, writer)
+        busy = any(s.accepted for s in self._sessions)
+        self._sessions.add(session)
+        try:
+            await session.run(reject=busy)
+        finally:
+            self._sessions.discard(session)
+
+    # Faults -----------------------------------------------------------------------------
+
+    async def drop_connections(self) -> None:
+        """Abort every client connection (RST, no CLOSE_CONNECTION)."""
+        sessions = list(self._sessions)
+        for session in sessions:
+            session.abort()
+        for session in sessions:
+            await session.closed.wait()
+
+    def go_silent(self) -> None:
+        """Stop sending anything (keepalives, reports, answers); keep the connections open."""
+        self.silent = True
+
+    def resume(self) -> None:
+        self.silent = False
+
+    async def send_malformed(self, kind: MalformedKind = MalformedKind.BODY) -> int:
+        """Send one malformed frame to every connected client; returns how many got one."""
+        sent = 0
+        for session in list(self._sessions):
+            if session.accepted:
+                await session.send_raw(_malformed(kind, session.next_id()))
+                sent += 1
+        return sent
+
+    # Used by sessions ---------------------------------------------------------------------
+
+    def wall_delay(self, t: float) -> float:
+        """Seconds until the wall clock reaches scene time ``t`` (negative when late)."""
+        return t / self.config.speed - (asyncio.get_running_loop().time() - self._t0)
+
+    def advance_cursor(self, t: float) -> None:
+        self._cursor = max(self._cursor, t)
+
+    def record(self, reports: list[TagReport], reads: int) -> None:
+        self.reads += reads
+        if reports:
+            self.reports += 1
+            if self.config.record_sent:
+                self.sent.extend(reports)
+
+
+def _malformed(kind: MalformedKind, message_id: int) -> bytes:
+    if kind is MalformedKind.HEADER:
+        # Version 0 and a length shorter than a header: no framer can go on after this.
+        return struct.pack(">HII", MessageType.RO_ACCESS_REPORT, 4, message_id)
+    # A TagReportData whose length runs past the end of the message.
+    return encode_frame(MessageType.RO_ACCESS_REPORT, message_id, bytes.fromhex("00f000ff8d00"))
+
+
+class _Session:
+    """One client connection: its ROSpecs, keepalive timer and inventory."""
+
+    def __init__(
+        self, sim: LlrpReaderSimulator, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        self.sim = sim
+        self.reader = reader
+        self.writer = writer
+        self.accepted = False
+        self.table = RoSpecTable(sim.scene, sim.profile)
+        self._id = 0
+        self._config_changed = asyncio.Event()
+        self._specs_changed = asyncio.Event()
+        self._lock = asyncio.Lock()
+        self.closed = asyncio.Event()
+
+    def next_id(self) -> int:
+        self._id = (self._id + 1) & 0xFFFFFFFF
+        return self._id
+
+    def abort(self) -> None:
+        self.writer.transport.abort()
+
+    async def send_raw(self, data: bytes) -> None:
+        # One writer at a time, so that frames from the tasks never interleave.
+        async with self._lock:
+            self.writer.write(data)
+            await self.writer.drain()
+
+    async def send(self, message: Message) -> None:
+        await self.send_raw(message.encode())
+
+    async def run(self, *, reject: bool) -> None:
+        now_us = int(datetime.now(UTC).timestamp() * 1_000_000)
+        try:
+            event = ReaderEvent(utc=now_us, connection_attempt=2 if reject else 0)
+            await self.send(event.to_message(0))
+            if reject:
+                return
+            self.accepted = True
+            async with asyncio.TaskGroup() as tg:
+                keepalives = tg.create_task(self._keepalives())
+                inventory = tg.create_task(self._inventory())
+                await self._serve()
+                keepalives.cancel()
+                inventory.cancel()
+        except* (ConnectionError, OSError, asyncio.IncompleteReadError) as group:
+            log.info("LLRP client gone: %s", group.exceptions[0])
+        finally:
+            self.accepted = False
+            self.writer.close()
+            with contextlib.suppress(ConnectionError, OSError):
+                await self.writer.wait_closed()
+            self.closed.set()
+
+    async def _serve(self) -> None:
+        framer = Framer()
+        while True:
+            data = await self.reader.read(65536)
+            if not data:
+                return
+            try:
+                frames = framer.feed(data)
+            except FramingError as err:
+                log.warning("LLRP client sent a malformed header, closing: %s", err)
+                return
+            for frame in frames:
+                if await self._handle(frame):
+                    return
+
+    async def _handle(self, frame: Frame) -> bool:
+        """Answer one request; True when the connection must close."""
+        close = False
+        reply: Message | None
+        try:
+            message = decode_message(frame)
+        except DecodeError as err:
+            status = LlrpStatus(StatusCode.PARAMETER_ERROR, str(err)[:200])
+            reply = response(MessageType.ERROR_MESSAGE, frame.message_id, status)
+        else:
+            reply, close = handle_request(self.table, message)
+        if reply is not None and not self.sim.silent:
+            await self.send(reply)
+        self._config_changed.set()
+        self._specs_changed.set()
+        return close
+
+    async def _keepalives(self) -> None:
+        while True:
+            interval = self.table.keepalive_interval()
+            self._config_changed.clear()
+            try:
+                async with asyncio.timeout(interval):
+                    await self._config_changed.wait()
+                continue  # the configuration changed: read the interval again
+            except TimeoutError:
+                pass
+            if not self.sim.silent:
+                await self.send(Message(MessageType.KEEPALIVE, self.next_id()))
+
+    async def _inventory(self) -> None:
+        while True:
+            run = self.table.active_run(self.sim.epoch_us)
+            if run is None or self.sim.silent:
+                self._specs_changed.clear()
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(0.05):
+                        await self._specs_changed.wait()
+                continue
+            await self._run_rounds(run)
+
+    async def _run_rounds(self, run: InventoryRun) -> None:
+        sim = self.sim
+        round_s = sim.config.round_time.total_seconds()
+        t = sim.now()
+        rounds = 0
+        while self.table.is_running(run) and not sim.silent:
+            step = run.step(t)
+            reports = step.reports
+            if self.table.pending_report:  # GET_REPORT
+                self.table.pending_report = False
+                reports = reports + run.flush()
+            sim.record(reports, step.reads)
+            if reports:
+                await self.send(ro_access_report(self.next_id(), reports))
+            if step.done:
+                self.table.finished(run)
+                break
+            t += round_s
+            rounds += 1
+            if sim.config.paced:
+                await asyncio.sleep(max(0.0, sim.wall_delay(t)))
+            else:
+                sim.advance_cursor(t)
+                if rounds % 16 == 0:
+                    await asyncio.sleep(0)
