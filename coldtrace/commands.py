@@ -10,4 +10,6 @@ from collections.abc import Callable
 
 Registrar = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
 
-REGISTRARS: list[Registrar] = []
+from edge.cli import register as _edge  # noqa: E402
+
+REGISTRARS: list[Registrar] = [_edge]

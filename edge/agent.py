@@ -1,0 +1,252 @@
+"""The edge agent's supervisor: sources → outbox → uplink, in one ``asyncio.TaskGroup``.
+
+Each configured source runs in its own pump task: it enters the source, commits every tuple the
+source yields to the outbox *before* asking for the next one (so the source acknowledges its
+device or broker only for what is on disk), and feeds the committed tuple to the local alarms.
+A source that fails with ``TransientSourceError`` (or with an unexpected error: a bug in one
+adapter must not stop the others) is restarted after a jittered exponential backoff; a
+``PermanentSourceError`` (configuration, credentials) stops that source, loudly, with an alarm.
+The other sources never notice. An outbox error is fatal: the agent stops, and its supervisor
+(systemd, balena) restarts it on the same file.
+
+Beside the pumps run the uplink, the local alarm writer, the clock watch, the outbox watch (high
+water, time to full) and the health server. ``stop`` (SIGTERM, SIGINT) stops the sources first,
+waits for commits in flight, gives the uplink ``supervision.shutdown_flush`` to send what is
+committed, then closes everything; what is not sent stays in the outbox for the next start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Callable, Sequence
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import httpx
+
+from edge.alarms import LocalAlarms, MqttAlarmPublisher
+from edge.clock import Clock, ClockWatch, SystemClock
+from edge.config import EdgeConfig
+from edge.health import HealthServer, Snapshot, SourceHealth
+from edge.outbox import Outbox, OutboxError, SqliteOutbox
+from edge.sources.base import PermanentSourceError, Source, TransientSourceError
+from edge.uplink import Uplink
+from protocols.records import Record
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    """A named way to build a fresh source (one per start or restart)."""
+
+    name: str
+    factory: Callable[[], Source]
+
+
+class Agent:
+    """Wires the parts; ``run(stop)`` returns once ``stop`` is set and shutdown is complete."""
+
+    def __init__(
+        self,
+        config: EdgeConfig,
+        *,
+        outbox: Outbox,
+        uplink: Uplink,
+        alarms: LocalAlarms,
+        sources: Sequence[SourceSpec],
+        clock: Clock,
+    ) -> None:
+        self._config = config
+        self._outbox = outbox
+        self._uplink = uplink
+        self._alarms = alarms
+        self._specs = list(sources)
+        self._clock = clock
+        self._health = {spec.name: SourceHealth(spec.name) for spec in self._specs}
+        self._clock_watch = ClockWatch(config.gateway_id, clock, config.clock.max_jump)
+        self._in_flight: set[asyncio.Task[int]] = set()
+        self._rng = random.Random()  # noqa: S311 - jitter, not cryptography
+        self._stopping = False
+        self.ready = asyncio.Event()
+        """Set once every task runs (and the health server listens)."""
+        self.health_server: HealthServer | None = None
+        if config.health.enabled:
+            self.health_server = HealthServer(config.health.host, config.health.port, self.snapshot)
+
+    def snapshot(self) -> Snapshot:
+        return Snapshot(
+            gateway_id=self._config.gateway_id,
+            now=self._clock.now(),
+            stopping=self._stopping,
+            sources=tuple(self._health.values()),
+            outbox=self._outbox.stats(),
+            uplink=self._uplink.status,
+            unreachable_seconds=self._uplink.unreachable_for().total_seconds(),
+            alarms=self._alarms.active,
+            clock_jumps=len(self._clock_watch.jumps),
+        )
+
+    async def run(self, stop: asyncio.Event) -> None:
+        if self.health_server is not None:
+            await self.health_server.start()
+        async with asyncio.TaskGroup() as group:
+            pumps = [group.create_task(self._pump(spec), name=spec.name) for spec in self._specs]
+            uplink = group.create_task(self._uplink.run(), name="uplink")
+            helpers = [
+                group.create_task(self._alarms.run(self._commit), name="alarms"),
+                group.create_task(
+                    self._clock_watch.run(self._config.clock.check_interval, self._commit),
+                    name="clock",
+                ),
+                group.create_task(self._watch_outbox(), name="outbox-watch"),
+            ]
+            if self.health_server is not None:
+                helpers.append(group.create_task(self.health_server.serve(), name="health"))
+            self.ready.set()
+            await stop.wait()
+            log.info("stopping: sources first, then flushing the outbox")
+            self._stopping = True
+            await _cancel(pumps)
+            if self._in_flight:
+                await asyncio.gather(*self._in_flight, return_exceptions=True)
+            await _cancel([uplink])
+            await self._flush()
+            await _cancel(helpers)
+        log.info("stopped; %d record(s) left in the outbox", self._outbox.stats().records)
+
+    async def _commit(self, records: tuple[Record, ...]) -> int:
+        """Appends durably; a cancelled caller does not interrupt a commit in progress."""
+        task = asyncio.create_task(self._outbox.append(records))
+        self._in_flight.add(task)
+        task.add_done_callback(self._in_flight.discard)
+        return await asyncio.shield(task)
+
+    async def _pump(self, spec: SourceSpec) -> None:
+        health = self._health[spec.name]
+        failures = 0
+        while True:
+            try:
+                if await self._run_source(spec, health):
+                    failures = 0
+            except OutboxError:
+                raise
+            except PermanentSourceError as err:
+                await self._failed(health, err)
+                return
+            except Exception as err:  # the supervisor isolates each source, bugs included
+                failures += 1
+                await self._restart_after(health, err, failures)
+            else:
+                failures += 1
+                await self._restart_after(
+                    health, TransientSourceError("the source ended its stream"), failures
+                )
+
+    async def _run_source(self, spec: SourceSpec, health: SourceHealth) -> bool:
+        """Runs one life of a source; True if it delivered anything (resets the backoff)."""
+        delivered = False
+        health.state = "starting"
+        async with spec.factory() as source:
+            health.state = "running"
+            async for records in source:
+                await self._commit(records)
+                health.records += len(records)
+                health.last_seen = self._clock.now()
+                delivered = True
+                await self._alarms.observe(records)
+        return delivered
+
+    async def _failed(self, health: SourceHealth, err: PermanentSourceError) -> None:
+        health.state, health.last_error = "failed", str(err)
+        health.errors += 1
+        log.error("source %s failed permanently, not restarted: %s", health.name, err)
+        await self._alarms.raise_alarm(f"source/{health.name}", f"failed permanently: {err}")
+
+    async def _restart_after(self, health: SourceHealth, err: Exception, failures: int) -> None:
+        health.state, health.last_error = "backoff", f"{type(err).__name__}: {err}"
+        health.errors += 1
+        sup = self._config.supervision
+        delay = min(
+            sup.restart_max.total_seconds(),
+            sup.restart_initial.total_seconds() * 2.0 ** min(failures - 1, 32),
+        )
+        delay = delay / 2 + self._rng.uniform(0, delay / 2)
+        if isinstance(err, TransientSourceError):
+            log.warning("source %s: %s; restarting in %.1f s", health.name, err, delay)
+        else:
+            log.exception("source %s crashed; restarting in %.1f s", health.name, delay)
+        await self._clock.sleep(delay)
+        health.restarts += 1
+
+    async def _watch_outbox(self) -> None:
+        interval = self._config.outbox.watch_interval.total_seconds()
+        while True:
+            stats = self._outbox.stats()
+            if stats.high_water:
+                ttf = stats.time_to_full
+                eta = f", full in about {ttf} at the recent rate" if ttf else ""
+                await self._alarms.raise_alarm(
+                    "outbox/high_water",
+                    f"outbox {stats.fill_ratio:.0%} full ({stats.records} records, "
+                    f"{stats.bytes} bytes){eta}; sources pause when it is full",
+                )
+            elif "outbox/high_water" in self._alarms.active:
+                await self._alarms.clear_alarm("outbox/high_water", "outbox below high water")
+            await self._clock.sleep(interval)
+
+    async def _flush(self) -> None:
+        budget = self._config.supervision.shutdown_flush.total_seconds()
+        if budget <= 0 or not self._outbox.stats().records:
+            return
+        try:
+            async with asyncio.timeout(budget):
+                emptied = await self._uplink.drain(self._clock.monotonic() + budget)
+        except TimeoutError:
+            emptied = False
+        log.info("shutdown flush: %s", "outbox empty" if emptied else "records kept for later")
+
+
+async def _cancel(tasks: Sequence[asyncio.Task[Any]]) -> None:
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def run_agent(
+    config: EdgeConfig,
+    stop: asyncio.Event,
+    sources: Sequence[SourceSpec],
+    *,
+    client: httpx.AsyncClient | None = None,
+    clock: Clock | None = None,
+    started: Callable[[Agent], object] | None = None,
+) -> None:
+    """Opens the outbox, the HTTP client and the alarm broker, runs the agent, closes them."""
+    clock = clock or SystemClock()
+    async with AsyncExitStack() as stack:
+        outbox = await SqliteOutbox.open(config.outbox.path, config.outbox.limits(), clock)
+        stack.push_async_callback(outbox.close)
+        if client is None:
+            client = await stack.enter_async_context(httpx.AsyncClient(http2=False))
+        publisher = None
+        if config.alarms.broker is not None:
+            publisher = await stack.enter_async_context(MqttAlarmPublisher(config.alarms.broker))
+
+        def unreachable_for() -> timedelta:
+            return uplink.unreachable_for()  # bound below, called only once running
+
+        alarms = LocalAlarms(config.gateway_id, config.alarms, clock, unreachable_for, publisher)
+        uplink = Uplink(
+            config.gateway_id, outbox, client, config.cloud.uplink(), clock, alarms=alarms
+        )
+        agent = Agent(
+            config, outbox=outbox, uplink=uplink, alarms=alarms, sources=sources, clock=clock
+        )
+        if started is not None:
+            started(agent)
+        await agent.run(stop)

