@@ -101,22 +101,25 @@ def parse_epc_uri(uri: str, *, filter_value: int | None = None) -> Epc:
     if not isinstance(uri, str):
         raise EpcSyntaxError(f"EPC URI must be text, got {type(uri).__name__}")
     pieces = uri.split(":", 4)
-    if len(pieces) != 5 or pieces[0].lower() != "urn" or pieces[1].lower() != "epc":
+    if len(pieces) < 3 or pieces[0].lower() != "urn" or pieces[1].lower() != "epc":
         raise EpcSyntaxError(f"not an EPC URI: {uri!r}")
-    kind, scheme, body = pieces[2].lower(), pieces[3].lower(), pieces[4]
+    kind = pieces[2].lower()
+    if kind not in ("id", "tag"):
+        raise UnsupportedEpcError(f"EPC URI kind {kind!r} is not supported (only id and tag)")
+    if len(pieces) != 5:
+        raise EpcSyntaxError(f"EPC URI needs a scheme and a body: {uri!r}")
+    scheme, body = pieces[3].lower(), pieces[4]
     if kind == "id":
         builder = _PURE_SCHEMES.get(scheme)
         if builder is None:
             raise UnsupportedEpcError(f"EPC scheme {scheme!r} is not supported")
         return builder(body, filter_value, None)
-    if kind == "tag":
-        builder = _TAG_SCHEMES.get(scheme)
-        if builder is None:
-            raise UnsupportedEpcError(f"EPC tag scheme {scheme!r} is not supported")
-        if filter_value is not None:
-            raise EpcValueError("a tag URI carries its own filter value; do not pass one")
-        head, dot, rest = body.partition(".")
-        if len(head) != 1 or head not in "01234567" or not dot:
-            raise EpcSyntaxError(f"tag URI must start with a filter value 0-7: {uri!r}")
-        return builder(rest, int(head), scheme)
-    raise UnsupportedEpcError(f"EPC URI kind {kind!r} is not supported (only id and tag)")
+    builder = _TAG_SCHEMES.get(scheme)
+    if builder is None:
+        raise UnsupportedEpcError(f"EPC tag scheme {scheme!r} is not supported")
+    if filter_value is not None:
+        raise EpcValueError("a tag URI carries its own filter value; do not pass one")
+    head, dot, rest = body.partition(".")
+    if len(head) != 1 or head not in "01234567" or not dot:
+        raise EpcSyntaxError(f"tag URI must start with a filter value 0-7: {uri!r}")
+    return builder(rest, int(head), scheme)
