@@ -100,3 +100,14 @@ async def count(url: str, table: str, where: str = "true") -> int:
         row = await cur.fetchone()
         assert row is not None
         return int(row[0])
+
+
+async def viewer_headers(url: str, name: str = "viewer") -> dict[str, str]:
+    """A read-only user's bearer header (users and roles belong to cloud.auth)."""
+    from cloud.auth.model import Role
+    from cloud.auth.service import add_user
+
+    async with await psycopg.AsyncConnection.connect(url) as conn:
+        token = await add_user(conn, name, Role.VIEWER)
+        await conn.commit()
+    return {"Authorization": f"Bearer {token}"}

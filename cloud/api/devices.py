@@ -1,0 +1,81 @@
+"""Devices (sensors, readers, servers, gateways) and their last-seen state."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query
+from psycopg import AsyncConnection
+from psycopg.rows import TupleRow
+from pydantic import BaseModel
+
+from cloud.api.deps import Pool
+from cloud.auth.deps import require_role
+from cloud.auth.model import Role
+
+router = APIRouter(
+    tags=["devices"], dependencies=[require_role(Role.VIEWER, Role.OPERATOR, Role.QA)]
+)
+
+
+class DeviceOut(BaseModel):
+    device_id: str
+    device_type: str
+    gateway_id: str | None
+    location_id: str | None
+    last_seen_at: datetime | None
+    """Device time of the newest reading, tag read or non-offline status handled."""
+    last_state: str | None
+    last_detail: str | None
+    state_at: datetime | None
+    silent_since: datetime | None
+    """Set while the device is silent: its last_seen_at when the silence was detected."""
+
+
+_SELECT = """
+SELECT d.device_id, d.device_type, d.gateway_id, coalesce(s.location_id, d.location_id),
+       d.last_seen_at, d.last_state, d.last_detail, d.state_at, x.last_seen_at
+FROM devices d
+LEFT JOIN sensors s ON s.sensor_id = d.device_id
+LEFT JOIN device_silences x ON x.device_id = d.device_id AND x.ended_at IS NULL
+"""
+
+
+@router.get("/v1/devices", response_model=list[DeviceOut])
+async def list_devices(
+    pool: Pool,
+    device_type: Annotated[str | None, Query()] = None,
+    gateway_id: Annotated[str | None, Query()] = None,
+) -> list[DeviceOut]:
+    """All devices, optionally of one type or behind one gateway."""
+    async with pool.connection() as conn:
+        return await _fetch(
+            conn,
+            "WHERE (%(t)s::text IS NULL OR d.device_type = %(t)s)"
+            " AND (%(g)s::text IS NULL OR d.gateway_id = %(g)s) ORDER BY d.device_id",
+            {"t": device_type, "g": gateway_id},
+        )
+
+
+@router.get("/v1/devices/{device_id}", response_model=DeviceOut)
+async def get_device(device_id: str, pool: Pool) -> DeviceOut:
+    async with pool.connection() as conn:
+        found = await _fetch(conn, "WHERE d.device_id = %(d)s", {"d": device_id})
+    if not found:
+        raise HTTPException(404, f"no device {device_id!r}")
+    return found[0]
+
+
+async def _fetch(
+    conn: AsyncConnection[TupleRow], where: str, params: dict[str, object]
+) -> list[DeviceOut]:
+    cur = await conn.execute((_SELECT + where).encode(), params)
+    return [
+        DeviceOut(
+            device_id=r[0], device_type=r[1], gateway_id=r[2], location_id=r[3],
+            last_seen_at=r[4], last_state=r[5], last_detail=r[6], state_at=r[7],
+            silent_since=r[8],
+        )
+        for r in await cur.fetchall()
+    ]  # fmt: skip
