@@ -75,6 +75,8 @@ __all__ = [
 ]
 
 _HEX = re.compile(r"[0-9A-Fa-f]+")
+MAX_EPC_HEX = 124
+"""A Gen2 EPC bank holds at most 496 bits of EPC; longer input is refused before any work."""
 
 # Headers defined by TDS that this codec does not decode, named so the error says what it was.
 _KNOWN_UNSUPPORTED = {
@@ -174,7 +176,9 @@ def decode_epc(epc_hex: str) -> Epc:
     protocols.gs1.errors.EpcSyntaxError: EPC must be hex digits, got '30 74'
     """
     if not isinstance(epc_hex, str) or not _HEX.fullmatch(epc_hex) or len(epc_hex) < 2:
-        raise EpcSyntaxError(f"EPC must be hex digits, got {epc_hex!r}")
+        raise EpcSyntaxError(f"EPC must be hex digits, got {epc_hex!r:.80}")
+    if len(epc_hex) > MAX_EPC_HEX:
+        raise EpcSyntaxError(f"EPC is {len(epc_hex)} hex digits; Gen2 allows at most {MAX_EPC_HEX}")
     length = len(epc_hex) * 4
     reader = _tds.BitReader(int(epc_hex, 16), length)
     header = reader.read(8)

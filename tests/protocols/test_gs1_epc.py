@@ -169,6 +169,7 @@ MALFORMED_HEX: list[tuple[Any, type[EpcError]]] = [
     ("3474257BF400000000000001", UnsupportedEpcError),  # GIAI-96
     ("E2801160600002054CC2096F", UnsupportedEpcError),  # a TID-like value
     ("FF", UnsupportedEpcError),
+    ("3074257BF7194E4000001A85" + "0" * 101, EpcSyntaxError),  # longer than any Gen2 EPC
 ]
 
 
