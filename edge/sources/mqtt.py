@@ -1,0 +1,513 @@
+"""MQTT source: temperature loggers through a broker, with nothing lost between broker and disk.
+
+paho-mqtt (callback API v2, MQTT 5) is wrapped here and nowhere else. Its client is touched only
+by one network thread that this source starts and joins; the asyncio side talks to it through
+two bounded hand-offs:
+
+* broker → asyncio: every QoS 1 message takes a slot of a semaphore of ``in_flight`` slots
+  before it is handed over. The same number is sent to the broker as the MQTT 5 *Receive
+  Maximum*, so the broker never has more unacknowledged messages out than there are slots.
+  Overflow policy: back-pressure. If a broker ignores Receive Maximum, the network thread waits
+  for a slot, so it stops reading the socket; nothing is dropped and nothing is acknowledged.
+* asyncio → broker: PUBACKs (manual acknowledgement). A message is acknowledged only when the
+  consumer resumes the iterator after the tuple it produced, i.e. after the consumer committed it
+  (see ``edge.sources.base``). A consumer that does not resume never lets it be acknowledged, and
+  the broker sends it again after a reconnect.
+
+The session is persistent (``clean_start`` false, Session Expiry Interval from config) and
+subscriptions use QoS 1, so messages published while the gateway is away are delivered when it
+comes back. Each connection has a generation number: messages still queued from a lost
+connection are discarded unacknowledged (the broker re-sends them, MQTT 5 §4.4). A message whose
+records were committed but whose PUBACK could not be sent before the connection dropped is
+remembered by packet id and content; its re-delivery (DUP flag) is acknowledged without being
+yielded again, so a reconnect does not duplicate it.
+
+Broker connection state leaves as ``DeviceStatus`` records (``mqtt_broker``): online, degraded
+(session lost or subscription downgraded), offline. Under back-pressure the state reported is
+the latest one; intermediate flaps are counted in its detail.
+
+Exception tree (from ``edge.sources.base``)::
+
+    SourceError
+    ├── TransientSourceError    not raised: connection loss is retried here with jittered backoff
+    └── PermanentSourceError    broker refused our credentials / client id, or a subscription
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import queue
+import random
+import ssl
+import threading
+from collections import deque
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from types import TracebackType
+from typing import Any, Self
+from urllib.parse import urlsplit
+
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.subscribeoptions import SubscribeOptions
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+from edge.sources.base import PermanentSourceError
+from protocols.payloads import DEFAULT_MAX_PAYLOAD_BYTES, DecoderSpec, PayloadRouter
+from protocols.records import DeviceId, DeviceState, DeviceStatus, Record
+
+_log = logging.getLogger(__name__)
+
+_MAX_SESSION_EXPIRY = timedelta(seconds=2**32 - 2)  # 2**32-1 means "never expires"
+# CONNACK reason codes after which retrying cannot help (MQTT 5 §3.2.2.2).
+_PERMANENT_CONNACK = {
+    "Unsupported protocol version",
+    "Client identifier not valid",
+    "Bad user name or password",
+    "Not authorized",
+    "Banned",
+    "Bad authentication method",
+}
+
+
+class MqttSourceConfig(BaseModel):
+    """One broker connection and the decoders of the topics read from it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: DeviceId = Field(default="mqtt", description="device id of the broker in statuses")
+    broker_url: str = Field(description="mqtt://host:port or mqtts://host:port")
+    client_id: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:-]+$")
+    username: str | None = None
+    password: SecretStr | None = None
+    session_expiry: timedelta = Field(default=timedelta(days=7))
+    keepalive: timedelta = Field(default=timedelta(seconds=30))
+    in_flight: int = Field(default=100, ge=1, le=65535, description="Receive Maximum and slots")
+    connect_timeout: timedelta = Field(default=timedelta(seconds=5))
+    backoff_initial: timedelta = Field(default=timedelta(milliseconds=500))
+    backoff_max: timedelta = Field(default=timedelta(seconds=30))
+    poll_interval: timedelta = Field(
+        default=timedelta(milliseconds=20), description="network loop tick; bounds ack latency"
+    )
+    max_payload_bytes: int = Field(default=DEFAULT_MAX_PAYLOAD_BYTES, ge=1)
+    decoders: tuple[DecoderSpec, ...] = Field(min_length=1)
+
+    @field_validator("broker_url")
+    @classmethod
+    def _valid_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
+            raise ValueError("broker_url must look like mqtt://host:1883 or mqtts://host:8883")
+        try:
+            _ = parts.port
+        except ValueError as err:
+            raise ValueError(f"broker_url has an invalid port: {value!r}") from err
+        return value
+
+    @model_validator(mode="after")
+    def _durations(self) -> MqttSourceConfig:
+        if not timedelta(seconds=1) <= self.session_expiry <= _MAX_SESSION_EXPIRY:
+            raise ValueError("session_expiry must be between 1 s and about 136 years")
+        if self.keepalive < timedelta(seconds=1):
+            raise ValueError("keepalive must be at least 1 s")
+        for name in ("connect_timeout", "backoff_initial", "poll_interval"):
+            if getattr(self, name) <= timedelta(0):
+                raise ValueError(f"{name} must be positive")
+        if self.backoff_max < self.backoff_initial:
+            raise ValueError("backoff_max must not be below backoff_initial")
+        return self
+
+    @property
+    def host(self) -> str:
+        host = urlsplit(self.broker_url).hostname
+        assert host is not None  # checked by the validator
+        return host
+
+    @property
+    def port(self) -> int:
+        parts = urlsplit(self.broker_url)
+        return parts.port or (8883 if parts.scheme == "mqtts" else 1883)
+
+
+@dataclass(frozen=True)
+class _Inbound:
+    generation: int
+    mid: int
+    qos: int
+    dup: bool
+    retained: bool
+    topic: str
+    payload: bytes
+    received_at: datetime
+
+    @property
+    def digest(self) -> bytes:
+        return hashlib.blake2b(
+            self.topic.encode() + b"\x00" + self.payload, digest_size=16
+        ).digest()
+
+
+@dataclass(frozen=True)
+class _Ack:
+    generation: int
+    mid: int
+    qos: int
+    digest: bytes
+
+
+@dataclass
+class _State:
+    """Broker state as last seen by the network thread, and what the consumer was told."""
+
+    state: DeviceState = DeviceState.OFFLINE
+    detail: str = "not connected yet"
+    time: datetime = field(default_factory=lambda: datetime.now(UTC))
+    generation: int = 0
+    reported: tuple[DeviceState, str] | None = (DeviceState.OFFLINE, "not connected yet")
+    changes: int = 0
+
+
+def backoff_delay(
+    attempt: int, initial: timedelta, maximum: timedelta, rng: random.Random
+) -> float:
+    """Seconds to wait before attempt ``attempt`` (0-based): full jitter over an exponential cap.
+
+    >>> rng = random.Random(1)
+    >>> 0 <= backoff_delay(3, timedelta(seconds=1), timedelta(seconds=30), rng) <= 8
+    True
+    """
+    cap = min(maximum.total_seconds(), initial.total_seconds() * 2 ** min(attempt, 32))
+    return rng.uniform(initial.total_seconds() / 2, max(cap, initial.total_seconds() / 2))
+
+
+class MqttSource:
+    """``async with MqttSource(cfg) as src: async for records in src: ...`` (see module doc)."""
+
+    def __init__(
+        self,
+        config: MqttSourceConfig,
+        *,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        rng: random.Random | None = None,
+    ) -> None:
+        self._cfg = config
+        self._clock = clock
+        self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
+        self._router = PayloadRouter(config.decoders, max_payload_bytes=config.max_payload_bytes)
+        self._slots = threading.Semaphore(config.in_flight)
+        self._acks: queue.SimpleQueue[_Ack] = queue.SimpleQueue()
+        self._stop = threading.Event()
+        self._inbox: deque[_Inbound] = deque()
+        self._wakeup = asyncio.Event()
+        self._state = _State()
+        self._fatal: PermanentSourceError | None = None
+        self._unacked: dict[int, bytes] = {}  # committed, PUBACK not sent: mid -> digest
+        self._pending_acks: dict[int, tuple[int, bytes]] = {}  # mid -> (generation, digest)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._network: asyncio.Task[None] | None = None
+        self._client: paho.Client | None = None
+        self._net_generation = 0
+        self._session_lost = False
+
+    @property
+    def name(self) -> str:
+        return f"mqtt:{self._cfg.name}"
+
+    async def __aenter__(self) -> Self:
+        self._loop = asyncio.get_running_loop()
+        self._client = self._make_client()
+        self._network = asyncio.create_task(
+            asyncio.to_thread(self._network_main), name=f"{self.name} network"
+        )
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._stop.set()
+        if self._network is not None:
+            # The thread notices the stop flag within one poll interval (or one slot wait).
+            await asyncio.shield(self._network)
+
+    def __aiter__(self) -> AsyncIterator[tuple[Record, ...]]:
+        return self._records()
+
+    # ------------------------------------------------------------------ asyncio side
+
+    async def _records(self) -> AsyncIterator[tuple[Record, ...]]:
+        while True:
+            if self._fatal is not None:
+                raise self._fatal
+            status = self._status_to_report()
+            if status is not None:
+                yield (status,)
+                continue
+            if not self._inbox:
+                self._wakeup.clear()
+                if self._network is not None and self._network.done():
+                    self._network.result()  # re-raises a crash of the network thread
+                    raise PermanentSourceError(f"{self.name}: network thread stopped")
+                await self._wakeup.wait()
+                continue
+            item = self._inbox.popleft()
+            try:
+                records = self._accept(item)
+                if records:
+                    yield records
+                    # Resumed: the consumer has committed the records.
+                    self._acknowledge(item)
+            finally:
+                self._slots.release()
+
+    def _accept(self, item: _Inbound) -> tuple[Record, ...]:
+        """The records of a message, or () when it must not be yielded (stale or re-delivered)."""
+        if item.generation != self._state.generation:
+            return ()  # from a lost connection: the broker sends it again
+        if self._is_redelivery(item):
+            self._acknowledge(item)  # already committed; only its PUBACK was missing
+            return ()
+        records = self._router.decode(
+            item.topic, item.payload, item.received_at, retained=item.retained
+        )
+        if not records:
+            self._acknowledge(item)
+        return records
+
+    def _is_redelivery(self, item: _Inbound) -> bool:
+        committed = self._unacked.pop(item.mid, None)
+        pending = self._pending_acks.get(item.mid)
+        if pending is not None and pending[0] < item.generation:
+            del self._pending_acks[item.mid]
+            committed = committed or pending[1]
+        return item.dup and committed == item.digest
+
+    def _acknowledge(self, item: _Inbound) -> None:
+        if item.qos == 0:
+            return
+        if item.generation != self._state.generation:
+            self._remember_unacked(item.mid, item.digest)
+            return
+        self._pending_acks[item.mid] = (item.generation, item.digest)
+        self._acks.put(_Ack(item.generation, item.mid, item.qos, item.digest))
+
+    def _status_to_report(self) -> DeviceStatus | None:
+        state = self._state
+        current = (state.state, state.detail)
+        if state.reported == current:
+            return None
+        detail = state.detail
+        if state.changes > 1:
+            detail = f"{detail} ({state.changes} state changes since the last report)"
+        state.reported = current
+        state.changes = 0
+        return DeviceStatus(
+            device_id=self._cfg.name,
+            device_type="mqtt_broker",
+            state=state.state,
+            detail=detail[:2000],
+            time=state.time,
+        )
+
+    # Called on the event loop by the network thread (call_soon_threadsafe).
+
+    def _deliver(self, item: _Inbound) -> None:
+        self._inbox.append(item)
+        self._wakeup.set()
+
+    def _set_generation(self, generation: int) -> None:
+        """A new connection: messages still queued from the previous one are stale."""
+        self._state.generation = generation
+
+    def _set_state(self, state: DeviceState, detail: str, time: datetime) -> None:
+        if (state, detail) == (self._state.state, self._state.detail):
+            return
+        self._state.state, self._state.detail, self._state.time = state, detail, time
+        self._state.changes += 1
+        self._wakeup.set()
+
+    def _ack_result(self, ack: _Ack, sent: bool) -> None:
+        if self._pending_acks.get(ack.mid) != (ack.generation, ack.digest):
+            return  # already resolved: its re-delivery was recognised
+        del self._pending_acks[ack.mid]
+        if not sent:
+            # The connection changed before the PUBACK left: recognise the re-delivery.
+            self._remember_unacked(ack.mid, ack.digest)
+
+    def _remember_unacked(self, mid: int, digest: bytes) -> None:
+        self._unacked[mid] = digest
+        if len(self._unacked) > 2 * self._cfg.in_flight:
+            # Forgetting an entry can only cause a duplicate later, never a loss.
+            self._unacked.pop(next(iter(self._unacked)))
+
+    def _fail(self, error: PermanentSourceError) -> None:
+        self._fatal = error
+        self._wakeup.set()
+
+    def _post(self, callback: Callable[..., None], *args: Any) -> None:
+        assert self._loop is not None
+        with contextlib.suppress(RuntimeError):  # loop closed while shutting down
+            self._loop.call_soon_threadsafe(callback, *args)
+
+    # ------------------------------------------------------------------ network thread
+
+    def _make_client(self) -> paho.Client:
+        client = paho.Client(
+            callback_api_version=CallbackAPIVersion.VERSION2,
+            client_id=self._cfg.client_id,
+            protocol=paho.MQTTv5,
+            manual_ack=True,
+        )
+        client.connect_timeout = self._cfg.connect_timeout.total_seconds()
+        if self._cfg.username is not None:
+            password = self._cfg.password.get_secret_value() if self._cfg.password else None
+            client.username_pw_set(self._cfg.username, password)
+        if urlsplit(self._cfg.broker_url).scheme == "mqtts":
+            client.tls_set_context(ssl.create_default_context())
+        client.on_connect = self._on_connect
+        client.on_subscribe = self._on_subscribe
+        client.on_message = self._on_message
+        return client
+
+    def _connect_properties(self) -> Properties:
+        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+        props.SessionExpiryInterval = int(self._cfg.session_expiry.total_seconds())
+        props.ReceiveMaximum = self._cfg.in_flight
+        return props
+
+    def _network_main(self) -> None:
+        client = self._client
+        assert client is not None
+        attempt = 0
+        first = True
+        while not self._stop.is_set() and self._fatal is None:
+            try:
+                if first:
+                    client.connect(
+                        self._cfg.host,
+                        self._cfg.port,
+                        keepalive=int(self._cfg.keepalive.total_seconds()),
+                        clean_start=False,
+                        properties=self._connect_properties(),
+                    )
+                    first = False
+                else:
+                    client.reconnect()
+            except (OSError, ssl.SSLError) as err:
+                self._offline(f"cannot connect to {self._cfg.host}:{self._cfg.port}: {err}")
+            else:
+                if self._drive(client):
+                    attempt = 0
+                self._offline("connection to the broker lost")
+            if self._stop.wait(
+                backoff_delay(attempt, self._cfg.backoff_initial, self._cfg.backoff_max, self._rng)
+            ):
+                break
+            attempt += 1
+        self._shutdown(client)
+
+    def _drive(self, client: paho.Client) -> bool:
+        """Runs one connection until it drops or we stop; True when it had been established."""
+        generation = self._net_generation
+        tick = self._cfg.poll_interval.total_seconds()
+        while not self._stop.is_set() and self._fatal is None:
+            self._flush_acks(client)
+            if client.loop(timeout=tick) != MQTTErrorCode.MQTT_ERR_SUCCESS:
+                break
+        return self._net_generation != generation
+
+    def _flush_acks(self, client: paho.Client) -> None:
+        while True:
+            try:
+                ack = self._acks.get_nowait()
+            except queue.Empty:
+                return
+            sent = ack.generation == self._net_generation and client.is_connected()
+            if sent:
+                sent = client.ack(ack.mid, ack.qos) == MQTTErrorCode.MQTT_ERR_SUCCESS
+            self._post(self._ack_result, ack, sent)
+
+    def _shutdown(self, client: paho.Client) -> None:
+        if client.is_connected():
+            self._flush_acks(client)
+            # A DISCONNECT keeps the session (its expiry was set at connect).
+            client.disconnect()
+            for _ in range(50):
+                if client.loop(timeout=0.01) != MQTTErrorCode.MQTT_ERR_SUCCESS:
+                    break
+        self._offline("source stopped" if self._fatal is None else str(self._fatal))
+
+    def _offline(self, detail: str) -> None:
+        self._post(self._set_state, DeviceState.OFFLINE, detail, self._clock())
+
+    # paho callbacks, on the network thread
+
+    def _on_connect(
+        self,
+        client: paho.Client,
+        userdata: object,
+        flags: paho.ConnectFlags,
+        reason: Any,
+        properties: Properties | None,
+    ) -> None:
+        if reason.is_failure:
+            detail = f"broker refused the connection: {reason}"
+            if str(reason) in _PERMANENT_CONNACK:
+                self._post(self._fail, PermanentSourceError(f"{self.name}: {detail}"))
+            self._offline(detail)
+            client.disconnect()
+            return
+        self._net_generation += 1
+        self._session_lost = not flags.session_present and self._net_generation > 1
+        self._post(self._set_generation, self._net_generation)
+        options = SubscribeOptions(qos=1, retainHandling=SubscribeOptions.RETAIN_SEND_IF_NEW_SUB)
+        client.subscribe([(topic, options) for topic in self._router.subscriptions])
+
+    def _on_subscribe(
+        self,
+        client: paho.Client,
+        userdata: object,
+        mid: int,
+        reasons: list[Any],
+        properties: Properties | None,
+    ) -> None:
+        state, detail = DeviceState.ONLINE, "connected and subscribed"
+        if self._session_lost:
+            # The broker forgot our session: what was published while we were away is gone.
+            state, detail = DeviceState.DEGRADED, "connected, but the broker had lost our session"
+        for topic, reason in zip(self._router.subscriptions, reasons, strict=False):
+            if reason.is_failure:
+                error = PermanentSourceError(
+                    f"{self.name}: subscription to {topic} refused: {reason}"
+                )
+                self._post(self._fail, error)
+                return
+            if reason.value == 0:
+                state, detail = DeviceState.DEGRADED, f"broker granted QoS 0 on {topic}"
+        self._post(self._set_state, state, detail, self._clock())
+
+    def _on_message(self, client: paho.Client, userdata: object, msg: paho.MQTTMessage) -> None:
+        item = _Inbound(
+            generation=self._net_generation,
+            mid=msg.mid,
+            qos=msg.qos,
+            dup=bool(msg.dup),
+            retained=bool(msg.retain),
+            topic=msg.topic,
+            payload=bytes(msg.payload),
+            received_at=self._clock(),
+        )
+        # Back-pressure: wait for a slot instead of dropping; give up only when stopping, in
+        # which case the message stays unacknowledged and the broker keeps it.
+        while not self._slots.acquire(timeout=0.1):
+            if self._stop.is_set():
+                return
+        self._post(self._deliver, item)
