@@ -1,0 +1,294 @@
+"""One sllurp connection to one reader: the only place that touches sllurp and its thread.
+
+:class:`LlrpLink` owns one ``LLRPReaderClient`` and its socket thread for the life of one TCP
+connection; :class:`~edge.sources.llrp.LlrpSource` makes a new link for every reconnection.
+See :mod:`edge.sources.llrp` for the hand-off and back-pressure rules.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pydantic import ValidationError
+from sllurp.llrp import LLRPMessage, LLRPReaderClient, LLRPReaderConfig, LLRPReaderState
+from sllurp.llrp_errors import LLRPError
+
+from edge.clock import Clock
+from protocols.llrp.errors import LlrpError
+from protocols.llrp.frame import Frame, Framer
+from protocols.llrp.messages import MessageType, decode_message
+from protocols.llrp.reports import TagReport, tag_reports
+from protocols.records import DeadLetter, Record, TagRead
+
+log = logging.getLogger(__name__)
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_PUT_POLL = 0.1  # seconds between checks of "closing" while waiting for queue room
+
+
+@dataclass(frozen=True, slots=True)
+class LinkSettings:
+    """What one connection needs, in sllurp's units (milliseconds, indices)."""
+
+    reader_id: str
+    host: str
+    port: int
+    antennas: tuple[int, ...]
+    tx_power_index: int
+    session: int
+    tag_population: int
+    report_every_n_tags: int
+    report_timeout_ms: int
+    keepalive_ms: int
+    connect_timeout: float
+
+    def sllurp_config(self) -> LLRPReaderConfig:
+        return LLRPReaderConfig(
+            {
+                "antennas": list(self.antennas),
+                "tx_power": self.tx_power_index,
+                "session": self.session,
+                "tag_population": self.tag_population,
+                "report_every_n_tags": self.report_every_n_tags,
+                "report_timeout_ms": self.report_timeout_ms,
+                "keepalive_interval": self.keepalive_ms,
+                "reconnect": False,  # our supervisor reconnects
+                "start_inventory": True,
+                "reset_on_connect": True,
+                "tag_content_selector": {
+                    "EnableROSpecID": False,
+                    "EnableSpecIndex": False,
+                    "EnableInventoryParameterSpecID": False,
+                    "EnableAntennaID": True,
+                    "EnableChannelIndex": False,
+                    "EnablePeakRSSI": True,
+                    "EnableFirstSeenTimestamp": True,
+                    "EnableLastSeenTimestamp": True,
+                    "EnableTagSeenCount": True,
+                    "EnableAccessSpecID": False,
+                },
+            }
+        )
+
+
+def _utc(microseconds: int | None) -> datetime | None:
+    if microseconds is None:
+        return None
+    return _EPOCH + timedelta(microseconds=microseconds)
+
+
+def tag_read(reader_id: str, report: TagReport, received_at: datetime) -> TagRead:
+    """Our record for one TagReportData. Missing reader timestamps fall back to receipt time.
+
+    >>> r = TagReport(epc="3000ABCDEF00000000000003", antenna_id=2, peak_rssi=-51,
+    ...               first_seen_utc=1_700_000_000_000_000, tag_seen_count=4)
+    >>> t = tag_read("dock-1", r, datetime(2024, 1, 1, tzinfo=UTC))
+    >>> (t.antenna, t.rssi, t.count, t.first_seen == t.last_seen)
+    (2, -51.0, 4, True)
+    """
+    first = _utc(report.first_seen_utc)
+    last = _utc(report.last_seen_utc)
+    first = first or last or received_at
+    last = last or first
+    return TagRead(
+        reader_id=reader_id,
+        antenna=report.antenna_id or 0,
+        epc=report.epc,
+        rssi=float(report.peak_rssi) if report.peak_rssi is not None else None,
+        first_seen=first,
+        last_seen=max(first, last),
+        count=max(1, report.tag_seen_count or 1),
+        received_at=received_at,
+    )
+
+
+def records_from_report(
+    reader_id: str, frame: Frame, received_at: datetime, source: str
+) -> tuple[Record, ...]:
+    """TagReads of an RO_ACCESS_REPORT; what cannot be read becomes a DeadLetter."""
+    try:
+        reports = tag_reports(decode_message(frame))
+    except LlrpError as err:
+        return (_dead(source, f"undecodable RO_ACCESS_REPORT: {err}", frame.raw, received_at),)
+    out: list[Record] = []
+    for report in reports:
+        try:
+            out.append(tag_read(reader_id, report, received_at))
+        except ValidationError as err:
+            raw = report.to_parameter().encode()
+            out.append(_dead(source, f"unusable tag report: {err}", raw, received_at))
+    return tuple(out)
+
+
+def _dead(source: str, reason: str, raw: bytes, received_at: datetime) -> DeadLetter:
+    return DeadLetter(source=source, reason=reason[:2000], raw=raw, received_at=received_at)
+
+
+class _FramedClient(LLRPReaderClient):  # type: ignore[misc]
+    """sllurp's client with our framing and report decoding in front of its state machine."""
+
+    link: LlrpLink
+
+    def raw_data_received(self, data: bytes) -> None:
+        link = self.link
+        try:
+            frames = link.framer.feed(data)
+        except LlrpError as err:
+            link.on_broken_stream(str(err), link.framer.pending)
+            self.hard_disconnect()
+            return
+        for frame in frames:
+            link.touch()
+            if frame.message_type == MessageType.RO_ACCESS_REPORT:
+                link.deliver_report(frame)
+                continue  # sllurp's state machine has no use for reports
+            self._to_state_machine(frame)
+
+    def _to_state_machine(self, frame: Frame) -> None:
+        try:
+            message = LLRPMessage(msgbytes=frame.raw)
+            self.llrp.handleMessage(message)
+        except LLRPError as err:
+            if frame.message_type == MessageType.GET_READER_CAPABILITIES_RESPONSE:
+                # sllurp checks our antennas and power against the reader's capabilities.
+                self.link.permanent(f"reader cannot do what is configured: {err}")
+                self.hard_disconnect()
+                return
+            log.warning(
+                "reader %s: sllurp refused message type %d: %s",
+                self.link.settings.reader_id,
+                frame.message_type,
+                err,
+            )
+            self.link.deliver(
+                (
+                    _dead(
+                        self.link.source,
+                        f"sllurp refused message: {err}",
+                        frame.raw,
+                        self.link.clock.now(),
+                    ),
+                )
+            )
+
+
+class LlrpLink:
+    """One connection: the sllurp client, its thread, and the bridge to asyncio."""
+
+    def __init__(
+        self,
+        settings: LinkSettings,
+        loop: asyncio.AbstractEventLoop,
+        queue: asyncio.Queue[Any],
+        clock: Clock,
+    ) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.source = f"llrp:{settings.reader_id}"
+        self.framer = Framer()
+        self.lost = asyncio.Event()
+        self.lost_reason: str | None = None
+        self.permanent_error: str | None = None
+        self.reached_inventory = False
+        self._loop = loop
+        self._queue = queue
+        self._inventorying = asyncio.Event()
+        self._closing = threading.Event()
+        self._last = time.monotonic()
+        self._waiting_for_room = False
+        self._client = _FramedClient(
+            settings.host, settings.port, settings.sllurp_config(), settings.connect_timeout
+        )
+        self._client.link = self
+        self._client.add_state_callback(LLRPReaderState.STATE_INVENTORYING, self._on_inventory)
+        self._client.add_disconnected_callback(self._on_disconnected)
+
+    # Called from asyncio ----------------------------------------------------------------
+
+    async def open(self) -> None:
+        """Connect the socket and start sllurp's thread (OSError when the reader is away)."""
+        await asyncio.to_thread(self._client.connect)
+
+    async def wait_inventorying(self) -> None:
+        waiters = [asyncio.ensure_future(e.wait()) for e in (self._inventorying, self.lost)]
+        try:
+            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for w in waiters:
+                w.cancel()
+
+    def silent_for(self) -> float:
+        """Seconds since the reader last sent anything (0 while we hold it back)."""
+        if self._waiting_for_room:
+            return 0.0
+        return time.monotonic() - self._last
+
+    async def close(self, *, polite: bool) -> None:
+        """Stop the thread and close the socket; idempotent."""
+        self._closing.set()
+        client = self._client
+        if polite and client.is_alive():
+            await asyncio.to_thread(client.disconnect, 1.0)
+        client.hard_disconnect()
+        await asyncio.to_thread(client.join, 5.0)
+        if client.is_alive():
+            log.error("reader %s: sllurp thread did not stop", self.settings.reader_id)
+
+    # Called from sllurp's thread -----------------------------------------------------------
+
+    def touch(self) -> None:
+        self._last = time.monotonic()
+
+    def deliver_report(self, frame: Frame) -> None:
+        records = records_from_report(self.settings.reader_id, frame, self.clock.now(), self.source)
+        if records:
+            self.deliver(records)
+
+    def deliver(self, records: tuple[Record, ...]) -> None:
+        """Hand records to asyncio, waiting for room (back-pressure), unless the source closes."""
+        future = asyncio.run_coroutine_threadsafe(self._queue.put(records), self._loop)
+        self._waiting_for_room = True
+        try:
+            while True:
+                with contextlib.suppress(concurrent.futures.TimeoutError):
+                    future.result(_PUT_POLL)
+                    break
+                if self._closing.is_set():
+                    future.cancel()
+                    break
+        finally:
+            self._waiting_for_room = False
+            self.touch()
+
+    def on_broken_stream(self, reason: str, pending: bytes) -> None:
+        now = self.clock.now()
+        self.deliver((_dead(self.source, f"LLRP stream broken: {reason}", pending[:4096], now),))
+        self._lose(f"malformed LLRP header: {reason}")
+
+    def permanent(self, reason: str) -> None:
+        self.permanent_error = reason
+        self._lose(reason)
+
+    def _on_inventory(self, _client: object, _state: int) -> None:
+        self.reached_inventory = True
+        self._loop.call_soon_threadsafe(self._inventorying.set)
+
+    def _on_disconnected(self, _client: object) -> None:
+        self._lose("connection to the reader lost")
+
+    def _lose(self, reason: str) -> None:
+        def mark() -> None:
+            if self.lost_reason is None:
+                self.lost_reason = reason
+            self.lost.set()
+
+        with contextlib.suppress(RuntimeError):  # the loop is already closed at shutdown
+            self._loop.call_soon_threadsafe(mark)
