@@ -7,7 +7,8 @@ parses CSV and X12 856 into the ASN model; ``store`` keeps ASNs and receiving re
 Exceptions::
 
     ReceivingError             any refusal of receiving
-    ├── AsnRejectedError       an ASN that cannot be stored (unknown site/product, duplicate)
+    ├── AsnRejectedError       an ASN that cannot be stored (unknown site or product)
+    │   └── AsnConflictError   a duplicate reference, or items another open ASN announces
     └── AsnFormatError         a CSV or EDI document that cannot be read (line/segment named)
 """
 
@@ -20,6 +21,10 @@ class ReceivingError(Exception):
 
 class AsnRejectedError(ReceivingError):
     """The ASN is well formed but cannot be accepted (unknown site or product, duplicate)."""
+
+
+class AsnConflictError(AsnRejectedError):
+    """The ASN's reference exists, or its items are announced by another open ASN."""
 
 
 class AsnFormatError(ReceivingError):

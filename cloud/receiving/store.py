@@ -10,7 +10,7 @@ from psycopg import AsyncConnection
 from psycopg.rows import TupleRow
 from psycopg.types.json import Jsonb
 
-from cloud.receiving import AsnRejectedError
+from cloud.receiving import AsnConflictError, AsnRejectedError
 from cloud.receiving.asn import AsnIn, expected_items
 from cloud.receiving.matching import OpenAsn
 
@@ -35,7 +35,7 @@ async def create_asn(conn: AsyncConnection[TupleRow], asn: AsnIn) -> int:
     clash = await cur.fetchall()
     if clash:
         listed = ", ".join(f"{key} (ASN {ref})" for ref, key in clash)
-        raise AsnRejectedError(f"already announced by an open ASN: {listed}")
+        raise AsnConflictError(f"already announced by an open ASN: {listed}")
     cur = await conn.execute(
         "INSERT INTO asns (site_id, reference, supplier, expected_at, document)"
         " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (site_id, reference) DO NOTHING"
@@ -50,7 +50,7 @@ async def create_asn(conn: AsyncConnection[TupleRow], asn: AsnIn) -> int:
     )
     row = await cur.fetchone()
     if row is None:
-        raise AsnRejectedError(f"ASN {asn.reference!r} already exists at site {asn.site_id!r}")
+        raise AsnConflictError(f"ASN {asn.reference!r} already exists at site {asn.site_id!r}")
     asn_id = int(row[0])
     async with conn.cursor() as c:
         await c.executemany(

@@ -1,0 +1,232 @@
+"""``/v1/ledger``: entries, balances, manual movements, QA dispositions and chain verification."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, HTTPException, Query, status
+from psycopg import AsyncConnection
+from psycopg.rows import TupleRow
+from pydantic import BaseModel, Field, model_validator
+
+from cloud.api.deps import Pool
+from cloud.auth.deps import Admin, Operator, Qa, Viewer
+from cloud.auth.service import audit
+from cloud.ledger import (
+    InsufficientBalanceError,
+    InvalidMovementError,
+    LedgerError,
+    NotQuarantinedError,
+    UnknownLotError,
+)
+from cloud.ledger.chain import verify
+from cloud.ledger.core import Draft, Movement, Place, Status
+from cloud.ledger.service import dispose_lot, post
+from protocols.records import UtcDatetime
+
+router = APIRouter(prefix="/v1", tags=["ledger"])
+
+Why = Annotated[str, Field(min_length=1, max_length=500)]
+
+
+def http_error(err: LedgerError) -> HTTPException:
+    """The HTTP answer to a ledger refusal."""
+    if isinstance(err, UnknownLotError):
+        return HTTPException(status.HTTP_404_NOT_FOUND, str(err))
+    if isinstance(err, InsufficientBalanceError | NotQuarantinedError):
+        return HTTPException(status.HTTP_409_CONFLICT, str(err))
+    assert isinstance(err, InvalidMovementError | LedgerError)
+    return HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(err))
+
+
+class EntryOut(BaseModel):
+    entry_id: int
+    recorded_at: datetime
+    effective_at: datetime
+    movement: Movement
+    lot_id: int
+    epc_uri: str | None
+    quantity: int
+    from_location: str | None
+    from_status: str | None
+    to_location: str | None
+    to_status: str | None
+    actor: str
+    reason: str | None
+    reference: str | None
+    counterparty: str | None
+    signature_meaning: str | None
+    entry_hash: str
+
+
+class BalanceOut(BaseModel):
+    lot_id: int
+    gtin: str
+    lot_number: str
+    location_id: str
+    status: Status
+    quantity: int
+
+
+ManualMovement = Literal["receive", "put_away", "move", "issue", "quarantine", "scrap"]
+
+
+class MovementIn(BaseModel):
+    movement: ManualMovement
+    lot_id: int
+    quantity: Annotated[int, Field(ge=1)] = 1
+    epc_uri: str | None = None
+    from_location: str | None = None
+    from_status: Status | None = None
+    to_location: str | None = None
+    to_status: Status | None = None
+    reason: Why
+    reference: str | None = None
+    counterparty: str | None = None
+    effective_at: UtcDatetime | None = None
+
+    @model_validator(mode="after")
+    def _sides(self) -> MovementIn:
+        if (self.from_location is None) != (self.from_status is None):
+            raise ValueError("from_location and from_status go together")
+        if (self.to_location is None) != (self.to_status is None):
+            raise ValueError("to_location and to_status go together")
+        return self
+
+    def draft(self, actor: str) -> Draft:
+        return Draft(
+            Movement(self.movement),
+            self.lot_id,
+            self.quantity,
+            self.effective_at or datetime.now(UTC),
+            actor,
+            frm=Place(self.from_location, self.from_status)
+            if self.from_location and self.from_status
+            else None,
+            to=Place(self.to_location, self.to_status)
+            if self.to_location and self.to_status
+            else None,
+            epc_uri=self.epc_uri,
+            reason=self.reason,
+            reference=self.reference,
+            counterparty=self.counterparty,
+        )
+
+
+class DispositionIn(BaseModel):
+    decision: Literal["release", "reject"]
+    reason: Why
+    signature_meaning: Why
+    effective_at: UtcDatetime | None = None
+
+
+class VerifyOut(BaseModel):
+    ok: bool
+    entries: int
+    first_tampered: int | None
+    chain_problem: str | None
+    balance_problems: list[str]
+    head_problem: str | None
+
+
+_ENTRY_COLUMNS = (
+    "entry_id, recorded_at, effective_at, movement, lot_id, epc_uri, quantity, from_location,"
+    " from_status, to_location, to_status, actor, reason, reference, counterparty,"
+    " signature_meaning, encode(entry_hash, 'hex')"
+)
+
+
+async def _entries(
+    conn: AsyncConnection[TupleRow], lot_id: int | None, location_id: str | None, after: int,
+    limit: int,
+) -> list[EntryOut]:  # fmt: skip
+    cur = await conn.execute(
+        f"SELECT {_ENTRY_COLUMNS} FROM ledger_entries WHERE entry_id > %(after)s"
+        " AND (%(lot)s::bigint IS NULL OR lot_id = %(lot)s)"
+        " AND (%(loc)s::text IS NULL OR from_location = %(loc)s OR to_location = %(loc)s)"
+        " ORDER BY entry_id LIMIT %(limit)s",
+        {"after": after, "lot": lot_id, "loc": location_id, "limit": limit},
+    )
+    names = list(EntryOut.model_fields)
+    return [EntryOut(**dict(zip(names, row, strict=True))) for row in await cur.fetchall()]
+
+
+@router.get("/ledger/entries")
+async def entries(
+    pool: Pool,
+    _: Viewer,
+    lot_id: int | None = None,
+    location_id: str | None = None,
+    after: Annotated[int, Query(ge=0, description="entry_id to continue after")] = 0,
+    limit: Annotated[int, Query(ge=1, le=5000)] = 500,
+) -> list[EntryOut]:
+    async with pool.connection() as conn:
+        return await _entries(conn, lot_id, location_id, after, limit)
+
+
+@router.get("/ledger/balances")
+async def balances(
+    pool: Pool, _: Viewer, location_id: str | None = None, lot_id: int | None = None
+) -> list[BalanceOut]:
+    async with pool.connection() as conn:
+        cur = await conn.execute(
+            "SELECT b.lot_id, l.gtin, l.lot_number, b.location_id, b.status, b.quantity"
+            " FROM balances b JOIN lots l USING (lot_id) WHERE b.quantity > 0"
+            " AND (%(loc)s::text IS NULL OR b.location_id = %(loc)s)"
+            " AND (%(lot)s::bigint IS NULL OR b.lot_id = %(lot)s)"
+            " ORDER BY b.lot_id, b.location_id, b.status",
+            {"loc": location_id, "lot": lot_id},
+        )
+        names = list(BalanceOut.model_fields)
+        return [BalanceOut(**dict(zip(names, r, strict=True))) for r in await cur.fetchall()]
+
+
+@router.post("/ledger/movements", status_code=status.HTTP_201_CREATED)
+async def movement(body: MovementIn, pool: Pool, user: Operator) -> EntryOut:
+    try:
+        async with pool.connection() as conn, conn.transaction():
+            [entry_id] = await post(conn, [body.draft(user.name)])
+            await audit(
+                conn, actor=user.name, action=f"ledger.{body.movement}",
+                subject=f"lot:{body.lot_id}", reason=body.reason, detail={"entry_id": entry_id},
+            )  # fmt: skip
+            [entry] = await _entries(conn, None, None, entry_id - 1, 1)
+    except LedgerError as err:
+        raise http_error(err) from err
+    return entry
+
+
+@router.post("/lots/{lot_id}/disposition")
+async def disposition(lot_id: int, body: DispositionIn, pool: Pool, user: Qa) -> list[BalanceOut]:
+    """A QA release or reject of everything of the lot in quarantine (a signed entry)."""
+    try:
+        async with pool.connection() as conn, conn.transaction():
+            await dispose_lot(
+                conn,
+                lot_id=lot_id,
+                decision=body.decision,
+                actor=user.name,
+                reason=body.reason,
+                effective_at=body.effective_at or datetime.now(UTC),
+                signature_meaning=body.signature_meaning,
+            )
+    except LedgerError as err:
+        raise http_error(err) from err
+    return await balances(pool, user, None, lot_id)
+
+
+@router.get("/ledger/verify")
+async def verify_chain(pool: Pool, _: Admin) -> VerifyOut:
+    async with pool.connection() as conn, conn.transaction():
+        # one snapshot for the whole check, so concurrent appends do not look like tampering
+        await conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        report = await verify(conn)
+    return VerifyOut(
+        ok=report.ok,
+        entries=report.entries,
+        first_tampered=report.first_tampered,
+        chain_problem=report.chain_problem,
+        balance_problems=list(report.balance_problems),
+        head_problem=report.head_problem,
+    )
