@@ -90,7 +90,7 @@ _EXCLUDES: tuple[tuple[str, str], ...] = (("01", "02"), ("01", "37"))
 
 def spec_for(ai: str) -> AiSpec:
     """The ``AiSpec`` of ``ai``, or ``UnsupportedAiError``."""
-    spec = AIS.get(ai)
+    spec = AIS.get(ai) if isinstance(ai, str) else None
     if spec is None:
         raise UnsupportedAiError(f"AI ({ai}) is not supported", ai)
     return spec
@@ -120,6 +120,8 @@ def validate_ai_value(ai: str, value: str) -> str:
     protocols.gs1.errors.AiValueError: AI (10) value 'A B' has characters outside GS1 set 82: [' ']
     """
     spec = spec_for(ai)
+    if not isinstance(value, str):
+        raise AiValueError(f"AI ({ai}) value must be text, got {type(value).__name__}", ai)
     if not spec.min_length <= len(value) <= spec.max_length:
         size = (
             str(spec.max_length)

@@ -27,7 +27,8 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Literal
 
-from protocols.gs1.ai import AIS, check_associations, spec_for, validate_ai_value
+from protocols.gs1.ai import AIS, spec_for, validate_ai_value
+from protocols.gs1.ai import check_associations as _check_associations
 from protocols.gs1.digital_link import format_digital_link, parse_digital_link
 from protocols.gs1.errors import (
     AiCombinationError,
@@ -56,7 +57,7 @@ GS = "\x1d"
 # ISO/IEC 15424 symbology identifiers that announce GS1 data (GS1-128, DataMatrix, QR,
 # DataBar/Composite, DotCode); a scanner may prefix the data with one of them.
 _SYMBOLOGY_IDS = ("]C1", "]d2", "]Q3", "]e0", "]J1")
-_HRI_AI = re.compile(r"\((\d{2,4})\)")
+_HRI_AI = re.compile(r"\(([0-9]{2,4})\)")
 
 
 def _collect(pairs: Iterable[tuple[str, str]], check: bool) -> dict[str, str]:
@@ -69,7 +70,7 @@ def _collect(pairs: Iterable[tuple[str, str]], check: bool) -> dict[str, str]:
     if not values:
         raise ElementStringSyntaxError("element string is empty")
     if check:
-        check_associations(values)
+        _check_associations(values)
     return values
 
 

@@ -42,7 +42,13 @@ def _uri(kind: str, scheme: str, *parts: str | int) -> str:
     return f"urn:epc:{kind}:{scheme}:" + ".".join(str(part) for part in parts)
 
 
+def _text(value: object, what: str) -> None:
+    if not isinstance(value, str):
+        raise EpcValueError(f"{what} must be text, got {type(value).__name__}")
+
+
 def _digits(value: str, what: str, length: int | None = None) -> None:
+    _text(value, what)
     # Empty is allowed only where a partition gives a field zero digits (SGLN, GRAI).
     if value and not (value.isascii() and value.isdigit()):
         raise EpcValueError(f"{what} must be decimal digits, got {value!r}")
@@ -64,7 +70,8 @@ def _filter(value: int) -> None:
 def fits_numeric(value: str, bits: int) -> bool:
     """True if ``numeric_serial(value, bits)`` would accept ``value``."""
     return (
-        value.isascii()
+        isinstance(value, str)
+        and value.isascii()
         and value.isdigit()
         and (len(value) == 1 or value[0] != "0")
         and int(value) < 1 << bits
@@ -77,6 +84,7 @@ def numeric_serial(value: str, bits: int, what: str = "serial") -> int:
     TDS requires such serials to be decimal, without leading zeros (``"0"`` itself is fine), and
     below 2^bits, so that decoding gives back exactly the same text.
     """
+    _text(value, what)
     if not (value.isascii() and value.isdigit()):
         raise EpcValueError(f"{what} {value!r} must be decimal digits for this scheme")
     if len(value) > 1 and value[0] == "0":
@@ -132,6 +140,7 @@ class Sgtin:
         if self.scheme == "sgtin-96":
             numeric_serial(self.serial, SERIAL_BITS_96)
         elif self.scheme == "sgtin-198":
+            _text(self.serial, "serial")
             _tds.encode_7bit(self.serial, SGTIN198_SERIAL_BITS)
         else:
             raise EpcValueError(f"unknown SGTIN scheme {self.scheme!r}")

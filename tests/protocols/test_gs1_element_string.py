@@ -211,3 +211,12 @@ def test_arbitrary_text_parses_or_raises_element_string_error(text: str) -> None
         except ElementStringError:
             continue
         assert parse_element_string(format_element_string(values)) == values
+
+
+def test_wrong_value_types_are_refused() -> None:
+    with pytest.raises(AiValueError, match="must be text"):
+        format_element_string({"01": 9506000134352})  # type: ignore[dict-item]
+    with pytest.raises(UnsupportedAiError):
+        format_element_string({1: "09506000134352"})  # type: ignore[dict-item]
+    with pytest.raises(ElementStringSyntaxError):
+        parse_element_string("(٠١)09506000134352")  # Arabic-Indic digits are not an AI

@@ -331,3 +331,18 @@ def test_arbitrary_text_as_uri_parses_or_raises_epc_error(text: str) -> None:
         except EpcError:
             continue
         assert parse_epc_uri(epc.tag_uri) == epc
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda: Sgtin("0614141", "812345", 6789),  # type: ignore[arg-type]
+        lambda: Sgtin(614141, "812345", "1"),  # type: ignore[arg-type]
+        lambda: Sgtin("0614141", "812345", None, scheme="sgtin-198"),  # type: ignore[arg-type]
+        lambda: Sscc("0614141", 1234567890),  # type: ignore[arg-type]
+        lambda: Sgln("0614141", "12345", 400),  # type: ignore[arg-type]
+    ],
+)
+def test_wrong_types_are_refused_with_epc_value_error(call: Any) -> None:
+    with pytest.raises(EpcValueError, match="must be text"):
+        call()
