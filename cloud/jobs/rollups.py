@@ -28,7 +28,7 @@ _HOURLY_SQL = f"""
 WITH touched AS (
     SELECT DISTINCT sensor_id, date_bin('1 hour', time, '{_ORIGIN}') AS bucket
     FROM readings
-    WHERE stored_at > %(since)s AND stored_at <= %(until)s
+    WHERE stored_at > coalesce(%(since)s::timestamptz, '-infinity') AND stored_at <= %(until)s
 )
 INSERT INTO readings_hourly AS h (sensor_id, bucket, samples, min_value, avg_value, max_value)
 SELECT t.sensor_id, t.bucket, count(r.value), min(r.value), avg(r.value), max(r.value)
@@ -87,7 +87,7 @@ async def refresh_rollups(
         row = await cur.fetchone()
         assert row is not None
         since = row[0]
-        if since >= until:
+        if since is not None and since >= until:
             return RollupResult("incremental", 0, 0, since)
         cur = await conn.execute(_HOURLY_SQL, {"since": since, "until": until})
         touched_days = sorted(set(await cur.fetchall()))

@@ -6,7 +6,7 @@
 
 CREATE TABLE rollup_progress (
     name           text PRIMARY KEY,
-    stored_through timestamptz NOT NULL DEFAULT '-infinity'
+    stored_through timestamptz          -- NULL: nothing folded in yet
 );
 
 DO $$
