@@ -12,7 +12,7 @@ because nobody can show the product was in range then.
 >>> m = timedelta(minutes=1)
 >>> segs = [Segment(t, t + 30 * m, 5.0), Segment(t + 30 * m, t + 50 * m, 9.0),
 ...         Segment(t + 50 * m, t + 60 * m, None)]
->>> b = spend(STANDARD_PROFILES["refrigerated"], segs, budget=timedelta(hours=1))
+>>> b = spend(STANDARD_PROFILES["std-refrigerated"], segs, budget=timedelta(hours=1))
 >>> [int(d.total_seconds() // 60) for d in (b.out_of_range, b.unknown, b.remaining)]
 [20, 10, 30]
 """

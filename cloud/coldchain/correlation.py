@@ -10,7 +10,7 @@ and the stability budget left. Time between stays (in transit, not tracked) is u
 >>> t0, m = datetime(2026, 1, 1, tzinfo=UTC), timedelta(minutes=1)
 >>> stays = [Stay("fridge-a", t0, t0 + 60 * m)]
 >>> readings = {"fridge-a": [(t0 + i * m, 5.0 if i < 40 else 9.0) for i in range(0, 70, 5)]}
->>> e = exposure(STANDARD_PROFILES["refrigerated"], stays, readings, budget=timedelta(hours=2),
+>>> e = exposure(STANDARD_PROFILES["std-refrigerated"], stays, readings, budget=timedelta(hours=2),
 ...              now=t0 + 90 * m, bucket=timedelta(minutes=30))
 >>> (e.budget.out_of_range, [b.max for b in e.trace])
 (datetime.timedelta(seconds=1200), [5.0, 9.0])

@@ -18,7 +18,7 @@ next reading closes it. A breach run is carried across a gap: silence never read
 
 >>> from datetime import datetime, timedelta, UTC
 >>> from cloud.coldchain.profiles import STANDARD_PROFILES
->>> p = STANDARD_PROFILES["refrigerated"]  # on-delay 15 min
+>>> p = STANDARD_PROFILES["std-refrigerated"]  # on-delay 15 min
 >>> t0 = datetime(2026, 1, 1, tzinfo=UTC)
 >>> temps = [5.0, 9.0, 9.0, 9.0, 9.0]  # one reading every 5 minutes
 >>> state, events = run(p, SensorState(), [(t0 + timedelta(minutes=5 * i), v)
@@ -191,7 +191,7 @@ def advance(
 
     >>> from datetime import datetime, UTC
     >>> from cloud.coldchain.profiles import STANDARD_PROFILES
-    >>> p = STANDARD_PROFILES["refrigerated"]
+    >>> p = STANDARD_PROFILES["std-refrigerated"]
     >>> s, ev = advance(p, SensorState(), datetime(2026, 1, 1, tzinfo=UTC), -0.5)
     >>> [(e.kind, e.level, e.freeze) for e in ev]  # freezing opens at once, no on-delay
     [('low', 'action', True)]
@@ -230,7 +230,7 @@ def check_silence(
 
     >>> from datetime import datetime, timedelta, UTC
     >>> from cloud.coldchain.profiles import STANDARD_PROFILES
-    >>> p, t0 = STANDARD_PROFILES["refrigerated"], datetime(2026, 1, 1, tzinfo=UTC)
+    >>> p, t0 = STANDARD_PROFILES["std-refrigerated"], datetime(2026, 1, 1, tzinfo=UTC)
     >>> s, _ = advance(p, SensorState(), t0, 5.0)
     >>> s, ev = check_silence(p, s, t0 + timedelta(minutes=16))
     >>> (ev[0].action, ev[0].kind, ev[0].started_at == t0, s.no_data_since == t0)

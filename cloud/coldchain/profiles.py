@@ -4,7 +4,8 @@ Semantics (the same numbers drive the state machine in ``excursions``):
 
 - **Action limits** ``[action_low, action_high]`` are the labelled storage range: outside them the
   product is at risk. An action-level excursion quarantines the lots at the location.
-- **Alert limits** ``[alert_low, alert_high]`` lie inside (or on) the action limits: outside them
+- **Alert limits** ``[alert_low, alert_high]`` lie inside (or on) the action limits (they
+  default to them when not given): outside them
   staff are warned before the product is at risk (for controlled room temperature the alert band
   is the labelled 20–25 °C and the action band the allowed 15–30 °C excursion range).
 - A reading **breaches** a limit when it is strictly above a high limit or strictly below a low
@@ -22,7 +23,7 @@ Semantics (the same numbers drive the state machine in ``excursions``):
 - **MKT window**: the USP <1079.2> window over which mean kinetic temperature is judged (24 h for
   refrigerated products, 30 days rolling for controlled room temperature), and its limit.
 
->>> p = STANDARD_PROFILES["refrigerated"]
+>>> p = STANDARD_PROFILES["std-refrigerated"]
 >>> (p.action_low, p.action_high, p.alert_low, p.alert_high)
 (2.0, 8.0, 3.0, 7.0)
 >>> p.level_of(8.5), p.level_of(7.5), p.level_of(5.0)
@@ -65,6 +66,17 @@ class StorageProfile(BaseModel):
     mkt_window: timedelta = timedelta(hours=24)
     mkt_limit: float | None = None
 
+    @model_validator(mode="before")
+    @classmethod
+    def _alert_defaults_to_action(cls, data: object) -> object:
+        # A profile stored with action limits only warns at those limits.
+        if isinstance(data, dict):
+            data = dict(data)
+            for side in ("low", "high"):
+                if data.get(f"alert_{side}") is None and data.get(f"action_{side}") is not None:
+                    data[f"alert_{side}"] = data[f"action_{side}"]
+        return data
+
     @model_validator(mode="after")
     def _consistent(self) -> StorageProfile:
         for name in ("on_delay", "off_delay", "silence_after", "mkt_window"):
@@ -74,10 +86,10 @@ class StorageProfile(BaseModel):
             raise ProfileError("silence_after and mkt_window must be positive")
         if self.action_low is None and self.action_high is None:
             raise ProfileError("a profile needs at least one action limit")
-        if (self.action_low is None) != (self.alert_low is None):
-            raise ProfileError("alert_low and action_low are set together or not at all")
-        if (self.action_high is None) != (self.alert_high is None):
-            raise ProfileError("alert_high and action_high are set together or not at all")
+        if (self.action_low is None and self.alert_low is not None) or (
+            self.action_high is None and self.alert_high is not None
+        ):
+            raise ProfileError("an alert limit needs the action limit of its side")
         low, high = self.alert_low, self.alert_high
         if low is not None and self.action_low is not None and low < self.action_low:
             raise ProfileError("alert_low must not be below action_low")
@@ -131,7 +143,7 @@ STANDARD_PROFILES: dict[str, StorageProfile] = {
     p.profile_id: p
     for p in (
         _std(
-            "refrigerated",
+            "std-refrigerated",
             "Refrigerated 2–8 °C",
             action_low=2.0,
             action_high=8.0,
@@ -147,7 +159,7 @@ STANDARD_PROFILES: dict[str, StorageProfile] = {
             mkt_limit=8.0,
         ),
         _std(
-            "frozen",
+            "std-frozen",
             "Frozen −25 to −15 °C",
             action_low=-25.0,
             action_high=-15.0,
@@ -160,7 +172,7 @@ STANDARD_PROFILES: dict[str, StorageProfile] = {
             mkt_window=timedelta(hours=24),
         ),
         _std(
-            "controlled_room",
+            "std-controlled-room",
             "Controlled room 20–25 °C (15–30 °C excursions allowed)",
             action_low=15.0,
             action_high=30.0,
@@ -174,7 +186,7 @@ STANDARD_PROFILES: dict[str, StorageProfile] = {
             mkt_limit=25.0,
         ),
         _std(
-            "ultra_cold",
+            "std-ultra-cold",
             "Ultra-cold −90 to −60 °C",
             action_low=-90.0,
             action_high=-60.0,

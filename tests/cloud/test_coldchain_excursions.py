@@ -18,7 +18,7 @@ from cloud.coldchain.excursions import (
 from cloud.coldchain.profiles import STANDARD_PROFILES, StorageProfile
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
-FRIDGE = STANDARD_PROFILES["refrigerated"]  # alert 3–7, action 2–8, on 15, off 10, deadband 0.5
+FRIDGE = STANDARD_PROFILES["std-refrigerated"]  # alert 3–7, action 2–8, on 15, off 10, deadband 0.5
 
 
 def at(minute: float) -> datetime:
@@ -113,7 +113,7 @@ def test_freezing_is_action_at_once_and_kept_through_escalation() -> None:
 
 
 def test_freeze_flag_off_for_frozen_profile() -> None:
-    frozen = STANDARD_PROFILES["frozen"]
+    frozen = STANDARD_PROFILES["std-frozen"]
     _, events = run(frozen, SensorState(), every(5, [-20, -20]))
     assert events == []
 
@@ -182,7 +182,7 @@ def test_zero_delays_open_and_close_on_single_readings() -> None:
     "fields",
     [
         {"action_low": 2.0, "action_high": 8.0, "alert_low": 1.0, "alert_high": 7.0},
-        {"action_low": 2.0, "action_high": 8.0, "alert_low": 3.0},
+        {"action_high": 8.0, "alert_low": 3.0, "alert_high": 7.0},
         {"action_high": 8.0, "alert_high": 7.0, "on_delay": timedelta(minutes=-1)},
         {
             "action_low": 2.0,
@@ -199,12 +199,19 @@ def test_inconsistent_profiles_are_refused(fields: dict[str, object]) -> None:
         StorageProfile.model_validate({"profile_id": "bad", "name": "bad", **fields})
 
 
+def test_alert_limits_default_to_action_limits() -> None:
+    p = StorageProfile(profile_id="legacy", name="action only", action_low=2.0, action_high=8.0)
+    assert (p.alert_low, p.alert_high) == (2.0, 8.0)
+    _, events = run(p, SensorState(), every(5, [5, 7.9, 8.5]))
+    assert summary(events) == [("open", "high", "action", 10, None)]  # no on-delay given
+
+
 def test_standard_profiles_cover_the_issue() -> None:
     p = STANDARD_PROFILES
-    assert (p["frozen"].action_low, p["frozen"].action_high) == (-25.0, -15.0)
-    assert (p["ultra_cold"].action_low, p["ultra_cold"].action_high) == (-90.0, -60.0)
-    crt = p["controlled_room"]
+    assert (p["std-frozen"].action_low, p["std-frozen"].action_high) == (-25.0, -15.0)
+    assert (p["std-ultra-cold"].action_low, p["std-ultra-cold"].action_high) == (-90.0, -60.0)
+    crt = p["std-controlled-room"]
     assert (crt.alert_low, crt.alert_high, crt.action_low, crt.action_high) == (20, 25, 15, 30)
     assert crt.mkt_window == timedelta(days=30)
-    assert p["refrigerated"].mkt_window == timedelta(hours=24)
-    assert p["refrigerated"].freeze_damage
+    assert p["std-refrigerated"].mkt_window == timedelta(hours=24)
+    assert p["std-refrigerated"].freeze_damage

@@ -1,0 +1,100 @@
+"""Quarantine on action-level excursions, and QA disposition, through the ledger.
+
+``quarantine_for`` runs in the processor's transaction: every usable balance at the excursion's
+location becomes quarantined (ledger movements referencing ``excursion:<id>``), the excursion
+records the lots, and a critical alert lists them. ``dispose`` is the QA decision, release or
+reject, with reason, as a signed ledger entry (who, when, meaning). Released lots keep their
+exposure: nothing about their history is reset.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from psycopg import AsyncConnection
+from psycopg.rows import TupleRow
+
+from cloud.coldchain import DispositionError
+from cloud.coldchain.alerts import NewAlert, raise_alert
+from cloud.coldchain.excursions import ExcursionEvent
+from cloud.coldchain.store import SensorContext
+from cloud.ledger import LedgerError
+from cloud.ledger.service import dispose_lot, quarantine_at_location
+
+SIGNATURE_MEANINGS = {
+    "release": "QA release after excursion assessment: approved for use",
+    "reject": "QA rejection after excursion assessment: not to be used",
+}
+
+
+async def quarantine_for(
+    conn: AsyncConnection[TupleRow],
+    ctx: SensorContext,
+    event: ExcursionEvent,
+    excursion_id: int,
+    *,
+    actor: str,
+) -> list[int]:
+    """Quarantines the lots at the excursion's location; returns the lots moved."""
+    reason = (
+        f"action-level {event.kind} excursion at {ctx.location_id} (sensor {ctx.sensor_id})"
+        f" since {event.started_at.isoformat()}" + (", freezing" if event.freeze else "")
+    )
+    lots = await quarantine_at_location(
+        conn,
+        location_id=ctx.location_id,
+        effective_at=event.at,
+        actor=actor,
+        reason=reason,
+        reference=f"excursion:{excursion_id}",
+    )
+    if not lots:
+        return lots
+    await conn.execute(
+        "UPDATE excursions SET quarantined_lots = ARRAY(SELECT DISTINCT unnest("
+        " quarantined_lots || %s::bigint[]) ORDER BY 1) WHERE excursion_id = %s",
+        (lots, excursion_id),
+    )
+    await raise_alert(
+        conn,
+        NewAlert(
+            kind="quarantine",
+            severity="critical",
+            at=event.at,
+            message=f"{len(lots)} lot(s) quarantined at {ctx.location_id}: {reason}",
+            dedup_key=f"quarantine:{excursion_id}:{','.join(map(str, lots))}",
+            location_id=ctx.location_id,
+            sensor_id=ctx.sensor_id,
+            excursion_id=excursion_id,
+            detail={"lots": lots},
+        ),
+    )
+    return lots
+
+
+async def dispose(
+    conn: AsyncConnection[TupleRow],
+    *,
+    lot_id: int,
+    decision: Literal["release", "reject"],
+    actor: str,
+    reason: str,
+    at: datetime,
+    meaning: str | None = None,
+) -> None:
+    """Records a QA disposition (the caller has checked the QA role)."""
+    if not reason.strip():
+        raise DispositionError("a disposition needs a reason")
+    try:
+        await dispose_lot(
+            conn,
+            lot_id=lot_id,
+            decision=decision,
+            actor=actor,
+            reason=reason,
+            effective_at=at,
+            signature_meaning=meaning or SIGNATURE_MEANINGS[decision],
+        )
+    except LedgerError as err:
+        raise DispositionError(str(err)) from err
