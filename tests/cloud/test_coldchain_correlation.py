@@ -10,7 +10,7 @@ from cloud.coldchain.series import Segment
 
 T0 = datetime(2026, 4, 1, tzinfo=UTC)
 M = timedelta(minutes=1)
-FRIDGE = STANDARD_PROFILES["refrigerated"]
+FRIDGE = STANDARD_PROFILES["std-refrigerated"]
 
 
 def series(values: list[float], step: int = 5) -> list[tuple[datetime, float]]:

@@ -100,7 +100,7 @@ def test_hold_segments_cap_and_start() -> None:
 
 
 def test_budget_is_not_reset_by_returning_to_range() -> None:
-    fridge = STANDARD_PROFILES["refrigerated"]
+    fridge = STANDARD_PROFILES["std-refrigerated"]
     segs = [
         Segment(T0, T0 + H, 9.0),
         Segment(T0 + H, T0 + 10 * H, 5.0),
@@ -114,7 +114,7 @@ def test_budget_is_not_reset_by_returning_to_range() -> None:
 
 
 def test_budget_boundaries_and_freezing() -> None:
-    fridge = STANDARD_PROFILES["refrigerated"]
+    fridge = STANDARD_PROFILES["std-refrigerated"]
     on_limits = [Segment(T0, T0 + H, 8.0), Segment(T0 + H, T0 + 2 * H, 2.0)]
     assert spend(fridge, on_limits, budget=H).out_of_range == timedelta(0)
     frozen = spend(fridge, [Segment(T0, T0 + H, -1.0)], budget=5 * H)

@@ -22,7 +22,7 @@ from cloud.coldchain.forecast import HoltParams, HoltState, forecast, minutes_to
 from cloud.coldchain.profiles import STANDARD_PROFILES
 
 T0 = datetime(2026, 2, 1, tzinfo=UTC)
-FRIDGE = STANDARD_PROFILES["refrigerated"]
+FRIDGE = STANDARD_PROFILES["std-refrigerated"]
 PARAMS = HoltParams()
 
 
