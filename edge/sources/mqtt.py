@@ -43,7 +43,7 @@ import queue
 import random
 import ssl
 import threading
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -60,7 +60,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 
 from edge.sources.base import PermanentSourceError
 from protocols.payloads import DEFAULT_MAX_PAYLOAD_BYTES, DecoderSpec, PayloadRouter
-from protocols.records import DeviceId, DeviceState, DeviceStatus, Record
+from protocols.records import DeadLetter, DeviceId, DeviceState, DeviceStatus, Reading, Record
 
 _log = logging.getLogger(__name__)
 
@@ -173,6 +173,17 @@ class _State:
     changes: int = 0
 
 
+def _identity(record: Record) -> tuple[object, ...] | None:
+    """What makes a record the same record again, or None when that cannot be known."""
+    if isinstance(record, Reading):
+        if record.time == record.received_at:
+            return None  # timed by receipt: a re-sent copy looks like a new reading
+        return (record.sensor_id, record.time, record.value, record.unit, record.quality)
+    if isinstance(record, DeadLetter):
+        return (record.source, hashlib.blake2b(record.raw, digest_size=16).digest())
+    return None
+
+
 def backoff_delay(
     attempt: int, initial: timedelta, maximum: timedelta, rng: random.Random
 ) -> float:
@@ -209,6 +220,8 @@ class MqttSource:
         self._fatal: PermanentSourceError | None = None
         self._unacked: dict[int, bytes] = {}  # committed, PUBACK not sent: mid -> digest
         self._pending_acks: dict[int, tuple[int, bytes]] = {}  # mid -> (generation, digest)
+        self._committed: OrderedDict[tuple[object, ...], None] = OrderedDict()
+        self._committed_bound = max(1024, 16 * config.in_flight)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._network: asyncio.Task[None] | None = None
         self._client: paho.Client | None = None
@@ -264,6 +277,7 @@ class MqttSource:
                 if records:
                     yield records
                     # Resumed: the consumer has committed the records.
+                    self._remember_committed(records)
                     self._acknowledge(item)
             finally:
                 self._slots.release()
@@ -278,9 +292,23 @@ class MqttSource:
         records = self._router.decode(
             item.topic, item.payload, item.received_at, retained=item.retained
         )
+        if item.dup:
+            # A broker may re-send what it had already been acknowledged for (Mosquitto does
+            # after a restart). Records that carry their device time are recognised and
+            # skipped; receipt-timed ones (Shelly) cannot be told apart and are kept.
+            records = tuple(r for r in records if _identity(r) not in self._committed)
         if not records:
             self._acknowledge(item)
         return records
+
+    def _remember_committed(self, records: tuple[Record, ...]) -> None:
+        for record in records:
+            key = _identity(record)
+            if key is not None:
+                self._committed[key] = None
+                self._committed.move_to_end(key)
+        while len(self._committed) > self._committed_bound:
+            self._committed.popitem(last=False)
 
     def _is_redelivery(self, item: _Inbound) -> bool:
         committed = self._unacked.pop(item.mid, None)
