@@ -9,4 +9,11 @@ from cloud.ingest.router import router as ingest_router
 
 
 def routers() -> list[APIRouter]:
-    return [health.router, ingest_router, readings.router, devices.router]
+    return [health.router, ingest_router, readings.router, devices.router, *ledger_routers()]
+
+
+def ledger_routers() -> list[APIRouter]:
+    """Inventory ledger, receiving, recall, counts, EPCIS and users (issue 8)."""
+    from cloud.api import asns, ledger, recalls, users
+
+    return [asns.router, ledger.router, recalls.router, users.router]

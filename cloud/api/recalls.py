@@ -1,0 +1,113 @@
+"""``/v1/recalls/lot/{gtin}/{lot}``: where every unit of a lot is, and the recall hold."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Path, status
+from psycopg import AsyncConnection
+from psycopg.rows import TupleRow
+from pydantic import BaseModel, Field
+
+from cloud.api.deps import Pool
+from cloud.api.ledger import http_error
+from cloud.auth.deps import Qa, Viewer
+from cloud.auth.service import audit
+from cloud.ledger import LedgerError
+from cloud.recall import LotNotFoundError
+from cloud.recall import service as recall
+
+router = APIRouter(prefix="/v1/recalls", tags=["recall"])
+
+GtinPath = Annotated[str, Path(pattern=r"^[0-9]{14}$")]
+LotPath = Annotated[str, Path(min_length=1, max_length=128)]
+
+
+class RecallOut(BaseModel):
+    lot_id: int
+    gtin: str
+    lot_number: str
+    product: str
+    expiry: date | None
+    status: str
+    on_hand: list[dict[str, Any]]
+    in_transit: list[dict[str, Any]]
+    units: list[dict[str, Any]]
+    containers: list[dict[str, Any]]
+    issued: list[dict[str, Any]]
+    excursions: list[dict[str, Any]]
+    exposure: dict[str, Any] | None
+    answered_in_ms: float
+
+
+class RecallIn(BaseModel):
+    reason: Annotated[str, Field(min_length=1, max_length=500)]
+    reference: Annotated[str, Field(min_length=1, max_length=128)]
+    effective_at: datetime | None = None
+
+
+class RecallHoldOut(BaseModel):
+    entries: int
+    recall: RecallOut
+
+
+async def _view(conn: AsyncConnection[TupleRow], gtin: str, lot_number: str) -> RecallOut:
+    started = datetime.now(UTC)
+    lot = await recall.find_lot(conn, gtin, lot_number)
+    held = await recall.on_hand(conn, lot.lot_id)
+    hook = recall.exposure_hook()
+    exposure = await hook(conn, lot.lot_id) if hook is not None else None
+    return RecallOut(
+        lot_id=lot.lot_id,
+        gtin=lot.gtin,
+        lot_number=lot.lot_number,
+        product=lot.product,
+        expiry=lot.expiry,
+        status=lot.status,
+        on_hand=[h for h in held if h["location_kind"] != "transit"],
+        in_transit=[h for h in held if h["location_kind"] == "transit"],
+        units=await recall.units(conn, lot.lot_id),
+        containers=await recall.containers(conn, lot.lot_id),
+        issued=await recall.issued(conn, lot.lot_id),
+        excursions=await recall.excursions_during_stays(conn, lot.lot_id),
+        exposure=dict(exposure) if exposure is not None else None,
+        answered_in_ms=(datetime.now(UTC) - started).total_seconds() * 1000,
+    )
+
+
+@router.get("/lot/{gtin}/{lot_number}")
+async def get_recall(gtin: GtinPath, lot_number: LotPath, pool: Pool, _: Viewer) -> RecallOut:
+    try:
+        async with pool.connection() as conn:
+            return await _view(conn, gtin, lot_number)
+    except LotNotFoundError as err:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, str(err)) from err
+
+
+@router.post("/lot/{gtin}/{lot_number}")
+async def post_recall(
+    gtin: GtinPath, lot_number: LotPath, body: RecallIn, pool: Pool, user: Qa
+) -> RecallHoldOut:
+    """Puts everything of the lot on recall hold, in one transaction."""
+    try:
+        async with pool.connection() as conn, conn.transaction():
+            lot = await recall.find_lot(conn, gtin, lot_number)
+            entries = await recall.recall_hold(
+                conn,
+                lot.lot_id,
+                actor=user.name,
+                reason=body.reason,
+                reference=body.reference,
+                effective_at=body.effective_at or datetime.now(UTC),
+            )
+            await audit(
+                conn, actor=user.name, action="recall.hold", subject=f"lot:{lot.lot_id}",
+                reason=body.reason, detail={"reference": body.reference, "entries": entries},
+            )  # fmt: skip
+            view = await _view(conn, gtin, lot_number)
+    except LotNotFoundError as err:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, str(err)) from err
+    except LedgerError as err:
+        raise http_error(err) from err
+    return RecallHoldOut(entries=entries, recall=view)

@@ -1,0 +1,44 @@
+"""The cloud application in-process for ledger, receiving, recall and auth API tests."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import httpx
+import psycopg
+
+from cloud.app import create_app
+from cloud.auth.model import Role
+from cloud.auth.service import add_user
+from cloud.config import CloudSettings
+from tests.support.ledger_seed import seed
+
+
+@dataclass
+class Api:
+    client: httpx.AsyncClient
+    tokens: dict[Role, str]
+
+    def as_(self, role: Role) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.tokens[role]}"}
+
+
+@asynccontextmanager
+async def api(database_url: str) -> AsyncIterator[Api]:
+    """Seeded master data, one user per role, and a client on the app (no processor, no jobs)."""
+    async with await psycopg.AsyncConnection.connect(database_url) as conn:
+        await seed(conn)
+        tokens = {role: await add_user(conn, f"{role.value}-1", role) for role in Role}
+        await conn.commit()
+    settings = CloudSettings(database_url=database_url, run_processor=False, run_scheduler=False)
+    app = create_app(settings)
+    pool = app.state.pool
+    await pool.open(wait=True)
+    try:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://coldtrace") as client:
+            yield Api(client, tokens)
+    finally:
+        await pool.close()
