@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 Registrar = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
 
+from cloud.ledger_cli import register as _ledger  # noqa: E402
 from edge.cli import register as _edge  # noqa: E402
 
-REGISTRARS: list[Registrar] = [_edge]
+REGISTRARS: list[Registrar] = [_edge, _ledger]
