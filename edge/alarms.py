@@ -187,7 +187,9 @@ class LocalAlarms:
             self._signal(key, message, raised=False, device=reading.sensor_id, at=reading.time)
 
     def _signal(self, key: str, message: str, *, raised: bool, device: str, at: datetime) -> None:
-        if raised == (key in self._active) and (not raised or self._active[key] == message):
+        if raised == (key in self._active):
+            if raised:
+                self._active[key] = message  # kept current, not reported again
             return
         if raised:
             log.warning("LOCAL ALARM %s: %s", key, message)

@@ -126,6 +126,7 @@ class OutboxStats:
     """At the fill rate of the recent window; None when not filling."""
     high_water: bool
     full: bool
+    """At a bound, or an append is waiting for room (back-pressure is on)."""
 
 
 class Outbox(Protocol):
@@ -217,6 +218,7 @@ class SqliteOutbox:
         self._oldest: float | None = None
         self._closed = False
         self._closing = False
+        self._blocked = False
         self._append_lock = asyncio.Lock()
         self._changed = asyncio.Condition()
         self._fill = _FillRate(limits.fill_rate_window)
@@ -414,7 +416,11 @@ class SqliteOutbox:
                         raise OutboxFullError(
                             f"outbox full ({self._count} records, {self._bytes} bytes)"
                         )
-                    await self._changed.wait()
+                    self._blocked = True
+                    try:
+                        await self._changed.wait()
+                    finally:
+                        self._blocked = False
             now = self._clock.now().timestamp()
             last: int = await self._run(self._append_sync, rows, now)
             await self._notify()
@@ -469,7 +475,9 @@ class SqliteOutbox:
             fill_ratio=ratio,
             time_to_full=self._fill.time_to_full(self._clock.monotonic(), ratio),
             high_water=ratio >= self._limits.high_water,
-            full=self._count >= self._limits.max_records or self._bytes >= self._limits.max_bytes,
+            full=self._blocked
+            or self._count >= self._limits.max_records
+            or self._bytes >= self._limits.max_bytes,
         )
 
     async def close(self) -> None:

@@ -215,8 +215,9 @@ class Uplink:
         """Sends until the outbox is empty or monotonic ``deadline`` passes; True if emptied."""
         while self._outbox.stats().records and self._clock.monotonic() < deadline:
             outcome = await self.send_once()
-            if outcome.delay > 0:
-                return False
+            if self._clock.monotonic() + outcome.delay >= deadline:
+                break
+            await self._clock.sleep(outcome.delay)
         return self._outbox.stats().records == 0
 
     async def _wait_for_batch(self) -> None:

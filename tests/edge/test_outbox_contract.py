@@ -91,7 +91,7 @@ async def test_full_outbox_blocks_append_until_acked(outbox_factory: OutboxFacto
     blocked = asyncio.create_task(outbox.append([reading(4), reading(5)]))
     await asyncio.sleep(0.05)
     assert not blocked.done()  # back-pressure: the source is not resumed
-    assert outbox.stats().full is False
+    assert outbox.stats().full  # back-pressure is on
     assert outbox.stats().records == 4
     await outbox.ack(outbox.stats().boot_id, 1)
     assert await asyncio.wait_for(blocked, 5) == 6
