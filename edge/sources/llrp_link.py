@@ -11,6 +11,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import logging
+import socket
 import threading
 import time
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from typing import Any
 
 from pydantic import ValidationError
 from sllurp.llrp import LLRPMessage, LLRPReaderClient, LLRPReaderConfig, LLRPReaderState
-from sllurp.llrp_errors import LLRPError
+from sllurp.llrp_errors import LLRPError, ReaderConfigurationError
 
 from edge.clock import Clock
 from protocols.llrp.errors import LlrpError
@@ -136,6 +137,21 @@ class _FramedClient(LLRPReaderClient):  # type: ignore[misc]
     """sllurp's client with our framing and report decoding in front of its state machine."""
 
     link: LlrpLink
+    _socket: socket.socket | None
+    _host: str
+    _port: int
+    _socktimeout: float
+
+    def _connect_socket(self) -> bool:
+        # sllurp's own version leaves the socket unclosed when the connection is refused (a
+        # file descriptor leaked per reconnect attempt); create_connection closes it.
+        if self._socket:
+            raise ReaderConfigurationError("Already connected")
+        sock = socket.create_connection((self._host, self._port), timeout=self._socktimeout)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._socket = sock
+        return True
 
     def raw_data_received(self, data: bytes) -> None:
         link = self.link
