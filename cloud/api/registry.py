@@ -9,7 +9,8 @@ from cloud.ingest.router import router as ingest_router
 
 
 def routers() -> list[APIRouter]:
-    return [health.router, ingest_router, readings.router, devices.router, *ledger_routers()]
+    return [health.router, ingest_router, readings.router, devices.router, *ledger_routers(),
+            *coldchain_routers()]  # fmt: skip
 
 
 def ledger_routers() -> list[APIRouter]:
@@ -17,3 +18,10 @@ def ledger_routers() -> list[APIRouter]:
     from cloud.api import asns, ledger, recalls, users
 
     return [asns.router, ledger.router, recalls.router, users.router]
+
+
+def coldchain_routers() -> list[APIRouter]:
+    """Profiles, excursions, alarm list and lot exposure (issue 7)."""
+    from cloud.api import alerts, excursions, lots, profiles
+
+    return [profiles.router, excursions.router, alerts.router, lots.router]

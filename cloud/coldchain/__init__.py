@@ -2,15 +2,16 @@
 
 The domain core (``profiles``, ``excursions``, ``mkt``, ``budget``, ``forecast``, ``anomaly``,
 ``correlation``) is pure: frozen values in, new values out, no database and no network. The
-storage and step modules (``store``, ``step``, ``alerts``, ``quarantine``) call it inside the
-processor's transaction.
+storage and step modules (``store``, ``step``, ``alerts``, ``quarantine``, ``exposure``) call
+it, inside the processor's transaction or an API handler's.
 
 Exceptions::
 
     ColdChainError                  base of everything this package raises
     ├── ProfileError                a storage profile is inconsistent (limits, delays)
-    ├── CheckpointError             a stored sensor state or model cannot be read back
-    └── DispositionError            a lot cannot be released/rejected (wrong status, no reason)
+    └── CheckpointError             a stored sensor state or model cannot be read back
+
+Quarantine and disposition refusals are the ledger's (``cloud.ledger.LedgerError``).
 """
 
 from __future__ import annotations
@@ -26,7 +27,3 @@ class ProfileError(ColdChainError, ValueError):
 
 class CheckpointError(ColdChainError):
     """A checkpointed sensor state or anomaly model cannot be restored."""
-
-
-class DispositionError(ColdChainError):
-    """A lot's quality disposition was refused."""

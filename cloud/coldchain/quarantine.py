@@ -1,31 +1,21 @@
-"""Quarantine on action-level excursions, and QA disposition, through the ledger.
+"""Quarantine on action-level excursions, through the ledger.
 
 ``quarantine_for`` runs in the processor's transaction: every usable balance at the excursion's
 location becomes quarantined (ledger movements referencing ``excursion:<id>``), the excursion
-records the lots, and a critical alert lists them. ``dispose`` is the QA decision, release or
-reject, with reason, as a signed ledger entry (who, when, meaning). Released lots keep their
-exposure: nothing about their history is reset.
+records the lots, and a critical alert lists them. The lots then wait for a QA disposition
+(``POST /v1/lots/{id}/disposition``, the ledger's signed release or reject entry). A released
+lot keeps its exposure: nothing about its history is reset.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Literal
-
 from psycopg import AsyncConnection
 from psycopg.rows import TupleRow
 
-from cloud.coldchain import DispositionError
 from cloud.coldchain.alerts import NewAlert, raise_alert
 from cloud.coldchain.excursions import ExcursionEvent
 from cloud.coldchain.store import SensorContext
-from cloud.ledger import LedgerError
-from cloud.ledger.service import dispose_lot, quarantine_at_location
-
-SIGNATURE_MEANINGS = {
-    "release": "QA release after excursion assessment: approved for use",
-    "reject": "QA rejection after excursion assessment: not to be used",
-}
+from cloud.ledger.service import quarantine_at_location
 
 
 async def quarantine_for(
@@ -71,30 +61,3 @@ async def quarantine_for(
         ),
     )
     return lots
-
-
-async def dispose(
-    conn: AsyncConnection[TupleRow],
-    *,
-    lot_id: int,
-    decision: Literal["release", "reject"],
-    actor: str,
-    reason: str,
-    at: datetime,
-    meaning: str | None = None,
-) -> None:
-    """Records a QA disposition (the caller has checked the QA role)."""
-    if not reason.strip():
-        raise DispositionError("a disposition needs a reason")
-    try:
-        await dispose_lot(
-            conn,
-            lot_id=lot_id,
-            decision=decision,
-            actor=actor,
-            reason=reason,
-            effective_at=at,
-            signature_meaning=meaning or SIGNATURE_MEANINGS[decision],
-        )
-    except LedgerError as err:
-        raise DispositionError(str(err)) from err

@@ -72,9 +72,9 @@ async def seed(conn: AsyncConnection[TupleRow]) -> dict[str, int]:
         lot = await ensure_lot(conn, gtin=gtin, lot_number=name.upper(), expiry=None)
         lots[name] = lot
         avail = Status.AVAILABLE
-        drafts.append(Draft(Movement.RECEIVE, lot, 10, T0 - timedelta(days=1), "dock",
+        drafts.append(Draft(Movement.RECEIVE, lot, 10, T0 - timedelta(minutes=2), "dock",
                             to=Place(DOCK, avail)))  # fmt: skip
-        drafts.append(Draft(Movement.PUT_AWAY, lot, 10, T0 - timedelta(hours=23), "op",
+        drafts.append(Draft(Movement.PUT_AWAY, lot, 10, T0, "op",
                             frm=Place(DOCK, avail), to=Place(loc, avail)))  # fmt: skip
     await post(conn, drafts)
     return lots
