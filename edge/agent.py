@@ -9,10 +9,16 @@ adapter must not stop the others) is restarted after a jittered exponential back
 The other sources never notice. An outbox error is fatal: the agent stops, and its supervisor
 (systemd, balena) restarts it on the same file.
 
+Committed tag reads are fed to the dock doors (``edge.portal``); the passages they close are
+committed in turn. Doors are advanced on each reader's own clock (its latest report time plus
+the monotonic time since), so a passage closes when no read follows it. An open passage lives in
+memory only: after a crash its tag reads are in the outbox and reach the cloud, the passage not.
+
 Beside the pumps run the uplink, the local alarm writer, the clock watch, the outbox watch (high
-water, time to full) and the health server. ``stop`` (SIGTERM, SIGINT) stops the sources first,
-waits for commits in flight, gives the uplink ``supervision.shutdown_flush`` to send what is
-committed, then closes everything; what is not sent stays in the outbox for the next start.
+water, time to full), the door ticker and the health server. ``stop`` (SIGTERM, SIGINT) stops
+the sources first, waits for commits in flight, closes open passages, gives the uplink
+``supervision.shutdown_flush`` to send what is committed, then closes everything; what is not
+sent stays in the outbox for the next start.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ import random
 from collections.abc import Callable, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -33,9 +39,10 @@ from edge.clock import Clock, ClockWatch, SystemClock
 from edge.config import EdgeConfig
 from edge.health import HealthServer, Snapshot, SourceHealth
 from edge.outbox import Outbox, OutboxError, SqliteOutbox
+from edge.portal import Portals
 from edge.sources.base import PermanentSourceError, Source, TransientSourceError
 from edge.uplink import Uplink
-from protocols.records import Record
+from protocols.records import Record, TagRead
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +78,9 @@ class Agent:
         self._clock_watch = ClockWatch(config.gateway_id, clock, config.clock.max_jump)
         self._in_flight: set[asyncio.Task[int]] = set()
         self._rng = random.Random()  # noqa: S311 - jitter, not cryptography
+        self._portals = Portals(config.doors)
+        self._reader_clocks: dict[str, tuple[datetime, float]] = {}
+        """Per reader: its latest reader time and the monotonic time it was seen at."""
         self._stopping = False
         self.ready = asyncio.Event()
         """Set once every task runs (and the health server listens)."""
@@ -104,6 +114,7 @@ class Agent:
                     name="clock",
                 ),
                 group.create_task(self._watch_outbox(), name="outbox-watch"),
+                group.create_task(self._advance_portals(), name="portals"),
             ]
             if self.health_server is not None:
                 helpers.append(group.create_task(self.health_server.serve(), name="health"))
@@ -114,6 +125,9 @@ class Agent:
             await _cancel(pumps)
             if self._in_flight:
                 await asyncio.gather(*self._in_flight, return_exceptions=True)
+            passages = tuple(self._portals.flush())  # close passages still open at the doors
+            if passages:
+                await self._commit(passages)
             await _cancel([uplink])
             await self._flush()
             await _cancel(helpers)
@@ -159,7 +173,37 @@ class Agent:
                 health.last_seen = self._clock.now()
                 delivered = True
                 await self._alarms.observe(records)
+                await self._passages(records)
         return delivered
+
+    async def _passages(self, records: tuple[Record, ...]) -> None:
+        """Feeds committed tag reads to the dock doors and commits the passages they close."""
+        if not self._portals.portals:
+            return
+        for record in records:
+            if isinstance(record, TagRead):
+                seen = self._reader_clocks.get(record.reader_id)
+                if seen is None or record.last_seen > seen[0]:
+                    self._reader_clocks[record.reader_id] = (
+                        record.last_seen,
+                        self._clock.monotonic(),
+                    )
+        passages = tuple(self._portals.feed(records))
+        if passages:
+            await self._commit(passages)
+
+    async def _advance_portals(self) -> None:
+        """Closes quiet passages when no read follows, on each reader's own clock."""
+        while True:
+            await self._clock.sleep(0.5)
+            out = []
+            for portal in self._portals.portals:
+                seen = self._reader_clocks.get(portal.config.reader_id)
+                if seen is not None:
+                    elapsed = timedelta(seconds=self._clock.monotonic() - seen[1])
+                    out += portal.advance(seen[0] + elapsed)
+            if out:
+                await self._commit(tuple(out))
 
     async def _failed(self, health: SourceHealth, err: PermanentSourceError) -> None:
         health.state, health.last_error = "failed", str(err)

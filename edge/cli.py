@@ -13,6 +13,7 @@ import asyncio
 import logging
 import signal
 import sys
+from functools import partial
 from pathlib import Path
 
 from edge.agent import SourceSpec, run_agent
@@ -24,7 +25,12 @@ log = logging.getLogger("edge")
 
 def source_specs(config: EdgeConfig) -> list[SourceSpec]:
     """One spec per configured source, each building a fresh source on every (re)start."""
-    return []
+    from edge.sources.llrp import LlrpSource
+    from edge.sources.mqtt import MqttSource
+
+    readers = [SourceSpec(f"llrp:{r.reader_id}", partial(LlrpSource, r)) for r in config.llrp]
+    brokers = [SourceSpec(f"mqtt:{m.name}", partial(MqttSource, m)) for m in config.mqtt]
+    return readers + brokers
 
 
 async def _main(config: EdgeConfig) -> int:

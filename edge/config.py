@@ -6,8 +6,9 @@ also come from a file (``cloud.token_file``, e.g. a container secret). Durations
 number or ISO 8601 (``PT5M``). A wrong file is refused at start by :func:`load_config` with one
 line per problem, each naming the field (``outbox.max_bytes: Input should be greater than…``).
 
-The source sections (``llrp``, ``doors``, ``opcua``, ``mqtt``) are the config models of the
-source modules themselves, composed here.
+The source sections (``llrp``, ``doors``, ``mqtt``) are the config models of the source modules
+themselves, composed here; cross-section rules (a door's reader and antennas exist, names are
+unique) are checked here.
 
 Exception tree::
 
@@ -32,6 +33,9 @@ from pydantic_settings import (
 
 from edge.alarms import LocalAlarmConfig, MqttBrokerConfig
 from edge.outbox import OutboxLimits, OverflowPolicy
+from edge.portal import DoorConfig
+from edge.sources.llrp import LlrpReaderConfig
+from edge.sources.mqtt import MqttSourceConfig
 from edge.uplink import UplinkConfig
 from protocols.records import DeviceId
 
@@ -129,6 +133,32 @@ class EdgeConfig(BaseSettings):
     clock: ClockConfig = ClockConfig()
     supervision: SupervisionConfig = SupervisionConfig()
     alarms: AlarmsConfig = AlarmsConfig()
+    llrp: tuple[LlrpReaderConfig, ...] = ()
+    """RFID readers (dock doors); each runs as one source."""
+    doors: tuple[DoorConfig, ...] = ()
+    """Dock doors: a reader's antennas on each side; passages are derived at the gateway."""
+    mqtt: tuple[MqttSourceConfig, ...] = ()
+    """MQTT brokers with the topics of temperature loggers and their payload decoders."""
+
+    @model_validator(mode="after")
+    def _consistent(self) -> EdgeConfig:
+        _unique("llrp", [r.reader_id for r in self.llrp])
+        _unique("mqtt", [m.name for m in self.mqtt])
+        _unique("doors", [d.door_id for d in self.doors])
+        readers = {r.reader_id: r for r in self.llrp}
+        for door in self.doors:
+            reader = readers.get(door.reader_id)
+            if reader is None:
+                raise ValueError(
+                    f"door {door.door_id!r} uses reader {door.reader_id!r}, which is not in llrp"
+                )
+            missing = set(door.outside_antennas + door.inside_antennas) - set(reader.antennas)
+            if missing:
+                raise ValueError(
+                    f"door {door.door_id!r} uses antennas {sorted(missing)} that reader "
+                    f"{reader.reader_id!r} does not enable (antennas: {list(reader.antennas)})"
+                )
+        return self
 
     @classmethod
     def settings_customise_sources(
@@ -144,6 +174,12 @@ class EdgeConfig(BaseSettings):
         if path is not None:
             sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=path))
         return tuple(sources)
+
+
+def _unique(section: str, names: list[str]) -> None:
+    seen = {n for n in names if names.count(n) > 1}
+    if seen:
+        raise ValueError(f"{section}: names must be unique, repeated: {sorted(seen)}")
 
 
 def load_config(path: Path) -> EdgeConfig:

@@ -134,6 +134,18 @@ class Running:
         await asyncio.wait_for(self.task, 20)
         await self.client.aclose()
 
+    def snapshot_source_state(self, name: str) -> str:
+        assert self.agent is not None
+        return next(s.state for s in self.agent.snapshot().sources if s.name == name)
+
+    def unreachable(self) -> float:
+        assert self.agent is not None
+        return self.agent.snapshot().unreachable_seconds
+
+    def alarms(self) -> dict[str, str]:
+        assert self.agent is not None
+        return self.agent.snapshot().alarms
+
     async def get(self, path: str) -> httpx.Response:
         assert self.agent is not None
         assert self.agent.health_server is not None
