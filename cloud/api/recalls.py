@@ -56,8 +56,7 @@ async def _view(conn: AsyncConnection[TupleRow], gtin: str, lot_number: str) -> 
     started = datetime.now(UTC)
     lot = await recall.find_lot(conn, gtin, lot_number)
     held = await recall.on_hand(conn, lot.lot_id)
-    hook = recall.exposure_hook()
-    exposure = await hook(conn, lot.lot_id) if hook is not None else None
+    exposure = await recall.exposure_summary(conn, lot.lot_id, started)
     return RecallOut(
         lot_id=lot.lot_id,
         gtin=lot.gtin,
@@ -71,7 +70,7 @@ async def _view(conn: AsyncConnection[TupleRow], gtin: str, lot_number: str) -> 
         containers=await recall.containers(conn, lot.lot_id),
         issued=await recall.issued(conn, lot.lot_id),
         excursions=await recall.excursions_during_stays(conn, lot.lot_id),
-        exposure=dict(exposure) if exposure is not None else None,
+        exposure=exposure,
         answered_in_ms=(datetime.now(UTC) - started).total_seconds() * 1000,
     )
 

@@ -2,18 +2,16 @@
 
 Every query is keyed by lot (indexes on ``balances(lot_id)``, ``units(lot_id, …)`` and
 ``ledger_entries(lot_id, entry_id)``), so the answer does not grow with the size of the ledger.
-The lot's temperature exposure comes from the cold-chain part when it offers
-``cloud.coldchain.store.lot_exposure_summary(conn, lot_id)``; the excursions that overlapped the
-lot's stays are listed in any case.
+The lot's temperature exposure comes from the cold-chain part
+(``cloud.coldchain.exposure.lot_exposure``) when it is installed; the excursions that overlapped
+the lot's stays are listed in any case.
 """
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
-from typing import Any, cast
+from datetime import date, datetime, timedelta
+from typing import Any
 
 from psycopg import AsyncConnection
 from psycopg.rows import TupleRow
@@ -22,8 +20,6 @@ from cloud.ledger.core import Draft, Movement, Place, Status
 from cloud.ledger.service import lot_stays, post
 from cloud.ledger.store import lock_head
 from cloud.recall import LotNotFoundError
-
-ExposureHook = Callable[[AsyncConnection[TupleRow], int], Awaitable[Mapping[str, Any] | None]]
 
 
 @dataclass(frozen=True)
@@ -111,22 +107,38 @@ async def excursions_during_stays(
         found += await _rows(
             conn,
             "SELECT excursion_id, location_id, kind, level, started_at, ended_at, peak_value"
-            " FROM excursions WHERE location_id = %s AND started_at < coalesce(%s, 'infinity')"
-            " AND coalesce(ended_at, 'infinity') > %s ORDER BY started_at",
+            " FROM excursions WHERE location_id = %s"
+            " AND started_at < coalesce(%s::timestamptz, 'infinity')"
+            " AND coalesce(ended_at, 'infinity') > %s::timestamptz ORDER BY started_at",
             (stay.location_id, stay.end, stay.start),
             ["excursion_id", "location_id", "kind", "level", "started_at", "ended_at", "peak"],
         )
     return found
 
 
-def exposure_hook() -> ExposureHook | None:
-    """The cold-chain part's exposure summary, when that part provides one."""
+async def exposure_summary(
+    conn: AsyncConnection[TupleRow], lot_id: int, now: datetime
+) -> dict[str, Any] | None:
+    """The cold-chain part's whole-life exposure of the lot, summarised; None without it."""
     try:
-        module = importlib.import_module("cloud.coldchain.store")
-    except ImportError:
+        from cloud.coldchain.exposure import lot_exposure
+    except ImportError:  # the cold-chain part is optional for the ledger
         return None
-    hook = getattr(module, "lot_exposure_summary", None)
-    return cast(ExposureHook, hook) if callable(hook) else None
+    found = await lot_exposure(conn, lot_id, now=now, bucket=timedelta(days=1))
+    if found is None:
+        return None
+    use = found.exposure.budget
+    return {
+        "as_of": now,
+        "mkt_celsius": found.exposure.mkt,
+        "worst_window_mkt_celsius": found.exposure.worst_window_mkt,
+        "time_out_of_range_seconds": use.out_of_range.total_seconds(),
+        "time_unknown_seconds": use.unknown.total_seconds(),
+        "time_frozen_seconds": use.frozen.total_seconds(),
+        "stability_budget_remaining_seconds": use.remaining.total_seconds(),
+        "stability_budget_exhausted": use.exhausted,
+        "excursions": len(found.excursions),
+    }
 
 
 async def recall_hold(

@@ -1,0 +1,46 @@
+"""``/v1/epcis/events``: a GS1 EPCIS 2.0 JSON-LD document of movements and sensor reports."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Query, status
+from fastapi.responses import JSONResponse
+
+from cloud.api.deps import Pool
+from cloud.auth.deps import Viewer
+from cloud.epcis import export as epcis
+from protocols.records import UtcDatetime
+
+router = APIRouter(prefix="/v1/epcis", tags=["epcis"])
+
+
+class EpcisResponse(JSONResponse):
+    media_type = "application/ld+json"
+
+
+@router.get("/events", response_class=EpcisResponse)
+async def events(
+    *,
+    pool: Pool,
+    _: Viewer,
+    since: Annotated[UtcDatetime, Query(alias="from")],
+    until: Annotated[UtcDatetime, Query(alias="to")],
+    gtin: Annotated[str | None, Query(pattern=r"^[0-9]{14}$")] = None,
+    lot: Annotated[str | None, Query(max_length=128)] = None,
+    location_id: str | None = None,
+    sensors: bool = False,
+    sensor_interval: Annotated[timedelta, Query()] = timedelta(hours=1),
+    limit: Annotated[int, Query(ge=1, le=100_000)] = 10_000,
+) -> dict[str, Any]:
+    """Receiving, quarantine, release, reject, recall hold and issue events of the window."""
+    if until <= since:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "'to' must be after 'from'")
+    if sensor_interval < timedelta(minutes=1):
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT, "sensor_interval must be at least a minute"
+        )
+    q = epcis.Query(since, until, gtin, lot, location_id, sensors, sensor_interval, limit)
+    async with pool.connection() as conn:
+        return await epcis.export(conn, q)

@@ -1,0 +1,237 @@
+"""Pure EPCIS 2.0 JSON-LD event building from ledger movements and sensor summaries.
+
+Movements written together (same movement, time, place, reference and actor) become one event:
+a pallet's receipt is one ObjectEvent with every unit, plus one AggregationEvent per container.
+
+============  ==============  ===================  ======================================
+movement      event           bizStep              disposition
+============  ==============  ===================  ======================================
+receive       ObjectEvent     receiving            in_progress
+quarantine    ObjectEvent     holding              non_sellable_other
+release       ObjectEvent     inspecting           active
+reject        ObjectEvent     inspecting           damaged
+recall_hold   ObjectEvent     holding              recalled
+issue         ObjectEvent     shipping             in_transit
+(readings)    ObjectEvent     sensor_reporting     — (sensorElementList)
+============  ==============  ===================  ======================================
+
+Identifiers: units stored under an EPC URI keep it; units known only by GS1 key, lots and
+containers get GS1 Digital Link URIs (``https://id.gs1.org/01/<gtin>/10/<lot>``), which
+EPCIS 2.0 accepts. Locations are ``urn:coldtrace:location:<id>`` unless mapped to SGLNs.
+
+>>> from datetime import datetime, UTC
+>>> t = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
+>>> m = Move(1, "quarantine", t, "fridge-1", None, "quarantined", 5, "00614141123452", "L1",
+...          None, "ex-1", "rules")
+>>> e = events_from_moves([m])[0]
+>>> e["type"], e["bizStep"], e["disposition"], e["quantityList"][0]["quantity"]
+('ObjectEvent', 'holding', 'non_sellable_other', 5)
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+CONTEXT = "https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"
+_NAMESPACE = uuid.UUID("6f1c1a52-52f0-4d53-9b1e-8a7c3c0d9e11")
+
+VOCABULARY: dict[str, tuple[str, str | None]] = {
+    "receive": ("receiving", "in_progress"),
+    "quarantine": ("holding", "non_sellable_other"),
+    "release": ("inspecting", "active"),
+    "reject": ("inspecting", "damaged"),
+    "recall_hold": ("holding", "recalled"),
+    "issue": ("shipping", "in_transit"),
+}
+
+_KEY = re.compile(r"^\((00)\)(\d{18})$|^\((01)\)(\d{14})\((21)\)(.+)$")
+
+
+@dataclass(frozen=True)
+class Move:
+    """One ledger entry with its lot's identity and the unit's container, if any."""
+
+    entry_id: int
+    movement: str
+    at: datetime
+    location_id: str
+    epc_uri: str | None
+    status: str | None
+    quantity: int
+    gtin: str
+    lot: str
+    parent_uri: str | None
+    reference: str | None
+    actor: str
+
+
+def identifier(uri_or_key: str) -> str:
+    """An EPC URI as is; a GS1 element-string key as a GS1 Digital Link URI.
+
+    >>> identifier("(01)00614141123452(21)7"), identifier("(00)106141412345678908")
+    ('https://id.gs1.org/01/00614141123452/21/7', 'https://id.gs1.org/00/106141412345678908')
+    """
+    match = _KEY.match(uri_or_key)
+    if match is None:
+        return uri_or_key
+    if match.group(1):
+        return f"https://id.gs1.org/00/{match.group(2)}"
+    return f"https://id.gs1.org/01/{match.group(4)}/21/{match.group(6)}"
+
+
+def lot_class(gtin: str, lot: str) -> str:
+    return f"https://id.gs1.org/01/{gtin}/10/{lot}"
+
+
+def location_uri(location_id: str) -> str:
+    return f"urn:coldtrace:location:{location_id}"
+
+
+def _time(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _event_id(kind: str, first_entry: int) -> str:
+    return f"urn:uuid:{uuid.uuid5(_NAMESPACE, f'{kind}:{first_entry}')}"
+
+
+def events_from_moves(moves: Iterable[Move]) -> list[dict[str, Any]]:
+    """ObjectEvents (and AggregationEvents for received containers), in order of time."""
+    groups: dict[tuple[Any, ...], list[Move]] = {}
+    for m in moves:
+        if m.movement not in VOCABULARY:
+            continue
+        key = (m.movement, m.at, m.location_id, m.reference, m.actor)
+        groups.setdefault(key, []).append(m)
+    events: list[dict[str, Any]] = []
+    for group in groups.values():
+        events.append(_object_event(group))
+        if group[0].movement == "receive":
+            events.extend(_aggregations(group))
+    return sorted(events, key=lambda e: (e["eventTime"], e["eventID"]))
+
+
+def _object_event(group: Sequence[Move]) -> dict[str, Any]:
+    first = group[0]
+    biz_step, disposition = VOCABULARY[first.movement]
+    epcs = sorted({identifier(m.epc_uri) for m in group if m.epc_uri})
+    quantities: dict[str, int] = {}
+    for m in group:
+        if m.epc_uri is None:
+            cls = lot_class(m.gtin, m.lot)
+            quantities[cls] = quantities.get(cls, 0) + m.quantity
+    event: dict[str, Any] = {
+        "type": "ObjectEvent",
+        "eventID": _event_id("object", min(m.entry_id for m in group)),
+        "eventTime": _time(first.at),
+        "eventTimeZoneOffset": "+00:00",
+        "action": "OBSERVE",
+        "epcList": epcs,
+        "bizStep": biz_step,
+        "readPoint": {"id": location_uri(first.location_id)},
+    }
+    if quantities:
+        event["quantityList"] = [
+            {"epcClass": cls, "quantity": qty}  # no uom: a count of trade items
+            for cls, qty in sorted(quantities.items())
+        ]
+    if disposition:
+        event["disposition"] = disposition
+    if first.movement != "issue":
+        event["bizLocation"] = {"id": location_uri(first.location_id)}
+    if first.reference:
+        event["bizTransactionList"] = [{"type": "desadv", "bizTransaction": _ref(first.reference)}]
+    return event
+
+
+def _ref(reference: str) -> str:
+    return f"urn:coldtrace:ref:{reference.replace(' ', '%20')}"
+
+
+def _aggregations(group: Sequence[Move]) -> list[dict[str, Any]]:
+    children: dict[str, list[str]] = {}
+    for m in group:
+        if m.epc_uri and m.parent_uri:
+            children.setdefault(m.parent_uri, []).append(identifier(m.epc_uri))
+    first = group[0]
+    return [
+        {
+            "type": "AggregationEvent",
+            "eventID": _event_id(f"aggregation:{parent}", min(m.entry_id for m in group)),
+            "eventTime": _time(first.at),
+            "eventTimeZoneOffset": "+00:00",
+            "parentID": identifier(parent),
+            "childEPCs": sorted(kids),
+            "action": "OBSERVE",
+            "bizStep": "receiving",
+            "disposition": "in_progress",
+            "readPoint": {"id": location_uri(first.location_id)},
+            "bizLocation": {"id": location_uri(first.location_id)},
+        }
+        for parent, kids in sorted(children.items())
+    ]
+
+
+@dataclass(frozen=True)
+class SensorSummary:
+    """Readings of one sensor over one interval, summarised (°C)."""
+
+    sensor_id: str
+    location_id: str
+    start: datetime
+    end: datetime
+    count: int
+    minimum: float
+    maximum: float
+    mean: float
+    lots: tuple[tuple[str, str], ...]  # (gtin, lot) held at the location
+
+
+def sensor_event(s: SensorSummary) -> dict[str, Any]:
+    """An ObjectEvent carrying a sensorElementList (EPCIS 2.0 §7.3.6) for one interval."""
+    report = {
+        "type": "Temperature",
+        "deviceID": f"urn:coldtrace:sensor:{s.sensor_id}",
+        "minValue": s.minimum,
+        "maxValue": s.maximum,
+        "meanValue": round(s.mean, 3),
+        "uom": "CEL",
+    }
+    return {
+        "type": "ObjectEvent",
+        "eventID": _event_id(f"sensor:{s.sensor_id}", int(s.start.timestamp())),
+        "eventTime": _time(s.end),
+        "eventTimeZoneOffset": "+00:00",
+        "action": "OBSERVE",
+        "epcList": [],
+        "quantityList": [{"epcClass": lot_class(g, lot)} for g, lot in s.lots],
+        "bizStep": "sensor_reporting",
+        "readPoint": {"id": location_uri(s.location_id)},
+        "sensorElementList": [
+            {
+                "sensorMetadata": {
+                    "time": _time(s.end),
+                    "startTime": _time(s.start),
+                    "endTime": _time(s.end),
+                    "deviceID": f"urn:coldtrace:sensor:{s.sensor_id}",
+                },
+                "sensorReport": [report],
+            }
+        ],
+    }
+
+
+def document(events: list[dict[str, Any]], created: datetime) -> dict[str, Any]:
+    """An EPCISDocument around the events."""
+    return {
+        "@context": [CONTEXT],
+        "type": "EPCISDocument",
+        "schemaVersion": "2.0",
+        "creationDate": _time(created),
+        "epcisBody": {"eventList": events},
+    }
