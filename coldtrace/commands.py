@@ -12,5 +12,6 @@ Registrar = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], No
 
 from cloud.ledger_cli import register as _ledger  # noqa: E402
 from edge.cli import register as _edge  # noqa: E402
+from simulators.cli import register as _sim  # noqa: E402
 
-REGISTRARS: list[Registrar] = [_edge, _ledger]
+REGISTRARS: list[Registrar] = [_edge, _ledger, _sim]

@@ -20,6 +20,7 @@ import re
 import signal
 from dataclasses import dataclass
 from itertools import count
+from typing import Literal
 
 from simulators.llrp_reader import LlrpReaderSimulator, MalformedKind, SimulatorConfig
 from simulators.scene import PalletPass, ParkedTags, Scene, dock_door, pallet, sscc18
@@ -110,7 +111,7 @@ async def _feed_pallets(sim: LlrpReaderSimulator, scene: Scene, args: argparse.N
         if args.pallets and n > args.pallets:
             return
         tags = pallet(sscc18("0614141", n), "00614141000012", args.cases, first_serial=n * 1000)
-        direction = "in" if n % 2 else "out"
+        direction: Literal["in", "out"] = "in" if n % 2 else "out"
         scene.add(PalletPass(tags, start=sim.now() + 1.0, direction=direction))
         log.info("pallet %d (%d tags) going %s", n, len(tags), direction)
         await asyncio.sleep(args.interval / sim.config.speed)
