@@ -88,20 +88,22 @@ class ColdChainStep:
 
     async def apply(self, conn: AsyncConnection[TupleRow], batch: ProcessingBatch) -> None:
         samples = usable(batch)
+        if not samples:
+            return
+        # The newest reading time of the batch is the processor's view of the gateway's time.
+        newest = max(s[-1][0] for s in samples.values())
         contexts = await sensor_contexts(conn, sorted(samples))
         states = await load_states(conn, sorted(contexts))
         for sensor_id in sorted(contexts):
             stored = states.get(sensor_id) or StoredState(SensorState(), SensorModels(), None)
             stored.gateway_id = batch.gateway_id
-            await self._sensor(conn, batch, contexts[sensor_id], stored, samples[sensor_id])
-        if samples:
-            newest = max(s[-1][0] for s in samples.values())
-            await sweep_silences(conn, newest, gateway_id=batch.gateway_id, skip=set(samples))
+            await self._sensor(conn, newest, contexts[sensor_id], stored, samples[sensor_id])
+        await sweep_silences(conn, newest, gateway_id=batch.gateway_id, skip=set(samples))
 
     async def _sensor(
         self,
         conn: AsyncConnection[TupleRow],
-        batch: ProcessingBatch,
+        newest: datetime,
         ctx: SensorContext,
         stored: StoredState,
         samples: Samples,
@@ -118,7 +120,7 @@ class ColdChainStep:
             await close_unconfirmed(conn, ctx.sensor_id, replay_from, state)
         await sync_open(conn, ctx.sensor_id, state)
         stored.state = state
-        await self._models(conn, batch, ctx, stored, samples)
+        await self._models(conn, newest, ctx, stored, samples)
         await save_state(conn, ctx.sensor_id, stored)
         await save_checkpoint(conn, ctx.sensor_id, state, self._settings.checkpoint_every)
 
@@ -138,7 +140,7 @@ class ColdChainStep:
     async def _models(
         self,
         conn: AsyncConnection[TupleRow],
-        batch: ProcessingBatch,
+        newest: datetime,
         ctx: SensorContext,
         stored: StoredState,
         samples: Samples,
@@ -153,8 +155,8 @@ class ColdChainStep:
                     (flag.at, ctx.sensor_id, flag.model, flag.score),
                 )
                 await raise_alert(conn, _anomaly_alert(ctx, flag.model, flag.at, flag.score))
-            # A forecast about a moment long past (a backlog) would warn of nothing.
-            if warning is not None and warning.at >= batch.received_at - params.horizon:
+            # A forecast about a moment long past (deep in a backlog) would warn of nothing.
+            if warning is not None and warning.at >= newest - params.horizon:
                 await raise_alert(conn, _warning_alert(ctx, warning))
 
 

@@ -191,50 +191,56 @@ async def readings_between(
 async def apply_event(
     conn: AsyncConnection[TupleRow], ctx: SensorContext, event: ExcursionEvent
 ) -> tuple[int, bool]:
-    """Writes one event; returns the excursion id and whether this changed anything."""
-    if event.action == "open":
-        cur = await conn.execute(
-            "INSERT INTO excursions (location_id, sensor_id, kind, level, started_at,"
-            " confirmed_at, peak_value, frozen, profile_id, escalated_at)"
-            " VALUES (%(loc)s, %(s)s, %(kind)s, %(level)s, %(start)s, %(at)s, %(peak)s,"
-            "  %(freeze)s, %(profile)s, CASE WHEN %(level)s = 'action' THEN %(at)s END)"
-            " ON CONFLICT (sensor_id, kind, started_at) DO UPDATE SET"
-            " level = CASE WHEN excursions.level = 'action' THEN 'action' ELSE EXCLUDED.level END,"
-            " ended_at = NULL, frozen = excursions.frozen OR EXCLUDED.frozen, updated_at = now()"
-            " RETURNING excursion_id, xmax = 0",
-            {
-                "loc": ctx.location_id,
-                "s": ctx.sensor_id,
-                "kind": event.kind,
-                "level": event.level,
-                "start": event.started_at,
-                "at": event.at,
-                "peak": event.peak_value,
-                "freeze": event.freeze,
-                "profile": ctx.profile.profile_id,
-            },
-        )
-    elif event.action == "escalate":
-        cur = await conn.execute(
-            "UPDATE excursions SET level = 'action', escalated_at = %s, frozen = frozen OR %s,"
-            " updated_at = now() WHERE sensor_id = %s AND kind = %s AND started_at = %s"
-            " RETURNING excursion_id, level IS DISTINCT FROM 'action'",
-            (event.at, event.freeze, ctx.sensor_id, event.kind, event.started_at),
-        )
-    else:
-        cur = await conn.execute(
-            "UPDATE excursions SET ended_at = %s, peak_value = coalesce(%s, peak_value),"
-            " updated_at = now() WHERE sensor_id = %s AND kind = %s AND started_at = %s"
-            " RETURNING excursion_id, true",
-            (event.ended_at, event.peak_value, ctx.sensor_id, event.kind, event.started_at),
-        )
+    """Writes one event; returns the excursion id and whether it changed the excursion.
+
+    Idempotent: a replayed event finds its excursion by (sensor, kind, first breaching reading)
+    and changes nothing, so its alert and quarantine are not repeated; a replay that reaches a
+    higher level than recorded does raise it.
+    """
+    cur = await conn.execute(
+        "SELECT excursion_id, level, ended_at FROM excursions WHERE sensor_id = %s AND kind = %s"
+        " AND started_at = %s FOR UPDATE",
+        (ctx.sensor_id, event.kind, event.started_at),
+    )
     row = await cur.fetchone()
     if row is None:
-        raise CheckpointError(
-            f"{event.action} of a {event.kind} excursion of {ctx.sensor_id} started at"
-            f" {event.started_at.isoformat()} that was never opened"
-        )
-    return int(row[0]), bool(row[1])
+        if event.action != "open":
+            raise CheckpointError(
+                f"{event.action} of a {event.kind} excursion of {ctx.sensor_id} started at"
+                f" {event.started_at.isoformat()} that was never opened"
+            )
+        return await _insert(conn, ctx, event), True
+    excursion_id, level, ended_at = int(row[0]), str(row[1]), row[2]
+    new_level = "action" if "action" in (level, event.level) else "alert"
+    if event.action == "close":
+        changed = ended_at != event.ended_at
+        new_end = event.ended_at
+    else:
+        changed = new_level != level or ended_at is not None
+        new_end = None
+    if changed:
+        await conn.execute(
+            "UPDATE excursions SET level = %s, ended_at = %s, frozen = frozen OR %s,"
+            " escalated_at = CASE WHEN %s AND escalated_at IS NULL THEN %s ELSE escalated_at END,"
+            " peak_value = coalesce(%s, peak_value), updated_at = now()"
+            " WHERE excursion_id = %s",
+            (new_level, new_end, event.freeze, new_level != level, event.at, event.peak_value,
+             excursion_id),
+        )  # fmt: skip
+    return excursion_id, changed
+
+
+async def _insert(conn: AsyncConnection[TupleRow], ctx: SensorContext, e: ExcursionEvent) -> int:
+    cur = await conn.execute(
+        "INSERT INTO excursions (location_id, sensor_id, kind, level, started_at, confirmed_at,"
+        " peak_value, frozen, profile_id, escalated_at)"
+        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING excursion_id",
+        (ctx.location_id, ctx.sensor_id, e.kind, e.level, e.started_at, e.at, e.peak_value,
+         e.freeze, ctx.profile.profile_id, e.at if e.level == "action" else None),
+    )  # fmt: skip
+    row = await cur.fetchone()
+    assert row is not None
+    return int(row[0])
 
 
 async def sync_open(conn: AsyncConnection[TupleRow], sensor_id: str, state: SensorState) -> None:

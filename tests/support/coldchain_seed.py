@@ -24,7 +24,9 @@ from cloud.ledger.core import Draft, Movement, Place, Status
 from cloud.ledger.service import ensure_lot, post
 from cloud.processing.processor import Processor
 from protocols.batch import Batch, Sequenced
-from protocols.records import Reading
+from protocols.records import Quality, Reading
+from simulators.scenarios import ScenarioPlayer
+from simulators.thermal import StorageUnitModel, UnitProfile, preset
 
 T0 = datetime(2026, 5, 4, 8, 0, tzinfo=UTC)
 SITE, DOCK = "cc-site", "cc-dock"
@@ -134,3 +136,44 @@ async def make_site(url: str, pool: AsyncConnectionPool[AsyncConnection[TupleRow
         await add_gateway(conn, "cc-gw", None)
         await conn.commit()
     return Site(url, pool, lots)
+
+
+def simulate(
+    units: dict[str, StorageUnitModel],
+    player: ScenarioPlayer | None,
+    start: datetime,
+    until: datetime,
+    every: timedelta = timedelta(minutes=1),
+) -> list[Reading]:
+    """Readings of every unit's logger (keyed by location) from ``start`` to ``until``."""
+    out: list[Reading] = []
+    t = start
+    while t < until:
+        t += every
+        if player is not None:
+            player.advance_to(t)
+        for loc, unit in units.items():
+            unit.advance_to(t)
+            sample = unit.read_sensor()
+            if sample is None:
+                continue  # a silent logger sends nothing
+            quality = {"good": Quality.GOOD, "uncertain": Quality.UNCERTAIN}.get(
+                sample.status.value, Quality.BAD
+            )
+            out.append(
+                Reading(sensor_id=SENSOR[loc], time=sample.time, value=sample.value,
+                        quality=quality, received_at=sample.time)
+            )  # fmt: skip
+    return out
+
+
+def site_units(start: datetime) -> dict[str, StorageUnitModel]:
+    """Two pharmacy fridges and a controlled room, settled for two hours before ``start``."""
+    units = {
+        FRIDGE_A: StorageUnitModel(preset(UnitProfile.REFRIGERATOR), seed=11, start=start),
+        FRIDGE_B: StorageUnitModel(preset(UnitProfile.REFRIGERATOR), seed=12, start=start),
+        ROOM: StorageUnitModel(preset(UnitProfile.CONTROLLED_ROOM), seed=13, start=start),
+    }
+    for unit in units.values():
+        unit.advance(timedelta(hours=2))
+    return units
