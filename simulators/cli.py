@@ -60,6 +60,36 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     sim = sub.add_parser("sim", help="device simulators (LLRP reader, ...)")
     sim_sub = sim.add_subparsers(dest="sim_command", required=True)
     _add_llrp(sim_sub)
+    _add_opcua(sim_sub)
+    _add_mqtt(sim_sub)
+
+
+def _add_opcua(sim_sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from simulators.site import add_opcua_arguments
+
+    p = sim_sub.add_parser("opcua", help="OPC-UA server of the site's temperature probes")
+    add_opcua_arguments(p)
+    p.set_defaults(handler=_cmd_opcua)
+
+
+def _cmd_opcua(args: argparse.Namespace) -> int:
+    from simulators.opcua_server import run_from_args  # asyncua loads only when used
+
+    return run_from_args(args)
+
+
+def _add_mqtt(sim_sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from simulators.site import add_mqtt_arguments
+
+    p = sim_sub.add_parser("mqtt", help="MQTT temperature loggers (plain, ChirpStack, ...)")
+    add_mqtt_arguments(p)
+    p.set_defaults(handler=_cmd_mqtt)
+
+
+def _cmd_mqtt(args: argparse.Namespace) -> int:
+    from simulators.mqtt_loggers import run_from_args  # paho loads only when used
+
+    return run_from_args(args)
 
 
 def _add_llrp(sim_sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

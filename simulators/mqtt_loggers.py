@@ -35,11 +35,13 @@ Exception tree::
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import base64
 import contextlib
 import heapq
 import json
+import sys
 import threading
 import uuid
 from collections import deque
@@ -55,7 +57,14 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from simulators.site import Clock, MqttLogger, Shape, SiteRuntime
+from simulators.site import (
+    Clock,
+    MqttLogger,
+    Shape,
+    SiteRuntime,
+    run_for,
+    runtime_from_args,
+)
 from simulators.thermal import SensorSample, SensorStatus
 
 
@@ -190,6 +199,17 @@ def shelly_temperature(device_id: str, sample: SensorSample) -> Message:
     return Message(f"{device_id}/status/temperature:0", _json(body))
 
 
+def topic_of(site_id: str, logger: MqttLogger) -> str:
+    """The topic a logger publishes its readings on."""
+    if logger.shape is Shape.PLAIN:
+        return f"coldtrace/{site_id}/{logger.device_id}/reading"
+    if logger.shape is Shape.CHIRPSTACK:
+        return f"application/{logger.application_id}/device/{logger.device_id}/event/up"
+    if logger.shape is Shape.TASMOTA:
+        return f"tele/{logger.device_id}/SENSOR"
+    return f"{logger.device_id}/status/temperature:0"
+
+
 def _json(body: object) -> bytes:
     return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
 
@@ -268,6 +288,12 @@ class MqttLoggerFleet:
     @property
     def stats(self) -> dict[str, LoggerStats]:
         return {uid: lg.stats for uid, lg in self._loggers.items()}
+
+    def topics(self) -> dict[str, str]:
+        """The topic each unit's logger publishes on."""
+        return {
+            uid: topic_of(self.runtime.site.site_id, lg.spec) for uid, lg in self._loggers.items()
+        }
 
     def connected(self, unit_id: str) -> bool:
         return self._loggers[unit_id].connected.is_set()
@@ -505,3 +531,26 @@ def _value_slot(shape: Shape, body: dict[str, Any]) -> tuple[dict[str, Any], str
     if shape is Shape.TASMOTA:
         return body["DS18B20"], "Temperature"
     return body["object"], "temperature"
+
+
+def run_from_args(args: argparse.Namespace) -> int:
+    """``coldtrace sim mqtt``: publishes until Ctrl-C or ``--duration``; prints the topics."""
+    runtime, clock = runtime_from_args(args, "mqtt")
+    fleet = MqttLoggerFleet(MqttSimConfig(broker=args.broker), runtime, clock)
+
+    async def main() -> None:
+        async with fleet:
+            print(json.dumps({"broker": args.broker, "topics": fleet.topics()}), flush=True)
+            await run_for(args.duration)
+            fleet.step()
+            async with asyncio.timeout(5):
+                await fleet.wait_delivered()
+
+    try:
+        asyncio.run(main())
+    except KeyboardInterrupt:
+        return 0
+    except TimeoutError:
+        print("readings not acknowledged by the broker were left unsent", file=sys.stderr)
+        return 1
+    return 0

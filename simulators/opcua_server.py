@@ -34,10 +34,12 @@ Exception tree::
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import datetime as dt
 import ipaddress
+import json
 import logging
 import socket
 from pathlib import Path
@@ -55,7 +57,12 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from pydantic import BaseModel, ConfigDict, Field
 
-from simulators.site import Clock, SiteRuntime
+from simulators.site import (
+    Clock,
+    SiteRuntime,
+    run_for,
+    runtime_from_args,
+)
 from simulators.thermal import SensorSample, SensorStatus
 
 NAMESPACE_URI = "urn:coldtrace:simulator"
@@ -369,3 +376,26 @@ def _as_pem_key(data: bytes) -> bytes:
     return key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
+
+
+def run_from_args(args: argparse.Namespace) -> int:
+    """``coldtrace sim opcua``: serves until Ctrl-C or ``--duration``; prints the node ids."""
+    runtime, clock = runtime_from_args(args, "opcua")
+    config = OpcUaSimConfig(
+        host=args.host,
+        port=args.port,
+        security=tuple(s.strip() for s in args.security.split(",") if s.strip()),
+        certificate=args.certificate,
+        private_key=args.private_key,
+        update_interval=dt.timedelta(seconds=args.update_interval),
+    )
+
+    async def main() -> None:
+        async with OpcUaSimulator(config, runtime, clock) as sim:
+            nodes = {u: f"ns={sim.namespace_index};s={u}.Temperature" for u in runtime.specs}
+            print(json.dumps({"endpoint": sim.endpoint, "nodes": nodes}), flush=True)
+            await run_for(args.duration)
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(main())
+    return 0

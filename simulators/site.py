@@ -17,17 +17,21 @@ clock underneath, so a wall-clock jump does not disturb it). Tests may pass any 
 
 from __future__ import annotations
 
+import argparse
+import asyncio
+import os
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from pathlib import Path
 from typing import Annotated, Literal, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from protocols.records import DeviceId
-from simulators.scenarios import Scenario, ScenarioPlayer
+from simulators.scenarios import Scenario, ScenarioPlayer, named, names
 from simulators.thermal import (
     SensorParameters,
     StorageUnitModel,
@@ -253,3 +257,76 @@ class SiteRuntime:
         for model in self.models.values():
             model.advance_to(when)
         self._time = when
+
+
+# --- command-line plumbing shared by ``coldtrace sim opcua`` and ``coldtrace sim mqtt`` ---
+
+
+def add_site_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options every temperature simulator takes: site, time, scenario, duration."""
+    parser.add_argument("--site", type=Path, help="site description (YAML); default: demo site")
+    parser.add_argument(
+        "--time-scale", type=float, default=1.0, help="simulated seconds per real second"
+    )
+    parser.add_argument("--start", help="simulated start time, ISO 8601 with offset (default: now)")
+    parser.add_argument("--scenario", help="a built-in scenario: " + ", ".join(names()))
+    parser.add_argument("--scenario-unit", help="the unit the built-in scenario targets")
+    parser.add_argument("--scenario-file", type=Path, help="a scenario (YAML)")
+    parser.add_argument("--duration", type=float, help="stop after this many real seconds")
+
+
+def add_opcua_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``coldtrace sim opcua``."""
+    add_site_arguments(parser)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=4840, help="0: a free port")
+    parser.add_argument(
+        "--security",
+        default="None,Basic256Sha256_Sign,Basic256Sha256_SignAndEncrypt",
+        help="comma-separated security modes offered",
+    )
+    parser.add_argument("--certificate", type=Path, help="server certificate (PEM or DER)")
+    parser.add_argument("--private-key", type=Path, help="its private key (PEM or DER)")
+    parser.add_argument("--update-interval", type=float, default=1.0, help="real seconds")
+
+
+def add_mqtt_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``coldtrace sim mqtt``."""
+    add_site_arguments(parser)
+    parser.add_argument(
+        "--broker",
+        default=os.environ.get("COLDTRACE_SIM_MQTT_URL", "mqtt://127.0.0.1:1883"),
+        help="mqtt://host:port (default: $COLDTRACE_SIM_MQTT_URL or mqtt://127.0.0.1:1883)",
+    )
+
+
+def runtime_from_args(
+    args: argparse.Namespace, transport: Literal["opcua", "mqtt"]
+) -> tuple[SiteRuntime, SimulatedClock]:
+    """The site runtime and clock the options describe; bad options end the command."""
+    import yaml
+
+    site = demo_site()
+    if args.site is not None:
+        site = SiteSpec.model_validate(yaml.safe_load(args.site.read_text()))
+    scenario: Scenario | None = None
+    if args.scenario_file is not None:
+        scenario = Scenario.model_validate(yaml.safe_load(args.scenario_file.read_text()))
+    elif args.scenario is not None:
+        if args.scenario_unit is None:
+            raise SystemExit("--scenario needs --scenario-unit")
+        scenario = named(args.scenario, args.scenario_unit)
+    start = datetime.fromisoformat(args.start) if args.start else datetime.now(UTC)
+    if start.tzinfo is None:
+        raise SystemExit("--start needs a UTC offset, e.g. 2026-11-25T08:00:00+00:00")
+    clock = SimulatedClock(start, scale=args.time_scale)
+    runtime = SiteRuntime(site, start=clock.start, scenario=scenario, transport=transport)
+    return runtime, clock
+
+
+async def run_for(duration: float | None) -> None:
+    """Waits ``duration`` real seconds, or until cancelled (Ctrl-C) when it is None."""
+    if duration is None:
+        await asyncio.Event().wait()
+    else:
+        await asyncio.sleep(duration)

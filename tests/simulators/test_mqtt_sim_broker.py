@@ -20,7 +20,13 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from coldtrace.devservices import MosquittoService
-from simulators.mqtt_loggers import Malformed, MalformedKindError, MqttLoggerFleet, MqttSimConfig
+from simulators.mqtt_loggers import (
+    Malformed,
+    MalformedKindError,
+    MqttLoggerFleet,
+    MqttSimConfig,
+    topic_of,
+)
 from simulators.site import MqttLogger, Shape, SiteRuntime, SiteSpec, UnitSpec
 from simulators.thermal import Fault, UnitProfile
 
@@ -116,16 +122,8 @@ def unique_site(**intervals: timedelta) -> SiteSpec:
 def topics(site: SiteSpec) -> dict[str, str]:
     out = {}
     for unit in site.units:
-        logger = unit.logger
-        assert isinstance(logger, MqttLogger)
-        out[unit.unit_id] = {
-            Shape.PLAIN: f"coldtrace/{site.site_id}/{logger.device_id}/reading",
-            Shape.CHIRPSTACK: (
-                f"application/{logger.application_id}/device/{logger.device_id}/event/up"
-            ),
-            Shape.TASMOTA: f"tele/{logger.device_id}/SENSOR",
-            Shape.SHELLY: f"{logger.device_id}/status/temperature:0",
-        }[logger.shape]
+        assert isinstance(unit.logger, MqttLogger)
+        out[unit.unit_id] = topic_of(site.site_id, unit.logger)
     return out
 
 
@@ -145,6 +143,8 @@ async def test_every_shape_arrives_with_its_device_time(mqtt_url: str) -> None:
     try:
         async with fleet_on(mqtt_url, site, clock) as fleet:
             clock.advance(timedelta(minutes=5))
+            assert fleet.topics() == topics(site)
+            assert fleet.topics()["tasmota"].startswith("tele/tasmota_")
             assert fleet.step() == 20
             async with asyncio.timeout(10):
                 await fleet.wait_delivered()
