@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Path, Query
 from psycopg import AsyncConnection
 from psycopg.rows import TupleRow
 from pydantic import BaseModel
@@ -17,6 +17,10 @@ from cloud.auth.model import Role
 router = APIRouter(
     tags=["devices"], dependencies=[require_role(Role.VIEWER, Role.OPERATOR, Role.QA)]
 )
+
+
+_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:/@#+-]{0,127}$"  # protocols.records.DeviceId
+DeviceType = Literal["sensor", "llrp_reader", "antenna", "opcua_server", "mqtt_broker", "gateway"]
 
 
 class DeviceOut(BaseModel):
@@ -45,8 +49,8 @@ LEFT JOIN device_silences x ON x.device_id = d.device_id AND x.ended_at IS NULL
 @router.get("/v1/devices", response_model=list[DeviceOut])
 async def list_devices(
     pool: Pool,
-    device_type: Annotated[str | None, Query()] = None,
-    gateway_id: Annotated[str | None, Query()] = None,
+    device_type: Annotated[DeviceType | None, Query()] = None,
+    gateway_id: Annotated[str | None, Query(pattern=_ID_PATTERN)] = None,
 ) -> list[DeviceOut]:
     """All devices, optionally of one type or behind one gateway."""
     async with pool.connection() as conn:
@@ -58,8 +62,8 @@ async def list_devices(
         )
 
 
-@router.get("/v1/devices/{device_id}", response_model=DeviceOut)
-async def get_device(device_id: str, pool: Pool) -> DeviceOut:
+@router.get("/v1/devices/{device_id:path}", response_model=DeviceOut)
+async def get_device(device_id: Annotated[str, Path(pattern=_ID_PATTERN)], pool: Pool) -> DeviceOut:
     async with pool.connection() as conn:
         found = await _fetch(conn, "WHERE d.device_id = %(d)s", {"d": device_id})
     if not found:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Path, Query
 from psycopg import AsyncConnection
 from psycopg.rows import TupleRow
 from pydantic import AwareDatetime, BaseModel
@@ -29,6 +29,7 @@ router = APIRouter(
 MAX_BUCKETS = 10_000
 MAX_RAW = 100_000
 _ORIGIN = "2000-01-01 00:00:00+00"
+_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:/@#+-]{0,127}$"  # protocols.records.DeviceId
 
 
 class ReadingOut(BaseModel):
@@ -70,11 +71,13 @@ Bucket = Annotated[
     Query(description="bucket width, ISO 8601 duration such as PT15M or PT1H; raw if absent"),
 ]
 Limit = Annotated[int, Query(ge=1, le=MAX_RAW)]
+SensorId = Annotated[str, Path(pattern=_ID_PATTERN, description="may contain '/'")]
+LocationId = Annotated[str, Path(pattern=r"^[^\x00]{1,200}$")]
 
 
-@router.get("/v1/sensors/{sensor_id}/readings", response_model=SeriesOut)
+@router.get("/v1/sensors/{sensor_id:path}/readings", response_model=SeriesOut)
 async def sensor_readings(
-    sensor_id: str,
+    sensor_id: SensorId,
     *,
     start: Start,
     end: End,
@@ -90,7 +93,7 @@ async def sensor_readings(
 
 @router.get("/v1/locations/{location_id}/readings", response_model=LocationReadingsOut)
 async def location_readings(
-    location_id: str,
+    location_id: LocationId,
     *,
     start: Start,
     end: End,

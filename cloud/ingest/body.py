@@ -93,6 +93,10 @@ def parse(raw: bytes) -> Batch:
         batch = Batch.model_validate_json(raw)
     except ValidationError as err:
         raise InvalidBatchError("batch does not match the contract", _errors(err)) from err
+    except TypeError as err:
+        # Some record validators raise TypeError for a value of the wrong JSON type (pydantic
+        # passes only ValueError and AssertionError through as validation errors).
+        raise InvalidBatchError("batch does not match the contract", str(err)) from err
     problems = [
         {"loc": ["records", index, "record", name], "seq": item.seq, "msg": message}
         for index, item in enumerate(batch.records)

@@ -8,9 +8,9 @@ transaction has committed.
 from __future__ import annotations
 
 import logging
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Header, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from psycopg import Error as PsycopgError
 from psycopg import errors as pg_errors
@@ -42,6 +42,26 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
+def _inlined(schema: dict[str, Any]) -> dict[str, Any]:
+    """The batch JSON schema without ``$defs`` references, which OpenAPI resolves from the
+    document root, not from the inline schema (the batch schema has no recursion)."""
+    definitions = schema.pop("$defs", {})
+
+    def resolve(node: object) -> object:
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith("#/$defs/"):
+                return resolve(definitions[ref.removeprefix("#/$defs/")])
+            return {key: resolve(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [resolve(item) for item in node]
+        return node
+
+    resolved = resolve(schema)
+    assert isinstance(resolved, dict)
+    return resolved
+
+
 def error_response(err: IngestError) -> JSONResponse:
     body = BatchError(error=f"{err.code}: {err.message}", detail=err.detail)
     headers = {"WWW-Authenticate": "Bearer"} if err.status == 401 else {}
@@ -57,25 +77,26 @@ def error_response(err: IngestError) -> JSONResponse:
     openapi_extra={
         "requestBody": {
             "required": True,
-            "content": {"application/json": {"schema": Batch.model_json_schema()}},
+            "content": {"application/json": {"schema": _inlined(Batch.model_json_schema())}},
         }
     },
 )
-async def post_batch(  # noqa: PLR0917 - FastAPI injects parameters by name
-    request: Request,
-    pool: Pool,
-    settings: Settings,
-    authorization: Annotated[str | None, Header()] = None,
-    content_encoding: Annotated[str | None, Header()] = None,
-    content_length: Annotated[str | None, Header()] = None,
-) -> BatchAck | JSONResponse:
-    """Stores a gateway's batch (gzip JSON) exactly once and acknowledges what is stored."""
+async def post_batch(request: Request, pool: Pool, settings: Settings) -> BatchAck | JSONResponse:
+    """Stores a gateway's batch exactly once and acknowledges what is stored.
+
+    The body is the batch as JSON, normally with ``Content-Encoding: gzip``; the gateway's token
+    comes as ``Authorization: Bearer <token>``.
+    """
+    headers = request.headers
     try:
-        token = bearer_token(authorization)
+        token = bearer_token(headers.get("authorization"))
         async with pool.connection() as conn:
             identity = await authenticate(conn, token)
-        body = await read_limited(request.stream(), content_length, settings.max_batch_bytes)
-        batch = parse(decode(body, content_encoding, settings.max_batch_decompressed_bytes))
+        body = await read_limited(
+            request.stream(), headers.get("content-length"), settings.max_batch_bytes
+        )
+        raw = decode(body, headers.get("content-encoding"), settings.max_batch_decompressed_bytes)
+        batch = parse(raw)
         authorize(identity, batch.gateway_id)
         async with pool.connection() as conn:
             result = await store_batch(conn, batch)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+from collections.abc import AsyncIterator
 from uuid import uuid4
 
 import httpx
@@ -144,14 +145,14 @@ async def test_size_limits_hold_for_compressed_and_inflated_bodies(
         inflated = await _send(client, gw, bomb, **{"Content-Encoding": "gzip"})
         declared = await _send(client, gw, b"x" * (65 * 1024))
 
-        async def chunks() -> object:
+        async def chunks() -> AsyncIterator[bytes]:
             for _ in range(100):
                 yield b" " * 1024
 
         streamed = await client.post(
             "/v1/batches",
             content=chunks(),
-            headers=gw.headers,  # type: ignore[arg-type]
+            headers=gw.headers,
         )
         brotli = await _send(client, gw, b"{}", **{"Content-Encoding": "br"})
         broken = await _send(client, gw, b"\x1f\x8b not gzip", **{"Content-Encoding": "gzip"})
@@ -176,3 +177,24 @@ async def test_too_many_records_are_refused(timescale_url: str, gw: Gateway) -> 
         response = await _send(client, gw, payload, **{"Content-Encoding": "gzip"})
     assert response.status_code == 422
     assert "too_long" in json.dumps(response.json()["detail"])
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("epc", 1.5), ("raw", [])],
+    ids=["epc-number", "raw-list"],
+)
+async def test_wrong_json_types_in_custom_validators_are_422(
+    timescale_url: str, gw: Gateway, field: str, value: object
+) -> None:
+    at = "2026-01-01T00:00:00Z"
+    record: dict[str, object] = (
+        {"kind": "tag_read", "reader_id": "r1", "antenna": 1, "epc": value, "first_seen": at,
+         "last_seen": at, "received_at": at}
+        if field == "epc"
+        else {"kind": "dead_letter", "source": "s", "reason": "r", "raw": value, "received_at": at}
+    )  # fmt: skip
+    body = _body(records=[{"seq": 1, "record": record}])
+    async with app_client(timescale_url) as client:
+        response = await _send(client, gw, json.dumps(body).encode())
+    assert response.status_code == 422
