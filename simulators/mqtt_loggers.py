@@ -3,8 +3,9 @@
 Four shapes (the documentation each follows is cited in docs/simulators-temperature.md):
 
 - ``plain``: ``coldtrace/<site>/<sensor_id>/reading`` with
-  ``{"sensor_id": …, "time": "<RFC 3339 UTC>", "value": 4.3, "unit": "degC"}`` (value ``null``
-  when the probe has failed).
+  ``{"sensor_id": …, "time": "<RFC 3339 UTC>", "value": 4.3, "unit": "degC"}``, plus
+  ``"quality": "bad"`` and a null value when the probe has failed, ``"uncertain"`` when it is
+  out of its measuring range.
 - ``chirpstack``: a ChirpStack v4 uplink event on
   ``application/<application_id>/device/<dev_eui>/event/up``: a Milesight EM300-TH frame (fPort 85,
   channels battery ``01 75``, temperature ``03 67`` int16 LE 0.1 °C, humidity ``04 68`` 0.5 %RH)
@@ -90,8 +91,22 @@ def rfc3339(when: datetime) -> str:
     return when.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def plain_message(site_id: str, sensor_id: str, time: datetime, value: float | None) -> Message:
-    body = {"sensor_id": sensor_id, "time": rfc3339(time), "value": value, "unit": "degC"}
+def plain_message(
+    site_id: str,
+    sensor_id: str,
+    time: datetime,
+    value: float | None,
+    status: SensorStatus = SensorStatus.GOOD,
+) -> Message:
+    """Our own shape; ``quality`` is written only when it is not ``good``."""
+    body: dict[str, Any] = {
+        "sensor_id": sensor_id,
+        "time": rfc3339(time),
+        "value": value,
+        "unit": "degC",
+    }
+    if value is None or status is not SensorStatus.GOOD:
+        body["quality"] = "bad" if value is None else status.value
     return Message(f"coldtrace/{site_id}/{sensor_id}/reading", _json(body))
 
 
@@ -220,9 +235,9 @@ class Malformed(StrEnum):
     NOT_JSON = "not-json"  # bytes that are not even UTF-8
     TRUNCATED = "truncated"  # JSON cut in the middle, as a lost TCP segment would leave it
     WRONG_TYPE = "wrong-type"  # the temperature as a string
-    MISSING_VALUE = "missing-value"  # the temperature field left out
-    BAD_BASE64 = "bad-base64"  # chirpstack only: ``data`` is not base64
-    SHORT_FRAME = "short-frame"  # chirpstack only: the Milesight frame ends mid-channel
+    MISSING_VALUE = "missing-value"  # the temperature left out (chirpstack: no data, no object)
+    BAD_BASE64 = "bad-base64"  # chirpstack only: ``data`` is not base64, no ``object``
+    SHORT_FRAME = "short-frame"  # chirpstack only: the frame ends mid-channel, no ``object``
 
 
 # --- the loggers --------------------------------------------------------------------------------
@@ -457,7 +472,9 @@ class MqttLoggerFleet:
         device_time = sample.time + spec.clock_offset
         failed = sample.status is SensorStatus.BAD or sample.value is None
         if spec.shape is Shape.PLAIN:
-            return plain_message(lg.site_id, spec.device_id, device_time, sample.value)
+            return plain_message(
+                lg.site_id, spec.device_id, device_time, sample.value, sample.status
+            )
         if spec.shape is Shape.SHELLY:
             return shelly_temperature(spec.device_id, sample)
         if failed or sample.value is None:
@@ -508,12 +525,17 @@ def corrupt(shape: Shape, payload: bytes, kind: Malformed) -> bytes:
     if kind in (Malformed.BAD_BASE64, Malformed.SHORT_FRAME):
         if shape is not Shape.CHIRPSTACK:
             raise MalformedKindError(f"{kind.value} applies to chirpstack loggers only")
+        # Without a codec ``object``, as from a device profile that has none: the frame alone.
+        body.pop("object", None)
         if kind is Malformed.BAD_BASE64:
             body["data"] = "%%not base64%%"
         else:
             frame = base64.b64decode(body["data"])
             body["data"] = base64.b64encode(frame[:5]).decode("ascii")
-            body.pop("object", None)
+        return _json(body)
+    if shape is Shape.CHIRPSTACK and kind is Malformed.MISSING_VALUE:
+        body.pop("object", None)  # an uplink with no application payload at all
+        body.pop("data", None)
         return _json(body)
     holder, key = _value_slot(shape, body)
     if kind is Malformed.WRONG_TYPE:

@@ -188,7 +188,7 @@ async def test_probe_faults_as_each_device_reports_them(mqtt_url: str) -> None:
             silent_counts = {uid: s.silent for uid, s in fleet.stats.items()}
     finally:
         sub.close()
-    assert [p["value"] for p in plain] == [None, None]
+    assert [(p["value"], p["quality"]) for p in plain] == [(None, "bad"), (None, "bad")]
     assert [s["errors"] for s in shelly] == [["read"], ["read"]]
     assert sub.on(t["tasmota"]) == []
     assert sub.on(t["chirp"]) == []

@@ -67,8 +67,10 @@ def test_plain_shape() -> None:
         "value": 4.3,
         "unit": "degC",
     }
-    failed = json.loads(plain_message("site-1", "fridge-2.t", T, None).payload)
-    assert failed["value"] is None
+    failed = json.loads(plain_message("site-1", "fridge-2.t", T, None, SensorStatus.BAD).payload)
+    assert (failed["value"], failed["quality"]) == (None, "bad")
+    out = plain_message("site-1", "fridge-2.t", T, 85.0, SensorStatus.UNCERTAIN)
+    assert json.loads(out.payload)["quality"] == "uncertain"
 
 
 def test_rfc3339_is_utc_with_z_whatever_the_input_zone() -> None:
@@ -157,6 +159,10 @@ def test_chirpstack_specific_malformations() -> None:
     bad = json.loads(corrupt(Shape.CHIRPSTACK, payload, Malformed.BAD_BASE64))
     with pytest.raises(ValueError, match=r"base64|Incorrect|Invalid"):
         base64.b64decode(bad["data"], validate=True)
+    assert "object" not in bad
+    empty = json.loads(corrupt(Shape.CHIRPSTACK, payload, Malformed.MISSING_VALUE))
+    assert "data" not in empty
+    assert "object" not in empty
     short = json.loads(corrupt(Shape.CHIRPSTACK, payload, Malformed.SHORT_FRAME))
     frame = base64.b64decode(short["data"])
     assert frame.endswith(bytes([0x03, 0x67]))  # the temperature channel, without its 2 bytes
