@@ -94,17 +94,24 @@ class TagReport:
         values: dict[str, int] = {}
         epc: tuple[str, int] | None = None
         extra: list[Parameter] = []
-        for c in p.children:
-            if c.tv and c.type == EPC_96:
-                epc = (c.value.hex().upper(), 96)
-            elif not c.tv and c.type == EPC_DATA:
-                bits = _U16.unpack_from(c.value)[0]
-                epc = (c.value[2:].hex().upper(), bits)
-            elif c.tv and c.type in _TAG_BY_TYPE:
-                name, s = _TAG_BY_TYPE[c.type]
-                values[name] = _uint(c, s)
-            else:
-                extra.append(c)
+        try:
+            for c in p.children:
+                if not c.tv:
+                    if c.type == EPC_DATA:
+                        bits = _U16.unpack_from(c.value)[0]
+                        epc = (c.value[2:].hex().upper(), bits)
+                    else:
+                        extra.append(c)
+                elif c.type == EPC_96:
+                    epc = (c.value.hex().upper(), 96)
+                else:
+                    field_ = _TAG_BY_TYPE.get(c.type)
+                    if field_ is None:
+                        extra.append(c)
+                    else:
+                        values[field_[0]] = field_[1].unpack(c.value)[0]
+        except struct.error as err:
+            raise DecodeError(f"malformed field in TagReportData: {err}") from err
         if epc is None:
             raise DecodeError("TagReportData without EPC-96 or EPCData")
         return cls(epc=epc[0], epc_bits=epc[1], extra=tuple(extra), **values)
