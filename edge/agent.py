@@ -26,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -82,6 +82,7 @@ class Agent:
         self._reader_clocks: dict[str, tuple[datetime, float]] = {}
         """Per reader: its latest reader time and the monotonic time it was seen at."""
         self._stopping = False
+        self._stop_sources = asyncio.Event()
         self.ready = asyncio.Event()
         """Set once every task runs (and the health server listens)."""
         self.health_server: HealthServer | None = None
@@ -122,7 +123,13 @@ class Agent:
             await stop.wait()
             log.info("stopping: sources first, then flushing the outbox")
             self._stopping = True
-            await _cancel(pumps)
+            self._stop_sources.set()
+            # Each pump stops between tuples, after resuming its source once more so the
+            # source acknowledges what was committed; one stuck (outbox full) is cancelled.
+            if pumps:
+                grace = self._config.supervision.stop_grace.total_seconds()
+                _, stuck = await asyncio.wait(pumps, timeout=grace)
+                await _cancel(list(stuck))
             if self._in_flight:
                 await asyncio.gather(*self._in_flight, return_exceptions=True)
             passages = tuple(self._portals.flush())  # close passages still open at the doors
@@ -143,10 +150,13 @@ class Agent:
     async def _pump(self, spec: SourceSpec) -> None:
         health = self._health[spec.name]
         failures = 0
-        while True:
+        while not self._stop_sources.is_set():
             try:
                 if await self._run_source(spec, health):
                     failures = 0
+                if self._stop_sources.is_set():
+                    break
+                raise TransientSourceError("the source ended its stream")  # noqa: TRY301
             except OutboxError:
                 raise
             except PermanentSourceError as err:
@@ -155,11 +165,7 @@ class Agent:
             except Exception as err:  # the supervisor isolates each source, bugs included
                 failures += 1
                 await self._restart_after(health, err, failures)
-            else:
-                failures += 1
-                await self._restart_after(
-                    health, TransientSourceError("the source ended its stream"), failures
-                )
+        health.state = "stopped"
 
     async def _run_source(self, spec: SourceSpec, health: SourceHealth) -> bool:
         """Runs one life of a source; True if it delivered anything (resets the backoff)."""
@@ -167,7 +173,8 @@ class Agent:
         health.state = "starting"
         async with spec.factory() as source:
             health.state = "running"
-            async for records in source:
+            iterator = aiter(source)
+            while (records := await self._next(iterator)) is not None:
                 await self._commit(records)
                 health.records += len(records)
                 health.last_seen = self._clock.now()
@@ -175,6 +182,27 @@ class Agent:
                 await self._alarms.observe(records)
                 await self._passages(records)
         return delivered
+
+    async def _next(self, iterator: AsyncIterator[tuple[Record, ...]]) -> tuple[Record, ...] | None:
+        """The source's next tuple, or None once the agent stops.
+
+        Asking for the next tuple is what lets the source acknowledge the previous one, so on
+        stop it is still asked (and acknowledges), then cancelled while it waits.
+        """
+        nxt = asyncio.ensure_future(anext(iterator))
+        stop = asyncio.ensure_future(self._stop_sources.wait())
+        try:
+            await asyncio.wait({nxt, stop}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stop.cancel()
+        if nxt.done():
+            try:
+                return nxt.result()
+            except StopAsyncIteration:
+                return None
+        nxt.cancel()
+        await asyncio.gather(nxt, return_exceptions=True)
+        return None
 
     async def _passages(self, records: tuple[Record, ...]) -> None:
         """Feeds committed tag reads to the dock doors and commits the passages they close."""
@@ -224,7 +252,10 @@ class Agent:
             log.warning("source %s: %s; restarting in %.1f s", health.name, err, delay)
         else:
             log.exception("source %s crashed; restarting in %.1f s", health.name, delay)
-        await self._clock.sleep(delay)
+        sleep = asyncio.ensure_future(self._clock.sleep(delay))
+        stop = asyncio.ensure_future(self._stop_sources.wait())
+        await asyncio.wait({sleep, stop}, return_when=asyncio.FIRST_COMPLETED)
+        await _cancel([sleep, stop])
         health.restarts += 1
 
     async def _watch_outbox(self) -> None:

@@ -112,6 +112,9 @@ class SupervisionConfig(_Section):
     restart_max: PositiveDelta = timedelta(minutes=2)
     shutdown_flush: Annotated[timedelta, Field(ge=timedelta(0))] = timedelta(seconds=5)
     """On SIGTERM, how long the uplink may keep sending what is committed before exiting."""
+    stop_grace: PositiveDelta = timedelta(seconds=10)
+    """On SIGTERM, how long a source may take to stop between two tuples before it is
+    cancelled (a source blocked on a full outbox; its device re-sends what it did not ack)."""
 
 
 class AlarmsConfig(LocalAlarmConfig):
