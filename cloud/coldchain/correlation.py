@@ -20,12 +20,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from cloud.coldchain.budget import BudgetUse, spend
 from cloud.coldchain.mkt import mkt, worst_window_mkt
 from cloud.coldchain.profiles import StorageProfile
 from cloud.coldchain.series import Segment, hold_segments
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -81,10 +83,10 @@ def stay_segments(
 
 
 def buckets(segments: Sequence[Segment], width: timedelta) -> list[Bucket]:
-    """The trace, bucketed by ``width`` from the first segment's start."""
+    """The trace in buckets of ``width`` aligned on the Unix epoch (like ``time_bucket``)."""
     if not segments:
         return []
-    origin = segments[0].start
+    origin = _EPOCH + width * ((segments[0].start - _EPOCH) // width)
     acc: dict[int, list[tuple[float, float]]] = {}
     for seg in segments:
         if seg.value is None:
