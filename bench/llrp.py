@@ -41,19 +41,27 @@ from protocols.llrp.specs import (
 from protocols.records import TagRead
 from simulators.llrp_inventory import InventoryRun
 from simulators.llrp_reader import LlrpReaderSimulator, SimulatorConfig
-from simulators.scene import PalletPass, ParkedTags, Scene, dock_door, pallet, sscc18
+from simulators.scene import Antenna, PalletPass, ParkedTags, Scene, pallet, sscc18
 
 EPOCH = datetime(2026, 3, 1, tzinfo=UTC)
 DOOR = DoorConfig(door_id="dock-1", reader_id="bench", outside_antennas=(1,), inside_antennas=(2,))
 
 
 def busy_scene() -> Scene:
-    """48 cases standing in the door, plus a pallet through it every 15 scene seconds."""
-    scene = dock_door(seed=1)
-    scene.add(ParkedTags(pallet(sscc18("0614141", 1), "00614141000012", 48), x=0.0, y=0.3))
+    """Two doors on one 4-port reader: pallets through door 1 (antennas 1, 2) every 12 scene
+    seconds, and 48 cases standing in door 2 (antennas 3, 4) for a steady load of reads."""
+    antennas = (
+        Antenna(1, -1.0, 1.5),
+        Antenna(2, 1.0, 1.5),
+        Antenna(3, -1.0, 21.5),
+        Antenna(4, 1.0, 21.5),
+    )
+    scene = Scene(antennas, seed=1)
+    steady = pallet(sscc18("0614141", 1), "00614141000012", 48)
+    scene.add(ParkedTags(steady, x=0.0, y=20.3))
     for n in range(2, 400):
         tags = pallet(sscc18("0614141", n), "00614141000029", 24, first_serial=n * 100)
-        scene.add(PalletPass(tags, start=15.0 * n, direction="in" if n % 2 else "out"))
+        scene.add(PalletPass(tags, start=12.0 * n, direction="in" if n % 2 else "out"))
     return scene
 
 
@@ -69,7 +77,11 @@ def _simulator(port_out: mp.Queue[int], stop: MpEvent) -> None:
 
 async def pipeline(port: int, seconds: float) -> dict[str, float]:
     config = LlrpReaderConfig(
-        reader_id="bench", host="127.0.0.1", port=port, report_every_n_tags=100
+        reader_id="bench",
+        host="127.0.0.1",
+        port=port,
+        antennas=(1, 2, 3, 4),
+        report_every_n_tags=100,
     )
     portals = Portals([DOOR])
     reads = records = passages = 0
@@ -103,7 +115,7 @@ def source_rospec() -> RoSpec:
     selector = ContentSelector(
         antenna_id=True, peak_rssi=True, first_seen=True, last_seen=True, tag_seen_count=True
     )
-    ai = AiSpec((1, 2), AI_STOP_TAG_OBSERVATION, 0, tag_count=100, timeout_ms=250)
+    ai = AiSpec((1, 2, 3, 4), AI_STOP_TAG_OBSERVATION, 0, tag_count=100, timeout_ms=250)
     return RoSpec(1, 0, 0, 1, 0, 0, (ai,), ReportSpec(REPORT_N_OR_AISPEC_END, 0, selector))
 
 
