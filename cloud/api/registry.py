@@ -10,7 +10,7 @@ from cloud.ingest.router import router as ingest_router
 
 def routers() -> list[APIRouter]:
     return [health.router, ingest_router, readings.router, devices.router, *ledger_routers(),
-            *coldchain_routers()]  # fmt: skip
+            *coldchain_routers(), *web_routers()]  # fmt: skip
 
 
 def ledger_routers() -> list[APIRouter]:
@@ -25,3 +25,10 @@ def coldchain_routers() -> list[APIRouter]:
     from cloud.api import alerts, excursions, lots, profiles
 
     return [profiles.router, excursions.router, alerts.router, lots.router]
+
+
+def web_routers() -> list[APIRouter]:
+    """The built-in live dashboard under /ui (issue 9)."""
+    from cloud.web.router import build_router
+
+    return [build_router()]

@@ -1,0 +1,28 @@
+"""Settings of the dashboard, from ``COLDTRACE_WEB_*`` environment variables or arguments."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Positive = Annotated[timedelta, Field(gt=timedelta(0))]
+
+
+class WebSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="COLDTRACE_WEB_", extra="forbid", frozen=True)
+
+    poll_interval: Positive = timedelta(seconds=2)
+    """How often each open event stream checks whether the data behind the page changed."""
+    keepalive: Positive = timedelta(seconds=15)
+    """A comment line on an idle stream, so proxies do not close it."""
+    trend_window: Positive = timedelta(hours=24)
+    trend_bucket: Positive = timedelta(minutes=15)
+    kpi_period: Positive = timedelta(days=30)
+    default_silence: Positive = timedelta(minutes=15)
+    """Silence interval of a unit without a storage profile."""
+    exposure_bucket: Positive = timedelta(hours=1)
+    secure_cookie: bool = False
+    """Mark the session cookie ``Secure`` (set it when the service is behind HTTPS)."""

@@ -1,0 +1,239 @@
+"""HTML of the dashboard: the page frame and the overview's sections, as plain Python strings.
+
+Every value that comes from the database goes through ``e`` (``html.escape``); nothing else
+builds markup from data. Each overview section is rendered by one function, both for the first
+page load and for the live updates the event stream pushes (the browser swaps the section).
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from cloud.web.kpis import Kpis
+from cloud.web.queries import Alert, Excursion, QuarantinedLot, Receipt, Unit
+from cloud.web.svg import sparkline
+
+STATIC_VERSION = "1"
+"""Bumped when app.js or app.css change, so browsers fetch the new files."""
+
+
+def e(value: object) -> str:
+    """Escapes any value for HTML text and attributes (None shows as an empty string)."""
+    return "" if value is None else html.escape(str(value), quote=True)
+
+
+def when(at: datetime | None) -> str:
+    """A UTC time as ``YYYY-MM-DD HH:MM``, in a ``<time>`` element with the full timestamp."""
+    if at is None:
+        return "—"
+    return f'<time datetime="{e(at.isoformat())}">{e(f"{at:%Y-%m-%d %H:%M}")}</time>'
+
+
+def duration(span: timedelta | None) -> str:
+    """``1 h 05 min`` / ``4 min`` / ``12 s``; an em dash for None.
+
+    >>> duration(timedelta(minutes=65)), duration(timedelta(seconds=12)), duration(None)
+    ('1 h 05 min', '12 s', '—')
+    """
+    if span is None:
+        return "—"
+    seconds = int(span.total_seconds())
+    if seconds < 60:
+        return f"{seconds} s"
+    hours, minutes = divmod(seconds // 60, 60)
+    return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min"
+
+
+def temp(value: float | None) -> str:
+    return "—" if value is None else f"{value:.1f} °C"
+
+
+def frame(title: str, body: str, *, user: str | None, csrf_free: bool = False) -> str:
+    """The page around ``body``: header, navigation, the script and style of our own."""
+    who = (
+        f'<span class="who">{e(user)}</span>'
+        '<form method="post" action="/ui/logout"><button>Sign out</button></form>'
+        if user
+        else ""
+    )
+    script = (
+        "" if csrf_free else f'<script src="/ui/static/app.js?v={STATIC_VERSION}" defer></script>'
+    )
+    return (
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>"
+        f"<title>{e(title)} · coldtrace</title>"
+        f"<link rel='stylesheet' href='/ui/static/app.css?v={STATIC_VERSION}'>{script}</head>"
+        "<body><header><a class='brand' href='/ui'>coldtrace</a>"
+        "<nav><a href='/ui'>Overview</a></nav>"
+        f"<span class='live' id='live' hidden>live</span>{who}</header>"
+        f"<main>{body}</main></body></html>"
+    )
+
+
+def section(name: str, title: str, inner: str) -> str:
+    return f'<section id="{e(name)}" data-section="{e(name)}"><h2>{e(title)}</h2>{inner}</section>'
+
+
+def units_section(units: Sequence[Unit]) -> str:
+    if not units:
+        return "<p class='empty'>No storage units are configured.</p>"
+    sites: dict[str, list[Unit]] = {}
+    for unit in units:
+        sites.setdefault(f"{unit.site_name} ({unit.site_id})", []).append(unit)
+    parts = []
+    for site, members in sites.items():
+        cards = "".join(_unit_card(u) for u in members)
+        parts.append(f"<h3>{e(site)}</h3><div class='units'>{cards}</div>")
+    return "".join(parts)
+
+
+def _unit_card(u: Unit) -> str:
+    limits = "" if u.low is None and u.high is None else f"{temp(u.low)} – {temp(u.high)}"
+    return (
+        f'<article class="unit {e(u.state)}" data-location="{e(u.location_id)}"'
+        f' data-state="{e(u.state)}">'
+        f"<h4>{e(u.name)}</h4><div class='kind'>{e(u.kind)} · {e(u.profile_name or 'no profile')}"
+        f"</div><div class='now'>{e(temp(u.last_value))}</div>"
+        f"<div class='detail'>{e(u.detail)} · {when(u.last_time)}</div>"
+        f"{sparkline(u.trend, low=u.low, high=u.high, label=f'{u.name}: 24 h')}"
+        f"<div class='limits'>{e(limits)}</div></article>"
+    )
+
+
+def excursions_section(excursions: Sequence[Excursion], alerts: Sequence[Alert]) -> str:
+    rows = "".join(_excursion_row(x) for x in excursions)
+    table = (
+        "<table class='excursions'><thead><tr><th>Unit</th><th>Excursion</th><th>Since</th>"
+        f"<th>Peak</th><th>Lots quarantined</th><th>Acknowledged</th></tr></thead>"
+        f"<tbody>{rows}</tbody></table>"
+        if excursions
+        else "<p class='empty'>No open excursion.</p>"
+    )
+    waiting = "".join(
+        f'<li class="{e(a.severity)}" data-alert="{a.alert_id}">{when(a.at)} '
+        f"<b>{e(a.kind.replace('_', ' '))}</b> {e(a.message)} "
+        f'<button class="ack" data-alerts="{a.alert_id}">Acknowledge</button></li>'
+        for a in alerts
+    )
+    warnings = (
+        f"<h3>Early warnings and alerts</h3><ul class='alerts'>{waiting}</ul>" if alerts else ""
+    )
+    return table + warnings
+
+
+def _excursion_row(x: Excursion) -> str:
+    lots = ", ".join(f'<a href="/ui/lots/{lot}">#{lot}</a>' for lot in x.quarantined_lots)
+    if x.unacknowledged:
+        ids = ",".join(str(i) for i in x.unacknowledged)
+        ack = f'<button class="ack" data-alerts="{e(ids)}">Acknowledge</button>'
+    else:
+        ack = f"✓ {e(x.acknowledged_by)}"
+    return (
+        f'<tr class="{e(x.level)}" data-excursion="{x.excursion_id}">'
+        f"<td>{e(x.location_name)}<br><small>{e(x.sensor_id)}</small></td>"
+        f"<td>{e(x.level)} · {e(x.kind)}</td><td>{when(x.started_at)}</td>"
+        f"<td>{e(temp(x.peak_value))}</td><td>{lots or '—'}</td><td>{ack}</td></tr>"
+    )
+
+
+def disposition_form(lot_id: int) -> str:
+    """Release or reject with a reason; the button names the signature's meaning."""
+    return (
+        f'<form class="disposition" data-lot="{lot_id}">'
+        '<input name="reason" required maxlength="500" placeholder="Reason (required)"'
+        ' aria-label="Reason">'
+        '<button name="decision" value="release">Release</button>'
+        '<button name="decision" value="reject" class="danger">Reject</button>'
+        '<output class="result"></output></form>'
+    )
+
+
+def quarantine_section(lots: Sequence[QuarantinedLot]) -> str:
+    if not lots:
+        return "<p class='empty'>No lot is waiting for a disposition.</p>"
+    rows = "".join(
+        f'<tr data-lot="{q.lot_id}"><td><a href="/ui/lots/{q.lot_id}">{e(q.product)}</a>'
+        f"<br><small>GTIN {e(q.gtin)} · lot {e(q.lot_number)}</small></td>"
+        f"<td>{q.quantity}</td><td>{e(', '.join(q.locations))}</td><td>{when(q.since)}</td>"
+        f"<td><small>{e(q.reason)}</small></td><td>{disposition_form(q.lot_id)}</td></tr>"
+        for q in lots
+    )
+    return (
+        "<table class='quarantine'><thead><tr><th>Lot</th><th>Units</th><th>Where</th>"
+        "<th>Since</th><th>Why</th><th>QA disposition</th></tr></thead>"
+        f"<tbody>{rows}</tbody></table>"
+    )
+
+
+def receiving_section(receipts: Sequence[Receipt]) -> str:
+    if not receipts:
+        return "<p class='empty'>No dock-door passage today.</p>"
+    rows = "".join(
+        f'<tr class="{e(r.outcome)}" data-receipt="{r.receipt_id}"><td>{when(r.at)}</td>'
+        f"<td>{e(r.door_id)}</td><td>{e(r.direction)}</td>"
+        f"<td>{e(', '.join(r.asn_references) or '—')}</td><td>{r.received}</td>"
+        f"<td>{e(r.outcome)}</td><td>{_discrepancy(r)}</td></tr>"
+        for r in receipts
+    )
+    return (
+        "<table class='receiving'><thead><tr><th>At</th><th>Door</th><th>Dir.</th><th>ASN</th>"
+        "<th>Units</th><th>Outcome</th><th>Discrepancies</th></tr></thead>"
+        f"<tbody>{rows}</tbody></table>"
+    )
+
+
+def _discrepancy(r: Receipt) -> str:
+    found = [(r.short, "short"), (r.over, "over"), (r.unexpected, "unexpected")]
+    text = ", ".join(f"{n} {label}" for n, label in found if n)
+    return f"<span class='bad'>{e(text)}</span>" if text else "none"
+
+
+def kpis_section(k: Kpis, period: timedelta) -> str:
+    accuracy = "—" if k.receiving_accuracy is None else f"{k.receiving_accuracy:.0%}"
+    tiles: list[tuple[str, str, str]] = [
+        ("Excursions", str(k.excursions), f"{k.action_excursions} at action level"),
+        ("Time to acknowledge", duration(k.median_ack),
+         f"median; worst {duration(k.max_ack)}; {k.unacknowledged} waiting"),
+        ("Time out of range", duration(k.out_of_range), "all units, summed"),
+        ("Receiving accuracy", accuracy,
+         f"{k.complete_passages}/{k.inbound_passages} passages complete;"
+         f" {k.discrepancies} discrepancies"),
+        ("Recall response", duration(k.median_recall_response), f"median of {k.recalls} recalls"),
+    ]  # fmt: skip
+    body = "".join(
+        f"<div class='kpi'><div class='label'>{e(label)}</div><div class='value'>{e(value)}"
+        f"</div><div class='note'>{e(note)}</div></div>"
+        for label, value, note in tiles
+    )
+    return f"<p class='period'>Last {e(duration(period))}</p><div class='kpis'>{body}</div>"
+
+
+SECTIONS: dict[str, str] = {
+    "units": "Storage units",
+    "excursions": "Open excursions and alarms",
+    "quarantine": "Quarantined lots awaiting disposition",
+    "receiving": "Today's receiving",
+    "kpis": "Key figures",
+}
+
+
+def overview(sections: dict[str, str], *, user: str) -> str:
+    body = "".join(section(name, title, sections[name]) for name, title in SECTIONS.items())
+    return frame("Overview", f"<div class='overview'>{body}</div>", user=user)
+
+
+def login(message: str | None = None) -> str:
+    note = f"<p class='error'>{e(message)}</p>" if message else ""
+    body = (
+        "<section class='login'><h2>Sign in</h2>"
+        "<p>Paste your coldtrace API token (from <code>coldtrace users add</code>"
+        " or your administrator).</p>"
+        f"{note}<form method='post' action='/ui/login'>"
+        "<input type='password' name='token' required autocomplete='off'"
+        " aria-label='API token' placeholder='ct_…'>"
+        "<button>Sign in</button></form></section>"
+    )
+    return frame("Sign in", body, user=None, csrf_free=True)

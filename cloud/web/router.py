@@ -1,0 +1,206 @@
+"""``/ui``: the dashboard's pages, its event stream, its actions and its static files.
+
+Thin: each handler reads through ``queries``/``kpis``, renders through ``pages``, and acts
+through the same service functions the REST API uses (``cloud.coldchain.alerts.acknowledge``,
+``cloud.ledger.service.dispose_lot``), in one transaction each.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
+from importlib import resources
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Form, HTTPException, Request, Response, status
+from fastapi.responses import HTMLResponse, RedirectResponse, StreamingResponse
+from psycopg import AsyncConnection
+from psycopg.rows import TupleRow
+from pydantic import BaseModel, Field
+
+from cloud.api.deps import Pool
+from cloud.api.ledger import http_error
+from cloud.auth import UnauthenticatedError
+from cloud.auth.service import authenticate
+from cloud.coldchain.alerts import acknowledge
+from cloud.coldchain.exposure import lot_exposure
+from cloud.ledger import LedgerError
+from cloud.ledger.service import dispose_lot
+from cloud.web import kpis, pages, queries
+from cloud.web.config import WebSettings
+from cloud.web.lot_page import lot_page
+from cloud.web.session import COOKIE, ActionUser, MaybeUser, SessionUser, operator, quality
+
+SIGNATURE_MEANING = {
+    "release": "approved for use after excursion review",
+    "reject": "rejected: not to be used or distributed",
+}
+"""What a QA user's release or reject signs for (21 CFR 11.50: the meaning of a signature)."""
+
+_STATIC = {"app.js": "text/javascript", "app.css": "text/css"}
+
+
+class AcknowledgeIn(BaseModel):
+    alert_ids: Annotated[list[int], Field(min_length=1, max_length=100)]
+    note: Annotated[str, Field(max_length=500)] | None = None
+
+
+class DispositionIn(BaseModel):
+    decision: Literal["release", "reject"]
+    reason: Annotated[str, Field(min_length=1, max_length=500)]
+
+
+async def render_sections(conn: AsyncConnection[TupleRow], settings: WebSettings) -> dict[str, str]:
+    """Every overview section as HTML, from one consistent ``now``."""
+    now = await queries.database_now(conn)
+    today = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    units = await queries.units(
+        conn, now=now, window=settings.trend_window, bucket=settings.trend_bucket,
+        default_silence=settings.default_silence,
+    )  # fmt: skip
+    excursions = await queries.open_excursions(conn)
+    alerts = await queries.waiting_alerts(conn)
+    figures = await kpis.kpis(conn, now=now, period=settings.kpi_period)
+    return {
+        "units": pages.units_section(units),
+        "excursions": pages.excursions_section(excursions, alerts),
+        "quarantine": pages.quarantine_section(await queries.quarantined_lots(conn)),
+        "receiving": pages.receiving_section(await queries.receipts_since(conn, today)),
+        "kpis": pages.kpis_section(figures, settings.kpi_period),
+    }
+
+
+def _login_redirect() -> RedirectResponse:
+    return RedirectResponse("/ui/login", status_code=status.HTTP_303_SEE_OTHER)
+
+
+def build_router(settings: WebSettings | None = None) -> APIRouter:
+    """The dashboard's routes; ``settings`` default to the ``COLDTRACE_WEB_*`` environment."""
+    cfg = settings or WebSettings()
+    router = APIRouter(prefix="/ui", tags=["dashboard"], include_in_schema=False)
+
+    @router.get("", response_class=HTMLResponse)
+    async def overview(pool: Pool, user: MaybeUser) -> Response:
+        if user is None:
+            return _login_redirect()
+        async with pool.connection() as conn:
+            sections = await render_sections(conn, cfg)
+        return HTMLResponse(pages.overview(sections, user=f"{user.name} ({user.role.value})"))
+
+    @router.get("/lots/{lot_id}", response_class=HTMLResponse)
+    async def lot(lot_id: int, pool: Pool, user: MaybeUser) -> Response:
+        if user is None:
+            return _login_redirect()
+        async with pool.connection() as conn:
+            now = await queries.database_now(conn)
+            found = await lot_exposure(conn, lot_id, now=now, bucket=cfg.exposure_bucket)
+            cur = await conn.execute(
+                "SELECT p.name FROM lots l JOIN products p USING (gtin) WHERE l.lot_id = %s",
+                (lot_id,),
+            )
+            row = await cur.fetchone()
+        if found is None or row is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no lot {lot_id}")
+        return HTMLResponse(lot_page(found, product=str(row[0]), user=user.name))
+
+    @router.get("/events")
+    async def events(request: Request, pool: Pool, _: SessionUser) -> StreamingResponse:
+        return StreamingResponse(
+            event_stream(pool, cfg, request.is_disconnected),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+        )
+
+    @router.post("/alerts/acknowledge")
+    async def ack(body: AcknowledgeIn, pool: Pool, user: ActionUser) -> dict[str, int]:
+        actor = operator(user)
+        async with pool.connection() as conn, conn.transaction():
+            done = 0
+            for alert_id in body.alert_ids:
+                row = await acknowledge(conn, alert_id, user=actor.name, note=body.note)
+                if row is None:
+                    raise HTTPException(status.HTTP_404_NOT_FOUND, f"no alert {alert_id}")
+                done += 1
+        return {"acknowledged": done}
+
+    @router.post("/lots/{lot_id}/disposition")
+    async def disposition(
+        lot_id: int, body: DispositionIn, pool: Pool, user: ActionUser
+    ) -> dict[str, str]:
+        actor = quality(user)
+        try:
+            async with pool.connection() as conn, conn.transaction():
+                await dispose_lot(
+                    conn, lot_id=lot_id, decision=body.decision, actor=actor.name,
+                    reason=body.reason, effective_at=datetime.now(UTC),
+                    signature_meaning=SIGNATURE_MEANING[body.decision],
+                )  # fmt: skip
+        except LedgerError as err:
+            raise http_error(err) from err
+        return {"lot_id": str(lot_id), "decision": body.decision}
+
+    _add_session_routes(router, cfg)
+    return router
+
+
+def _add_session_routes(router: APIRouter, cfg: WebSettings) -> None:
+    @router.get("/login", response_class=HTMLResponse)
+    async def login_page() -> HTMLResponse:
+        return HTMLResponse(pages.login())
+
+    @router.post("/login", response_class=HTMLResponse)
+    async def login(
+        request: Request, pool: Pool, token: Annotated[str, Form(max_length=200)]
+    ) -> Response:
+        async with pool.connection() as conn:
+            try:
+                await authenticate(conn, token.strip())
+            except UnauthenticatedError:
+                return HTMLResponse(pages.login("Unknown or revoked token."), status_code=401)
+        response = RedirectResponse("/ui", status_code=status.HTTP_303_SEE_OTHER)
+        response.set_cookie(
+            COOKIE, token.strip(), httponly=True, samesite="strict", path="/ui",
+            secure=cfg.secure_cookie or request.url.scheme == "https",
+        )  # fmt: skip
+        return response
+
+    @router.post("/logout")
+    async def logout() -> RedirectResponse:
+        response = _login_redirect()
+        response.delete_cookie(COOKIE, path="/ui")
+        return response
+
+    @router.get("/static/{name}")
+    async def static(name: str) -> Response:
+        if name not in _STATIC:
+            raise HTTPException(status.HTTP_404_NOT_FOUND)
+        text = resources.files("cloud.web").joinpath("static", name).read_text("utf-8")
+        return Response(text, media_type=_STATIC[name], headers={"Cache-Control": "max-age=3600"})
+
+
+async def event_stream(
+    pool: Pool, cfg: WebSettings, disconnected: Callable[[], Awaitable[bool]]
+) -> AsyncIterator[str]:
+    """Server-sent events: all sections whenever their data changed; a comment when idle.
+
+    Each poll borrows a pooled connection for a few milliseconds instead of holding one for
+    the life of the stream, so open dashboards never starve the API of connections.
+    """
+    last: tuple[object, ...] | None = None
+    idle_since = time.monotonic()
+    yield "retry: 3000\n\n"
+    while not await disconnected():
+        async with pool.connection() as conn:
+            mark = await queries.fingerprint(conn)
+            sections = await render_sections(conn, cfg) if mark != last else None
+        if sections is not None:
+            last = mark
+            idle_since = time.monotonic()
+            yield f"event: sections\ndata: {json.dumps(sections)}\n\n"
+        elif time.monotonic() - idle_since >= cfg.keepalive.total_seconds():
+            idle_since = time.monotonic()
+            yield ": idle\n\n"
+        await asyncio.sleep(cfg.poll_interval.total_seconds())

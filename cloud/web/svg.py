@@ -1,0 +1,158 @@
+"""Inline SVG charts drawn on the server: a sparkline and a line chart with limit bands.
+
+Pure functions from numbers to SVG text, so pages need no charting library and every figure can
+be tested without a browser. Gaps (``None``) break the line instead of being interpolated: a
+silent sensor must not look like a steady one.
+
+>>> from datetime import UTC, datetime, timedelta
+>>> t0 = datetime(2026, 1, 1, tzinfo=UTC)
+>>> points = [(t0 + timedelta(hours=h), v) for h, v in enumerate([4.0, 5.0, None, 6.0, 6.5])]
+>>> svg = sparkline(points, low=2.0, high=8.0)
+>>> svg.count("<polyline")  # the gap splits the line in two
+2
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+Point = tuple[datetime, float | None]
+
+
+@dataclass(frozen=True)
+class _Frame:
+    """Maps times and values to pixel coordinates inside a ``width`` × ``height`` box."""
+
+    t0: float
+    t1: float
+    v0: float
+    v1: float
+    width: float
+    height: float
+    pad: float
+
+    def x(self, t: datetime) -> float:
+        span = (self.t1 - self.t0) or 1.0
+        return self.pad + (t.timestamp() - self.t0) / span * (self.width - 2 * self.pad)
+
+    def y(self, v: float) -> float:
+        span = (self.v1 - self.v0) or 1.0
+        return self.height - self.pad - (v - self.v0) / span * (self.height - 2 * self.pad)
+
+
+def _frame(
+    points: Sequence[Point], limits: Sequence[float | None], width: float, height: float
+) -> _Frame | None:
+    values = [v for _, v in points if v is not None] + [v for v in limits if v is not None]
+    if not points or not values:
+        return None
+    lo, hi = min(values), max(values)
+    margin = max((hi - lo) * 0.08, 0.5)
+    return _Frame(
+        points[0][0].timestamp(),
+        points[-1][0].timestamp(),
+        lo - margin,
+        hi + margin,
+        width,
+        height,
+        pad=2.0,
+    )
+
+
+def _runs(points: Sequence[Point]) -> list[list[tuple[datetime, float]]]:
+    """Consecutive known points; a ``None`` ends a run."""
+    runs: list[list[tuple[datetime, float]]] = [[]]
+    for t, v in points:
+        if v is None:
+            if runs[-1]:
+                runs.append([])
+            continue
+        runs[-1].append((t, v))
+    return [r for r in runs if r]
+
+
+def _polylines(frame: _Frame, points: Sequence[Point], css: str) -> str:
+    out = []
+    for run in _runs(points):
+        if len(run) == 1:  # a lone point is still data: draw it as a dot
+            t, v = run[0]
+            out.append(
+                f'<circle class="{css}" cx="{frame.x(t):.1f}" cy="{frame.y(v):.1f}" r="1.5"/>'
+            )
+            continue
+        coords = " ".join(f"{frame.x(t):.1f},{frame.y(v):.1f}" for t, v in run)
+        out.append(f'<polyline class="{css}" points="{coords}"/>')
+    return "".join(out)
+
+
+def _band(frame: _Frame, low: float | None, high: float | None) -> str:
+    """The in-range band between ``low`` and ``high`` (open ends reach the frame's edge)."""
+    if low is None and high is None:
+        return ""
+    top = frame.y(high) if high is not None else 0.0
+    bottom = frame.y(low) if low is not None else frame.height
+    return (
+        f'<rect class="band" x="0" y="{max(top, 0):.1f}" width="{frame.width:.0f}"'
+        f' height="{max(bottom - max(top, 0), 0):.1f}"/>'
+    )
+
+
+def sparkline(
+    points: Sequence[Point],
+    *,
+    low: float | None,
+    high: float | None,
+    width: int = 160,
+    height: int = 36,
+    label: str = "24 h temperature",
+) -> str:
+    """A small line over the in-range band; an empty box when there is no data."""
+    frame = _frame(points, [low, high], width, height)
+    head = (
+        f'<svg class="spark" viewBox="0 0 {width} {height}" width="{width}" height="{height}"'
+        f' role="img" aria-label="{html.escape(label)}">'
+    )
+    if frame is None:
+        return head + '<text x="4" y="22" class="nodata">no data</text></svg>'
+    return head + _band(frame, low, high) + _polylines(frame, points, "line") + "</svg>"
+
+
+def line_chart(
+    series: Sequence[tuple[str, Sequence[Point]]],
+    *,
+    low: float | None,
+    high: float | None,
+    width: int = 720,
+    height: int = 220,
+    label: str,
+) -> str:
+    """Several named series over the in-range band, with min/max value labels on the left.
+
+    >>> from datetime import UTC, datetime, timedelta
+    >>> t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    >>> svg = line_chart([("mean", [(t0, 5.0), (t0 + timedelta(hours=1), 9.0)])],
+    ...                  low=2, high=8, label="exposure")
+    >>> 'class="line s0"' in svg and "°C" in svg
+    True
+    """
+    everything = sorted((p for _, pts in series for p in pts), key=lambda p: p[0])
+    frame = _frame(everything, [low, high], width, height)
+    head = (
+        f'<svg class="chart" viewBox="0 0 {width} {height}" width="100%"'
+        f' preserveAspectRatio="none" role="img" aria-label="{html.escape(label)}">'
+    )
+    if frame is None:
+        return head + '<text x="8" y="24" class="nodata">no readings</text></svg>'
+    parts = [head, _band(frame, low, high)]
+    for index, (_name, points) in enumerate(series):
+        parts.append(_polylines(frame, points, f"line s{index}"))
+    # the top and bottom of the value axis, inside the box
+    for value, nudge in ((frame.v1, 12), (frame.v0, -4)):
+        parts.append(
+            f'<text class="axis" x="4" y="{frame.y(value) + nudge:.0f}">{value:.1f} °C</text>'
+        )
+    parts.append("</svg>")
+    return "".join(parts)
