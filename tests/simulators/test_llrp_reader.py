@@ -234,6 +234,7 @@ async def test_faults_silence_malformed_frames_and_drops() -> None:
 
 async def test_unpaced_inventory_exceeds_a_thousand_reads_per_second() -> None:
     async with reader(paced=False, round_time=0.005) as (sim, client):
+        sim.scene.add(ParkedTags(load(8, cases=48), x=0.0, y=0.3))  # a full pallet at the door
         await client.send(T.ADD_ROSPEC, b"", rospec(duration_ms=50))
         await client.expect(T.ADD_ROSPEC_RESPONSE)
         await client.send(T.ENABLE_ROSPEC, spec_id_fields(1))
