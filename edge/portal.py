@@ -118,6 +118,7 @@ class Portal:
         self._activity: datetime | None = None
         self._presence: dict[str, _Presence] = {}
         self._debounced: dict[str, datetime] = {}
+        self._pruned: datetime | None = None
 
     def accepts(self, read: TagRead) -> bool:
         """Whether ``read`` comes from this door's reader and antennas."""
@@ -167,9 +168,12 @@ class Portal:
         out: list[PortalPassage] = []
         if self._activity is not None and now - self._activity > cfg.quiet_gap:
             out = self.flush()
-        horizon = now - cfg.quiet_gap
-        self._presence = {e: p for e, p in self._presence.items() if p.last >= horizon}
-        self._debounced = {e: u for e, u in self._debounced.items() if u >= now}
+        if self._pruned is None or now - self._pruned > cfg.quiet_gap:
+            # Forget tags gone for a quiet gap; at most once per gap, not on every read.
+            self._pruned = now
+            horizon = now - cfg.quiet_gap
+            self._presence = {e: p for e, p in self._presence.items() if p.last >= horizon}
+            self._debounced = {e: u for e, u in self._debounced.items() if u >= now}
         return out
 
     def flush(self) -> list[PortalPassage]:
