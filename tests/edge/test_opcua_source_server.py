@@ -1,0 +1,320 @@
+"""The OPC-UA source against in-process asyncua servers: values, status, timestamps, security,
+silence watchdog."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import cast
+
+import pytest
+from asyncua import ua
+from asyncua.server.server import Server
+from asyncua.ua.status_codes import StatusCodes
+
+from coldtrace.devservices import free_port
+from edge.sources.base import PermanentSourceError
+from edge.sources.opcua import OpcUaEndpointConfig, OpcUaSource, quality_of, reading_of
+from protocols.records import DeadLetter, DeviceState, Quality, Reading
+from simulators.opcua_server import generate_certificate
+from tests.support.temperature_sources import TEST_NAMESPACE, Collected, TcpPipe, wait_status
+
+pytestmark = pytest.mark.integration
+
+T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+FAST = {
+    "sampling_interval": timedelta(milliseconds=20),
+    "publishing_interval": timedelta(milliseconds=50),
+    "keepalive_count": 4,
+    "watchdog": timedelta(milliseconds=800),
+    "request_timeout": timedelta(seconds=1),
+    "backoff_initial": timedelta(milliseconds=50),
+    "backoff_max": timedelta(milliseconds=300),
+}
+
+
+def node(identifier: str, ns: int) -> ua.NodeId:
+    return ua.NodeId(ua.String(identifier), ua.Int16(ns))
+
+
+def code(value: int) -> ua.StatusCode:
+    return ua.StatusCode(ua.UInt32(value))
+
+
+def stamp(value: datetime) -> ua.DateTime:
+    return cast(ua.DateTime, value)  # asyncua's DateTime is a datetime at run time
+
+
+@dataclass
+class UaTestServer:
+    server: Server
+    port: int
+    ns: int
+
+    @property
+    def endpoint(self) -> str:
+        return f"opc.tcp://127.0.0.1:{self.port}/"
+
+    async def write(
+        self,
+        unit: str,
+        value: float | None,
+        source_time: datetime | None,
+        status: int = StatusCodes.Good,
+        server_time: datetime | None = None,
+    ) -> None:
+        variant = ua.Variant() if value is None else ua.Variant(value, ua.VariantType.Double)
+        await self.server.write_attribute_value(
+            node(f"{unit}.Temperature", self.ns),
+            ua.DataValue(
+                Value=variant,
+                StatusCode=code(status),
+                SourceTimestamp=None if source_time is None else stamp(source_time),
+                ServerTimestamp=None if server_time is None else stamp(server_time),
+            ),
+        )
+
+
+async def make_server(
+    port: int,
+    security: list[ua.SecurityPolicyType] | None = None,
+    credentials: tuple[Path, Path] | None = None,
+) -> UaTestServer:
+    server = Server()
+    await server.init()
+    server.set_endpoint(f"opc.tcp://127.0.0.1:{port}/")
+    if security is not None:
+        server.set_security_policy(security)
+    if credentials is not None:
+        await server.load_certificate(str(credentials[0]))
+        await server.load_private_key(str(credentials[1]))
+    await server.set_application_uri("urn:coldtrace:test:server")
+    ns = await server.register_namespace(TEST_NAMESPACE)
+    objects = server.nodes.objects
+    for unit in ("fridge-a", "fridge-b"):
+        obj = await objects.add_object(node(unit, ns), ua.QualifiedName(unit, ns))
+        await obj.add_variable(
+            node(f"{unit}.Temperature", ns), ua.QualifiedName("Temperature", ns), 0.0
+        )
+    await server.start()
+    return UaTestServer(server, port, ns)
+
+
+@pytest.fixture(scope="module")
+async def opcua_server() -> AsyncIterator[UaTestServer]:
+    test_server = await make_server(free_port())
+    try:
+        yield test_server
+    finally:
+        await test_server.server.stop()
+
+
+def config(endpoint: str, **extra: object) -> OpcUaEndpointConfig:
+    values: dict[str, object] = {
+        "name": "plc-1",
+        "endpoint": endpoint,
+        "nodes": {
+            f"nsu={TEST_NAMESPACE};s=fridge-a.Temperature": "fridge-a/t",
+            f"nsu={TEST_NAMESPACE};s=fridge-b.Temperature": "fridge-b/t",
+        },
+        **FAST,
+    }
+    values.update(extra)
+    return OpcUaEndpointConfig.model_validate(values)
+
+
+async def readings_until(
+    records: AsyncIterator[tuple[object, ...]], into: Collected, count: int, limit: float = 10
+) -> list[Reading]:
+    async with asyncio.timeout(limit):
+        while len(into.readings) < count:
+            into.records.extend(await anext(records))  # type: ignore[arg-type]
+    return into.readings
+
+
+async def test_values_status_and_timestamps_become_readings(opcua_server: UaTestServer) -> None:
+    async with OpcUaSource(config(opcua_server.endpoint)) as source:
+        records = aiter(source)
+        got = Collected()
+        online = await wait_status(records, got, DeviceState.ONLINE)
+        assert (online.device_id, online.device_type) == ("plc-1", "opcua_server")
+        await readings_until(records, got, 2)  # the initial values of both nodes
+        got = Collected()
+        await opcua_server.write("fridge-a", 4.5, T0)
+        await readings_until(records, got, 1)
+        await opcua_server.write(
+            "fridge-a",
+            9.9,
+            T0 + timedelta(seconds=1),
+            StatusCodes.UncertainEngineeringUnitsExceeded,
+        )
+        await readings_until(records, got, 2)
+        await opcua_server.write(
+            "fridge-b", None, T0 + timedelta(seconds=2), StatusCodes.BadSensorFailure
+        )
+        await readings_until(records, got, 3)
+    assert [(r.sensor_id, r.time, r.value, r.quality) for r in got.readings] == [
+        ("fridge-a/t", T0, 4.5, Quality.GOOD),
+        ("fridge-a/t", T0 + timedelta(seconds=1), 9.9, Quality.UNCERTAIN),
+        ("fridge-b/t", T0 + timedelta(seconds=2), None, Quality.BAD),
+    ]
+    assert all(r.received_at > T0 for r in got.readings)
+
+
+async def test_server_timestamp_is_the_fallback(opcua_server: UaTestServer) -> None:
+    async with OpcUaSource(config(opcua_server.endpoint)) as source:
+        records = aiter(source)
+        got = Collected()
+        await readings_until(records, got, 2)
+        got = Collected()
+        await opcua_server.write("fridge-a", 5.0, None, server_time=T0)
+        (reading,) = await readings_until(records, got, 1)
+    assert (reading.time, reading.quality) == (T0, Quality.GOOD)
+
+
+def test_reading_without_any_timestamp_is_marked_uncertain() -> None:
+    received = T0 + timedelta(minutes=5)
+    data = ua.DataValue(Value=ua.Variant(4.0, ua.VariantType.Double))
+    data.SourceTimestamp = None
+    data.ServerTimestamp = None
+    reading = reading_of("f/t", data, received)
+    assert isinstance(reading, Reading)
+    assert (reading.time, reading.quality, reading.value) == (received, Quality.UNCERTAIN, 4.0)
+
+
+@pytest.mark.parametrize(
+    ("value", "status", "expected"),
+    [
+        (float("nan"), StatusCodes.Good, (None, Quality.BAD)),
+        (7, StatusCodes.Good, (7.0, Quality.GOOD)),
+        (3.5, StatusCodes.BadCommunicationError, (None, Quality.BAD)),
+        (3.5, StatusCodes.UncertainLastUsableValue, (3.5, Quality.UNCERTAIN)),
+    ],
+)
+def test_reading_of_table(value: float, status: int, expected: tuple[object, Quality]) -> None:
+    data = ua.DataValue(Value=ua.Variant(value), StatusCode=code(status), SourceTimestamp=stamp(T0))
+    reading = reading_of("f/t", data, T0)
+    assert isinstance(reading, Reading)
+    assert (reading.value, reading.quality) == expected
+
+
+def test_non_numeric_value_is_dead_lettered() -> None:
+    data = ua.DataValue(Value=ua.Variant("hot"), SourceTimestamp=stamp(T0))
+    letter = reading_of("f/t", data, T0)
+    assert isinstance(letter, DeadLetter)
+    assert "not a number" in letter.reason
+    assert letter.raw == b"'hot'"
+
+
+def test_quality_by_severity_bits() -> None:
+    assert quality_of(None) is Quality.GOOD
+    assert quality_of(code(StatusCodes.GoodClamped)) is Quality.GOOD
+    assert quality_of(code(StatusCodes.UncertainSensorNotAccurate)) is Quality.UNCERTAIN
+    assert quality_of(code(StatusCodes.BadOutOfService)) is Quality.BAD
+
+
+async def test_silent_server_trips_the_watchdog_and_the_source_recovers(
+    opcua_server: UaTestServer,
+) -> None:
+    async with TcpPipe(opcua_server.port) as pipe:
+        endpoint = f"opc.tcp://127.0.0.1:{pipe.port}/"
+        async with OpcUaSource(config(endpoint)) as source:
+            records = aiter(source)
+            got = Collected()
+            await readings_until(records, got, 2)
+            pipe.flowing.clear()  # the server hangs: no data, no keep-alive, socket still open
+            frozen_at = asyncio.get_running_loop().time()
+            offline = await wait_status(records, got, DeviceState.OFFLINE, limit=10)
+            detected_after = asyncio.get_running_loop().time() - frozen_at
+            pipe.flowing.set()
+            await wait_status(records, got, DeviceState.ONLINE, limit=10)
+            await opcua_server.write("fridge-a", 3.3, T0 + timedelta(hours=1))
+            await readings_until(records, got, 3)
+    assert detected_after < 5
+    assert offline.detail
+    assert got.readings[-1].value == 3.3
+    values = [(r.sensor_id, r.time) for r in got.readings]
+    assert len(values) == len(set(values)), "the reconnect repeated a reading"
+
+
+async def test_missing_certificate_is_a_permanent_error(tmp_path: Path) -> None:
+    cfg = config(
+        "opc.tcp://127.0.0.1:1/",
+        security={
+            "mode": "Sign",
+            "certificate": tmp_path / "no.pem",
+            "private_key": tmp_path / "no.key",
+        },
+    )
+    with pytest.raises(PermanentSourceError, match="cannot read"):
+        async with OpcUaSource(cfg):
+            pass
+
+
+def test_config_refuses_a_watchdog_shorter_than_keepalives() -> None:
+    with pytest.raises(ValueError, match="watchdog"):
+        config("opc.tcp://h:4840/", watchdog=timedelta(milliseconds=100))
+    with pytest.raises(ValueError, match=r"opc\.tcp"):
+        config("http://h:4840/")
+    with pytest.raises(ValueError, match="invalid NodeId"):
+        config("opc.tcp://h:4840/", nodes={"nsu=urn:x": "a"})
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("pki")
+    files: dict[str, Path] = {}
+    for role, uri in (("server", "urn:coldtrace:test:server"), ("client", "urn:coldtrace:edge")):
+        cert, key = generate_certificate(uri, f"coldtrace {role}")
+        files[f"{role}_cert"] = folder / f"{role}.pem"
+        files[f"{role}_key"] = folder / f"{role}-key.pem"
+        files[f"{role}_cert"].write_bytes(cert)
+        files[f"{role}_key"].write_bytes(key)
+    return files
+
+
+@pytest.fixture(scope="module")
+async def secure_server(pki: dict[str, Path]) -> AsyncIterator[UaTestServer]:
+    server = await make_server(
+        free_port(),
+        [
+            ua.SecurityPolicyType.Basic256Sha256_Sign,
+            ua.SecurityPolicyType.Basic256Sha256_SignAndEncrypt,
+        ],
+        (pki["server_cert"], pki["server_key"]),
+    )
+    try:
+        yield server
+    finally:
+        await server.server.stop()
+
+
+@pytest.mark.parametrize("mode", ["Sign", "SignAndEncrypt"])
+async def test_basic256sha256_with_client_certificate(
+    pki: dict[str, Path], secure_server: UaTestServer, mode: str
+) -> None:
+    security = {
+        "mode": mode,
+        "certificate": pki["client_cert"],
+        "private_key": pki["client_key"],
+        "server_certificate": pki["server_cert"],
+    }
+    async with OpcUaSource(config(secure_server.endpoint, security=security)) as source:
+        records = aiter(source)
+        got = Collected()
+        await readings_until(records, got, 2)
+        await secure_server.write("fridge-b", -18.25, T0 + timedelta(hours=len(mode)))
+        await readings_until(records, got, 3)
+    assert (got.readings[-1].sensor_id, got.readings[-1].value) == ("fridge-b/t", -18.25)
+    assert got.statuses[0].state is DeviceState.ONLINE
+
+
+async def test_unsecured_client_is_refused_by_a_secure_only_server(
+    secure_server: UaTestServer,
+) -> None:
+    async with OpcUaSource(config(secure_server.endpoint)) as source:
+        with pytest.raises(PermanentSourceError, match="security mismatch"):
+            await wait_status(aiter(source), Collected(), DeviceState.ONLINE, limit=5)
