@@ -121,10 +121,15 @@ async def exposure_summary(
 ) -> dict[str, Any] | None:
     """The cold-chain part's whole-life exposure of the lot, summarised; None without it."""
     try:
+        from cloud.coldchain import ColdChainError
         from cloud.coldchain.exposure import lot_exposure
     except ImportError:  # the cold-chain part is optional for the ledger
         return None
-    found = await lot_exposure(conn, lot_id, now=now, bucket=timedelta(days=1))
+    try:
+        found = await lot_exposure(conn, lot_id, now=now, bucket=timedelta(days=1))
+    except ColdChainError as err:
+        # a recall must still answer where the stock is; say why the exposure is missing
+        return {"as_of": now, "error": str(err)}
     if found is None:
         return None
     use = found.exposure.budget
