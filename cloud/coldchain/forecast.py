@@ -17,12 +17,13 @@ A warning is raised when the damped forecast crosses an action limit within ``ho
 >>> for i in range(30):  # +0.1 °C per minute
 ...     h = update(h, t0 + timedelta(minutes=i), 4.0 + 0.1 * i, HoltParams())
 >>> round(minutes_to(h, 8.0, HoltParams()) or 0)
-27
+37
 """
 
 from __future__ import annotations
 
 import math
+import statistics
 from datetime import datetime, timedelta
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -43,8 +44,12 @@ class HoltParams(BaseModel):
     beta: float = Field(default=0.03, gt=0, le=1)
     phi: float = Field(default=0.98, gt=0, lt=1)
     horizon: timedelta = timedelta(minutes=60)
-    confirmations: int = Field(default=3, ge=1)
+    confirmations: int = Field(default=5, ge=1)
     max_gap: timedelta = timedelta(minutes=30)
+    median_of: int = Field(default=5, ge=1, le=31)
+    """Readings in the running median fed to the filter: a door opened for a minute is a spike
+    of one or two readings, which the median removes, while a failing compressor's steady
+    rise passes through (a couple of readings late)."""
 
 
 class HoltState(BaseModel):
@@ -57,22 +62,27 @@ class HoltState(BaseModel):
     last_time: datetime | None = None
     streak: int = 0
     warned: bool = False
+    recent: tuple[float, ...] = ()
 
 
 def update(state: HoltState, t: datetime, value: float, params: HoltParams) -> HoltState:
     """Feeds one reading; a gap longer than ``max_gap`` restarts the filter."""
     if state.level is None or state.last_time is None or t - state.last_time > params.max_gap:
-        return HoltState(level=value, trend=0.0, last_time=t)
+        return HoltState(level=value, trend=0.0, last_time=t, recent=(value,))
     dt = (t - state.last_time).total_seconds() / 60.0
     if dt <= 0:
         return state
+    recent = (*state.recent, value)[-params.median_of :]
+    value = statistics.median(recent)
     # Per-minute smoothing applied over dt minutes, so uneven sampling weighs time, not count.
     alpha = 1 - (1 - params.alpha) ** dt
     beta = 1 - (1 - params.beta) ** dt
     predicted = state.level + state.trend * dt
     level = alpha * value + (1 - alpha) * predicted
     trend = beta * (level - state.level) / dt + (1 - beta) * state.trend
-    return state.model_copy(update={"level": level, "trend": trend, "last_time": t})
+    return state.model_copy(
+        update={"level": level, "trend": trend, "last_time": t, "recent": recent}
+    )
 
 
 def forecast(state: HoltState, minutes: float, params: HoltParams) -> float | None:
@@ -118,10 +128,17 @@ def warn(
 ) -> tuple[HoltState, EarlyWarning | None]:
     """Checks the forecast after an ``update``; warns once per approach to a limit."""
     assert state.last_time is not None
+    assert state.level is not None
     found: tuple[str, float, float] | None = None
+    smoothed = statistics.median(state.recent) if state.recent else value
     for side in SIDES:
         limit = profile.limit(side, "action")
         if limit is None or not profile.in_range(value):
+            continue
+        # Still heading for the limit: the filtered reading is ahead of the smoothed level.
+        # A door closed a few minutes ago leaves a rising trend but falling readings.
+        heading = smoothed >= state.level if side == "high" else smoothed <= state.level
+        if not heading:
             continue
         minutes = minutes_to(state, limit, params)
         if minutes is not None and minutes <= params.horizon.total_seconds() / 60:
