@@ -15,9 +15,9 @@ def routers() -> list[APIRouter]:
 
 def ledger_routers() -> list[APIRouter]:
     """Inventory ledger, receiving, recall, counts, EPCIS and users (issue 8)."""
-    from cloud.api import asns, epcis, ledger, recalls, users
+    from cloud.api import asns, counts, epcis, ledger, recalls, users
 
-    return [asns.router, ledger.router, recalls.router, epcis.router, users.router]
+    return [asns.router, ledger.router, counts.router, recalls.router, epcis.router, users.router]
 
 
 def coldchain_routers() -> list[APIRouter]:

@@ -1,0 +1,148 @@
+"""``/v1/counts``: cycle counts of a location from EPCs (or tag reads over a window)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, status
+from psycopg import AsyncConnection
+from psycopg.rows import TupleRow
+from pydantic import BaseModel, Field, model_validator
+
+from cloud.api.deps import Pool
+from cloud.api.ledger import http_error
+from cloud.auth.deps import Operator
+from cloud.auth.service import audit
+from cloud.ledger import LedgerError
+from cloud.ledger.core import Status
+from cloud.ledger.count_store import confirm_count, take_count
+from cloud.ledger.counting import CountResult
+from cloud.receiving.matching import decode_reads
+from protocols.records import EpcHex, UtcDatetime
+
+router = APIRouter(prefix="/v1/counts", tags=["counts"])
+
+
+class Window(BaseModel):
+    start: UtcDatetime
+    end: UtcDatetime
+
+
+class Counted(BaseModel):
+    lot_id: int
+    status: Status = Status.AVAILABLE
+    quantity: Annotated[int, Field(ge=0)]
+
+
+class CountIn(BaseModel):
+    location_id: str
+    epcs: Annotated[list[EpcHex], Field(max_length=100_000)] = []
+    window: Window | None = None
+    """Use the tags read by the readers mounted at the location over this window."""
+    counted: list[Counted] = []
+
+    @model_validator(mode="after")
+    def _something(self) -> CountIn:
+        if not self.epcs and self.window is None and not self.counted:
+            raise ValueError("give epcs, a window of tag reads, or counted quantities")
+        return self
+
+
+class CountOut(BaseModel):
+    count_id: int
+    location_id: str
+    differences: int
+    matched: list[str]
+    missing: list[dict[str, Any]]
+    found: list[dict[str, Any]]
+    unknown: list[str]
+    bulk: list[dict[str, Any]]
+    undecodable: list[str]
+
+
+class ConfirmIn(BaseModel):
+    reason: Annotated[str, Field(min_length=1, max_length=500)]
+
+
+class ConfirmOut(BaseModel):
+    count_id: int
+    entries: int
+
+
+async def _window_epcs(conn: AsyncConnection[TupleRow], location_id: str, w: Window) -> list[str]:
+    cur = await conn.execute(
+        "SELECT DISTINCT t.epc FROM tag_reads t JOIN devices d ON d.device_id = t.reader_id"
+        " WHERE d.location_id = %s AND t.time >= %s AND t.time < %s",
+        (location_id, w.start, w.end),
+    )
+    return [str(r[0]) for r in await cur.fetchall()]
+
+
+def _out(count_id: int, r: CountResult, undecodable: list[str]) -> CountOut:
+    return CountOut(
+        count_id=count_id,
+        location_id=r.location_id,
+        differences=r.differences,
+        matched=list(r.matched),
+        missing=[{"epc_uri": m.epc_uri, "lot_id": m.lot_id, "status": m.status} for m in r.missing],
+        found=[
+            {
+                "epc_uri": f.epc_uri,
+                "lot_id": f.lot_id,
+                "ledger_place": f.place.location_id if f.place else None,
+            }
+            for f in r.found
+        ],
+        unknown=list(r.unknown),
+        bulk=[
+            {
+                "lot_id": b.lot_id,
+                "status": b.status,
+                "on_record": b.on_record,
+                "counted": b.counted,
+                "difference": b.difference,
+            }
+            for b in r.bulk
+        ],
+        undecodable=undecodable,
+    )
+
+
+@router.post("", status_code=status.HTTP_201_CREATED)
+async def count(body: CountIn, pool: Pool, user: Operator) -> CountOut:
+    """Compares what was read (and counted) with what the ledger places there."""
+    try:
+        async with pool.connection() as conn, conn.transaction():
+            epcs = list(body.epcs)
+            if body.window is not None:
+                epcs += await _window_epcs(conn, body.location_id, body.window)
+            reads = decode_reads(epcs)
+            count_id, result = await take_count(
+                conn,
+                location_id=body.location_id,
+                reads=reads.keys,
+                counted=[(c.lot_id, c.status, c.quantity) for c in body.counted],
+                actor=user.name,
+                at=datetime.now(UTC),
+            )
+    except LedgerError as err:
+        raise http_error(err) from err
+    return _out(count_id, result, list(reads.undecodable + reads.not_trade_items))
+
+
+@router.post("/{count_id}/confirm")
+async def confirm(count_id: int, body: ConfirmIn, pool: Pool, user: Operator) -> ConfirmOut:
+    """Books the count's differences in the ledger (409 if the stock moved since the count)."""
+    try:
+        async with pool.connection() as conn, conn.transaction():
+            entries = await confirm_count(
+                conn, count_id, actor=user.name, reason=body.reason, at=datetime.now(UTC)
+            )
+            await audit(
+                conn, actor=user.name, action="count.confirm", subject=f"count:{count_id}",
+                reason=body.reason, detail={"entries": entries},
+            )  # fmt: skip
+    except LedgerError as err:
+        raise http_error(err) from err
+    return ConfirmOut(count_id=count_id, entries=entries)
