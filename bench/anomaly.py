@@ -337,6 +337,12 @@ def nab() -> None:
         elapsed = time.perf_counter() - t
         print(f"{name:<36} {raw:>8.3f} {normalised(raw, len(windows)):>10.1f} {tp:>8} {fp:>5}"
               f"   ({elapsed:.1f} s)")  # fmt: skip
+    # Self-check of the scorer: no detections must give NAB's published null score (-4.0), one
+    # detection at each window's first row the perfect score.
+    null, _, _ = nab_raw_score(times, [False] * len(times), windows)
+    starts = {a for a, _ in windows}
+    perfect, _, _ = nab_raw_score(times, [t in starts for t in times], windows)
+    print(f"{'scorer check: null / perfect':<36} {null:>8.3f} {perfect:>8.3f}")
     for name, raw in NAB_PUBLISHED.items():
         label = f"published: {name}"
         print(f"{label:<36} {raw:>8.3f} {normalised(raw, len(windows)):>10.1f}")
