@@ -27,10 +27,12 @@ def source_specs(config: EdgeConfig) -> list[SourceSpec]:
     """One spec per configured source, each building a fresh source on every (re)start."""
     from edge.sources.llrp import LlrpSource
     from edge.sources.mqtt import MqttSource
+    from edge.sources.opcua import OpcUaSource
 
     readers = [SourceSpec(f"llrp:{r.reader_id}", partial(LlrpSource, r)) for r in config.llrp]
     brokers = [SourceSpec(f"mqtt:{m.name}", partial(MqttSource, m)) for m in config.mqtt]
-    return readers + brokers
+    servers = [SourceSpec(f"opcua:{o.name}", partial(OpcUaSource, o)) for o in config.opcua]
+    return readers + brokers + servers
 
 
 async def _main(config: EdgeConfig) -> int:

@@ -6,9 +6,9 @@ also come from a file (``cloud.token_file``, e.g. a container secret). Durations
 number or ISO 8601 (``PT5M``). A wrong file is refused at start by :func:`load_config` with one
 line per problem, each naming the field (``outbox.max_bytes: Input should be greater than…``).
 
-The source sections (``llrp``, ``doors``, ``mqtt``) are the config models of the source modules
-themselves, composed here; cross-section rules (a door's reader and antennas exist, names are
-unique) are checked here.
+The source sections (``llrp``, ``doors``, ``mqtt``, ``opcua``) are the config models of the
+source modules themselves, composed here; cross-section rules (a door's reader and antennas
+exist, names are unique) are checked here.
 
 Exception tree::
 
@@ -36,6 +36,7 @@ from edge.outbox import OutboxLimits, OverflowPolicy
 from edge.portal import DoorConfig
 from edge.sources.llrp import LlrpReaderConfig
 from edge.sources.mqtt import MqttSourceConfig
+from edge.sources.opcua import OpcUaEndpointConfig
 from edge.uplink import UplinkConfig
 from protocols.records import DeviceId
 
@@ -142,24 +143,31 @@ class EdgeConfig(BaseSettings):
     """Dock doors: a reader's antennas on each side; passages are derived at the gateway."""
     mqtt: tuple[MqttSourceConfig, ...] = ()
     """MQTT brokers with the topics of temperature loggers and their payload decoders."""
+    opcua: tuple[OpcUaEndpointConfig, ...] = ()
+    """OPC-UA servers and their NodeIds mapped to sensor ids."""
 
     @model_validator(mode="after")
     def _consistent(self) -> EdgeConfig:
         _unique("llrp", [r.reader_id for r in self.llrp])
         _unique("mqtt", [m.name for m in self.mqtt])
+        _unique("opcua", [o.name for o in self.opcua])
+        sensors = [sensor for o in self.opcua for sensor in o.nodes.values()]
+        _unique("opcua sensor ids", sensors)
         _unique("doors", [d.door_id for d in self.doors])
         readers = {r.reader_id: r for r in self.llrp}
-        for door in self.doors:
+        for i, door in enumerate(self.doors):
             reader = readers.get(door.reader_id)
             if reader is None:
                 raise ValueError(
-                    f"door {door.door_id!r} uses reader {door.reader_id!r}, which is not in llrp"
+                    f"doors.{i}.reader_id: door {door.door_id!r} uses reader "
+                    f"{door.reader_id!r}, which is not in llrp"
                 )
             missing = set(door.outside_antennas + door.inside_antennas) - set(reader.antennas)
             if missing:
                 raise ValueError(
-                    f"door {door.door_id!r} uses antennas {sorted(missing)} that reader "
-                    f"{reader.reader_id!r} does not enable (antennas: {list(reader.antennas)})"
+                    f"doors.{i}: door {door.door_id!r} uses antennas {sorted(missing)} that "
+                    f"reader {reader.reader_id!r} does not enable (antennas: "
+                    f"{list(reader.antennas)})"
                 )
         return self
 
@@ -182,7 +190,7 @@ class EdgeConfig(BaseSettings):
 def _unique(section: str, names: list[str]) -> None:
     seen = {n for n in names if names.count(n) > 1}
     if seen:
-        raise ValueError(f"{section}: names must be unique, repeated: {sorted(seen)}")
+        raise ValueError(f"{section}: must be unique, repeated: {sorted(seen)}")
 
 
 def load_config(path: Path) -> EdgeConfig:
@@ -210,6 +218,9 @@ def describe(err: ValidationError, path: Path) -> str:
     """One line per problem, each starting with the dotted field name."""
     lines = [f"invalid edge config {path}:"]
     for item in err.errors(include_url=False, include_input=False):
-        field = ".".join(str(part) for part in item["loc"]) or "(top level)"
-        lines.append(f"  {field}: {item['msg']}")
+        field = ".".join(str(part) for part in item["loc"])
+        if field:
+            lines.append(f"  {field}: {item['msg']}")
+        else:  # a rule across sections: its message starts with the field it concerns
+            lines.append(f"  {item['msg'].removeprefix('Value error, ')}")
     return "\n".join(lines)

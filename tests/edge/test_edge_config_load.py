@@ -134,3 +134,54 @@ def test_the_command_refuses_a_wrong_config_with_exit_2(tmp_path: Path) -> None:
     )
     assert proc.returncode == 2
     assert "outbox.high_water: Input should be less than 1" in proc.stderr
+
+
+SOURCES = """
+gateway_id: gw-1
+cloud: {{cloud_url: "https://cloud.example", token: t}}
+outbox: {{path: {tmp}/o.db}}
+llrp:
+  - {{reader_id: dock-reader-1, host: 10.0.0.5, antennas: [1, 2]}}
+doors:
+  - {{door_id: dock-1, reader_id: dock-reader-1, outside_antennas: [1], inside_antennas: [2]}}
+mqtt:
+  - name: broker-1
+    broker_url: mqtt://127.0.0.1:1883
+    client_id: gw-1-loggers
+    decoders: [{{topic: "site/{{site}}/readings", format: coldtrace-json}}]
+opcua:
+  - name: plc-1
+    endpoint: opc.tcp://10.0.0.9:4840
+    nodes: {{"ns=2;s=Fridge1.Temp": fridge-1/t}}
+"""
+
+
+def test_sources_compose_from_their_modules(tmp_path: Path) -> None:
+    from edge.cli import source_specs
+
+    config = load_config(write(tmp_path, SOURCES))
+    assert [s.name for s in source_specs(config)] == [
+        "llrp:dock-reader-1", "mqtt:broker-1", "opcua:plc-1"
+    ]  # fmt: skip
+    assert config.doors[0].reader_id == "dock-reader-1"
+    assert config.opcua[0].nodes == {"ns=2;s=Fridge1.Temp": "fridge-1/t"}
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "field"),
+    [
+        ("reader_id: dock-reader-1, outside", "reader_id: r9, outside", "  doors.0.reader_id: "),
+        ("inside_antennas: [2]", "inside_antennas: [3]", "  doors.0: door 'dock-1' uses antennas"),
+        ("host: 10.0.0.5, antennas", "host: 10.0.0.5, antenna", "llrp.0.antenna"),
+        ("broker_url: mqtt://", "broker_url: http://", "mqtt.0.broker_url"),
+        ("opc.tcp://10.0.0.9", "tcp://10.0.0.9", "opcua.0.endpoint"),
+    ],
+)
+def test_a_wrong_source_section_is_refused(tmp_path: Path, old: str, new: str, field: str) -> None:
+    text = SOURCES.format(tmp=tmp_path)
+    assert old in text
+    path = tmp_path / "edge.yaml"
+    path.write_text(text.replace(old, new))
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert field in str(info.value)
