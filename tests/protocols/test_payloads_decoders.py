@@ -514,3 +514,14 @@ def test_random_json_never_raises(topic: str, document: object) -> None:
         else:
             assert record.received_at == RECEIVED
             assert record.time <= RECEIVED + timedelta(days=365 * 1000)
+
+
+@settings(max_examples=300, deadline=None)
+@given(frame=st.binary(max_size=64))
+def test_random_lorawan_frames_never_raise(frame: bytes) -> None:
+    event = chirpstack_event(data=base64.b64encode(frame).decode())
+    for record in decode(UP, event):
+        assert isinstance(record, Reading | DeadLetter)
+        if isinstance(record, Reading) and record.unit == "degC":
+            assert record.value is not None
+            assert -273.15 <= record.value <= 1000
