@@ -189,8 +189,22 @@ def _stamp(value: datetime | None) -> datetime | None:
     return None if aware < _NO_TIME_BEFORE else aware.astimezone(UTC)
 
 
-def reading_of(sensor_id: str, data: ua.DataValue, received_at: datetime) -> Reading | DeadLetter:
-    """A notification's DataValue as a Reading (see the module docstring for the rules)."""
+# UNECE Recommendation 20 codes, as OPC-UA Part 8 encodes them in EUInformation.UnitId.
+_CELSIUS = int.from_bytes(b"CEL", "big")
+_TO_CELSIUS: dict[int, Callable[[float], float]] = {
+    _CELSIUS: lambda v: v,
+    int.from_bytes(b"FAH", "big"): lambda v: round((v - 32.0) * 5.0 / 9.0, 9),
+    int.from_bytes(b"KEL", "big"): lambda v: round(v - 273.15, 9),
+}
+
+
+def reading_of(
+    sensor_id: str, data: ua.DataValue, received_at: datetime, unit_id: int = _CELSIUS
+) -> Reading | DeadLetter:
+    """A notification's DataValue as a Reading in °C (see the module docstring for the rules).
+
+    ``unit_id`` is the variable's EngineeringUnits UnitId (°C, °F or K).
+    """
     quality = quality_of(data.StatusCode)
     when = _stamp(data.SourceTimestamp) or _stamp(data.ServerTimestamp)
     if when is None:
@@ -205,7 +219,7 @@ def reading_of(sensor_id: str, data: ua.DataValue, received_at: datetime) -> Rea
                 raw=repr(raw).encode()[:4096],
                 received_at=received_at,
             )
-        value = float(raw)
+        value = _TO_CELSIUS[unit_id](float(raw))
         if not math.isfinite(value):
             value, quality = None, Quality.BAD
     return Reading(
@@ -233,6 +247,7 @@ class OpcUaSource:
         self._last: dict[str, tuple[object, ...]] = {}
         self._generator: AsyncGenerator[tuple[AnyRecord, ...], None] | None = None
         self._reported: tuple[DeviceState, str] | None = None
+        self._units: dict[str, int] = {}  # sensor id -> EngineeringUnits UnitId
 
     @property
     def name(self) -> str:
@@ -380,6 +395,14 @@ class OpcUaSource:
         cfg = self._cfg
         namespaces = {uri: i for i, uri in enumerate(await client.get_namespace_array())}
         wanted = {_parse_node_id(text, namespaces): sensor for text, sensor in cfg.nodes.items()}
+        failed: list[str] = []
+        for node_id in list(wanted):
+            unit, problem = await self._unit_of(client, node_id)
+            if problem is not None:
+                failed.append(f"{node_id.to_string()} ({problem})")
+                del wanted[node_id]  # its values cannot be read as temperatures
+            else:
+                self._units[wanted[node_id]] = unit
         params = ua.CreateSubscriptionParameters(
             RequestedPublishingInterval=cfg.publishing_interval.total_seconds() * 1000,
             RequestedLifetimeCount=cfg.keepalive_count * 4,
@@ -395,13 +418,26 @@ class OpcUaSource:
         requests = [
             self._monitor_request(node_id, handle) for handle, node_id in enumerate(wanted, 1)
         ]
-        results = await subscription.create_monitored_items(requests)
-        failed = [
+        results = await subscription.create_monitored_items(requests) if requests else []
+        failed += [
             f"{node_id.to_string()} ({result.name})"
             for node_id, result in zip(wanted, results, strict=True)
             if isinstance(result, ua.StatusCode)
         ]
         return subscription, wanted, failed
+
+    async def _unit_of(self, client: Client, node_id: ua.NodeId) -> tuple[int, str | None]:
+        """The variable's EngineeringUnits UnitId; °C when it declares none (documented)."""
+        try:
+            prop = await client.get_node(node_id).get_child("0:EngineeringUnits")
+            info = await prop.read_value()
+        except UaStatusCodeError:
+            return _CELSIUS, None  # no EngineeringUnits property
+        unit_id = int(getattr(info, "UnitId", _CELSIUS))
+        if unit_id not in _TO_CELSIUS:
+            name = getattr(getattr(info, "DisplayName", None), "Text", None) or hex(unit_id)
+            return unit_id, f"engineering unit {name} is not °C, °F or K"
+        return unit_id, None
 
     def _monitor_request(self, node_id: ua.NodeId, handle: int) -> ua.MonitoredItemCreateRequest:
         """Monitors the Value; StatusValueTimestamp so that a repeated value at a new time (a
@@ -467,7 +503,7 @@ class OpcUaSource:
         if self._last.get(sensor_id) == key:
             return None  # the initial value after a reconnect, already yielded
         self._last[sensor_id] = key
-        return reading_of(sensor_id, data, self._clock())
+        return reading_of(sensor_id, data, self._clock(), self._units.get(sensor_id, _CELSIUS))
 
     async def _discard(self, client: Client) -> None:
         """Closes a client that may be dead; bounded so that a hung server cannot hang us."""

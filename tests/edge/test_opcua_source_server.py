@@ -94,11 +94,21 @@ async def make_server(
     await server.set_application_uri("urn:coldtrace:test:server")
     ns = await server.register_namespace(TEST_NAMESPACE)
     objects = server.nodes.objects
-    for unit in ("fridge-a", "fridge-b"):
+    units = {"fridge-a": None, "fridge-b": b"CEL", "fridge-f": b"FAH", "fridge-x": b"P1"}
+    for unit, eu in units.items():
         obj = await objects.add_object(node(unit, ns), ua.QualifiedName(unit, ns))
-        await obj.add_variable(
+        var = await obj.add_variable(
             node(f"{unit}.Temperature", ns), ua.QualifiedName("Temperature", ns), 0.0
         )
+        if eu is not None:
+            info = ua.EUInformation(
+                NamespaceUri="http://www.opcfoundation.org/UA/units/un/cefact",
+                UnitId=ua.Int32(int.from_bytes(eu, "big")),
+                DisplayName=ua.LocalizedText(eu.decode()),
+            )
+            await var.add_property(
+                node(f"{unit}.Temperature.EngineeringUnits", ns), "EngineeringUnits", info
+            )
     await server.start()
     return UaTestServer(server, port, ns)
 
@@ -173,6 +183,28 @@ async def test_server_timestamp_is_the_fallback(opcua_server: UaTestServer) -> N
         await opcua_server.write("fridge-a", 5.0, None, server_time=T0)
         (reading,) = await readings_until(records, got, 1)
     assert (reading.time, reading.quality) == (T0, Quality.GOOD)
+
+
+async def test_engineering_units_are_converted_or_refused(opcua_server: UaTestServer) -> None:
+    nodes = {
+        f"nsu={TEST_NAMESPACE};s={unit}.Temperature": f"{unit}/t"
+        for unit in ("fridge-b", "fridge-f", "fridge-x")
+    }
+    async with OpcUaSource(config(opcua_server.endpoint, nodes=nodes)) as source:
+        records = aiter(source)
+        got = Collected()
+        status = await wait_status(records, got, DeviceState.DEGRADED)
+        await readings_until(records, got, 2)
+        got = Collected()
+        await opcua_server.write("fridge-f", 41.0, T0 + timedelta(days=1))
+        await opcua_server.write("fridge-x", 55.0, T0 + timedelta(days=1))
+        await opcua_server.write("fridge-b", 4.0, T0 + timedelta(days=1))
+        await readings_until(records, got, 2)
+    assert "fridge-x.Temperature (engineering unit P1 is not °C, °F or K)" in status.detail
+    assert sorted((r.sensor_id, r.value) for r in got.readings) == [
+        ("fridge-b/t", 4.0),
+        ("fridge-f/t", 5.0),
+    ]
 
 
 def test_reading_without_any_timestamp_is_marked_uncertain() -> None:
