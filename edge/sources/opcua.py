@@ -8,6 +8,8 @@ intervals. Notifications become ``Reading`` records:
 * quality from the StatusCode's severity bits (OPC-UA Part 4 §7.39: top two bits 00 Good,
   01 Uncertain, 1x Bad); a Bad value, or a value that is not a finite number, gives a ``bad``
   reading without a value;
+* the value in °C: each variable's EngineeringUnits is read on connect (°C as is, °F and K
+  converted, no property taken as °C; another unit is not monitored and reported);
 * time is the SourceTimestamp. When the server sends none, the ServerTimestamp is used (the
   server's time of receipt from the device, as close as the server can tell); when it sends
   neither, the gateway's receipt time is used and the reading is marked ``uncertain``, never
