@@ -141,6 +141,8 @@ class _FramedClient(LLRPReaderClient):  # type: ignore[misc]
     _host: str
     _port: int
     _socktimeout: float
+    _stop_main_loop: threading.Event
+    close_lock: threading.Lock
 
     def _connect_socket(self) -> bool:
         # sllurp's own version leaves the socket unclosed when the connection is refused (a
@@ -152,6 +154,17 @@ class _FramedClient(LLRPReaderClient):  # type: ignore[misc]
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._socket = sock
         return True
+
+    def hard_disconnect(self) -> None:
+        # sllurp's version checks then closes self._socket without a lock; our supervisor and
+        # the socket thread may both call it, and the loser would crash on None.
+        with self.close_lock:
+            self._stop_main_loop.set()
+            sock, self._socket = self._socket, None
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            sock.close()
 
     def raw_data_received(self, data: bytes) -> None:
         link = self.link
@@ -224,6 +237,7 @@ class LlrpLink:
             settings.host, settings.port, settings.sllurp_config(), settings.connect_timeout
         )
         self._client.link = self
+        self._client.close_lock = threading.Lock()
         self._client.add_state_callback(LLRPReaderState.STATE_INVENTORYING, self._on_inventory)
         self._client.add_disconnected_callback(self._on_disconnected)
 
@@ -231,7 +245,15 @@ class LlrpLink:
 
     async def open(self) -> None:
         """Connect the socket and start sllurp's thread (OSError when the reader is away)."""
-        await asyncio.to_thread(self._client.connect)
+        connecting = asyncio.ensure_future(asyncio.to_thread(self._client.connect))
+        try:
+            await asyncio.shield(connecting)
+        except asyncio.CancelledError:
+            # A thread cannot be cancelled: let connect() finish (it is bounded by the socket
+            # timeout), so that close() afterwards stops the socket thread it may have started.
+            with contextlib.suppress(OSError, LLRPError):
+                await connecting
+            raise
 
     async def wait_inventorying(self) -> None:
         waiters = [asyncio.ensure_future(e.wait()) for e in (self._inventorying, self.lost)]
