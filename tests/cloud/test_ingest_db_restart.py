@@ -1,7 +1,8 @@
 """The database restarts mid-stream: ingest answers 503, the edge retries, nothing is lost.
 
-This restarts the shared private cluster, so it stays in this one module and is brief; the
-cluster is always started again, even when the test fails.
+This restarts the shared private cluster, so it stays in this one module and is brief (a fast
+shutdown: no crash recovery delays the other tests); the cluster is always started again, even
+when the test fails.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ async def test_a_database_restart_mid_stream_loses_and_duplicates_nothing(
         )
         await log.reached(1000).wait()
         try:
-            await asyncio.to_thread(cluster.stop, "immediate")
+            await asyncio.to_thread(cluster.stop, "fast")  # no crash recovery: others share it
             await asyncio.sleep(0.5)  # requests meet a database that is not there
         finally:
             await asyncio.to_thread(cluster.start)

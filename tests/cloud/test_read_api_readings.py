@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from uuid import uuid4
 
@@ -37,7 +38,7 @@ def _r(
                    received_at=_at(minutes))  # fmt: skip
 
 
-async def _load(url: str, records: list[Record]) -> None:
+async def _load(url: str, records: Sequence[Record]) -> None:
     await create_gateway(url)
     async with await psycopg.AsyncConnection.connect(url) as conn:
         await store_batch(conn, batch_with("gw-1", uuid4(), 1, records))
@@ -83,7 +84,7 @@ async def test_buckets_align_on_the_bucket_grid(timescale_url: str) -> None:
 
 
 async def test_raw_readings_are_limited_and_say_so(timescale_url: str) -> None:
-    await _load(timescale_url, [_r("s1", m, 4.0) for m in range(10)])
+    await _load(timescale_url, [_r("s1", m, 4.0) for m in range(10)] + [_r("fridge-1/t", 0, 5.0)])
     headers = await viewer_headers(timescale_url)
     params: dict[str, str | int] = {
         "start": _at(0).isoformat(),
@@ -93,6 +94,9 @@ async def test_raw_readings_are_limited_and_say_so(timescale_url: str) -> None:
     async with app_client(timescale_url) as client:
         body = (await client.get("/v1/sensors/s1/readings", params=params, headers=headers)).json()
         anonymous = await client.get("/v1/sensors/s1/readings", params=params)
+        slashed = await client.get(
+            "/v1/sensors/fridge-1/t/readings", params=params, headers=headers
+        )
         backwards = await client.get(
             "/v1/sensors/s1/readings",
             params={"start": _at(60).isoformat(), "end": _at(0).isoformat()},
@@ -105,6 +109,7 @@ async def test_raw_readings_are_limited_and_say_so(timescale_url: str) -> None:
             headers=headers,
         )  # fmt: skip
     assert [r["time"][11:16] for r in body["readings"]] == ["00:00", "00:01", "00:02", "00:03"]
+    assert [r["value"] for r in slashed.json()["readings"]] == [5.0]
     assert body["truncated"] is True
     assert anonymous.status_code == 401
     assert backwards.status_code == 422
