@@ -28,6 +28,7 @@ import asyncio
 import contextlib
 import logging
 import struct
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from types import TracebackType
@@ -85,6 +86,8 @@ class LlrpReaderSimulator:
         self.sent: list[TagReport] = []
         self.reads = 0
         self.reports = 0
+        self.requests: Counter[str] = Counter()
+        """Messages received from clients, by name."""
         self._sessions: set[_Session] = set()
         self._server: asyncio.Server | None = None
         self._t0 = 0.0
@@ -275,6 +278,7 @@ class _Session:
             status = LlrpStatus(StatusCode.PARAMETER_ERROR, str(err)[:200])
             reply = response(MessageType.ERROR_MESSAGE, frame.message_id, status)
         else:
+            self.sim.requests[message.name] += 1
             reply, close = handle_request(self.table, message)
         if reply is not None and not self.sim.silent:
             await self.send(reply)

@@ -112,6 +112,7 @@ class LlrpSource:
         self._task: asyncio.Task[None] | None = None
         self._link: LlrpLink | None = None
         self._state: DeviceState | None = None
+        self._stopping = False
         self.connections = 0
         """How many times the handshake reached inventory (tests and health)."""
 
@@ -129,6 +130,7 @@ class LlrpSource:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        self._stopping = True
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -185,7 +187,9 @@ class LlrpSource:
                 reason = await self._run_once(link)
                 attempt = 0 if link.reached_inventory else attempt
             finally:
-                await link.close(polite=False)
+                # On shutdown, stop the reader's inventory (DELETE_ACCESSSPEC/ROSPEC) first.
+                polite = self._stopping and link.reached_inventory and link.lost_reason is None
+                await link.close(polite=polite)
                 self._link = None
             if link.permanent_error is not None:
                 await self._status(DeviceState.OFFLINE, link.permanent_error)

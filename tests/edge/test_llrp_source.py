@@ -63,7 +63,9 @@ async def test_handshake_then_tag_reports_arrive_as_tag_reads() -> None:
             assert r.count >= 1
         assert sum(r.count for r in got.reads) >= len(got.reads)
         assert got.dead == []
+        assert sim.requests["DELETE_ROSPEC"] == 1  # sllurp's reset on connect
     assert sllurp_threads() == []
+    assert sim.requests["DELETE_ROSPEC"] == 2  # and our polite stop on shutdown
 
 
 async def test_reconnects_after_the_reader_drops_the_connection() -> None:
