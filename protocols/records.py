@@ -47,7 +47,7 @@ _EPC_HEX = re.compile(r"^[0-9A-F]{4,124}$")
 
 def _epc_hex(value: object) -> str:
     if not isinstance(value, str):
-        raise TypeError("EPC must be a hex string")
+        raise ValueError("EPC must be a hex string")  # ValueError: pydantic reports it
     text = value.strip().upper()
     if not _EPC_HEX.fullmatch(text) or len(text) % 4:
         raise ValueError("EPC must be 16-496 bits as hex, a multiple of 16 bits")
@@ -62,7 +62,7 @@ def _b64_bytes(value: object) -> bytes:
         return value
     if isinstance(value, str):
         return base64.b64decode(value, validate=True)
-    raise TypeError("expected bytes or base64 text")
+    raise ValueError("expected bytes or base64 text")
 
 
 Base64Bytes = Annotated[
