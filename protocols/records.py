@@ -47,7 +47,8 @@ _EPC_HEX = re.compile(r"^[0-9A-F]{4,124}$")
 
 def _epc_hex(value: object) -> str:
     if not isinstance(value, str):
-        raise ValueError("EPC must be a hex string")  # ValueError: pydantic reports it
+        # ValueError, not TypeError: pydantic turns only ValueError into a validation error.
+        raise ValueError("EPC must be a hex string")  # noqa: TRY004
     text = value.strip().upper()
     if not _EPC_HEX.fullmatch(text) or len(text) % 4:
         raise ValueError("EPC must be 16-496 bits as hex, a multiple of 16 bits")
