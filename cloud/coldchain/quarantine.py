@@ -15,7 +15,7 @@ from psycopg.rows import TupleRow
 from cloud.coldchain.alerts import NewAlert, raise_alert
 from cloud.coldchain.excursions import ExcursionEvent
 from cloud.coldchain.store import SensorContext
-from cloud.ledger.service import quarantine_at_location
+from cloud.ledger.service import lots_at_location, quarantine_at_location
 
 
 async def quarantine_for(
@@ -39,6 +39,7 @@ async def quarantine_for(
         reason=reason,
         reference=f"excursion:{excursion_id}",
     )
+    await _moved_away(conn, ctx, event, excursion_id)
     if not lots:
         return lots
     await conn.execute(
@@ -61,3 +62,40 @@ async def quarantine_for(
         ),
     )
     return lots
+
+
+async def _moved_away(
+    conn: AsyncConnection[TupleRow], ctx: SensorContext, event: ExcursionEvent, excursion_id: int
+) -> None:
+    """Alerts about lots that were in the unit during the excursion but have left since.
+
+    This happens when the excursion is found late (a backlog): the ledger quarantines by
+    location, so those lots are named to a person instead of being moved automatically.
+    """
+    during = set(await lots_at_location(conn, ctx.location_id, event.started_at))
+    cur = await conn.execute(
+        "SELECT DISTINCT lot_id FROM balances WHERE location_id = %s AND quantity > 0",
+        (ctx.location_id,),
+    )
+    still_here = {int(row[0]) for row in await cur.fetchall()}
+    gone = sorted(during - still_here)
+    if not gone:
+        return
+    await raise_alert(
+        conn,
+        NewAlert(
+            kind="quarantine",
+            severity="critical",
+            at=event.at,
+            message=(
+                f"lot(s) {', '.join(map(str, gone))} were at {ctx.location_id} during an"
+                f" action-level excursion (since {event.started_at.isoformat()}) and have left"
+                " since: assess and quarantine them where they are"
+            ),
+            dedup_key=f"moved:{excursion_id}:{','.join(map(str, gone))}",
+            location_id=ctx.location_id,
+            sensor_id=ctx.sensor_id,
+            excursion_id=excursion_id,
+            detail={"moved_lots": gone},
+        ),
+    )

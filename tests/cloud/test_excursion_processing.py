@@ -11,6 +11,8 @@ import pytest
 from cloud.coldchain.profiles import STANDARD_PROFILES
 from cloud.coldchain.step import check_silences
 from cloud.coldchain.store import list_profiles
+from cloud.ledger.core import Draft, Movement, Place, Status
+from cloud.ledger.service import post
 from cloud.storage.database import make_pool
 from tests.support.coldchain_seed import (
     FRIDGE_A,
@@ -150,3 +152,22 @@ async def test_silent_sensor_opens_no_data_from_gateway_time_and_clock(site: Sit
         "SELECT ended_at FROM excursions WHERE location_id = %s AND kind = 'no_data'", FRIDGE_B
     )
     assert [minute(r[0]) for r in rows] == [61.0]
+
+
+async def test_late_excursion_names_lots_that_have_left_the_unit(site: Site) -> None:
+    sensor = SENSOR[FRIDGE_B]
+    b1 = site.lots["b1"]
+    async with await psycopg.AsyncConnection.connect(site.url) as conn:
+        avail = Status.AVAILABLE
+        move = Draft(Movement.MOVE, b1, 10, T0 + 30 * M, "op",
+                     frm=Place(FRIDGE_B, avail), to=Place(FRIDGE_A, avail))  # fmt: skip
+        await post(conn, [move])
+        await conn.commit()
+    await site.send(readings(sensor, T0, [5.0] * 11))
+    await site.send(readings(sensor, T0 + 50 * M, [5.0] * 11))
+    await site.send(readings(sensor, T0 + 11 * M, [9.0] * 39))  # B was warm while b1 was there
+    assert (await statuses(site))["b1"] == "available"  # it is in fridge A now
+    alerts = await site.rows(
+        "SELECT severity, detail->'moved_lots' FROM alerts WHERE detail ? 'moved_lots'"
+    )
+    assert alerts == [("critical", [b1])]
