@@ -1,0 +1,114 @@
+"""The ledger HTTP API: entries, balances, manual movements, QA disposition, verification."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import psycopg
+import pytest
+
+from cloud.auth.model import Role
+from cloud.ledger.service import ensure_lot, quarantine_at_location
+from tests.support.ledger_api import Api, api
+from tests.support.ledger_seed import DOCK, FRIDGE, GTIN_A
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+async def ledger(timescale_url: str) -> AsyncIterator[tuple[Api, int]]:
+    async with api(timescale_url) as a:
+        async with await psycopg.AsyncConnection.connect(timescale_url) as conn:
+            lot = await ensure_lot(conn, gtin=GTIN_A, lot_number="API1", expiry=None)
+            await conn.commit()
+        yield a, lot
+
+
+def movement(lot: int, kind: str, **sides: object) -> dict[str, object]:
+    return {"movement": kind, "lot_id": lot, "reason": "manual booking", **sides}
+
+
+async def test_manual_movements_balances_and_entries(ledger: tuple[Api, int]) -> None:
+    client, lot = ledger
+    op = client.as_(Role.OPERATOR)
+    received = await client.client.post(
+        "/v1/ledger/movements",
+        json=movement(lot, "receive", quantity=10, to_location=DOCK, to_status="available"),
+        headers=op,
+    )
+    assert received.status_code == 201, received.text
+    assert received.json()["actor"] == "operator-1"
+    assert len(received.json()["entry_hash"]) == 64
+    moved = await client.client.post(
+        "/v1/ledger/movements",
+        json=movement(lot, "put_away", quantity=4, from_location=DOCK, from_status="available",
+                      to_location=FRIDGE, to_status="available"),
+        headers=op,
+    )  # fmt: skip
+    assert moved.status_code == 201
+    too_much = await client.client.post(
+        "/v1/ledger/movements",
+        json=movement(lot, "issue", quantity=7, from_location=DOCK, from_status="available",
+                      counterparty="Ward 7"),
+        headers=op,
+    )  # fmt: skip
+    assert too_much.status_code == 409
+    assert "has 6 available" in too_much.json()["detail"]
+    wrong = await client.client.post(
+        "/v1/ledger/movements",
+        json=movement(lot, "put_away", quantity=1, from_location=DOCK, from_status="available",
+                      to_location=DOCK, to_status="available"),
+        headers=op,
+    )  # fmt: skip
+    assert wrong.status_code == 422
+    unknown = await client.client.post(
+        "/v1/ledger/movements",
+        json=movement(999, "receive", quantity=1, to_location=DOCK, to_status="available"),
+        headers=op,
+    )
+    assert unknown.status_code == 404
+    viewer = client.as_(Role.VIEWER)
+    balances = await client.client.get(
+        "/v1/ledger/balances", params={"lot_id": lot}, headers=viewer
+    )
+    assert [(b["location_id"], b["quantity"]) for b in balances.json()] == [(DOCK, 6), (FRIDGE, 4)]
+    entries = await client.client.get(
+        "/v1/ledger/entries", params={"location_id": FRIDGE}, headers=viewer
+    )
+    assert [e["movement"] for e in entries.json()] == ["put_away"]
+    verify = await client.client.get("/v1/ledger/verify", headers=client.as_(Role.ADMIN))
+    assert verify.json()["ok"] is True
+    assert verify.json()["entries"] == 2
+    not_admin = await client.client.get("/v1/ledger/verify", headers=client.as_(Role.QA))
+    assert not_admin.status_code == 403
+
+
+async def test_only_qa_disposes_and_only_quarantined_stock(
+    ledger: tuple[Api, int], timescale_url: str
+) -> None:
+    client, lot = ledger
+    await client.client.post(
+        "/v1/ledger/movements",
+        json=movement(lot, "receive", quantity=5, to_location=FRIDGE, to_status="available"),
+        headers=client.as_(Role.OPERATOR),
+    )
+    body = {"decision": "reject", "reason": "72 h above 8 °C", "signature_meaning": "rejected"}
+    url = f"/v1/lots/{lot}/disposition"
+    not_quarantined = await client.client.post(url, json=body, headers=client.as_(Role.QA))
+    assert not_quarantined.status_code == 409
+    async with await psycopg.AsyncConnection.connect(timescale_url) as conn:
+        await quarantine_at_location(
+            conn, location_id=FRIDGE, effective_at=datetime.now(UTC), actor="rules",
+            reason="hot", reference="ex-5",
+        )  # fmt: skip
+        await conn.commit()
+    operator = await client.client.post(url, json=body, headers=client.as_(Role.OPERATOR))
+    assert operator.status_code == 403
+    rejected = await client.client.post(url, json=body, headers=client.as_(Role.QA))
+    assert rejected.status_code == 200
+    assert [(b["status"], b["quantity"]) for b in rejected.json()] == [("rejected", 5)]
+    no_signature = await client.client.post(
+        url, json=body | {"signature_meaning": ""}, headers=client.as_(Role.QA)
+    )
+    assert no_signature.status_code == 422
