@@ -9,11 +9,13 @@ import psycopg
 import pytest
 
 from cloud.coldchain.profiles import STANDARD_PROFILES
-from cloud.coldchain.step import check_silences
+from cloud.coldchain.step import ColdChainStep, check_silences
 from cloud.coldchain.store import list_profiles
 from cloud.ledger.core import Draft, Movement, Place, Status
 from cloud.ledger.service import post
+from cloud.processing.steps import ProcessingBatch
 from cloud.storage.database import make_pool
+from protocols.batch import Sequenced
 from tests.support.coldchain_seed import (
     FRIDGE_A,
     FRIDGE_B,
@@ -171,3 +173,24 @@ async def test_late_excursion_names_lots_that_have_left_the_unit(site: Site) -> 
         "SELECT severity, detail->'moved_lots' FROM alerts WHERE detail ? 'moved_lots'"
     )
     assert alerts == [("critical", [b1])]
+
+
+async def test_applying_a_batch_again_changes_nothing(site: Site) -> None:
+    records = readings(SENSOR[FRIDGE_A], T0, [5.0] * 10 + [9.0] * 30 + [5.0] * 20)
+    await site.send(records)
+    tables = ("excursions", "alerts", "alert_outbox", "ledger_entries", "anomaly_scores")
+
+    async def counts() -> list[object]:
+        return [(await site.rows(f"SELECT count(*) FROM {t}"))[0][0] for t in tables]
+
+    before = await counts()
+    batch = ProcessingBatch(
+        batch_id=0, gateway_id=site.gateway_id, boot_id=site.boot, first_seq=1,
+        last_seq=len(records), received_at=T0,
+        records=[Sequenced(seq=i + 1, record=r) for i, r in enumerate(records)],
+    )  # fmt: skip
+    async with site.pool.connection() as conn, conn.transaction():
+        await ColdChainStep().apply(conn, batch)  # judged as late data: a full replay
+    assert await counts() == before
+    rows = await excursions(site)
+    assert [(r[2], minute(r[3]), minute(r[4])) for r in rows] == [("action", 10.0, 40.0)]
