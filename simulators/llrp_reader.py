@@ -34,7 +34,7 @@ from enum import StrEnum
 from types import TracebackType
 from typing import Self
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from protocols.llrp.errors import DecodeError, FramingError
 from protocols.llrp.frame import Frame, Framer, encode_frame
@@ -69,8 +69,8 @@ class SimulatorConfig(BaseModel):
     port: int = Field(default=5084, ge=0, le=65535)
     speed: float = Field(default=1.0, gt=0.0, description="scene seconds per wall second")
     paced: bool = True
-    round_time: timedelta = timedelta(milliseconds=20)
-    epoch: datetime | None = Field(default=None, description="UTC time of scene t=0")
+    round_time: timedelta = Field(default=timedelta(milliseconds=20), gt=timedelta(0))
+    epoch: AwareDatetime | None = Field(default=None, description="UTC time of scene t=0")
     antennas: int = Field(default=4, ge=1, le=32)
     record_sent: bool = Field(default=False, description="keep every TagReport sent (tests)")
 
