@@ -56,6 +56,7 @@ class ColdChainSettings(BaseModel):
 
     holt: HoltParams = HoltParams()
     checkpoint_every: timedelta = timedelta(hours=1)
+    checkpoint_retention: timedelta = timedelta(days=30)
     replay_lookback: timedelta = timedelta(days=1)
     actor: str = "coldtrace:coldchain"
 
@@ -122,7 +123,13 @@ class ColdChainStep:
         stored.state = state
         await self._models(conn, newest, ctx, stored, samples)
         await save_state(conn, ctx.sensor_id, stored)
-        await save_checkpoint(conn, ctx.sensor_id, state, self._settings.checkpoint_every)
+        await save_checkpoint(
+            conn,
+            ctx.sensor_id,
+            state,
+            self._settings.checkpoint_every,
+            self._settings.checkpoint_retention,
+        )
 
     async def _replay(
         self, conn: AsyncConnection[TupleRow], ctx: SensorContext, earliest: datetime

@@ -146,11 +146,23 @@ async def checkpoint_before(
 
 
 async def save_checkpoint(
-    conn: AsyncConnection[TupleRow], sensor_id: str, state: SensorState, every: timedelta
+    conn: AsyncConnection[TupleRow],
+    sensor_id: str,
+    state: SensorState,
+    every: timedelta,
+    keep: timedelta,
 ) -> None:
-    """Checkpoints ``state`` when the newest checkpoint is older than ``every`` (reading time)."""
+    """Checkpoints ``state`` when the newest checkpoint is older than ``every`` (reading time).
+
+    Checkpoints older than ``keep`` before it are dropped: late data older than that is stored
+    but replayed from an empty state ``replay_lookback`` before it.
+    """
     if state.last_time is None:
         return
+    await conn.execute(
+        "DELETE FROM coldchain_checkpoints WHERE sensor_id = %s AND as_of < %s",
+        (sensor_id, state.last_time - keep),
+    )
     await conn.execute(
         "INSERT INTO coldchain_checkpoints (sensor_id, as_of, state)"
         " SELECT %(s)s, %(t)s, %(state)s WHERE NOT EXISTS (SELECT 1 FROM coldchain_checkpoints"
