@@ -1,10 +1,12 @@
-"""The whole agent with real sources: MQTT loggers through Mosquitto and an LLRP dock door
-(the reader simulator over TCP), uplinked into the MockTransport cloud."""
+"""The whole agent with real sources: MQTT loggers through Mosquitto, an LLRP dock door (the
+reader simulator over TCP) and the OPC-UA server simulator, uplinked into the MockTransport
+cloud."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +16,10 @@ import pytest
 from edge.cli import source_specs
 from protocols.records import DeviceStatus, PortalPassage, Reading, TagRead
 from simulators.llrp_reader import LlrpReaderSimulator, SimulatorConfig
+from simulators.opcua_server import NAMESPACE_URI, OpcUaSimConfig, OpcUaSimulator
 from simulators.scene import PalletPass, dock_door
+from simulators.site import OpcUaLogger, SiteRuntime, SiteSpec, UnitSpec
+from simulators.thermal import UnitProfile
 from tests.edge.conftest import FakeCloud
 from tests.edge.test_agent_supervisor import Running, edge_config, eventually
 from tests.support.llrp import EPOCH, fast_config, load
@@ -140,3 +145,66 @@ async def test_local_alarm_while_the_cloud_is_away(tmp_path: Path, mqtt_url: str
     )
     assert status.device_type == "sensor"
     assert "above 8.0" in status.detail
+
+
+class SimClock:
+    """The simulator's clock, moved by the test (its units' device time)."""
+
+    def __init__(self) -> None:
+        self.time = EPOCH
+
+    def now(self) -> datetime:
+        return self.time
+
+
+async def test_opcua_server_values_reach_the_cloud_through_the_agent(tmp_path: Path) -> None:
+    units = ("fridge-a", "freezer-b")
+    site = SiteSpec(
+        site_id="site-agent",
+        units=tuple(
+            UnitSpec(unit_id=u, name=u, profile=p, seed=s, logger=OpcUaLogger())
+            for u, p, s in zip(
+                units, (UnitProfile.REFRIGERATOR, UnitProfile.FREEZER), (3, 4), strict=True
+            )
+        ),
+    )
+    clock = SimClock()
+    sim_config = OpcUaSimConfig(port=0, security=("None",), update_interval=timedelta(hours=1))
+    async with OpcUaSimulator(sim_config, SiteRuntime(site, start=EPOCH), clock) as sim:
+        base = edge_config(tmp_path)
+        data = base.model_dump(mode="python")
+        data["opcua"] = [
+            {
+                "name": "sim",
+                "endpoint": sim.endpoint,
+                "nodes": {f"nsu={NAMESPACE_URI};s={u}.Temperature": f"{u}/t" for u in units},
+                "sampling_interval": timedelta(milliseconds=10),
+                "publishing_interval": timedelta(milliseconds=50),
+                "watchdog": timedelta(seconds=2),
+                "backoff_initial": timedelta(milliseconds=50),
+                "backoff_max": timedelta(milliseconds=300),
+            }
+        ]
+        config = type(base).model_validate(data)
+        cloud = FakeCloud()
+        async with Running(config, source_specs(config), cloud) as run:
+            await eventually(lambda: len(readings_of(cloud, "fridge-a/t")) >= 1)
+            for _ in range(5):
+                clock.time += timedelta(minutes=1)
+                await sim.update()
+                await asyncio.sleep(0.12)  # more than one publishing interval per change
+            await eventually(lambda: all(len(readings_of(cloud, f"{u}/t")) >= 6 for u in units))
+            health = (await run.get("/healthz")).json()
+    assert health["sources"]["opcua:sim"]["state"] == "running"
+    for unit in units:
+        times = [r.time for r in readings_of(cloud, f"{unit}/t")]
+        assert times == sorted(set(times))  # device time kept, in order, each value once
+        assert times[-1] == EPOCH + timedelta(minutes=5)
+
+
+def readings_of(cloud: FakeCloud, sensor: str) -> list[Reading]:
+    return [
+        i.record
+        for i in cloud.stored
+        if isinstance(i.record, Reading) and i.record.sensor_id == sensor
+    ]
