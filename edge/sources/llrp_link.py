@@ -274,7 +274,9 @@ class LlrpLink:
         self._closing.set()
         client = self._client
         if polite and client.is_alive():
-            await asyncio.to_thread(client.disconnect, 1.0)
+            # Best effort: the reader may have gone in the meantime.
+            with contextlib.suppress(LLRPError, OSError):
+                await asyncio.to_thread(client.disconnect, 1.0)
         client.hard_disconnect()
         await asyncio.to_thread(client.join, 5.0)
         if client.is_alive():
