@@ -330,8 +330,10 @@ class MqttSource:
     def _status_to_report(self) -> DeviceStatus | None:
         state = self._state
         current = (state.state, state.detail)
-        if state.reported == current:
+        if state.changes == 0:
             return None
+        # Several changes since the last report (an outage shorter than the consumer's pause
+        # included) are reported even if the state is back where it was.
         detail = state.detail
         if state.changes > 1:
             detail = f"{detail} ({state.changes} state changes since the last report)"

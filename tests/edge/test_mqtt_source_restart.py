@@ -8,6 +8,7 @@ broker again.
 from __future__ import annotations
 
 import asyncio
+import os
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
@@ -44,6 +45,33 @@ async def wait_for(condition: Callable[[], bool], limit: float = 15.0) -> None:
             await asyncio.sleep(0.01)
 
 
+def pid_of(broker: MosquittoService) -> int | None:
+    try:
+        return int(broker.pidfile.read_text().strip())
+    except (FileNotFoundError, ValueError):
+        return None
+
+
+async def stop_and_wait(broker: MosquittoService, pid: int | None) -> None:
+    """Stops the broker and waits until its process is gone: Mosquitto writes its persistence
+    file on SIGTERM, which can outlast MosquittoService.stop()'s own wait on a large store, and
+    a new instance must not be started while the old one still holds the port."""
+    await asyncio.to_thread(broker.stop)
+    await gone(pid)
+
+
+async def gone(pid: int | None) -> None:
+    if pid is None:
+        return
+    async with asyncio.timeout(120):
+        while True:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return
+            await asyncio.sleep(0.05)
+
+
 async def test_broker_restart_mid_stream_loses_and_duplicates_nothing(mqtt_url: str) -> None:
     if MosquittoService.default().url != mqtt_url:
         pytest.skip("the broker under test is not the private one this test can restart")
@@ -56,9 +84,10 @@ async def test_broker_restart_mid_stream_loses_and_duplicates_nothing(mqtt_url: 
         await wait_status(records, got, DeviceState.ONLINE)
         await apublish(mqtt_url, [(topic, json_reading(i)) for i in range(200)])
         consumer = asyncio.create_task(consume(records, got))
+        pid = pid_of(broker)
         try:
             await wait_for(lambda: len(got.readings) >= 40)
-            await asyncio.to_thread(broker.stop)  # SIGTERM: the broker saves its sessions
+            await stop_and_wait(broker, pid)  # SIGTERM: the broker saves its sessions
             await wait_for(lambda: any(s.state is DeviceState.OFFLINE for s in got.statuses))
             before = len(got.readings)
             await asyncio.to_thread(broker.start)
@@ -68,7 +97,9 @@ async def test_broker_restart_mid_stream_loses_and_duplicates_nothing(mqtt_url: 
         finally:
             consumer.cancel()
             await asyncio.gather(consumer, return_exceptions=True)
-            await asyncio.to_thread(broker.start)
+            if not broker.running():
+                await gone(pid)
+                await asyncio.to_thread(broker.start)
         await settle(aiter(source), quiet=0.5)
     counts = Counter(index_of(r) for r in got.readings)
     assert sorted(counts) == list(range(300)), "a reading is missing"

@@ -62,6 +62,9 @@ def mqtt_config(
         "client_id": client_id or f"ct-test-{uuid.uuid4().hex[:10]}",
         "backoff_initial": timedelta(milliseconds=50),
         "backoff_max": timedelta(milliseconds=400),
+        # Long enough for the restart tests; short so the shared broker does not keep queueing
+        # for sessions of finished tests.
+        "session_expiry": timedelta(minutes=2),
         "decoders": (
             DecoderSpec(topic=f"{prefix}/{{site}}/readings", format="coldtrace-json"),
             DecoderSpec(
