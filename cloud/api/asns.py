@@ -13,6 +13,7 @@ from cloud.auth.deps import Operator, Viewer
 from cloud.auth.service import audit
 from cloud.receiving import AsnConflictError, AsnFormatError, AsnRejectedError
 from cloud.receiving.asn import AsnIn
+from cloud.receiving.desadv import parse_desadv
 from cloud.receiving.imports import parse_csv, parse_x12_856
 from cloud.receiving.store import AsnSummary, close_asn, create_asn, get_asn, list_asns, receipts
 
@@ -92,10 +93,10 @@ async def import_asns(
     request: Request,
     pool: Pool,
     user: Operator,
-    format: Annotated[Literal["csv", "x12-856"], Query()],
+    format: Annotated[Literal["csv", "x12-856", "desadv"], Query()],
     reason: Reason = None,
 ) -> list[AsnOut]:
-    """Imports ASNs from a CSV document or one X12 856 transaction set (text body)."""
+    """Imports ASNs from a CSV document, one X12 856 transaction set or one EANCOM DESADV."""
     raw = await request.body()
     if len(raw) > _MAX_DOCUMENT:
         raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, "document too large")
@@ -104,7 +105,12 @@ async def import_asns(
     except UnicodeDecodeError as err:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "document is not UTF-8") from err
     try:
-        asns = parse_csv(document) if format == "csv" else [parse_x12_856(document)]
+        if format == "csv":
+            asns = parse_csv(document)
+        elif format == "x12-856":
+            asns = [parse_x12_856(document)]
+        else:
+            asns = [parse_desadv(document)]
     except AsnFormatError as err:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(err)) from err
     return await _store(pool, asns, user.name, reason or f"ASN import ({format})")

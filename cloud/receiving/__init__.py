@@ -1,8 +1,8 @@
 """Receiving against advance ship notices: ASN model and import, passage matching, the step.
 
 ``asn`` (model, validation) and ``matching`` (what a passage receives) are pure; ``imports``
-parses CSV and X12 856 into the ASN model; ``store`` keeps ASNs and receiving records;
-``step`` is the processor step for ``PortalPassage`` records.
+and ``desadv`` parse CSV, X12 856 and EANCOM DESADV into the ASN model; ``store`` keeps ASNs
+and receiving records; ``step`` is the processor step for ``PortalPassage`` records.
 
 Exceptions::
 

@@ -13,7 +13,7 @@ from cloud.auth.model import Role
 from cloud.receiving.step import handle_passage
 from protocols.gs1.epc import encode_sscc96
 from protocols.records import Direction, PortalPassage
-from tests.cloud.test_receiving_imports import CSV, X12
+from tests.cloud.test_receiving_imports import CSV, DESADV, X12
 from tests.support.ledger_api import Api, api
 from tests.support.ledger_seed import DOCK, GTIN_A
 
@@ -83,6 +83,18 @@ async def test_imports_and_receipts(client: Api, timescale_url: str) -> None:
         headers=op,
     )
     assert x12.status_code == 409  # the case SSCC of the X12 document is already on PO-1
+    desadv = await client.client.post(
+        "/v1/asns/import",
+        params={"format": "desadv"},
+        content=DESADV.replace("DES-42", "DES-43")
+        .replace(PALLET, "106141410000000019")
+        .replace("006141410000000012", "006141410000000029")
+        .replace("GIN+BN+1+2+3", "GIN+BN+7+8+9")
+        .encode(),
+        headers=op,
+    )
+    assert desadv.status_code == 201, desadv.text
+    assert desadv.json()[0]["items"] == 6
     broken = await client.client.post(
         "/v1/asns/import", params={"format": "csv"}, content=b"site_id\nx\n", headers=op
     )
@@ -97,7 +109,7 @@ async def test_imports_and_receipts(client: Api, timescale_url: str) -> None:
         await handle_passage(conn, "gw-1", UUID(int=3), 1, passage)
         await conn.commit()
         cur = await conn.execute("SELECT actor, action, reason FROM audit_log ORDER BY audit_id")
-        assert [row[1] for row in await cur.fetchall()] == ["asn.create", "asn.create"]
+        assert [row[1] for row in await cur.fetchall()] == ["asn.create"] * 3
     receipts = await client.client.get(
         "/v1/receipts", params={"asn_id": csv.json()[0]["asn_id"]}, headers=client.as_(Role.VIEWER)
     )

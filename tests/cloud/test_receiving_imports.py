@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from cloud.receiving import AsnFormatError
+from cloud.receiving.desadv import parse_desadv
 from cloud.receiving.imports import parse_csv, parse_x12_856
 
 GTIN_A = "00614141123452"
@@ -87,3 +88,44 @@ def test_x12_856_subset_gives_the_hierarchy() -> None:
 def test_x12_errors_are_clear(change: tuple[str, str], message: str) -> None:
     with pytest.raises(AsnFormatError, match=message):
         parse_x12_856(X12.replace(*change))
+
+
+DESADV = (
+    "UNA:+.? '"
+    "UNB+UNOC:3+5412345000013:14+5498765000016:14+260301:1200+42'"
+    "UNH+1+DESADV:D:96A:UN:EAN005'BGM+351+DES-42+9'DTM+137:20260301:102'"
+    "DTM+132:202603020600:203'NAD+SU+5412345000013::9++Acme Pharma?+Co'"
+    "NAD+DP+site-1::92'CPS+1'PAC+1++201'"
+    f"GIN+BJ+{PALLET}'CPS+2+1'PAC+1++CT'GIN+BJ+{CASE}'"
+    f"LIN+1++{GTIN_A}:SRV'QTY+12:3'PIA+1+L1:NB'DTM+361:20270131:102'GIN+BN+1+2+3'"
+    "CPS+3+1'LIN+2++0614141999996:SRV'QTY+12:12'PIA+1+B7:NB'"
+    "CNT+2:2'UNT+22+1'UNZ+1+42'"
+)
+
+
+def test_desadv_subset_gives_the_hierarchy() -> None:
+    asn = parse_desadv(DESADV)
+    assert (asn.site_id, asn.reference, asn.supplier) == ("site-1", "DES-42", "Acme Pharma+Co")
+    assert asn.expected_at is not None
+    assert asn.expected_at.isoformat() == "2026-03-02T06:00:00+00:00"
+    pallet, case = asn.containers
+    assert (case.sscc, case.parent_sscc) == (CASE, PALLET)
+    assert case.contents[0].serials == ["1", "2", "3"]
+    assert str(case.contents[0].expiry) == "2027-01-31"
+    # CPS level 3 has no logistic unit of its own: its item is in level 1's pallet
+    assert asn.loose == []
+    assert (pallet.contents[0].gtin, pallet.contents[0].quantity) == ("00614141999996", 12)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (("NAD+DP+site-1::92'", ""), "NAD\\+DP"),
+        (("DTM+132:202603020600:203'", "DTM+132:20260302:999'"), "format 999"),
+        (("QTY+12:12'", "QTY+12:many'"), "QTY needs a number"),
+        (("GIN+BN+1+2+3'", "GIN+BN+1+2'"), "quantity 3 but 2 serials"),
+    ],
+)
+def test_desadv_errors_are_clear(change: tuple[str, str], message: str) -> None:
+    with pytest.raises(AsnFormatError, match=message):
+        parse_desadv(DESADV.replace(*change))
