@@ -42,12 +42,18 @@ async def _main(config: EdgeConfig) -> int:
         loop.add_signal_handler(sig, stop.set)
     try:
         await run_agent(config, stop, source_specs(config))
+    except OutboxError as err:  # raised while opening the outbox, before anything runs
+        log.critical("cannot open the outbox: %s", err)
+        return 1
+    except OSError as err:  # the health port is taken, the outbox folder cannot be made
+        log.critical("cannot start: %s", err)
+        return 1
     except ExceptionGroup as group:
         failures, rest = group.split(OutboxError)
         if failures is None or rest is not None:
             raise
-        for err in failures.exceptions:
-            log.critical("outbox failure, agent stops: %s", err)
+        for failure in failures.exceptions:
+            log.critical("outbox failure, agent stops: %s", failure)
         return 1
     return 0
 

@@ -185,3 +185,25 @@ def test_a_wrong_source_section_is_refused(tmp_path: Path, old: str, new: str, f
     with pytest.raises(ConfigError) as info:
         load_config(path)
     assert field in str(info.value)
+
+
+def test_a_health_port_in_use_is_a_clear_start_failure(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        text = GOOD.replace("health: {{port: 9200}}", f"health: {{{{port: {port}}}}}")
+        text = text.replace("  broker: {{host: 127.0.0.1, port: 1883}}\n", "")
+        assert "broker" not in text
+        path = write(tmp_path, text)
+        proc = subprocess.run(
+            [sys.executable, "-m", "coldtrace", "edge", "run", "--config", str(path)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert proc.returncode == 1
+    assert "cannot start" in proc.stderr
