@@ -1,10 +1,11 @@
-"""``/v1/users`` (admin) and ``/v1/me``: users, roles and API tokens."""
+"""``/v1/users`` and ``/v1/audit`` (admin), ``/v1/me``: users, roles, tokens, audit trail."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from datetime import datetime
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, HTTPException, status
+from fastapi import APIRouter, Header, HTTPException, Query, status
 from pydantic import BaseModel, Field
 
 from cloud.api.deps import Pool
@@ -16,6 +17,16 @@ from cloud.auth.service import add_user, audit, disable_user, list_users
 router = APIRouter(prefix="/v1", tags=["users"])
 
 Reason = Annotated[str | None, Header(alias="X-Coldtrace-Reason", max_length=500)]
+
+
+class AuditOut(BaseModel):
+    audit_id: int
+    at: datetime
+    actor: str
+    action: str
+    subject: str
+    reason: str | None
+    detail: dict[str, Any]
 
 
 class UserIn(BaseModel):
@@ -71,3 +82,26 @@ async def disable(name: str, pool: Pool, admin: Admin, reason: Reason = None) ->
         found = {n: (r, e) for n, r, e in await list_users(conn)}
     role, enabled = found[name]
     return UserOut(name=name, role=role, enabled=enabled)
+
+
+@router.get("/audit")
+async def audit_trail(
+    pool: Pool,
+    _: Admin,
+    subject: str | None = None,
+    actor: str | None = None,
+    before: Annotated[int | None, Query(ge=1, description="audit_id to page back from")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> list[AuditOut]:
+    """Who wrote what and why, newest first."""
+    async with pool.connection() as conn:
+        cur = await conn.execute(
+            "SELECT audit_id, at, actor, action, subject, reason, detail FROM audit_log"
+            " WHERE (%(subject)s::text IS NULL OR subject = %(subject)s)"
+            " AND (%(actor)s::text IS NULL OR actor = %(actor)s)"
+            " AND (%(before)s::bigint IS NULL OR audit_id < %(before)s)"
+            " ORDER BY audit_id DESC LIMIT %(limit)s",
+            {"subject": subject, "actor": actor, "before": before, "limit": limit},
+        )
+        names = list(AuditOut.model_fields)
+        return [AuditOut(**dict(zip(names, r, strict=True))) for r in await cur.fetchall()]

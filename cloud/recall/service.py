@@ -73,7 +73,11 @@ async def units(conn: AsyncConnection[TupleRow], lot_id: int) -> list[dict[str, 
 
 
 async def containers(conn: AsyncConnection[TupleRow], lot_id: int) -> list[dict[str, Any]]:
-    """Every logistic unit holding a unit of the lot, nested ones included (walking up)."""
+    """Every logistic unit holding a unit of the lot, nested ones included (walking up).
+
+    ``content_locations`` are where its direct contents are now, as the ledger says: a case
+    whose units were put away is no longer where it was received.
+    """
     return await _rows(
         conn,
         "WITH RECURSIVE up AS ("
@@ -81,10 +85,12 @@ async def containers(conn: AsyncConnection[TupleRow], lot_id: int) -> list[dict[
         "  WHERE lot_id = %s AND parent_uri IS NOT NULL"
         " UNION SELECT u.parent_uri FROM units u JOIN up ON u.epc_uri = up.epc_uri"
         "  WHERE u.parent_uri IS NOT NULL)"
-        " SELECT u.epc_uri, u.parent_uri, u.location_id FROM up JOIN units u USING (epc_uri)"
-        " ORDER BY u.epc_uri",
+        " SELECT u.epc_uri, u.parent_uri, u.location_id,"
+        "  ARRAY(SELECT DISTINCT c.location_id FROM units c WHERE c.parent_uri = u.epc_uri"
+        "   AND c.location_id IS NOT NULL ORDER BY 1)"
+        " FROM up JOIN units u USING (epc_uri) ORDER BY u.epc_uri",
         (lot_id,),
-        ["epc_uri", "parent_uri", "location_id"],
+        ["epc_uri", "parent_uri", "location_id", "content_locations"],
     )
 
 

@@ -80,3 +80,11 @@ async def test_disabled_users_lose_access_and_writes_are_audited(
         ]
         cur = await conn.execute("SELECT count(*) FROM api_tokens WHERE length(token_hash) = 32")
         assert await cur.fetchone() == (4,)
+    trail = await client.client.get(
+        "/v1/audit", params={"subject": "user:viewer-1"}, headers=client.as_(Role.ADMIN)
+    )
+    assert [(a["actor"], a["action"], a["reason"]) for a in trail.json()] == [
+        ("admin-1", "user.disable", "left the company")
+    ]
+    hidden = await client.client.get("/v1/audit", headers=client.as_(Role.QA))
+    assert hidden.status_code == 403

@@ -13,7 +13,9 @@ import pytest
 
 from cloud.auth.model import Role
 from cloud.epcis.events import Move, events_from_moves, identifier
-from cloud.ledger.service import dispose_lot, quarantine_at_location
+from cloud.ledger.core import Draft, Movement, Place, Status
+from cloud.ledger.service import dispose_lot, post, quarantine_at_location
+from cloud.recall.service import recall_hold
 from cloud.receiving.asn import AsnIn
 from cloud.receiving.step import handle_passage
 from cloud.receiving.store import create_asn
@@ -144,9 +146,24 @@ async def _story(conn: psycopg.AsyncConnection[tuple[object, ...]]) -> None:
     cur = await conn.execute("SELECT lot_id FROM lots WHERE lot_number = 'L1'")
     row = await cur.fetchone()
     assert row is not None
+    lot_l1 = int(str(row[0]))
     await dispose_lot(
-        conn, lot_id=int(str(row[0])), decision="release", actor="qa-1", reason="within budget",
+        conn, lot_id=lot_l1, decision="release", actor="qa-1", reason="within budget",
         effective_at=t2, signature_meaning="approved for use",
+    )  # fmt: skip
+    t3 = T0 + timedelta(hours=6)
+    await post(
+        conn,
+        [
+            Draft(
+                Movement.ISSUE, lot_l1, 1, t3, "op", frm=Place(DOCK, Status.RELEASED),
+                epc_uri="urn:epc:id:sgtin:0614141.012345.1", counterparty="Ward 4",
+            )
+        ],
+    )  # fmt: skip
+    await recall_hold(
+        conn, lot_l1, actor="qa-1", reason="supplier recall", reference="RC-1",
+        effective_at=t3 + timedelta(hours=1),
     )  # fmt: skip
     await conn.execute(
         "INSERT INTO sensors (sensor_id, location_id) VALUES ('t-dock', %s)", (DOCK,)
@@ -178,6 +195,8 @@ async def test_the_api_exports_a_valid_document_of_the_whole_story(client: Api) 
     assert ("AggregationEvent", "receiving", "in_progress") in steps
     assert ("ObjectEvent", "holding", "non_sellable_other") in steps
     assert ("ObjectEvent", "inspecting", "active") in steps
+    assert ("ObjectEvent", "shipping", "in_transit") in steps
+    assert ("ObjectEvent", "holding", "recalled") in steps
     received = next(
         e
         for e in document["epcisBody"]["eventList"]

@@ -85,7 +85,9 @@ async def test_recall_view_lists_units_places_and_customers(client: Api) -> None
     assert places == {(DOCK, "available"): 13, (FRIDGE, "available"): 2}
     where = {u["epc_uri"]: u["location_id"] for u in body["units"]}
     assert where == {UNITS[0]: None, UNITS[1]: FRIDGE, UNITS[2]: FRIDGE, UNITS[3]: DOCK}
-    assert [c["epc_uri"] for c in body["containers"]] == [PALLET]
+    assert [(c["epc_uri"], c["content_locations"]) for c in body["containers"]] == [
+        (PALLET, [DOCK, FRIDGE])
+    ]
     assert [(i["counterparty"], i["quantity"]) for i in body["issued"]] == [
         ("St. Mary's Hospital pharmacy", 1),
         ("City Pharmacy", 8),
