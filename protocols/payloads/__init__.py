@@ -4,7 +4,7 @@ Pure and I/O-free. A :class:`DecoderSpec` names a topic pattern (``+``/``#`` wil
 captures), a payload format and how sensor ids are built; a :class:`PayloadRouter` picks the
 first matching spec for each message. Formats: ``coldtrace-json`` (our own), ``chirpstack-v4``
 (uplink events, codec ``object`` or Milesight EM300-TH bytes), ``tasmota`` (``tele/<dev>/SENSOR``)
-and ``shelly-gen2`` (``<id>/status/temperature:0``).
+``shelly-gen2`` (``<id>/status/temperature:0``) and ``shelly-gen2-rpc`` (``<id>/events/rpc``).
 
 Exception tree (the router catches all of them and returns a ``DeadLetter``)::
 

@@ -37,6 +37,7 @@ _DECODERS: dict[PayloadFormat, _Decoder] = {
     PayloadFormat.CHIRPSTACK_V4: chirpstack.decode,
     PayloadFormat.TASMOTA: tasmota.decode,
     PayloadFormat.SHELLY_GEN2: shelly.decode,
+    PayloadFormat.SHELLY_GEN2_RPC: shelly.decode_rpc,
 }
 # Errors a decoder may meet on hostile input; each becomes a dead letter, never a crash.
 _INPUT_ERRORS = (ValueError, TypeError, KeyError, IndexError, OverflowError, struct.error)

@@ -2,8 +2,8 @@
 
 The sensor id is a template filled from the topic's named captures and from variables the
 format provides (``{sensor_id}`` of our JSON, ``{dev_eui}`` / ``{device_name}`` of ChirpStack,
-``{sensor}`` of Tasmota, ``{component_id}`` of Shelly). Wrong configuration is refused when the
-spec is built, with a message naming the field.
+``{sensor}`` of Tasmota, ``{component_id}`` and ``{src}`` of Shelly). Wrong configuration is
+refused when the spec is built, with a message naming the field.
 
 >>> spec = DecoderSpec(topic="tele/{device}/SENSOR", format="tasmota",
 ...                    sensor_id="{device}/{sensor}", timezone="Europe/Paris")
@@ -35,6 +35,7 @@ class PayloadFormat(StrEnum):
     CHIRPSTACK_V4 = "chirpstack-v4"
     TASMOTA = "tasmota"
     SHELLY_GEN2 = "shelly-gen2"
+    SHELLY_GEN2_RPC = "shelly-gen2-rpc"
 
 
 FORMAT_VARIABLES: dict[PayloadFormat, frozenset[str]] = {
@@ -42,6 +43,7 @@ FORMAT_VARIABLES: dict[PayloadFormat, frozenset[str]] = {
     PayloadFormat.CHIRPSTACK_V4: frozenset({"dev_eui", "device_name"}),
     PayloadFormat.TASMOTA: frozenset({"sensor"}),
     PayloadFormat.SHELLY_GEN2: frozenset({"component_id"}),
+    PayloadFormat.SHELLY_GEN2_RPC: frozenset({"src", "component_id"}),
 }
 _DEFAULT_TEMPLATES = {
     PayloadFormat.COLDTRACE_JSON: "{sensor_id}",

@@ -26,6 +26,11 @@ ROUTER = PayloadRouter(
             timezone="Europe/Paris",
         ),
         DecoderSpec(
+            topic="{device}/events/rpc",
+            format="shelly-gen2-rpc",
+            sensor_id="{src}/t{component_id}",
+        ),
+        DecoderSpec(
             topic="{device}/status/temperature:0",
             format="shelly-gen2",
             sensor_id="{device}/t{component_id}",
@@ -452,9 +457,113 @@ def test_shelly_malformed(payload: str, reason: str) -> None:
     assert reason in letter.reason
 
 
+# ---------------------------------------------------------------- Shelly Gen2 RPC
+
+RPC = "shellyhtg3-84fce63ad204/events/rpc"
+
+
+def rpc(method: str = "NotifyStatus", /, **params: object) -> dict[str, object]:
+    return {
+        "src": "shellyhtg3-84fce63ad204",
+        "dst": "shellyhtg3-84fce63ad204/events",
+        "method": method,
+        "params": params,
+    }
+
+
+@pytest.mark.parametrize(
+    ("frame", "expected"),
+    [
+        (
+            rpc(ts=1772366400.25, **{"temperature:0": {"id": 0, "tC": 4.2, "tF": 39.6}}),
+            [
+                (
+                    "shellyhtg3-84fce63ad204/t0",
+                    "2026-03-01T12:00:00.250000+00:00",
+                    4.2,
+                    "degC",
+                    "good",
+                )
+            ],
+        ),
+        (  # H&T Gen3 full status: temperature and humidity, other components ignored
+            rpc(
+                "NotifyFullStatus",
+                ts=1772366400,
+                sys={"uptime": 12},
+                **{"temperature:0": {"id": 0, "tC": 5.0}, "humidity:0": {"id": 0, "rh": 61.5}},
+            ),
+            [
+                ("shellyhtg3-84fce63ad204/t0", "2026-03-01T12:00:00+00:00", 5.0, "degC", "good"),
+                (
+                    "shellyhtg3-84fce63ad204/t0/rh",
+                    "2026-03-01T12:00:00+00:00",
+                    61.5,
+                    "percentRH",
+                    "good",
+                ),
+            ],
+        ),
+        (  # add-on with two probes, one failed
+            rpc(
+                ts=1772366400,
+                **{
+                    "temperature:100": {"id": 100, "tC": -19.5},
+                    "temperature:101": {"id": 101, "tC": None, "errors": ["read"]},
+                },
+            ),
+            [
+                (
+                    "shellyhtg3-84fce63ad204/t100",
+                    "2026-03-01T12:00:00+00:00",
+                    -19.5,
+                    "degC",
+                    "good",
+                ),
+                ("shellyhtg3-84fce63ad204/t101", "2026-03-01T12:00:00+00:00", None, "degC", "bad"),
+            ],
+        ),
+        (  # no ts: receipt time, uncertain
+            rpc(**{"temperature:0": {"id": 0, "tC": 4.0}}),
+            [("shellyhtg3-84fce63ad204/t0", RECEIVED.isoformat(), 4.0, "degC", "uncertain")],
+        ),
+        (  # clock not set yet
+            rpc(ts=12.5, **{"temperature:0": {"id": 0, "tC": 4.0}}),
+            [("shellyhtg3-84fce63ad204/t0", RECEIVED.isoformat(), 4.0, "degC", "uncertain")],
+        ),
+        (rpc("NotifyEvent", ts=1772366400, events=[{"event": "btn_down"}]), []),
+        (rpc(ts=1772366400, **{"temperature:0": {"id": 0, "errors": ["read"]}}), []),
+    ],
+)
+def test_shelly_rpc_good(frame: dict[str, object], expected: list[object]) -> None:
+    out = decode(RPC, frame)
+    assert readings(out) == expected
+    assert dead(out) == []
+
+
+@pytest.mark.parametrize(
+    ("frame", "reason"),
+    [
+        (rpc(ts="now", **{"temperature:0": {"tC": 4}}), "params.ts must be a number"),
+        (rpc(ts=1e30, **{"temperature:0": {"tC": 4}}), "out of range"),
+        ({"method": "NotifyStatus", "params": {}}, "src must be the device id"),
+        (
+            rpc(ts=1772366400, **{"temperature:0": {"tC": "4"}}),
+            "temperature:0: tC must be a number",
+        ),
+        ({**rpc(), "params": [1]}, "params must be a JSON object"),
+    ],
+)
+def test_shelly_rpc_malformed(frame: dict[str, object], reason: str) -> None:
+    out = decode(RPC, frame)
+    assert readings(out) == []
+    (letter,) = dead(out)
+    assert reason in letter.reason
+
+
 # ---------------------------------------------------------------- nothing escapes
 
-TOPICS = [CT, UP, TELE, SHELLY, "unrouted"]
+TOPICS = [CT, UP, TELE, SHELLY, RPC, "unrouted"]
 
 
 @settings(max_examples=300, deadline=None)
@@ -507,7 +616,7 @@ json_values = st.recursive(
 def test_random_json_never_raises(topic: str, document: object) -> None:
     payload = json.dumps(document).encode()
     out = ROUTER.decode(topic, payload, RECEIVED)
-    assert out
+    assert out or topic == RPC  # RPC frames that carry no temperature give nothing
     for record in out:
         if isinstance(record, DeadLetter):
             assert record.raw == payload
