@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 
+import httpx
 from fastapi import FastAPI
 
 from cloud.api.registry import routers
+from cloud.coldchain.alerts import AlertDeliverer
 from cloud.config import CloudSettings
 from cloud.jobs.scheduler import running_scheduler
 from cloud.processing.processor import Processor
@@ -35,7 +37,7 @@ def create_app(settings: CloudSettings) -> FastAPI:
         await pool.open(wait=False)
         stop = asyncio.Event()
         try:
-            async with asyncio.TaskGroup() as group:
+            async with AsyncExitStack() as stack, asyncio.TaskGroup() as group:
                 if settings.run_processor:
                     processor = Processor(
                         pool,
@@ -46,6 +48,10 @@ def create_app(settings: CloudSettings) -> FastAPI:
                     group.create_task(processor.run(stop))
                 if settings.run_scheduler:
                     group.create_task(running_scheduler(pool, settings.jobs, stop))
+                if settings.alerts.webhook_url is not None:
+                    client = await stack.enter_async_context(httpx.AsyncClient())
+                    deliverer = AlertDeliverer(pool, client, settings.alerts)
+                    group.create_task(deliverer.run(stop))
                 try:
                     yield
                 finally:

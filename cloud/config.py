@@ -8,6 +8,8 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, PostgresDsn, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from cloud.coldchain.alerts import AlertSettings
+
 PositiveDelta = Annotated[timedelta, Field(gt=timedelta(0))]
 
 
@@ -47,6 +49,9 @@ class JobSettings(BaseModel):
     stale_interval: PositiveDelta = timedelta(minutes=1)
     default_silence: PositiveDelta = timedelta(minutes=15)
     """Silence interval of a sensor whose location has no storage profile."""
+    silence_check_interval: PositiveDelta = timedelta(minutes=1)
+    """How often the cold-chain engine checks sensors against the wall clock: a sensor whose
+    gateway went quiet opens a "no data" condition even though no batch arrives to say so."""
 
     @field_validator("retention")
     @classmethod
@@ -81,3 +86,5 @@ class CloudSettings(BaseSettings):
     run_scheduler: bool = True
     processor: ProcessorSettings = ProcessorSettings()
     jobs: JobSettings = JobSettings()
+    alerts: AlertSettings = AlertSettings()
+    """Webhook delivery of alerts; without ``webhook_url`` alerts stay in the alarm list only."""

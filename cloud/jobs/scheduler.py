@@ -19,6 +19,7 @@ from psycopg import AsyncConnection, InterfaceError, OperationalError
 from psycopg.rows import TupleRow
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
+from cloud.coldchain.step import check_silences
 from cloud.config import JobSettings
 from cloud.jobs.locks import run_exclusive
 from cloud.jobs.retention import prune_all
@@ -56,6 +57,7 @@ def jobs(settings: JobSettings) -> list[Job]:
         Job("retention", settings.retention_interval, retention),
         Job("rollups", settings.rollup_interval, rollups),
         Job("stale_sensors", settings.stale_interval, stale),
+        Job("coldchain_silences", settings.silence_check_interval, check_silences),
     ]
 
 
