@@ -1,0 +1,366 @@
+"""``coldtrace demo``: the whole chain on one machine, on the private services, with a scenario.
+
+What runs (``make demo``):
+
+1. the private PostgreSQL/TimescaleDB and Mosquitto (``coldtrace.devservices``), a fresh
+   database (``coldtrace_demo`` by default) migrated and loaded with the demo site
+   (``coldtrace.demo_site``: fridges, freezers, a room, two dock doors, products, lots on hand,
+   ASNs, a gateway token and two users);
+2. the cloud service as a child process (``coldtrace cloud serve``: API, processor, jobs,
+   dashboard);
+3. in this process, the simulators: an OPC-UA server (fridge-1, freezer-1), MQTT loggers
+   (fridge-2 and room-1 in our JSON, freezer-2 as a LoRaWAN sensor through ChirpStack), and
+   one LLRP reader per dock door;
+4. in this process, the edge agent (``edge.agent.run_agent``) configured for them: OPC-UA, MQTT
+   and LLRP sources, dock-door portals, its SQLite outbox and its uplink to the cloud.
+
+The scenario: the last ``history`` hours (6 by default) are simulated at full speed by the same
+thermal models — fridge-1's compressor fails ``failure_before_now`` (2 h 30 min) before the demo
+starts — and uploaded by the edge agent as a logger's backlog would be (a source that yields
+the stored readings, then waits). So the excursion, its alerts and the quarantine of the lots in
+fridge-1 are computed by the processor from readings that went through the outbox, ingest and
+processor like any other. From then on the simulators run in real time and the live sources
+take over; the failed compressor stays failed. Pallets pass the dock doors while the demo runs:
+one matching its ASN, one with a case too many, one that nobody announced.
+
+Ctrl-C (SIGINT) or SIGTERM stops everything: the edge agent flushes its outbox, the simulators
+close, the cloud service gets SIGTERM and is waited for.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sys
+import tempfile
+import time
+from collections import deque
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
+from datetime import UTC, datetime, timedelta
+from functools import partial
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+from uuid import uuid4
+
+import httpx
+import psycopg
+from pydantic import BaseModel, ConfigDict, Field
+
+from coldtrace import demo_site, devservices
+from edge.agent import SourceSpec
+from protocols.records import Quality, Reading, Record
+from simulators.scenarios import Scenario, StartFault
+from simulators.site import MqttLogger, SimulatedClock, SiteRuntime
+from simulators.thermal import Fault
+
+log = logging.getLogger("coldtrace.demo")
+
+
+class DemoError(RuntimeError):
+    """The demo could not start (a service, the database, the cloud process)."""
+
+
+class DemoSettings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    database_name: str = Field(default="coldtrace_demo", pattern=r"^[a-z][a-z0-9_]{0,62}$")
+    port: int = Field(default=8000, ge=0, le=65535)
+    """The cloud service's port; 0 picks a free one."""
+    history: timedelta = Field(default=timedelta(hours=6), gt=timedelta(0))
+    failure_before_now: timedelta = Field(default=timedelta(hours=2, minutes=30))
+    duration: timedelta | None = None
+    """Stop by itself after this long (None: until Ctrl-C or SIGTERM)."""
+    pallet_every: timedelta = Field(default=timedelta(seconds=12), gt=timedelta(0))
+    startup_timeout: timedelta = Field(default=timedelta(seconds=60), gt=timedelta(0))
+
+
+# --- the backlog: the simulated hours before now, uploaded through the edge agent -------------
+
+
+def backfill(
+    runtime: SiteRuntime, until: datetime, sensor_ids: dict[str, str], received_at: datetime
+) -> list[Reading]:
+    """Readings of every unit of ``runtime`` at its logger's interval, from its start to ``until``.
+
+    The runtime (models and scenario) is advanced to ``until`` on the way, so live simulators
+    given the same runtime carry on from where the backlog ends.
+    """
+    every = {
+        uid: spec.logger.interval if isinstance(spec.logger, MqttLogger) else timedelta(minutes=1)
+        for uid, spec in runtime.specs.items()
+    }
+    due = {uid: runtime.time + every[uid] for uid in runtime.specs}
+    out: list[Reading] = []
+    step = min(every.values())
+    at = runtime.time + step
+    while at <= until:
+        runtime.advance_to(at)
+        for uid, model in runtime.models.items():
+            if due[uid] > at:
+                continue
+            due[uid] += every[uid]
+            sample = model.read_sensor()
+            if sample is None:  # a silent probe sends nothing
+                continue
+            out.append(
+                Reading(
+                    sensor_id=sensor_ids[uid],
+                    time=sample.time,
+                    value=sample.value,
+                    quality=Quality(sample.status.value),
+                    received_at=received_at,
+                )
+            )
+        at += step
+    return out
+
+
+class Backlog:
+    """Records waiting to be uploaded, shared by every life of ``BacklogSource``.
+
+    A record leaves the queue only when the agent asks for the next tuple, i.e. once the one
+    before is committed to the outbox, so a restarted source resends nothing and loses nothing.
+    """
+
+    def __init__(self, records: list[Reading], chunk: int = 500) -> None:
+        self._chunks: deque[tuple[Record, ...]] = deque(
+            tuple(records[i : i + chunk]) for i in range(0, len(records), chunk)
+        )
+
+    @property
+    def pending(self) -> int:
+        return sum(len(c) for c in self._chunks)
+
+    async def stream(self) -> AsyncIterator[tuple[Record, ...]]:
+        while self._chunks:
+            yield self._chunks[0]
+            self._chunks.popleft()  # resumed: the tuple is on disk
+        await asyncio.Event().wait()  # uploaded: stay quiet until the agent stops
+
+
+class BacklogSource:
+    """An edge source (``edge.sources.base`` contract) over a ``Backlog``."""
+
+    def __init__(self, backlog: Backlog) -> None:
+        self._backlog = backlog
+
+    @property
+    def name(self) -> str:
+        return "backlog"
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:  # fmt: skip
+        return None
+
+    def __aiter__(self) -> AsyncIterator[tuple[Record, ...]]:
+        return self._backlog.stream()
+
+
+# --- database and cloud process -----------------------------------------------------------------
+
+
+def fresh_database(server_url: str, name: str, within: timedelta) -> str:
+    """Drops and creates database ``name`` on the server; returns its URL.
+
+    A server still starting up (or restarting) is waited for, up to ``within``.
+    """
+    from urllib.parse import urlsplit, urlunsplit
+
+    deadline = time.monotonic() + within.total_seconds()
+    while True:
+        try:
+            with psycopg.connect(server_url, autocommit=True, connect_timeout=5) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                conn.execute(f'CREATE DATABASE "{name}"')
+            return urlunsplit(urlsplit(server_url)._replace(path="/" + name))
+        except psycopg.OperationalError as err:
+            if time.monotonic() >= deadline:
+                raise DemoError(f"PostgreSQL at {server_url} is not reachable: {err}") from err
+            time.sleep(0.5)
+
+
+async def prepare_database(url: str, now: datetime) -> demo_site.Credentials:
+    from cloud.storage.migrations import migrate
+
+    async with await psycopg.AsyncConnection.connect(url) as conn:
+        await migrate(conn, timescaledb=None)
+        async with conn.transaction():
+            return await demo_site.load(conn, now=now)
+
+
+@contextlib.asynccontextmanager
+async def cloud_process(url: str, port: int, startup: timedelta) -> AsyncIterator[str]:
+    """``coldtrace cloud serve`` as a child; yields its base URL once /healthz answers 200."""
+    env = {
+        **os.environ,
+        "COLDTRACE_CLOUD_PROCESSOR__POLL_INTERVAL": "PT0.5S",
+        "COLDTRACE_WEB_POLL_INTERVAL": "PT1S",
+    }
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "coldtrace", "cloud", "serve", "--database-url", url,
+        "--port", str(port), env=env,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        await _wait_healthy(proc, base, startup)
+        yield base
+    finally:
+        if proc.returncode is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(proc.wait(), 15)
+            except TimeoutError:
+                log.warning("cloud service did not stop in 15 s; killing it")
+                proc.kill()
+                await proc.wait()
+
+
+async def _wait_healthy(proc: asyncio.subprocess.Process, base: str, within: timedelta) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within.total_seconds()
+    async with httpx.AsyncClient() as client:
+        while loop.time() < deadline:
+            if proc.returncode is not None:
+                raise DemoError(f"the cloud service exited with code {proc.returncode}")
+            with contextlib.suppress(httpx.HTTPError):
+                if (await client.get(f"{base}/healthz", timeout=2)).status_code == 200:
+                    return
+            await asyncio.sleep(0.3)
+    raise DemoError(f"the cloud service did not answer on {base} within {within}")
+
+
+# --- the run ------------------------------------------------------------------------------------
+
+
+def print_banner(base: str, creds: demo_site.Credentials, database_url: str) -> None:
+    print(
+        f"\ncoldtrace demo is running.\n"
+        f"  Dashboard:  {base}/ui   (sign in with an API token below)\n"
+        f"  QA user 'demo-qa' token:             {creds.qa_token}\n"
+        f"  Operator 'demo-operator' token:      {creds.operator_token}\n"
+        f"  API:        {base}/docs\n"
+        f"  Database:   {database_url}\n"
+        f"  Grafana:    see docs/dashboards.md (dashboards/grafana/)\n"
+        f"Ctrl-C stops everything.\n",
+        flush=True,
+    )
+
+
+async def run(settings: DemoSettings, stop: asyncio.Event) -> int:
+    """Runs the demo until ``stop`` is set (or ``settings.duration`` has passed)."""
+    from coldtrace.demo_wiring import edge_config, feed_pallets, simulators, source_specs
+    from edge.agent import run_agent
+
+    server_url = await asyncio.to_thread(devservices.PostgresService.default().start)
+    mqtt_url = await asyncio.to_thread(devservices.MosquittoService.default().start)
+    database_url = await asyncio.to_thread(
+        fresh_database, server_url, settings.database_name, settings.startup_timeout
+    )
+    now = datetime.now(UTC)
+    creds = await prepare_database(database_url, now)
+    port = settings.port or devservices.free_port()
+    scenario = Scenario(
+        name="compressor-failure",
+        description=f"{demo_site.FAILING_UNIT}'s compressor dies",
+        events=(StartFault(at=settings.history - settings.failure_before_now,
+                           unit=demo_site.FAILING_UNIT, fault=Fault.COMPRESSOR_FAILURE),),
+    )  # fmt: skip
+    site = demo_site.simulated_site()
+    start = now - settings.history
+    opcua = SiteRuntime(site, start=start, scenario=scenario, transport="opcua")
+    mqtt = SiteRuntime(site, start=start, transport="mqtt")
+    sensors = {u.unit_id: u.sensor_id for u in demo_site.UNITS}
+    backlog = Backlog(backfill(opcua, now, sensors, now) + backfill(mqtt, now, sensors, now))
+    log.info("backlog of %d readings over %s", backlog.pending, settings.history)
+
+    async with AsyncExitStack() as stack:
+        base = await stack.enter_async_context(
+            cloud_process(database_url, port, settings.startup_timeout)
+        )
+        live = SimulatedClock(datetime.now(UTC), scale=1.0)
+        sims = await simulators(stack, opcua, mqtt, live, mqtt_url)
+        workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="coldtrace-demo-")))
+        config = edge_config(
+            base, creds.gateway_token, mqtt_url, sims, workdir=workdir, tag=uuid4().hex[:8]
+        )
+        specs = [*source_specs(config, sims), _backlog_spec(backlog)]
+        agent_stop = asyncio.Event()
+        async with asyncio.TaskGroup() as group:
+            agent = group.create_task(run_agent(config, agent_stop, specs), name="edge-agent")
+            pallets = group.create_task(feed_pallets(sims, settings.pallet_every), name="pallets")
+            print_banner(base, creds, database_url)
+            with contextlib.suppress(TimeoutError):
+                seconds = settings.duration.total_seconds() if settings.duration else None
+                await asyncio.wait_for(stop.wait(), seconds)
+            log.info("stopping: edge agent first (it flushes its outbox), then simulators, cloud")
+            pallets.cancel()
+            agent_stop.set()
+            await agent
+    return 0
+
+
+def _backlog_spec(backlog: Backlog) -> SourceSpec:
+    return SourceSpec("backlog", partial(BacklogSource, backlog))
+
+
+# --- command line -------------------------------------------------------------------------------
+
+
+def _duration(text: str) -> timedelta:
+    """``60s``, ``5m``, ``1h`` or plain seconds."""
+    units = {"s": 1, "m": 60, "h": 3600}
+    number, unit = (text[:-1], text[-1]) if text[-1:] in units else (text, "s")
+    try:
+        return timedelta(seconds=float(number) * units[unit])
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"bad duration {text!r}: use 60s, 5m or 1h") from err
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    logging.basicConfig(
+        level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    settings = DemoSettings(
+        database_name=args.database_name, port=args.port, history=args.history,
+        duration=args.duration,
+        pallet_every=args.pallet_every,
+    )  # fmt: skip
+
+    async def main() -> int:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        return await run(settings, stop)
+
+    try:
+        return asyncio.run(main())
+    except DemoError as err:
+        print(f"coldtrace demo: {err}", file=sys.stderr)
+        return 1
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    demo = sub.add_parser(
+        "demo", help="simulators + edge agent + cloud + dashboard, with a scenario"
+    )
+    demo.add_argument("--duration", type=_duration, help="stop after this long (60s, 5m, 1h)")
+    demo.add_argument("--port", type=int, default=8000, help="cloud HTTP port (0: a free one)")
+    demo.add_argument("--database-name", default="coldtrace_demo")
+    demo.add_argument("--history", type=_duration, default=timedelta(hours=6),
+                      help="simulated time before now, sent as a backlog (default 6h)")  # fmt: skip
+    demo.add_argument("--pallet-every", type=_duration, default=timedelta(seconds=12),
+                      help="time between pallets at the dock doors (default 12s)")  # fmt: skip
+    demo.add_argument("--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING"])
+    demo.set_defaults(handler=_cmd_demo)
