@@ -100,7 +100,7 @@ async def _inbound(
 ) -> None:
     assert out.site_id is not None
     assert out.location_id is not None
-    asns = await open_asns(conn, out.site_id)
+    asns = await open_asns(conn, out.site_id, list(reads.keys))
     match = match_inbound(reads, asns)
     refs = {a.asn_id: a for a in asns}
     cur = await conn.execute(

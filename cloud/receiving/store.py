@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -61,12 +62,18 @@ async def create_asn(conn: AsyncConnection[TupleRow], asn: AsnIn) -> int:
     return asn_id
 
 
-async def open_asns(conn: AsyncConnection[TupleRow], site_id: str) -> list[OpenAsn]:
-    """The open ASNs of a site with what each has received so far (locked for this receipt)."""
+async def open_asns(
+    conn: AsyncConnection[TupleRow], site_id: str, keys: Sequence[str]
+) -> list[OpenAsn]:
+    """The open ASNs of a site that announce one of ``keys`` or one of their GTINs, with what
+    each has received so far; locked for this receipt. Other ASNs cannot change the match."""
+    gtins = sorted({k[4:18] for k in keys if k.startswith("(01)")})
     cur = await conn.execute(
-        "SELECT asn_id, document FROM asns WHERE site_id = %s AND status = 'open'"
-        " ORDER BY asn_id FOR UPDATE",
-        (site_id,),
+        "SELECT a.asn_id, a.document FROM asns a WHERE a.site_id = %s AND a.status = 'open'"
+        " AND EXISTS (SELECT 1 FROM asn_items i WHERE i.asn_id = a.asn_id"
+        "  AND (i.epc_uri = ANY(%s) OR i.gtin = ANY(%s)))"
+        " ORDER BY a.asn_id FOR UPDATE",
+        (site_id, list(keys), gtins),
     )
     rows = await cur.fetchall()
     found: list[OpenAsn] = []
