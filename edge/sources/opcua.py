@@ -28,8 +28,8 @@ unchanged; it is not yielded twice.
 
 Overflow: the subscription's hand-off queue is bounded (``handoff_size``); if the consumer falls
 so far behind that it fills, the connection is dropped and re-established (named policy
-"disconnect") and a ``degraded`` status says values may have been missed, since OPC-UA data
-change subscriptions cannot be paused without the server discarding values. Server
+"disconnect"); the ``offline`` status of that moment says values may have been missed, since
+OPC-UA data change subscriptions cannot be paused without the server discarding values. Server
 connection state leaves as ``DeviceStatus`` records (``opcua_server``).
 
 Exception tree (from ``edge.sources.base``)::
@@ -471,23 +471,40 @@ class OpcUaSource:
         last_activity = time.monotonic()
         while True:
             event = await subscription.next_event(timeout=tick)
-            if overflow.is_set():
-                raise _SessionLost("notification hand-off overflowed: values may have been missed")
-            if lost.is_set():
-                raise _SessionLost("connection to the server lost")
-            published = subscription.last_publish_at or 0.0
-            last_activity = max(last_activity, published)
-            if event is None:
-                if time.monotonic() - last_activity > watchdog:
-                    raise _SessionLost(f"no notification or keep-alive for {watchdog:g} s")
-                continue
-            last_activity = time.monotonic()
-            if isinstance(event, StatusChangeEvent):
-                raise _SessionLost(f"subscription status changed: {event.notification.Status}")
-            if isinstance(event, DataChangeEvent):
-                record = self._record(event, nodes)
+            if event is not None:
+                last_activity = time.monotonic()
+                record = self._event_record(event, nodes)
                 if record is not None:
                     yield (record,)
+            ended = self._ended(overflow, lost)
+            if ended is not None:
+                # What was received before the end is data: hand it over first.
+                for _ in range(self._cfg.handoff_size):
+                    event = await subscription.next_event(timeout=0.01)
+                    if event is None:
+                        break
+                    record = self._event_record(event, nodes)
+                    if record is not None:
+                        yield (record,)
+                raise _SessionLost(ended)
+            last_activity = max(last_activity, subscription.last_publish_at or 0.0)
+            if event is None and time.monotonic() - last_activity > watchdog:
+                raise _SessionLost(f"no notification or keep-alive for {watchdog:g} s")
+
+    @staticmethod
+    def _ended(overflow: asyncio.Event, lost: asyncio.Event) -> str | None:
+        if overflow.is_set():
+            return "notification hand-off overflowed: values may have been missed"
+        if lost.is_set():
+            return "connection to the server lost"
+        return None
+
+    def _event_record(self, event: object, nodes: dict[ua.NodeId, str]) -> AnyRecord | None:
+        if isinstance(event, StatusChangeEvent):
+            raise _SessionLost(f"subscription status changed: {event.notification.Status}")
+        if isinstance(event, DataChangeEvent):
+            return self._record(event, nodes)
+        return None
 
     def _record(self, event: DataChangeEvent, nodes: dict[ua.NodeId, str]) -> AnyRecord | None:
         sensor_id = nodes.get(event.node.nodeid)

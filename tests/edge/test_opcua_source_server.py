@@ -350,3 +350,27 @@ async def test_unsecured_client_is_refused_by_a_secure_only_server(
     async with OpcUaSource(config(secure_server.endpoint)) as source:
         with pytest.raises(PermanentSourceError, match="security mismatch"):
             await wait_status(aiter(source), Collected(), DeviceState.ONLINE, limit=5)
+
+
+async def test_a_stalled_consumer_overflowing_the_handoff_is_reported(
+    opcua_server: UaTestServer,
+) -> None:
+    cfg = config(opcua_server.endpoint, handoff_size=3)
+    async with OpcUaSource(cfg) as source:
+        records = aiter(source)
+        got = Collected()
+        await readings_until(records, got, 2)
+        # The consumer stalls (does not ask for more) while the server keeps publishing.
+        for i in range(40):
+            await opcua_server.write("fridge-a", 4.0 + i / 100, T0 + timedelta(weeks=1, seconds=i))
+        await asyncio.sleep(0.5)
+        offline = await wait_status(records, got, DeviceState.OFFLINE)
+        await wait_status(records, got, DeviceState.ONLINE)
+    assert "values may have been missed" in offline.detail
+    # What had reached the hand-off before it overflowed was still delivered, in order (the
+    # server's own queue of 10 per node had already dropped the oldest of the 40 writes).
+    first = got.readings[2].value
+    assert first is not None
+    assert [r.value for r in got.readings[2:5]] == pytest.approx(
+        [first, first + 0.01, first + 0.02]
+    )
