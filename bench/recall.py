@@ -14,7 +14,11 @@ Figures, for lots drawn at random:
 - baseline, same run: the recall view with index scans switched off (what the lot-keyed
   indexes buy).
 
-Run: ``.venv/bin/python -m bench.recall [--lots 10000] [--samples 30]``. Never fails on timing.
+With ``--verify``, the time ``coldtrace ledger verify`` takes over the whole ledger (hashes,
+balances, head) is printed too.
+
+Run: ``.venv/bin/python -m bench.recall [--lots 10000] [--samples 30] [--verify]``. Never fails
+on timing.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from datetime import UTC, datetime
 import psycopg
 
 from cloud.api.recalls import _view
+from cloud.ledger.chain import verify
 from cloud.recall.service import find_lot, recall_hold
 from coldtrace.devservices import PostgresService
 from tests.support.databases import DatabaseFactory
@@ -156,10 +161,23 @@ async def _measure(url: str, lots: int, samples: int) -> None:
     print(f"the lot-keyed indexes make the view {ratio:,.0f}x faster")
 
 
+async def _verify(url: str, entries: int) -> None:
+    # the generated rows carry no real chain, so verify reports tampering; its cost is the same
+    async with await psycopg.AsyncConnection.connect(url) as conn:
+        start = time.perf_counter()
+        report = await verify(conn)
+        took = time.perf_counter() - start
+    assert report.entries == entries
+    print(f"ledger verify: {entries:,} entries in {took:.1f} s ({entries / took:,.0f} entries/s)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--lots", type=int, default=10_000)
     parser.add_argument("--samples", type=int, default=30)
+    parser.add_argument(
+        "--verify", action="store_true", help="also time coldtrace ledger verify over the ledger"
+    )
     args = parser.parse_args()
     factory = DatabaseFactory(PostgresService.default().start())
     try:
@@ -172,6 +190,8 @@ def main() -> None:
             f"{args.lots:,} lots (built in {built:.1f} s)"
         )
         asyncio.run(_measure(url, args.lots, args.samples))
+        if args.verify:
+            asyncio.run(_verify(url, entries))
     finally:
         factory.drop_all()
 
