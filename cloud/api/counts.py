@@ -126,6 +126,11 @@ async def count(body: CountIn, pool: Pool, user: Operator) -> CountOut:
                 actor=user.name,
                 at=datetime.now(UTC),
             )
+            await audit(
+                conn, actor=user.name, action="count.take", subject=f"count:{count_id}",
+                reason=f"cycle count of {body.location_id}",
+                detail={"differences": result.differences, "reads": len(reads.keys)},
+            )  # fmt: skip
     except LedgerError as err:
         raise http_error(err) from err
     return _out(count_id, result, list(reads.undecodable + reads.not_trade_items))

@@ -127,6 +127,11 @@ async def test_a_count_finds_the_differences_and_confirmation_books_them(
         )
         assert await cur.fetchone() == (FRIDGE, "quarantined")
         assert (await verify(conn)).ok
+        cur = await conn.execute("SELECT actor, action FROM audit_log ORDER BY audit_id")
+        assert await cur.fetchall() == [
+            ("operator-1", "count.take"),
+            ("operator-1", "count.confirm"),
+        ]
 
 
 async def test_a_count_from_tag_reads_over_a_window(counting: tuple[Api, int]) -> None:
