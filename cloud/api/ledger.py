@@ -15,7 +15,6 @@ from cloud.auth.deps import Admin, Operator, Qa, Viewer
 from cloud.auth.service import audit
 from cloud.ledger import (
     InsufficientBalanceError,
-    InvalidMovementError,
     LedgerError,
     NotQuarantinedError,
     UnknownLotError,
@@ -36,7 +35,7 @@ def http_error(err: LedgerError) -> HTTPException:
         return HTTPException(status.HTTP_404_NOT_FOUND, str(err))
     if isinstance(err, InsufficientBalanceError | NotQuarantinedError):
         return HTTPException(status.HTTP_409_CONFLICT, str(err))
-    assert isinstance(err, InvalidMovementError | LedgerError)
+    # InvalidMovementError, and any other refusal: the request itself is wrong
     return HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(err))
 
 
