@@ -212,6 +212,7 @@ class MqttSource:
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
         self._router = PayloadRouter(config.decoders, max_payload_bytes=config.max_payload_bytes)
         self._slots = threading.Semaphore(config.in_flight)
+        # Holds at most one PUBACK per message in flight, so it is bounded by ``in_flight``.
         self._acks: queue.SimpleQueue[_Ack] = queue.SimpleQueue()
         self._stop = threading.Event()
         self._inbox: deque[_Inbound] = deque()

@@ -69,13 +69,28 @@ def strict_json(payload: bytes) -> object:
 
 
 def require_object(value: object, what: str) -> dict[str, object]:
+    """``value`` if it is a JSON object, else PayloadError naming ``what``.
+
+    >>> require_object([1], "payload")
+    Traceback (most recent call last):
+    ...
+    protocols.payloads.common.PayloadError: payload must be a JSON object, not an array
+    """
     if not isinstance(value, dict):
         raise PayloadError(f"{what} must be a JSON object, not {_json_type(value)}")
     return value
 
 
 def number(value: object, what: str) -> float:
-    """A finite JSON number (booleans are not numbers)."""
+    """A finite JSON number (booleans are not numbers).
+
+    >>> number(7, "value")
+    7.0
+    >>> number(True, "value")
+    Traceback (most recent call last):
+    ...
+    protocols.payloads.common.PayloadError: value must be a number, not a boolean
+    """
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise PayloadError(f"{what} must be a number, not {_json_type(value)}")
     result = float(value)
@@ -85,12 +100,26 @@ def number(value: object, what: str) -> float:
 
 
 def celsius(value: float, what: str) -> float:
+    """``value`` if it is a plausible temperature in °C (see ``ABSOLUTE_ZERO_C``).
+
+    >>> celsius(-80.0, "t")
+    -80.0
+    >>> celsius(-300.0, "t")
+    Traceback (most recent call last):
+    ...
+    protocols.payloads.common.PayloadError: t -300.0 °C is not a plausible temperature
+    """
     if not ABSOLUTE_ZERO_C <= value <= MAX_PLAUSIBLE_C:
         raise PayloadError(f"{what} {value} °C is not a plausible temperature")
     return value
 
 
 def relative_humidity(value: float, what: str) -> float:
+    """``value`` if it is within 0-100 %RH.
+
+    >>> relative_humidity(55.5, "rh")
+    55.5
+    """
     if not 0.0 <= value <= 100.0:
         raise PayloadError(f"{what} {value} %RH is outside 0-100")
     return value

@@ -146,7 +146,15 @@ def _template_fields(template: str) -> set[str]:
 
 
 def render_sensor_id(spec: DecoderSpec, variables: dict[str, str]) -> str:
-    """Fills the spec's sensor id template; raises PayloadError when the result is no valid id."""
+    """Fills the spec's sensor id template; raises PayloadError when the result is no valid id.
+
+    >>> spec = DecoderSpec(topic="{site}/readings", format="coldtrace-json",
+    ...                    sensor_id="{site}/{sensor_id}")
+    >>> render_sensor_id(spec, {"site": "s1", "sensor_id": "f 1"})
+    Traceback (most recent call last):
+    ...
+    protocols.payloads.common.PayloadError: sensor id 's1/f 1' is not a valid id
+    """
     sensor_id = spec.template.format_map(variables)
     if not _DEVICE_ID.fullmatch(sensor_id):
         raise PayloadError(f"sensor id {sensor_id[:140]!r} is not a valid id")
@@ -154,7 +162,11 @@ def render_sensor_id(spec: DecoderSpec, variables: dict[str, str]) -> str:
 
 
 def humidity_id(spec: DecoderSpec, sensor_id: str) -> str | None:
-    """The humidity sensor id, or None when humidity is not recorded."""
+    """The humidity sensor id, or None when humidity is not recorded.
+
+    >>> humidity_id(DecoderSpec(topic="x/+", format="coldtrace-json"), "fridge-1")
+    'fridge-1/rh'
+    """
     if spec.humidity_suffix is None:
         return None
     result = sensor_id + spec.humidity_suffix
