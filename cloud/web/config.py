@@ -16,6 +16,10 @@ class WebSettings(BaseSettings):
 
     poll_interval: Positive = timedelta(seconds=2)
     """How often each open event stream checks whether the data behind the page changed."""
+    stream_lifetime: Positive = timedelta(seconds=15)
+    """How long one event stream lasts before the browser reconnects (``retry`` 1 s). Uvicorn's
+    graceful shutdown waits for open responses, so a stream must end by itself for the service
+    to stop promptly while dashboards are open."""
     keepalive: Positive = timedelta(seconds=15)
     """A comment line on an idle stream, so proxies do not close it."""
     trend_window: Positive = timedelta(hours=24)

@@ -32,14 +32,19 @@ def when(at: datetime | None) -> str:
 
 
 def duration(span: timedelta | None) -> str:
-    """``1 h 05 min`` / ``4 min`` / ``12 s``; an em dash for None.
+    """``2 d 3 h`` / ``1 h 05 min`` / ``4 min`` / ``12 s``; an em dash for None.
 
     >>> duration(timedelta(minutes=65)), duration(timedelta(seconds=12)), duration(None)
     ('1 h 05 min', '12 s', '—')
+    >>> duration(timedelta(days=30)), duration(timedelta(hours=50))
+    ('30 d', '2 d 2 h')
     """
     if span is None:
         return "—"
     seconds = int(span.total_seconds())
+    if seconds >= 2 * 86400:
+        days, hours = divmod(seconds // 3600, 24)
+        return f"{days} d {hours} h" if hours else f"{days} d"
     if seconds < 60:
         return f"{seconds} s"
     hours, minutes = divmod(seconds // 60, 60)
@@ -64,6 +69,7 @@ def frame(title: str, body: str, *, user: str | None, csrf_free: bool = False) -
     return (
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
         "<meta name='viewport' content='width=device-width, initial-scale=1'>"
+        "<link rel='icon' href='data:,'>"
         f"<title>{e(title)} · coldtrace</title>"
         f"<link rel='stylesheet' href='/ui/static/app.css?v={STATIC_VERSION}'>{script}</head>"
         "<body><header><a class='brand' href='/ui'>coldtrace</a>"

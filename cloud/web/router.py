@@ -187,12 +187,15 @@ async def event_stream(
     """Server-sent events: all sections whenever their data changed; a comment when idle.
 
     Each poll borrows a pooled connection for a few milliseconds instead of holding one for
-    the life of the stream, so open dashboards never starve the API of connections.
+    the life of the stream, so open dashboards never starve the API of connections. The stream
+    ends after ``stream_lifetime`` and the browser reconnects (the first event of a new stream
+    carries every section, so nothing is missed in between).
     """
     last: tuple[object, ...] | None = None
     idle_since = time.monotonic()
-    yield "retry: 3000\n\n"
-    while not await disconnected():
+    ends = idle_since + cfg.stream_lifetime.total_seconds()
+    yield "retry: 1000\n\n"
+    while time.monotonic() < ends and not await disconnected():
         async with pool.connection() as conn:
             mark = await queries.fingerprint(conn)
             sections = await render_sections(conn, cfg) if mark != last else None

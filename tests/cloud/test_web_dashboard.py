@@ -177,7 +177,7 @@ async def test_event_stream_pushes_sections_when_data_changes(
 
     async with make_pool(timescale_url, max_size=2) as pool:
         stream = event_stream(pool, cfg, disconnected)
-        assert await anext(stream) == "retry: 3000\n\n"
+        assert await anext(stream) == "retry: 1000\n\n"
         first = await anext(stream)
         assert first.startswith("event: sections\ndata: ")
         sections = json.loads(first.split("data: ", 1)[1])

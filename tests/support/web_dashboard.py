@@ -39,11 +39,14 @@ async def user_tokens(url: str) -> dict[str, str]:
 
 
 @asynccontextmanager
-async def seeded_site(url: str, *, warm: bool = True) -> AsyncIterator[Seeded]:
-    """The site with 100 minutes of readings up to now; fridge A out of range when ``warm``."""
+async def seeded_site(
+    url: str, *, warm: bool = True, ending: timedelta = timedelta(0)
+) -> AsyncIterator[Seeded]:
+    """The site with 100 minutes of readings up to ``ending`` ago; fridge A out of range when
+    ``warm``."""
     async with make_pool(url, max_size=4) as pool:
         site = await make_site(url, pool)
-        start = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=100)
+        start = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=100) - ending
         fridge_a = [5.0] * 60 + ([12.0] * 40 if warm else [5.0] * 40)
         await site.send(
             readings(SENSOR[FRIDGE_A], start, fridge_a)
