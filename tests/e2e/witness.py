@@ -97,6 +97,7 @@ class _Handler:
     def __init__(self, sensors: dict[str, str]) -> None:
         self.sensors = sensors
         self.seen: list[Key] = []
+        self.arrived: list[float] = []  # monotonic arrival time of each entry of ``seen``
         self.bad: list[str] = []
 
     def datachange_notification(self, node: Any, val: object, data: Any) -> None:
@@ -106,6 +107,7 @@ class _Handler:
             self.bad.append(f"{sensor}: no source timestamp")
             return
         self.seen.append((sensor, value.SourceTimestamp.replace(tzinfo=UTC)))
+        self.arrived.append(time.monotonic())
 
 
 class OpcUaWitness:
@@ -154,6 +156,11 @@ class OpcUaWitness:
     def keys(self) -> list[Key]:
         assert not self._handler.bad, self._handler.bad
         return list(self._handler.seen)
+
+    def arrived_between(self, first: float, last: float) -> set[Key]:
+        """Values that reached the witness between two ``time.monotonic()`` instants."""
+        pairs = zip(self._handler.seen, self._handler.arrived, strict=True)
+        return {key for key, at in pairs if first <= at <= last}
 
 
 async def settle(count: Any, within: float = 5.0, quiet: float = 0.6) -> None:
