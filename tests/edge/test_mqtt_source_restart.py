@@ -1,17 +1,19 @@
 """The broker restarts mid-stream: every reading arrives once, before or after.
 
-This module restarts the shared private Mosquitto, so it holds only this test (other tests
-reconnect within their backoff if they happen to run at the same moment) and always starts the
-broker again.
+The broker restarted is one of this test's own (same Mosquitto configuration as the shared
+private one, in a folder of its own), so stopping it disturbs no other test running meanwhile.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import shutil
+import tempfile
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
 
 import pytest
 
@@ -28,7 +30,7 @@ from tests.support.temperature_sources import (
     wait_status,
 )
 
-pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("mosquitto-restart")]
+pytestmark = pytest.mark.integration
 
 
 async def consume(records: AsyncIterator[tuple[Record, ...]], into: Collected) -> None:
@@ -72,12 +74,26 @@ async def gone(pid: int | None) -> None:
             await asyncio.sleep(0.05)
 
 
-async def test_broker_restart_mid_stream_loses_and_duplicates_nothing(mqtt_url: str) -> None:
-    if MosquittoService.default().url != mqtt_url:
-        pytest.skip("the broker under test is not the private one this test can restart")
+@pytest.fixture
+def own_broker() -> Iterator[MosquittoService]:
+    directory = Path(tempfile.mkdtemp(prefix="coldtrace-mqtt-source-", dir="/var/tmp"))
+    directory.chmod(0o755)
+    service = MosquittoService(directory, MosquittoService.default().user)
+    service.start()
+    try:
+        yield service
+    finally:
+        service.stop()
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+async def test_broker_restart_mid_stream_loses_and_duplicates_nothing(
+    own_broker: MosquittoService,
+) -> None:
+    broker = own_broker
+    mqtt_url = broker.url
     prefix = f"ct-{uuid.uuid4().hex[:10]}"
     topic = f"{prefix}/s/readings"
-    broker = MosquittoService.default()
     got = Collected()
     async with MqttSource(mqtt_config(mqtt_url, prefix, in_flight=10)) as source:
         records = aiter(source)
