@@ -190,13 +190,15 @@ def fresh_database(server_url: str, name: str, within: timedelta) -> str:
             time.sleep(0.5)
 
 
-async def prepare_database(url: str, now: datetime) -> demo_site.Credentials:
+async def prepare_database(url: str, now: datetime, history: timedelta) -> demo_site.Credentials:
     from cloud.storage.migrations import migrate
 
     async with await psycopg.AsyncConnection.connect(url) as conn:
         await migrate(conn, timescaledb=None)
         async with conn.transaction():
-            return await demo_site.load(conn, now=now)
+            # stock arrives just after the simulated history starts, so it is covered by it
+            stocked = now - history + timedelta(minutes=5)
+            return await demo_site.load(conn, now=now, stocked_at=stocked)
 
 
 @contextlib.asynccontextmanager
@@ -268,7 +270,7 @@ async def run(settings: DemoSettings, stop: asyncio.Event) -> int:
         fresh_database, server_url, settings.database_name, settings.startup_timeout
     )
     now = datetime.now(UTC)
-    creds = await prepare_database(database_url, now)
+    creds = await prepare_database(database_url, now, settings.history)
     port = settings.port or devservices.free_port()
     scenario = Scenario(
         name="compressor-failure",

@@ -199,8 +199,14 @@ async def _locations(conn: AsyncConnection[TupleRow]) -> None:
         )
 
 
-async def load(conn: AsyncConnection[TupleRow], *, now: datetime) -> Credentials:
-    """Writes the demo's master data, stock and ASNs (in the caller's transaction)."""
+async def load(
+    conn: AsyncConnection[TupleRow], *, now: datetime, stocked_at: datetime
+) -> Credentials:
+    """Writes the demo's master data, stock and ASNs (in the caller's transaction).
+
+    The stock is received at ``stocked_at`` and put away 20 minutes later: set it inside the
+    simulated history, so the lots' exposure is known for their whole stay.
+    """
     await _locations(conn)
     for gtin, name, profile, budget in PRODUCTS:
         await conn.execute(
@@ -209,7 +215,7 @@ async def load(conn: AsyncConnection[TupleRow], *, now: datetime) -> Credentials
             (gtin, name, profile, budget),
         )
     drafts: list[Draft] = []
-    received = now - timedelta(days=3)
+    received = stocked_at
     for lot_number, gtin, unit, quantity in STOCK:
         lot = await ensure_lot(conn, gtin=gtin, lot_number=lot_number, expiry=date(2027, 3, 31))
         dock = Place("dock-1", Status.AVAILABLE)

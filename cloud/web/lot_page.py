@@ -14,20 +14,31 @@ from cloud.web.svg import Point, line_chart
 
 
 def _chart(x: LotExposure) -> str:
+    """The trace from its first known bucket: months of "no data" before it would squash the
+    chart to a line (the unknown time is in the figures table and said under the chart)."""
     profile = x.lot.profile
     mean: list[Point] = []
     low: list[Point] = []
     high: list[Point] = []
-    for b in x.exposure.trace:
+    trace = x.exposure.trace
+    first = next((i for i, b in enumerate(trace) if b.mean is not None), len(trace))
+    note = (
+        f"<p class='legend'>No readings from {when(trace[0].start)} to {when(trace[first].start)}."
+        "</p>"
+        if 0 < first < len(trace)
+        else ""
+    )
+    for b in trace[first:]:
         mean.append((b.start, b.mean))
         low.append((b.start, b.min))
         high.append((b.start, b.max))
-    return line_chart(
+    chart = line_chart(
         [("mean", mean), ("min", low), ("max", high)],
         low=profile.action_low,
         high=profile.action_high,
         label=f"Exposure of lot {x.lot.lot_number}",
     )
+    return chart + note
 
 
 def _figures(x: LotExposure) -> str:
