@@ -55,7 +55,7 @@ def temp(value: float | None) -> str:
     return "—" if value is None else f"{value:.1f} °C"
 
 
-def frame(title: str, body: str, *, user: str | None, csrf_free: bool = False) -> str:
+def frame(title: str, body: str, *, user: str | None, script: bool = True) -> str:
     """The page around ``body``: header, navigation, the script and style of our own."""
     who = (
         f'<span class="who">{e(user)}</span>'
@@ -63,15 +63,14 @@ def frame(title: str, body: str, *, user: str | None, csrf_free: bool = False) -
         if user
         else ""
     )
-    script = (
-        "" if csrf_free else f'<script src="/ui/static/app.js?v={STATIC_VERSION}" defer></script>'
-    )
+    # the sign-in page has nothing live, so it loads no script at all
+    tag = f'<script src="/ui/static/app.js?v={STATIC_VERSION}" defer></script>' if script else ""
     return (
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
         "<meta name='viewport' content='width=device-width, initial-scale=1'>"
         "<link rel='icon' href='data:,'>"
         f"<title>{e(title)} · coldtrace</title>"
-        f"<link rel='stylesheet' href='/ui/static/app.css?v={STATIC_VERSION}'>{script}</head>"
+        f"<link rel='stylesheet' href='/ui/static/app.css?v={STATIC_VERSION}'>{tag}</head>"
         "<body><header><a class='brand' href='/ui'>coldtrace</a>"
         "<nav><a href='/ui'>Overview</a></nav>"
         f"<span class='live' id='live' hidden>live</span>{who}</header>"
@@ -242,4 +241,4 @@ def login(message: str | None = None) -> str:
         " aria-label='API token' placeholder='ct_…'>"
         "<button>Sign in</button></form></section>"
     )
-    return frame("Sign in", body, user=None, csrf_free=True)
+    return frame("Sign in", body, user=None, script=False)
