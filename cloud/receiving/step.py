@@ -18,10 +18,11 @@ from psycopg.rows import TupleRow
 from psycopg.types.json import Jsonb
 
 from cloud.ledger import LedgerError
-from cloud.ledger.core import USABLE, Draft, Movement, Place, Status
+from cloud.ledger.core import Draft, Movement, Place, Status
 from cloud.ledger.service import NewUnit, ensure_lot, post, register_units
 from cloud.processing.steps import ProcessingBatch
 from cloud.receiving.matching import Reads, ToReceive, decode_reads, match_inbound
+from cloud.receiving.outbound import issue_departure
 from cloud.receiving.store import open_asns
 from protocols.records import Direction, PortalPassage
 
@@ -109,6 +110,7 @@ async def _inbound(
     reference = {int(a): str(r) for a, r in await cur.fetchall()}
     drafts = await _receipt_drafts(conn, match.receive, p, out.location_id, reference)
     await post(conn, drafts)
+    await _remember_contents(conn, match.receive, drafts, p)
     await conn.execute(
         "UPDATE units SET location_id = %s, status = 'available', updated_at = now()"
         " WHERE gs1_key = ANY(%s) AND unit_kind = 'sscc'",
@@ -190,6 +192,30 @@ async def _receipt_drafts(
     return drafts
 
 
+async def _remember_contents(
+    conn: AsyncConnection[TupleRow],
+    receive: tuple[ToReceive, ...],
+    drafts: list[Draft],
+    p: PortalPassage,
+) -> None:
+    # bulk drafts follow the bulk items in order (see _receipt_drafts)
+    bulk = [t for t in receive if t.item.kind == "bulk" and t.item.gtin and t.item.lot]
+    lot_drafts = [d for d in drafts if d.epc_uri is None]
+    rows = [
+        (t.item.parent, d.lot_id, t.item.quantity, p.ended_at)
+        for t, d in zip(bulk, lot_drafts, strict=True)
+        if t.item.parent is not None
+    ]
+    if rows:
+        async with conn.cursor() as c:
+            await c.executemany(
+                "INSERT INTO container_contents (container_key, lot_id, quantity, received_at)"
+                " VALUES (%s, %s, %s, %s) ON CONFLICT (container_key, lot_id)"
+                " DO UPDATE SET quantity = container_contents.quantity + EXCLUDED.quantity",
+                rows,
+            )
+
+
 async def _set_parents(
     conn: AsyncConnection[TupleRow], receive: tuple[ToReceive, ...], uri_of_key: dict[str, str]
 ) -> None:
@@ -206,52 +232,15 @@ async def _set_parents(
 async def _outbound(
     conn: AsyncConnection[TupleRow], p: PortalPassage, reads: Reads, out: Outcome
 ) -> None:
-    # every unit read, and every unit inside a container read, that the ledger has on hand
-    cur = await conn.execute(
-        "WITH RECURSIVE tree AS ("
-        " SELECT epc_uri, gs1_key FROM units WHERE gs1_key = ANY(%s)"
-        " UNION SELECT u.epc_uri, u.gs1_key FROM units u JOIN tree t ON u.parent_uri = t.epc_uri)"
-        " SELECT u.epc_uri, u.gs1_key, u.unit_kind, u.lot_id, u.location_id, u.status"
-        " FROM tree JOIN units u USING (epc_uri) ORDER BY u.epc_uri",
-        (list(reads.keys),),
+    gone = await issue_departure(conn, p, reads)
+    out.received = sum(d.quantity for d in gone.issued)
+    out.outcome = (
+        "complete" if gone.issued and not gone.blocked else "partial" if gone.issued else "nothing"
     )
-    rows = await cur.fetchall()
-    known = {str(r[1]) for r in rows if r[1] is not None}
-    drafts: list[Draft] = []
-    blocked: list[str] = []
-    containers: list[str] = []
-    for epc, _key, kind, lot_id, loc, status in rows:
-        if kind == "sscc":
-            containers.append(str(epc))
-        elif loc is not None and lot_id is not None:
-            if Status(status) not in USABLE:
-                blocked.append(f"{epc} ({status})")
-                continue
-            drafts.append(
-                Draft(
-                    Movement.ISSUE,
-                    int(lot_id),
-                    1,
-                    p.ended_at,
-                    f"portal:{p.door_id}",
-                    frm=Place(str(loc), Status(status)),
-                    epc_uri=str(epc),
-                    reason=f"left through door {p.door_id}",
-                    reference=f"passage:{p.passage_id}",
-                )
-            )
-    await post(conn, drafts)
-    await conn.execute(
-        "UPDATE units SET location_id = NULL, status = NULL, updated_at = now()"
-        " WHERE epc_uri = ANY(%s)",
-        (containers,),
-    )
-    out.received = len(drafts)
-    out.outcome = "complete" if drafts and not blocked else ("partial" if drafts else "nothing")
     out.summary |= {
-        "issued": [d.epc_uri for d in drafts],
-        "blocked": blocked,
-        "unknown": sorted(set(reads.keys) - known),
+        "issued": [d.epc_uri or f"{d.quantity} of lot {d.lot_id}" for d in gone.issued],
+        "blocked": gone.blocked,
+        "unknown": gone.unknown,
     }
 
 

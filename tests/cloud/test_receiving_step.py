@@ -13,6 +13,7 @@ from psycopg import AsyncConnection
 from psycopg.rows import TupleRow
 
 from cloud.ledger.chain import verify
+from cloud.ledger.service import quarantine_at_location
 from cloud.processing.steps import ProcessingBatch
 from cloud.receiving import AsnRejectedError
 from cloud.receiving.asn import AsnIn
@@ -197,3 +198,27 @@ async def test_asn_refusals_name_the_problem(conn: AsyncConnection[TupleRow]) ->
     with pytest.raises(AsnRejectedError, match="not registered: 09506000134352"):
         await create_asn(conn, AsnIn.model_validate(doc))
     await conn.rollback()
+
+
+async def test_a_case_leaving_issues_its_untagged_contents_once(
+    conn: AsyncConnection[TupleRow],
+) -> None:
+    door = Door(conn)
+    await door.passage(Direction.INBOUND, [encode_sscc96(PALLET, 7)])
+    await door.passage(Direction.OUTBOUND, [encode_sscc96(CASE_2, 7)])
+    outcome, issued, summary = await door.last_receipt()
+    assert (outcome, issued) == ("complete", 12)
+    assert summary["issued"] == ["12 of lot 2"]
+    await door.passage(Direction.OUTBOUND, [encode_sscc96(CASE_2, 7)])
+    assert (await door.last_receipt())[:2] == ("nothing", 0)
+    assert await on_hand(conn) == {(GTIN_A, "L1", DOCK, 3)}
+    # the rest leaves while quarantined: blocked, not issued, and the ledger keeps it
+    await quarantine_at_location(
+        conn, location_id=DOCK, effective_at=T0, actor="rules", reason="hot", reference="ex-1"
+    )
+    await conn.commit()
+    await door.passage(Direction.OUTBOUND, [encode_sscc96(PALLET, 7)])
+    outcome, issued, summary = await door.last_receipt()
+    assert (outcome, issued) == ("nothing", 0)
+    assert len(summary["blocked"]) == 3
+    assert (await verify(conn)).ok
