@@ -125,8 +125,8 @@ def line_chart(
     *,
     low: float | None,
     high: float | None,
-    width: int = 720,
-    height: int = 220,
+    width: int = 960,
+    height: int = 240,
     label: str,
 ) -> str:
     """Several named series over the in-range band, with min/max value labels on the left.
@@ -142,7 +142,7 @@ def line_chart(
     frame = _frame(everything, [low, high], width, height)
     head = (
         f'<svg class="chart" viewBox="0 0 {width} {height}" width="100%"'
-        f' preserveAspectRatio="none" role="img" aria-label="{html.escape(label)}">'
+        f' role="img" aria-label="{html.escape(label)}">'
     )
     if frame is None:
         return head + '<text x="8" y="24" class="nodata">no readings</text></svg>'
