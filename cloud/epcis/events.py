@@ -36,6 +36,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 
 CONTEXT = "https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"
 _NAMESPACE = uuid.UUID("6f1c1a52-52f0-4d53-9b1e-8a7c3c0d9e11")
@@ -144,13 +145,14 @@ def _object_event(group: Sequence[Move]) -> dict[str, Any]:
         event["disposition"] = disposition
     if first.movement != "issue":
         event["bizLocation"] = {"id": location_uri(first.location_id)}
-    if first.reference:
+    if first.reference and first.reference.startswith("asn:"):
+        # the ASN a receipt answers to is the supplier's despatch advice (CBV type desadv)
         event["bizTransactionList"] = [{"type": "desadv", "bizTransaction": _ref(first.reference)}]
     return event
 
 
 def _ref(reference: str) -> str:
-    return f"urn:coldtrace:ref:{reference.replace(' ', '%20')}"
+    return "urn:coldtrace:desadv:" + quote(reference.removeprefix("asn:"), safe="")
 
 
 def _aggregations(group: Sequence[Move]) -> list[dict[str, Any]]:

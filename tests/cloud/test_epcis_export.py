@@ -202,6 +202,9 @@ async def test_the_api_exports_a_valid_document_of_the_whole_story(client: Api) 
         for e in document["epcisBody"]["eventList"]
         if e["bizStep"] == "receiving" and e["type"] == "ObjectEvent"
     )
+    assert received["bizTransactionList"] == [
+        {"type": "desadv", "bizTransaction": "urn:coldtrace:desadv:PO-1"}
+    ]
     assert received["epcList"] == [
         "urn:epc:id:sgtin:0614141.012345.1",
         "urn:epc:id:sgtin:0614141.012345.2",
