@@ -57,7 +57,15 @@ def _serve(args: argparse.Namespace, database_url: str) -> int:
         run_processor=not args.no_processor,
         run_scheduler=not args.no_scheduler,
     )
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
+    # Open dashboard event streams would otherwise hold a SIGTERM for up to their lifetime;
+    # requests in flight (a batch being committed) get this long to finish.
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level="info",
+        timeout_graceful_shutdown=5,
+    )
     return 0
 
 
