@@ -1,4 +1,4 @@
-"""``coldtrace ledger verify`` and ``coldtrace users add|list|token|disable``.
+"""``coldtrace ledger verify|head`` and ``coldtrace users add|list|token|disable``.
 
 The database is ``--database-url`` or ``$COLDTRACE_CLOUD_DATABASE_URL``
 (``coldtrace services status`` prints the private development cluster's URL).
@@ -16,7 +16,7 @@ import psycopg
 from cloud.auth import AuthError
 from cloud.auth.model import Role
 from cloud.auth.service import add_user, audit, disable_user, issue_token, list_users
-from cloud.ledger.chain import VerifyReport, verify
+from cloud.ledger.chain import VerifyReport, head, verify
 
 EXIT_TAMPERED = 3
 
@@ -28,7 +28,19 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "verify", help="recompute the hash chain and the balances; exit 3 when tampered"
     )
     check.add_argument("--database-url")
+    check.add_argument(
+        "--anchor",
+        action="append",
+        default=[],
+        metavar="ENTRY_ID:HASH",
+        help="a head printed earlier by 'coldtrace ledger head' and kept outside the database",
+    )
     check.set_defaults(handler=_verify)
+    top = ledger_sub.add_parser(
+        "head", help="print the last entry's id and hash (ENTRY_ID:HASH) to keep as an anchor"
+    )
+    top.add_argument("--database-url")
+    top.set_defaults(handler=_head)
 
     users = sub.add_parser("users", help="API users, roles and tokens")
     users_sub = users.add_subparsers(dest="users_command", required=True)
@@ -70,11 +82,24 @@ def _print_report(report: VerifyReport) -> None:
         print(f"BALANCE MISMATCH: {problem}")
 
 
+def _anchors(values: list[str]) -> dict[int, bytes]:
+    anchors: dict[int, bytes] = {}
+    for value in values:
+        entry, _, digest = value.partition(":")
+        try:
+            anchors[int(entry)] = bytes.fromhex(digest)
+        except ValueError as err:
+            raise SystemExit(f"--anchor {value!r}: expected ENTRY_ID:HEX_HASH") from err
+    return anchors
+
+
 def _verify(args: argparse.Namespace) -> int:
+    anchors = _anchors(args.anchor)
+
     async def run() -> VerifyReport:
         async with await psycopg.AsyncConnection.connect(_url(args)) as conn:
             await conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-            return await verify(conn)
+            return await verify(conn, anchors)
 
     try:
         report = asyncio.run(run())
@@ -83,6 +108,23 @@ def _verify(args: argparse.Namespace) -> int:
         return 2
     _print_report(report)
     return 0 if report.ok else EXIT_TAMPERED
+
+
+def _head(args: argparse.Namespace) -> int:
+    async def run() -> tuple[int | None, bytes]:
+        async with await psycopg.AsyncConnection.connect(_url(args)) as conn:
+            return await head(conn)
+
+    try:
+        entry_id, digest = asyncio.run(run())
+    except psycopg.Error as err:
+        print(f"cannot read the ledger: {err}", file=sys.stderr)
+        return 2
+    if entry_id is None:
+        print("the ledger is empty", file=sys.stderr)
+        return 1
+    print(f"{entry_id}:{digest.hex()}")
+    return 0
 
 
 def _users(args: argparse.Namespace) -> int:

@@ -38,17 +38,25 @@ class ChainChecker:
     problem: str | None = None
     balances: dict[BalanceKey, int] = field(default_factory=dict)
     last_hash: bytes = GENESIS
+    anchors: dict[int, bytes] = field(default_factory=dict)
+    """Hashes of entries recorded outside the database earlier (``coldtrace ledger head``)."""
+    anchored: set[int] = field(default_factory=set)
 
     def feed(
         self, entry_id: int, draft: Draft, recorded_at: datetime, prev: bytes, stored: bytes
     ) -> None:
         self.count += 1
         computed = entry_hash(draft, recorded_at=recorded_at, prev_hash=prev)
+        if entry_id in self.anchors:
+            self.anchored.add(entry_id)
         if self.first_bad is None:
             if prev != self.expected_prev:
                 self._flag(entry_id, "prev_hash does not link to the entry before it")
             elif computed != stored:
                 self._flag(entry_id, "stored hash does not match its content")
+            elif self.anchors.get(entry_id, stored) != stored:
+                # a consistent rewrite of the chain: only an anchor kept elsewhere shows it
+                self._flag(entry_id, "hash differs from the anchor recorded earlier")
         self.expected_prev = stored
         self.last_hash = stored
         for side, sign in ((draft.frm, -1), (draft.to, 1)):
@@ -87,14 +95,15 @@ class VerifyReport:
         )
 
 
-_COLUMNS = (
+ENTRY_COLUMNS = (
     "entry_id, recorded_at, effective_at, movement, lot_id, epc_uri, quantity, from_location,"
     " from_status, to_location, to_status, actor, reason, reference, counterparty,"
     " signature_meaning, prev_hash, entry_hash"
 )
 
 
-def _draft(row: TupleRow) -> Draft:
+def draft_from_row(row: TupleRow) -> Draft:
+    """The movement a ``SELECT ENTRY_COLUMNS`` row holds (raises ValueError on unknown names)."""
     fl, fs, tl, ts = row[7], row[8], row[9], row[10]
     return Draft(
         movement=Movement(row[3]),
@@ -112,15 +121,21 @@ def _draft(row: TupleRow) -> Draft:
     )
 
 
-async def verify(conn: AsyncConnection[TupleRow]) -> VerifyReport:
-    """Recomputes everything; read-only. Run it in a REPEATABLE READ transaction for a snapshot."""
-    checker = ChainChecker()
+async def verify(
+    conn: AsyncConnection[TupleRow], anchors: dict[int, bytes] | None = None
+) -> VerifyReport:
+    """Recomputes everything; read-only. Run it in a REPEATABLE READ transaction for a snapshot.
+
+    ``anchors`` (entry id → hash, from ``head`` taken earlier and kept outside the database)
+    catch what a hash chain alone cannot: the whole chain rewritten consistently after a change.
+    """
+    checker = ChainChecker(anchors=dict(anchors or {}))
     async with conn.cursor(name="ledger_verify") as cur:
         cur.itersize = 5000  # fetch in large batches: the check is CPU-bound, not round-trip bound
-        await cur.execute(f"SELECT {_COLUMNS} FROM ledger_entries ORDER BY entry_id")
+        await cur.execute(f"SELECT {ENTRY_COLUMNS} FROM ledger_entries ORDER BY entry_id")
         async for row in cur:
             try:
-                draft = _draft(row)
+                draft = draft_from_row(row)
             except ValueError as err:  # a tampered movement or status name
                 checker.unreadable(int(row[0]), bytes(row[17]), str(err))
                 continue
@@ -144,4 +159,17 @@ async def verify(conn: AsyncConnection[TupleRow]) -> VerifyReport:
     head_problem = None
     if head_row is None or bytes(head_row[0]) != checker.last_hash:
         head_problem = "the chain head does not match the last entry (entries removed?)"
+    missing = sorted(set(checker.anchors) - checker.anchored)
+    if missing and checker.first_bad is None:
+        checker.first_bad = missing[0]
+        checker.problem = f"entry {missing[0]}: anchored earlier but no longer in the ledger"
     return VerifyReport(checker.count, checker.first_bad, checker.problem, problems, head_problem)
+
+
+async def head(conn: AsyncConnection[TupleRow]) -> tuple[int | None, bytes]:
+    """The last entry's id and hash: print it and keep it elsewhere to anchor the chain."""
+    cur = await conn.execute("SELECT last_entry_id, last_hash FROM ledger_head")
+    row = await cur.fetchone()
+    if row is None:
+        return None, GENESIS
+    return (int(row[0]) if row[0] is not None else None), bytes(row[1])

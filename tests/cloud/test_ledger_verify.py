@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import psycopg
 import pytest
 
 from cloud.auth.service import authenticate
-from cloud.ledger.core import Draft, Movement, Place, Status
+from cloud.ledger.chain import ENTRY_COLUMNS, draft_from_row
+from cloud.ledger.core import GENESIS, Draft, Movement, Place, Status, entry_hash, replay
 from cloud.ledger.service import ensure_lot, post
 from coldtrace.cli import main
 from tests.support.ledger_seed import DOCK, FRIDGE, GTIN_A, seed
@@ -90,3 +92,54 @@ def test_users_add_prints_a_token_once_that_authenticates(
     assert asyncio.run(who()) == ("qa-anna", "qa")
     assert main(["users", "add", "qa-anna", "--role", "qa", "--database-url", timescale_url]) == 1
     assert "already exists" in capsys.readouterr().err
+
+
+def _forge(url: str) -> None:
+    """Rewrites entry 2 and every hash after it, the balances and the head: a consistent forgery
+    that a hash chain alone cannot show (whoever can write the database can recompute it)."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        rows = conn.execute(
+            f"SELECT {ENTRY_COLUMNS} FROM ledger_entries ORDER BY entry_id"
+        ).fetchall()
+        conn.execute("ALTER TABLE ledger_entries DISABLE TRIGGER USER")
+        prev = GENESIS
+        drafts = []
+        for row in rows:
+            draft = draft_from_row(row)
+            if row[0] == 2:
+                draft = replace(draft, quantity=5)
+            digest = entry_hash(draft, recorded_at=row[1], prev_hash=prev)
+            conn.execute(
+                "UPDATE ledger_entries SET quantity = %s, prev_hash = %s, entry_hash = %s"
+                " WHERE entry_id = %s",
+                (draft.quantity, prev, digest, row[0]),
+            )
+            drafts.append(draft)
+            prev = digest
+        conn.execute("ALTER TABLE ledger_entries ENABLE TRIGGER USER")
+        conn.execute("UPDATE ledger_head SET last_hash = %s", (prev,))
+        conn.execute("DELETE FROM balances")
+        for key, qty in replay(drafts).items():
+            conn.execute(
+                "INSERT INTO balances (lot_id, location_id, status, quantity)"
+                " VALUES (%s, %s, %s, %s)",
+                (key.lot_id, key.location_id, key.status.value, qty),
+            )
+
+
+def test_an_anchor_kept_elsewhere_exposes_a_consistent_rewrite(
+    timescale_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    asyncio.run(_ledger(timescale_url))
+    assert main(["ledger", "head", "--database-url", timescale_url]) == 0
+    anchor = capsys.readouterr().out.strip()
+    assert anchor.startswith("3:")
+    assert len(anchor) == 2 + 64
+    _forge(timescale_url)
+    assert main(["ledger", "verify", "--database-url", timescale_url]) == 0  # undetectable alone
+    capsys.readouterr()
+    url_and_anchor = ["--database-url", timescale_url, "--anchor", anchor]
+    assert main(["ledger", "verify", *url_and_anchor]) == 3
+    assert "entry 3: hash differs from the anchor recorded earlier" in capsys.readouterr().out
+    assert main(["ledger", "verify", "--database-url", timescale_url, "--anchor", "9:00"]) == 3
+    assert "entry 9: anchored earlier but no longer in the ledger" in capsys.readouterr().out
