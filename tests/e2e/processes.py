@@ -176,3 +176,9 @@ async def gateway_token(database_url: str, gateway_id: str, site: str | None = N
         "cloud", "gateway", "add", gateway_id, *extra, "--database-url", database_url
     )
     return out.strip().splitlines()[-1]
+
+
+async def user_token(database_url: str, name: str, role: str) -> str:
+    """``coldtrace users add``: the token is the first line it prints."""
+    out = await coldtrace("users", "add", name, "--role", role, "--database-url", database_url)
+    return out.strip().splitlines()[0]

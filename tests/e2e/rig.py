@@ -45,6 +45,7 @@ class TemperatureRig:
     token: str = ""
     cloud: Proc | None = None
     edge: Proc | None = None
+    sims: list[Proc] = field(default_factory=list)
     log: Path = field(init=False)
 
     def __post_init__(self) -> None:
@@ -134,6 +135,10 @@ class TemperatureRig:
         return ["--site", str(site), "--time-scale", str(self.time_scale),
                 "--start", self.start.isoformat(), "--duration", str(duration)]  # fmt: skip
 
+    async def register(self, site: str | None = None) -> None:
+        """``coldtrace cloud gateway add`` for the rig's gateway; its token goes into the config."""
+        self.token = await processes.gateway_token(self.database_url, "gw-e2e", site)
+
     async def start_cloud(self) -> Proc:
         self.cloud = await processes.cloud_serve(self.database_url, self.cloud_port, self.log)
         return self.cloud
@@ -142,9 +147,15 @@ class TemperatureRig:
         self.edge = await processes.edge_run(config, self.health_port, self.log)
         return self.edge
 
-    async def stop_all(self, *extra: Proc | None) -> None:
-        """Stops whatever still runs (the edge first, so it can flush); used in ``finally``."""
-        for proc in (self.edge, *extra, self.cloud):
+    async def simulator(self, kind: str, args: list[str]) -> tuple[Proc, dict[str, object]]:
+        """``coldtrace sim <kind>``, stopped with the rest by :meth:`stop_all`."""
+        proc, info = await processes.simulator(kind, args, self.log)
+        self.sims.append(proc)
+        return proc, info
+
+    async def stop_all(self) -> None:
+        """Stops whatever still runs (the edge first, so it can flush); the fixture's teardown."""
+        for proc in (self.edge, *self.sims, self.cloud):
             if proc is not None and proc.running:
                 await proc.terminate()
 

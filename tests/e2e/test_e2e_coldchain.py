@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import httpx
 import psycopg
@@ -101,56 +100,69 @@ def bearer(token: str) -> dict[str, str]:
 
 
 async def test_compressor_failure_quarantines_exactly_that_fridge_and_qa_releases(
-    tmp_path: Path, timescale_url: str, mqtt_url: str
+    rig: TemperatureRig,
 ) -> None:
-    rig = TemperatureRig(tmp_path, timescale_url, mqtt_url, time_scale=400.0,
-                         start=datetime.now(UTC) - timedelta(minutes=100))  # fmt: skip
-    url = timescale_url
+    rig.time_scale = 400.0
+    rig.start = datetime.now(UTC) - timedelta(minutes=100)  # the run ends before "now"
+    url = rig.database_url
     lots = await load_master_data(url, rig.site_id)
-    rig.token = await processes.gateway_token(url, "gw-e2e", rig.site_id)
-    tokens = {role: (await processes.coldtrace("users", "add", f"e2e-{role}", "--role", role,
-                                               "--database-url", url)).strip().splitlines()[0]
+    await rig.register(rig.site_id)
+    tokens = {role: await processes.user_token(url, f"e2e-{role}", role)
               for role in ("operator", "qa", "admin")}  # fmt: skip
     await rig.start_cloud()
     site = rig.site()
-    base = f"http://127.0.0.1:{rig.cloud_port}"
     opcua_args = [*rig.sim_args(site, 14), "--port", "0", "--update-interval", "0.1",
                   "--security", "None", "--scenario", "compressor-failure",
                   "--scenario-unit", "fridge-a"]  # fmt: skip
-    opcua, info = await processes.simulator("opcua", opcua_args, rig.log)
-    mqtt: processes.Proc | None = None
-    try:
-        async with httpx.AsyncClient(base_url=base, headers=bearer(tokens["operator"])) as api:
-            await put_stock(api, lots, rig.start - timedelta(hours=1))
-            await rig.start_edge(rig.edge_config(str(info["endpoint"])))
-            mqtt_args = [*rig.sim_args(site, 14), "--broker", mqtt_url]
-            mqtt, _ = await processes.simulator("mqtt", mqtt_args, rig.log)
-            await wait_action_excursion(api)
-            assert await opcua.wait(30) == 0
-            assert await mqtt.wait(30) == 0
-            found = (await api.get("/v1/excursions", params={"limit": 1000})).json()
-            action = [e for e in found if e["level"] == "action"]
-            assert [(e["location_id"], e["kind"]) for e in action] == [("fridge-a", "high")]
-            assert {e["location_id"] for e in found if e["kind"] != "no_data"} == {"fridge-a"}
-            quarantined = {lot["lot_id"] for lot in action[0]["lots"]}
-            assert quarantined == {lots["A1"], lots["A2"]}
-            expected = {(lots[n], loc): "available" for n, loc in STOCK.items()}
-            expected |= {(lots["A1"], "fridge-a"): "quarantined",
-                         (lots["A2"], "fridge-a"): "quarantined"}  # fmt: skip
-            assert await statuses(api) == expected
+    opcua, info = await rig.simulator("opcua", opcua_args)
+    base = f"http://127.0.0.1:{rig.cloud_port}"
+    async with httpx.AsyncClient(base_url=base, headers=bearer(tokens["operator"])) as api:
+        await put_stock(api, lots, rig.start - timedelta(hours=1))
+        await rig.start_edge(rig.edge_config(str(info["endpoint"])))
+        mqtt, _ = await rig.simulator("mqtt", [*rig.sim_args(site, 14), "--broker", rig.mqtt_url])
+        await wait_action_excursion(api)
+        assert await opcua.wait(30) == 0
+        assert await mqtt.wait(30) == 0
+        await check_quarantine(api, lots)
+        await check_release(api, lots, tokens)
+    report = await processes.coldtrace("ledger", "verify", "--database-url", url)
+    assert "ledger intact" in report
 
-            release = {"decision": "release", "reason": "stability data covers 2 h at 12 °C",
-                       "signature_meaning": "QA release after excursion review"}  # fmt: skip
-            answer = await api.post(f"/v1/lots/{lots['A1']}/disposition", json=release)
-            assert answer.status_code == 403  # an operator may not release
-            answer = await api.post(f"/v1/lots/{lots['A1']}/disposition", json=release,
-                                    headers=bearer(tokens["qa"]))  # fmt: skip
-            assert answer.status_code == 200, answer.text
-            expected[(lots["A1"], "fridge-a")] = "released"
-            assert await statuses(api) == expected
-            verify = await api.get("/v1/ledger/verify", headers=bearer(tokens["admin"]))
-            assert verify.json()["ok"] is True
-        report = await processes.coldtrace("ledger", "verify", "--database-url", url)
-        assert "ledger intact" in report
-    finally:
-        await rig.stop_all(opcua, mqtt)
+
+async def check_quarantine(api: httpx.AsyncClient, lots: dict[str, int]) -> None:
+    """One action excursion, at fridge A; exactly its two lots quarantined, nothing else."""
+    found = (await api.get("/v1/excursions", params={"limit": 1000})).json()
+    action = [e for e in found if e["level"] == "action"]
+    assert [(e["location_id"], e["kind"]) for e in action] == [("fridge-a", "high")]
+    assert {e["location_id"] for e in found if e["kind"] != "no_data"} == {"fridge-a"}
+    assert {lot["lot_id"] for lot in action[0]["lots"]} == {lots["A1"], lots["A2"]}
+    assert await statuses(api) == expected_statuses(lots, quarantined={"A1", "A2"})
+
+
+async def check_release(
+    api: httpx.AsyncClient, lots: dict[str, int], tokens: dict[str, str]
+) -> None:
+    """QA (and only QA) releases A1 with a reason; A2 stays quarantined; the chain verifies."""
+    release = {"decision": "release", "reason": "stability data covers 2 h at 12 °C",
+               "signature_meaning": "QA release after excursion review"}  # fmt: skip
+    answer = await api.post(f"/v1/lots/{lots['A1']}/disposition", json=release)
+    assert answer.status_code == 403  # an operator may not release
+    answer = await api.post(f"/v1/lots/{lots['A1']}/disposition", json=release,
+                            headers=bearer(tokens["qa"]))  # fmt: skip
+    assert answer.status_code == 200, answer.text
+    expected = expected_statuses(lots, quarantined={"A2"}, released={"A1"})
+    assert await statuses(api) == expected
+    entries = (await api.get("/v1/ledger/entries", params={"lot_id": lots["A1"]})).json()
+    signed = [e for e in entries if e["signature_meaning"]]
+    assert [(e["actor"], e["reason"]) for e in signed] == [("e2e-qa", release["reason"])]
+    verify = await api.get("/v1/ledger/verify", headers=bearer(tokens["admin"]))
+    assert verify.json()["ok"] is True
+
+
+def expected_statuses(
+    lots: dict[str, int], quarantined: set[str], released: frozenset[str] | set[str] = frozenset()
+) -> dict[tuple[int, str], str]:
+    out = {(lots[n], loc): "available" for n, loc in STOCK.items()}
+    out |= {(lots[n], STOCK[n]): "quarantined" for n in quarantined}
+    out |= {(lots[n], STOCK[n]): "released" for n in released}
+    return out

@@ -11,11 +11,9 @@ TimescaleDB. Independent witnesses record what the simulators published; afterwa
 from __future__ import annotations
 
 from collections import Counter
-from pathlib import Path
 
 import pytest
 
-from tests.e2e import processes
 from tests.e2e.checks import edge_source_records, expected_readings, wait_source_records
 from tests.e2e.rig import TemperatureRig, duplicates, wait_stored
 from tests.e2e.witness import MqttWitness, OpcUaWitness, settle
@@ -23,45 +21,37 @@ from tests.e2e.witness import MqttWitness, OpcUaWitness, settle
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(90)]
 
 
-async def test_every_published_reading_is_stored_once(
-    tmp_path: Path, timescale_url: str, mqtt_url: str
-) -> None:
-    rig = TemperatureRig(tmp_path, timescale_url, mqtt_url)
-    rig.token = await processes.gateway_token(timescale_url, "gw-e2e")
+async def test_every_published_reading_is_stored_once(rig: TemperatureRig) -> None:
+    await rig.register()
     site = rig.site()
     await rig.start_cloud()
-    opcua, info = await processes.simulator(
-        "opcua", [*rig.sim_args(site, 10), "--port", "0", "--update-interval", "0.2",
-                  "--security", "None"], rig.log,
-    )  # fmt: skip
-    mqtt: processes.Proc | None = None
-    try:
-        endpoint = str(info["endpoint"])
-        nodes = {f"ns=2;s={u}.Temperature": s for u, s in rig.opcua_units.items()}
-        async with (
-            OpcUaWitness(endpoint, nodes) as opcua_seen,
-            MqttWitness(mqtt_url, rig.decoders()) as mqtt_seen,
-        ):
-            await rig.start_edge(rig.edge_config(endpoint))
-            await wait_source_records(rig.health_port, "mqtt:site-broker", 1)  # subscribed
-            mqtt_args = [*rig.sim_args(site, 6), "--broker", mqtt_url]
-            mqtt, _ = await processes.simulator("mqtt", mqtt_args, rig.log)
-            assert await mqtt.wait(30) == 0, mqtt.fail("sim mqtt failed")
-            assert await opcua.wait(30) == 0, opcua.fail("sim opcua failed")
-            await settle(lambda: mqtt_seen.messages + len(opcua_seen.keys()))
-            published = mqtt_seen.readings()
-            opcua_keys = opcua_seen.keys()
-        expected = await expected_readings(timescale_url, published, opcua_keys, rig)
-        have = await wait_stored(timescale_url, expected)
-        assert duplicates(have) == []
-        assert set(have) == expected
-        per_sensor = Counter(sensor for sensor, _ in expected)
-        assert set(per_sensor) == set(rig.opcua_units.values()) | rig.mqtt_sensors
-        # 6 simulated minutes of MQTT: 36 plain readings, 12 of the others; OPC-UA every 0.2 s.
-        assert per_sensor["fridge-c.t"] >= 30
-        assert min(per_sensor[s] for s in rig.opcua_units.values()) >= 25
-        assert await edge_source_records(rig.health_port, "opcua:opcua-sim") > 50
-    finally:
-        await rig.stop_all(opcua, mqtt)
+    opcua_args = [*rig.sim_args(site, 10), "--port", "0", "--update-interval", "0.2",
+                  "--security", "None"]  # fmt: skip
+    opcua, info = await rig.simulator("opcua", opcua_args)
+    endpoint = str(info["endpoint"])
+    nodes = {f"ns=2;s={u}.Temperature": s for u, s in rig.opcua_units.items()}
+    async with (
+        OpcUaWitness(endpoint, nodes) as opcua_seen,
+        MqttWitness(rig.mqtt_url, rig.decoders()) as mqtt_seen,
+    ):
+        await rig.start_edge(rig.edge_config(endpoint))
+        await wait_source_records(rig.health_port, "mqtt:site-broker", 1)  # subscribed
+        mqtt_args = [*rig.sim_args(site, 6), "--broker", rig.mqtt_url]
+        mqtt, _ = await rig.simulator("mqtt", mqtt_args)
+        assert await mqtt.wait(30) == 0, mqtt.fail("sim mqtt failed")
+        assert await opcua.wait(30) == 0, opcua.fail("sim opcua failed")
+        await settle(lambda: mqtt_seen.messages + len(opcua_seen.keys()))
+        published = mqtt_seen.readings()
+        opcua_keys = opcua_seen.keys()
+    expected = await expected_readings(rig.database_url, published, opcua_keys, rig)
+    have = await wait_stored(rig.database_url, expected)
+    assert duplicates(have) == []
+    assert set(have) == expected
+    per_sensor = Counter(sensor for sensor, _ in expected)
+    assert set(per_sensor) == set(rig.opcua_units.values()) | rig.mqtt_sensors
+    # 6 simulated minutes of MQTT: 36 plain readings, 12 of the others; OPC-UA every 0.2 s.
+    assert per_sensor["fridge-c.t"] >= 30
+    assert min(per_sensor[s] for s in rig.opcua_units.values()) >= 25
+    assert await edge_source_records(rig.health_port, "opcua:opcua-sim") > 50
     assert rig.edge is not None
-    assert rig.edge.popen.returncode == 0  # a clean stop after SIGTERM
+    assert await rig.edge.terminate() == 0  # a clean stop after SIGTERM

@@ -40,7 +40,7 @@ class MqttWitness:
         parts = urlsplit(mqtt_url)
         self._host, self._port = parts.hostname or "127.0.0.1", parts.port or 1883
         self._router = PayloadRouter(specs)
-        self._messages: list[tuple[str, bytes]] = []
+        self._messages: list[tuple[str, bytes, float]] = []  # topic, payload, monotonic arrival
         self._lock = threading.Lock()
         self._subscribed = threading.Event()
         self._client = paho.Client(
@@ -60,7 +60,7 @@ class MqttWitness:
 
     def _on_message(self, client: paho.Client, userdata: object, msg: paho.MQTTMessage) -> None:
         with self._lock:
-            self._messages.append((msg.topic, bytes(msg.payload)))
+            self._messages.append((msg.topic, bytes(msg.payload), time.monotonic()))
 
     async def __aenter__(self) -> Self:
         self._client.connect(self._host, self._port)
@@ -80,10 +80,11 @@ class MqttWitness:
         with self._lock:
             return len(self._messages)
 
-    def readings(self) -> list[Reading]:
-        """Every reading in the messages seen so far (dead letters would fail the test)."""
+    def readings(self, first: float = 0.0, last: float = float("inf")) -> list[Reading]:
+        """The readings in the messages seen (arrived between two ``time.monotonic()`` instants,
+        by default all of them); a message the decoders refuse fails the test."""
         with self._lock:
-            seen = list(self._messages)
+            seen = [(t, p) for t, p, at in self._messages if first <= at <= last]
         now = datetime.now(UTC)
         out: list[Reading] = []
         for topic, payload in seen:
