@@ -41,12 +41,15 @@ import hashlib
 import logging
 import queue
 import random
+import select
+import socket
 import ssl
 import threading
 from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import cached_property
 from types import TracebackType
 from typing import Any, Self
 from urllib.parse import urlsplit
@@ -146,7 +149,7 @@ class _Inbound:
     payload: bytes
     received_at: datetime
 
-    @property
+    @cached_property
     def digest(self) -> bytes:
         return hashlib.blake2b(
             self.topic.encode() + b"\x00" + self.payload, digest_size=16
@@ -168,7 +171,6 @@ class _State:
     state: DeviceState = DeviceState.OFFLINE
     detail: str = "not connected yet"
     time: datetime = field(default_factory=lambda: datetime.now(UTC))
-    generation: int = 0
     reported: tuple[DeviceState, str] | None = (DeviceState.OFFLINE, "not connected yet")
     changes: int = 0
 
@@ -215,7 +217,9 @@ class MqttSource:
         # Holds at most one PUBACK per message in flight, so it is bounded by ``in_flight``.
         self._acks: queue.SimpleQueue[_Ack] = queue.SimpleQueue()
         self._stop = threading.Event()
+        # Appended by the network thread, popped by the iterator; bounded by the slots.
         self._inbox: deque[_Inbound] = deque()
+        self._wake_pending = False
         self._wakeup = asyncio.Event()
         self._state = _State()
         self._fatal: PermanentSourceError | None = None
@@ -228,6 +232,10 @@ class MqttSource:
         self._client: paho.Client | None = None
         self._net_generation = 0
         self._session_lost = False
+        # Wakes the network thread's select() when a PUBACK is queued (made on enter).
+        self._wake_r: socket.socket | None = None
+        self._wake_w: socket.socket | None = None
+        self._ack_signal = False
 
     @property
     def name(self) -> str:
@@ -235,6 +243,9 @@ class MqttSource:
 
     async def __aenter__(self) -> Self:
         self._loop = asyncio.get_running_loop()
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self._wake_w.setblocking(False)
         self._client = self._make_client()
         self._network = asyncio.create_task(
             asyncio.to_thread(self._network_main), name=f"{self.name} network"
@@ -248,9 +259,14 @@ class MqttSource:
         tb: TracebackType | None,
     ) -> None:
         self._stop.set()
-        if self._network is not None:
-            # The thread notices the stop flag within one poll interval (or one slot wait).
-            await asyncio.shield(self._network)
+        try:
+            if self._network is not None:
+                # The thread notices the stop flag within one poll interval (or one slot wait).
+                await asyncio.shield(self._network)
+        finally:
+            for sock in (self._wake_r, self._wake_w):
+                if sock is not None:
+                    sock.close()
 
     def __aiter__(self) -> AsyncIterator[tuple[Record, ...]]:
         return self._records()
@@ -267,6 +283,8 @@ class MqttSource:
                 continue
             if not self._inbox:
                 self._wakeup.clear()
+                if self._inbox:
+                    continue  # arrived while we looked
                 if self._network is not None and self._network.done():
                     self._network.result()  # re-raises a crash of the network thread
                     raise PermanentSourceError(f"{self.name}: network thread stopped")
@@ -285,7 +303,7 @@ class MqttSource:
 
     def _accept(self, item: _Inbound) -> tuple[Record, ...]:
         """The records of a message, or () when it must not be yielded (stale or re-delivered)."""
-        if item.generation != self._state.generation:
+        if item.generation != self._net_generation:
             return ()  # from a lost connection: the broker sends it again
         if self._is_redelivery(item):
             self._acknowledge(item)  # already committed; only its PUBACK was missing
@@ -322,11 +340,15 @@ class MqttSource:
     def _acknowledge(self, item: _Inbound) -> None:
         if item.qos == 0:
             return
-        if item.generation != self._state.generation:
+        if item.generation != self._net_generation:
             self._remember_unacked(item.mid, item.digest)
             return
         self._pending_acks[item.mid] = (item.generation, item.digest)
         self._acks.put(_Ack(item.generation, item.mid, item.qos, item.digest))
+        if not self._ack_signal and self._wake_w is not None:
+            self._ack_signal = True
+            with contextlib.suppress(BlockingIOError):  # a full pipe already wakes the thread
+                self._wake_w.send(b"\x00")
 
     def _status_to_report(self) -> DeviceStatus | None:
         state = self._state
@@ -350,13 +372,9 @@ class MqttSource:
 
     # Called on the event loop by the network thread (call_soon_threadsafe).
 
-    def _deliver(self, item: _Inbound) -> None:
-        self._inbox.append(item)
+    def _wake(self) -> None:
+        self._wake_pending = False
         self._wakeup.set()
-
-    def _set_generation(self, generation: int) -> None:
-        """A new connection: messages still queued from the previous one are stale."""
-        self._state.generation = generation
 
     def _set_state(self, state: DeviceState, detail: str, time: datetime) -> None:
         if (state, detail) == (self._state.state, self._state.detail):
@@ -446,12 +464,37 @@ class MqttSource:
         self._shutdown(client)
 
     def _drive(self, client: paho.Client) -> bool:
-        """Runs one connection until it drops or we stop; True when it had been established."""
+        """Runs one connection until it drops or we stop; True when it had been established.
+
+        paho's external-loop API (``loop_read``/``loop_write``/``loop_misc``) lets our own
+        select() also watch a wake-up socket, so a PUBACK queued by the consumer leaves at once
+        instead of at the next poll tick.
+        """
         generation = self._net_generation
         tick = self._cfg.poll_interval.total_seconds()
+        ok = MQTTErrorCode.MQTT_ERR_SUCCESS
         while not self._stop.is_set() and self._fatal is None:
             self._flush_acks(client)
-            if client.loop(timeout=tick) != MQTTErrorCode.MQTT_ERR_SUCCESS:
+            sock = client.socket()
+            if sock is None:
+                break
+            pending = getattr(sock, "pending", lambda: 0)()  # TLS bytes already decrypted
+            watched: list[Any] = [sock] if self._wake_r is None else [sock, self._wake_r]
+            writers: list[Any] = [sock] if client.want_write() else []
+            readable, _, _ = select.select(watched, writers, [], 0 if pending else tick)
+            if self._wake_r is not None and self._wake_r in readable:
+                self._ack_signal = False
+                with contextlib.suppress(BlockingIOError):
+                    self._wake_r.recv(4096)
+                self._flush_acks(client)
+            if (sock in readable or pending) and client.loop_read() != ok:
+                break
+            if client.want_write() and client.loop_write() not in (
+                ok,
+                MQTTErrorCode.MQTT_ERR_AGAIN,
+            ):
+                break
+            if client.loop_misc() != ok:
                 break
         return self._net_generation != generation
 
@@ -498,7 +541,6 @@ class MqttSource:
             return
         self._net_generation += 1
         self._session_lost = not flags.session_present and self._net_generation > 1
-        self._post(self._set_generation, self._net_generation)
         options = SubscribeOptions(qos=1, retainHandling=SubscribeOptions.RETAIN_SEND_IF_NEW_SUB)
         client.subscribe([(topic, options) for topic in self._router.subscriptions])
 
@@ -541,4 +583,9 @@ class MqttSource:
         while not self._slots.acquire(timeout=0.1):
             if self._stop.is_set():
                 return
-        self._post(self._deliver, item)
+        # deque.append is atomic; one wake-up call covers every message appended before it
+        # runs, so a burst costs one loop wake-up, not one per message.
+        self._inbox.append(item)
+        if not self._wake_pending:
+            self._wake_pending = True
+            self._post(self._wake)
