@@ -137,12 +137,12 @@ async def _write_units(conn: AsyncConnection[TupleRow], book: Book, touched: set
             (place.location_id if place else None, place.status.value if place else None, epc)
         )
     if rows:
-        async with conn.cursor() as cur:
-            await cur.executemany(
-                "UPDATE units SET location_id = %s, status = %s, updated_at = now()"
-                " WHERE epc_uri = %s",
-                rows,
-            )
+        await conn.execute(
+            "UPDATE units u SET location_id = v.loc, status = v.status, updated_at = now()"
+            " FROM unnest(%s::text[], %s::text[], %s::text[]) AS v(loc, status, epc)"
+            " WHERE u.epc_uri = v.epc",
+            ([r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows]),
+        )
 
 
 async def _write_entries(

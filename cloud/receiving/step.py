@@ -116,10 +116,10 @@ async def _inbound(
         " WHERE gs1_key = ANY(%s) AND unit_kind = 'sscc'",
         (out.location_id, [t.item.key for t in match.receive if t.item.kind == "sscc"]),
     )
-    async with conn.cursor() as c:
-        await c.executemany(
-            "UPDATE asn_items SET received_at = %s WHERE asn_id = %s AND epc_uri = %s",
-            [(p.ended_at, t.asn_id, t.item.key) for t in match.receive],
+    for asn_id in sorted({t.asn_id for t in match.receive}):
+        await conn.execute(
+            "UPDATE asn_items SET received_at = %s WHERE asn_id = %s AND epc_uri = ANY(%s)",
+            (p.ended_at, asn_id, [t.item.key for t in match.receive if t.asn_id == asn_id]),
         )
     if match.completed:
         await conn.execute(
@@ -225,8 +225,11 @@ async def _set_parents(
         if t.epc_uri and t.item.parent and t.item.parent in uri_of_key
     ]
     if rows:
-        async with conn.cursor() as c:
-            await c.executemany("UPDATE units SET parent_uri = %s WHERE epc_uri = %s", rows)
+        await conn.execute(
+            "UPDATE units u SET parent_uri = v.parent FROM unnest(%s::text[], %s::text[])"
+            " AS v(parent, epc) WHERE u.epc_uri = v.epc",
+            ([r[0] for r in rows], [r[1] for r in rows]),
+        )
 
 
 async def _outbound(
