@@ -309,7 +309,15 @@ def canonical(draft: Draft, *, recorded_at: datetime, prev_hash: bytes) -> bytes
 
 
 def entry_hash(draft: Draft, *, recorded_at: datetime, prev_hash: bytes) -> bytes:
-    """sha256 over ``canonical``: each entry's hash covers the hash of the one before it."""
+    """sha256 over ``canonical``: each entry's hash covers the hash of the one before it.
+
+    >>> from datetime import datetime, UTC
+    >>> t = datetime(2026, 3, 1, tzinfo=UTC)
+    >>> d = Draft(Movement.RECEIVE, 1, 1, t, "a", to=Place("d", Status.AVAILABLE))
+    >>> first = entry_hash(d, recorded_at=t, prev_hash=GENESIS)
+    >>> len(first), entry_hash(d, recorded_at=t, prev_hash=first) != first
+    (32, True)
+    """
     return hashlib.sha256(canonical(draft, recorded_at=recorded_at, prev_hash=prev_hash)).digest()
 
 

@@ -92,7 +92,15 @@ def compare(
 
 
 def adjustments(result: CountResult, at: datetime, actor: str, reason: str) -> list[Draft]:
-    """The movements that make the ledger agree with the count."""
+    """The movements that make the ledger agree with the count.
+
+    >>> from datetime import datetime, UTC
+    >>> gone = Elsewhere("urn:u", 7, None)   # the ledger says it left the site
+    >>> r = CountResult("f1", (), (), (gone,), (), ())
+    >>> [(d.movement.value, d.to) for d in adjustments(r, datetime(2026, 1, 1, tzinfo=UTC),
+    ...                                                  "op", "count")]
+    [('adjust', Place(location_id='f1', status=<Status.QUARANTINED: 'quarantined'>))]
+    """
     loc = result.location_id
 
     def book(
