@@ -17,7 +17,7 @@ missing are those written while the agent was down; every other one is stored ex
 
 Known gap, asserted as tightly as it occurs: the agent killed with SIGKILL may have committed a
 logger message whose PUBACK never reached the broker; the broker delivers it again after the
-restart and it is stored twice (seen in about one run in four, one message). Only messages that
+restart and it is stored twice (seen in one run of eight, one message). Only messages that
 arrived in the second before the kill may be stored twice, and never more than twice.
 """
 
