@@ -221,6 +221,7 @@ class MqttSource:
         self._inbox: deque[_Inbound] = deque()
         self._wake_pending = False
         self._wakeup = asyncio.Event()
+        self._subscribed = asyncio.Event()
         self._state = _State()
         self._fatal: PermanentSourceError | None = None
         self._unacked: dict[int, bytes] = {}  # committed, PUBACK not sent: mid -> digest
@@ -250,6 +251,15 @@ class MqttSource:
         self._network = asyncio.create_task(
             asyncio.to_thread(self._network_main), name=f"{self.name} network"
         )
+        # Entered means subscribed when the broker is reachable: messages published right after
+        # a first start (no session yet) are not missed. An unreachable broker does not block
+        # the start for longer than the connect timeout; the source then keeps retrying.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self._cfg.connect_timeout.total_seconds()):
+                await self._subscribed.wait()
+        if self._fatal is not None:
+            await self.__aexit__(None, None, None)
+            raise self._fatal
         return self
 
     async def __aexit__(
@@ -400,6 +410,7 @@ class MqttSource:
     def _fail(self, error: PermanentSourceError) -> None:
         self._fatal = error
         self._wakeup.set()
+        self._subscribed.set()  # ends the wait on enter: the error is raised there
 
     def _post(self, callback: Callable[..., None], *args: Any) -> None:
         assert self._loop is not None
@@ -566,6 +577,7 @@ class MqttSource:
             if reason.value == 0:
                 state, detail = DeviceState.DEGRADED, f"broker granted QoS 0 on {topic}"
         self._post(self._set_state, state, detail, self._clock())
+        self._post(self._subscribed.set)
 
     def _on_message(self, client: paho.Client, userdata: object, msg: paho.MQTTMessage) -> None:
         item = _Inbound(

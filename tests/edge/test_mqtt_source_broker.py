@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import uuid
 from datetime import timedelta
@@ -29,6 +30,16 @@ pytestmark = pytest.mark.integration
 @pytest.fixture
 def prefix() -> str:
     return f"ct-{uuid.uuid4().hex[:10]}"
+
+
+async def test_messages_published_right_after_a_first_start_are_not_missed(
+    mqtt_url: str, prefix: str
+) -> None:
+    async with MqttSource(mqtt_config(mqtt_url, prefix)) as source:
+        # No waiting for the online status: entering means subscribed.
+        await apublish(mqtt_url, [(f"{prefix}/s/readings", json_reading(i)) for i in range(5)])
+        got = await collect_until(aiter(source), Collected(), readings=5)
+    assert [index_of(r) for r in got.readings] == list(range(5))
 
 
 async def test_every_shape_arrives_and_malformed_payloads_are_dead_lettered(
@@ -164,8 +175,13 @@ async def test_retained_shelly_status_is_uncertain(mqtt_url: str, prefix: str) -
 async def test_unreachable_broker_is_reported_offline_and_retried(prefix: str) -> None:
     from coldtrace.devservices import free_port
 
-    config = mqtt_config(f"mqtt://127.0.0.1:{free_port()}", prefix)
+    config = mqtt_config(
+        f"mqtt://127.0.0.1:{free_port()}", prefix, connect_timeout=timedelta(milliseconds=300)
+    )
+    started = asyncio.get_running_loop().time()
     async with MqttSource(config) as source:
+        # Entering does not wait for an unreachable broker longer than the connect timeout.
+        assert asyncio.get_running_loop().time() - started < 2
         status = await wait_status(aiter(source), Collected(), DeviceState.OFFLINE, limit=5)
     assert "cannot connect" in status.detail
 
