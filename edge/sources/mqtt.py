@@ -12,7 +12,8 @@ two bounded hand-offs:
 * asyncio → broker: PUBACKs (manual acknowledgement). A message is acknowledged only when the
   consumer resumes the iterator after the tuple it produced, i.e. after the consumer committed it
   (see ``edge.sources.base``). A consumer that does not resume never lets it be acknowledged, and
-  the broker sends it again after a reconnect.
+  the broker sends it again after a reconnect. At most one PUBACK per message in flight waits;
+  a byte on a socket pair wakes the network thread's select() so that it leaves at once.
 
 The session is persistent (``clean_start`` false, Session Expiry Interval from config) and
 subscriptions use QoS 1, so messages published while the gateway is away are delivered when it
@@ -20,7 +21,9 @@ comes back. Each connection has a generation number: messages still queued from 
 connection are discarded unacknowledged (the broker re-sends them, MQTT 5 §4.4). A message whose
 records were committed but whose PUBACK could not be sent before the connection dropped is
 remembered by packet id and content; its re-delivery (DUP flag) is acknowledged without being
-yielded again, so a reconnect does not duplicate it.
+yielded again, so a reconnect does not duplicate it. A restarted broker may also re-send what
+it had been acknowledged for; re-sent records carrying a device time that match one committed
+recently are skipped (receipt-timed ones cannot be told apart and are kept: at-least-once).
 
 Broker connection state leaves as ``DeviceStatus`` records (``mqtt_broker``): online, degraded
 (session lost or subscription downgraded), offline. Under back-pressure the state reported is
