@@ -158,14 +158,19 @@ async def bench_mqtt(count: int) -> None:
     if url:
         await mqtt_runs(url, count)
         return
-    directory = Path(tempfile.mkdtemp(prefix="coldtrace-bench-mqtt-", dir="/var/tmp"))
-    directory.chmod(0o755)
-    broker = MosquittoService(directory, MosquittoService.default().user)
+    directory, broker = await asyncio.to_thread(own_broker)
     try:
         await mqtt_runs(await asyncio.to_thread(broker.start), count)
     finally:
         await asyncio.to_thread(broker.stop)
-        shutil.rmtree(directory, ignore_errors=True)
+        await asyncio.to_thread(shutil.rmtree, directory, ignore_errors=True)
+
+
+def own_broker() -> tuple[Path, MosquittoService]:
+    """A Mosquitto configured as the private test broker, in a folder of its own."""
+    directory = Path(tempfile.mkdtemp(prefix="coldtrace-bench-mqtt-", dir="/var/tmp"))
+    directory.chmod(0o755)
+    return directory, MosquittoService(directory, MosquittoService.default().user)
 
 
 async def mqtt_runs(url: str, count: int) -> None:
