@@ -85,6 +85,8 @@ class OutboxConfig(_Section):
     overflow: OverflowPolicy = OverflowPolicy.BLOCK
     watch_interval: PositiveDelta = timedelta(seconds=10)
     """How often depth, high water and time to full are checked."""
+    dedupe_window: PositiveDelta = timedelta(days=1)
+    """How long a committed reading's identity is kept to drop a broker's redelivery of it."""
 
     def limits(self) -> OutboxLimits:
         return OutboxLimits(
@@ -93,6 +95,7 @@ class OutboxConfig(_Section):
             high_water=self.high_water,
             fill_rate_window=self.fill_rate_window,
             overflow=self.overflow,
+            dedupe_window=self.dedupe_window,
         )
 
 

@@ -17,6 +17,10 @@ A record the cloud refuses for good is *replaced in place* by a ``DeadLetter`` c
 original bytes and the cloud's reason (so the sequence stays contiguous and the cloud still sees
 that something was lost here), and a copy is kept in the local ``dead_letters`` table.
 
+A reading whose identity (sensor, device time, value, unit, quality) was committed within
+``dedupe_window`` is not committed again: an MQTT broker redelivers what it had sent just before a
+crash, and the outbox is where "at least once" from the broker becomes "once" on disk.
+
 SQLite is blocking, so all of it runs on one dedicated worker thread owned by the outbox and
 joined on ``close``.
 
@@ -30,6 +34,7 @@ Exception tree::
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import sqlite3
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
@@ -44,9 +49,10 @@ from uuid import UUID, uuid4
 from pydantic import TypeAdapter
 
 from edge.clock import Clock, SystemClock
-from protocols.records import DeadLetter, Record
+from protocols.records import DeadLetter, Reading, Record
 
 T = TypeVar("T")
+_Row = tuple[str, str, int, bytes | None]  # kind, JSON body, size, reading identity
 _RECORD = TypeAdapter[Record](Record)
 
 _SCHEMA = """
@@ -58,6 +64,10 @@ CREATE TABLE IF NOT EXISTS records (
     size INTEGER NOT NULL,
     appended_at REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS seen_readings (
+    key BLOB PRIMARY KEY,
+    seen_at REAL NOT NULL
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS dead_letters (
     boot_id TEXT NOT NULL,
     seq INTEGER NOT NULL,
@@ -127,6 +137,8 @@ class OutboxStats:
     high_water: bool
     full: bool
     """At a bound, or an append is waiting for room (back-pressure is on)."""
+    duplicates_dropped: int = 0
+    """Redelivered readings not committed again since the outbox was opened."""
 
 
 class Outbox(Protocol):
@@ -166,6 +178,21 @@ class OutboxLimits:
     high_water: float = 0.8
     fill_rate_window: timedelta = timedelta(minutes=10)
     overflow: OverflowPolicy = OverflowPolicy.BLOCK
+    dedupe_window: timedelta = timedelta(days=1)
+    """How long a reading's identity is remembered to drop its redelivery (see ``reading_key``)."""
+
+
+def reading_key(record: Record) -> bytes | None:
+    """The identity of a measurement, or None for records that are never de-duplicated.
+
+    A broker redelivers a message whose acknowledgement was lost in a crash; the same sensor,
+    device time, value and quality is the same measurement, so it is committed once. Readings
+    stamped with receipt time (devices that send no time) cannot be recognised this way.
+    """
+    if not isinstance(record, Reading):
+        return None
+    ident = f"{record.sensor_id}|{record.time.isoformat()}|{record.value!r}|{record.unit}"
+    return hashlib.sha256(f"{ident}|{record.quality.value}".encode()).digest()
 
 
 class _FillRate:
@@ -222,6 +249,8 @@ class SqliteOutbox:
         self._append_lock = asyncio.Lock()
         self._changed = asyncio.Condition()
         self._fill = _FillRate(limits.fill_rate_window)
+        self._duplicates = 0
+        self._pruned_at = 0.0
 
     @classmethod
     async def open(
@@ -290,14 +319,21 @@ class SqliteOutbox:
         row = self._db().execute("SELECT appended_at FROM records ORDER BY seq LIMIT 1").fetchone()
         return None if row is None else float(row[0])
 
-    def _append_sync(self, rows: list[tuple[str, str, int]], now: float) -> int:
+    def _append_sync(self, rows: list[_Row], now: float) -> int:
         db = self._db()
         first = self._last_seq + 1
         try:
             db.execute("BEGIN IMMEDIATE")
+            rows = self._unseen_sync(db, rows, now)
+            if not rows:
+                db.execute("COMMIT")
+                return self._last_seq
             db.executemany(
                 "INSERT INTO records (seq, kind, payload, size, appended_at) VALUES (?,?,?,?,?)",
-                [(first + i, kind, body, size, now) for i, (kind, body, size) in enumerate(rows)],
+                [
+                    (first + i, kind, body, size, now)
+                    for i, (kind, body, size, _) in enumerate(rows)
+                ],
             )
             last = first + len(rows) - 1
             db.execute("UPDATE meta SET value = ? WHERE key = 'last_seq'", (str(last),))
@@ -308,10 +344,27 @@ class SqliteOutbox:
             raise OutboxError(f"append to {self._path} failed: {err}") from err
         self._last_seq = last
         self._count += len(rows)
-        self._bytes += sum(size for _, _, size in rows)
+        self._bytes += sum(row[2] for row in rows)
         if self._oldest is None:
             self._oldest = now
         return last
+
+    def _unseen_sync(self, db: sqlite3.Connection, rows: list[_Row], now: float) -> list[_Row]:
+        """Drops readings already committed within the dedupe window, in the append transaction."""
+        kept = []
+        for row in rows:
+            key = row[3]
+            if key is not None:
+                db.execute("INSERT OR IGNORE INTO seen_readings VALUES (?, ?)", (key, now))
+                if db.execute("SELECT changes()").fetchone()[0] == 0:
+                    self._duplicates += 1
+                    continue
+            kept.append(row)
+        if now - self._pruned_at > 60:
+            horizon = now - self._limits.dedupe_window.total_seconds()
+            db.execute("DELETE FROM seen_readings WHERE seen_at < ?", (horizon,))
+            self._pruned_at = now
+        return kept
 
     def _peek_sync(self, max_records: int, max_bytes: int) -> list[StoredRecord]:
         cursor = self._db().execute(
@@ -400,10 +453,10 @@ class SqliteOutbox:
     async def append(self, records: Sequence[Record]) -> int:
         if not records:
             return self._last_seq
-        rows = []
+        rows: list[_Row] = []
         for record in records:
             body = record.model_dump_json()
-            rows.append((record.kind, body, len(body.encode())))
+            rows.append((record.kind, body, len(body.encode()), reading_key(record)))
         size = sum(r[2] for r in rows)
         async with self._append_lock:
             async with self._changed:
@@ -478,6 +531,7 @@ class SqliteOutbox:
             full=self._blocked
             or self._count >= self._limits.max_records
             or self._bytes >= self._limits.max_bytes,
+            duplicates_dropped=self._duplicates,
         )
 
     async def close(self) -> None:
