@@ -9,6 +9,7 @@ from fastapi import APIRouter, Header, HTTPException, Query, Request, status
 from pydantic import BaseModel
 
 from cloud.api.deps import Pool
+from cloud.api.ledger import IdPath, IdQuery, LabelQuery
 from cloud.auth.deps import Operator, Viewer
 from cloud.auth.service import audit
 from cloud.receiving import AsnConflictError, AsnFormatError, AsnRejectedError
@@ -120,7 +121,7 @@ async def import_asns(
 async def get_asns(
     pool: Pool,
     _: Viewer,
-    site_id: str | None = None,
+    site_id: LabelQuery = None,
     state: Literal["open", "received", "closed"] | None = Query(None, alias="status"),
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[AsnOut]:
@@ -129,7 +130,7 @@ async def get_asns(
 
 
 @router.get("/asns/{asn_id}")
-async def get_one_asn(asn_id: int, pool: Pool, _: Viewer) -> AsnOut:
+async def get_one_asn(asn_id: IdPath, pool: Pool, _: Viewer) -> AsnOut:
     async with pool.connection() as conn:
         found = await get_asn(conn, asn_id)
     if found is None:
@@ -138,7 +139,7 @@ async def get_one_asn(asn_id: int, pool: Pool, _: Viewer) -> AsnOut:
 
 
 @router.post("/asns/{asn_id}/close")
-async def close(asn_id: int, pool: Pool, user: Operator, reason: Reason = None) -> AsnOut:
+async def close(asn_id: IdPath, pool: Pool, user: Operator, reason: Reason = None) -> AsnOut:
     async with pool.connection() as conn, conn.transaction():
         if not await close_asn(conn, asn_id):
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no open ASN {asn_id}")
@@ -155,7 +156,7 @@ async def close(asn_id: int, pool: Pool, user: Operator, reason: Reason = None) 
 async def get_receipts(
     pool: Pool,
     _: Viewer,
-    asn_id: int | None = None,
+    asn_id: IdQuery = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[ReceiptOut]:
     async with pool.connection() as conn:

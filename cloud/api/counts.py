@@ -11,32 +11,33 @@ from psycopg.rows import TupleRow
 from pydantic import BaseModel, Field, model_validator
 
 from cloud.api.deps import Pool
-from cloud.api.ledger import http_error
+from cloud.api.ledger import MAX_QUANTITY, DbId, IdPath, Label, Why, http_error
 from cloud.auth.deps import Operator
 from cloud.auth.service import audit
 from cloud.ledger import LedgerError
 from cloud.ledger.core import Status
 from cloud.ledger.count_store import confirm_count, take_count
 from cloud.ledger.counting import CountResult
+from cloud.ledger.instant import Instant
 from cloud.receiving.matching import decode_reads
-from protocols.records import EpcHex, UtcDatetime
+from protocols.records import EpcHex
 
 router = APIRouter(prefix="/v1/counts", tags=["counts"])
 
 
 class Window(BaseModel):
-    start: UtcDatetime
-    end: UtcDatetime
+    start: Instant
+    end: Instant
 
 
 class Counted(BaseModel):
-    lot_id: int
+    lot_id: DbId
     status: Status = Status.AVAILABLE
-    quantity: Annotated[int, Field(ge=0)]
+    quantity: Annotated[int, Field(ge=0, le=MAX_QUANTITY)]
 
 
 class CountIn(BaseModel):
-    location_id: str
+    location_id: Label
     epcs: Annotated[list[EpcHex], Field(max_length=100_000)] = []
     window: Window | None = None
     """Use the tags read by the readers mounted at the location over this window."""
@@ -62,7 +63,7 @@ class CountOut(BaseModel):
 
 
 class ConfirmIn(BaseModel):
-    reason: Annotated[str, Field(min_length=1, max_length=500)]
+    reason: Why
 
 
 class ConfirmOut(BaseModel):
@@ -137,7 +138,7 @@ async def count(body: CountIn, pool: Pool, user: Operator) -> CountOut:
 
 
 @router.post("/{count_id}/confirm")
-async def confirm(count_id: int, body: ConfirmIn, pool: Pool, user: Operator) -> ConfirmOut:
+async def confirm(count_id: IdPath, body: ConfirmIn, pool: Pool, user: Operator) -> ConfirmOut:
     """Books the count's differences in the ledger (409 if the stock moved since the count)."""
     try:
         async with pool.connection() as conn, conn.transaction():

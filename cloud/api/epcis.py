@@ -9,9 +9,10 @@ from fastapi import APIRouter, HTTPException, Query, status
 from fastapi.responses import JSONResponse
 
 from cloud.api.deps import Pool
+from cloud.api.ledger import LabelQuery
 from cloud.auth.deps import Viewer
 from cloud.epcis import export as epcis
-from protocols.records import UtcDatetime
+from cloud.ledger.instant import Instant
 
 router = APIRouter(prefix="/v1/epcis", tags=["epcis"])
 
@@ -25,11 +26,11 @@ async def events(
     *,
     pool: Pool,
     _: Viewer,
-    since: Annotated[UtcDatetime, Query(alias="from")],
-    until: Annotated[UtcDatetime, Query(alias="to")],
+    since: Annotated[Instant, Query(alias="from")],
+    until: Annotated[Instant, Query(alias="to")],
     gtin: Annotated[str | None, Query(pattern=r"^[0-9]{14}$")] = None,
-    lot: Annotated[str | None, Query(max_length=128)] = None,
-    location_id: str | None = None,
+    lot: LabelQuery = None,
+    location_id: LabelQuery = None,
     sensors: bool = False,
     sensor_interval: Annotated[timedelta, Query()] = timedelta(hours=1),
     limit: Annotated[int, Query(ge=1, le=100_000)] = 10_000,

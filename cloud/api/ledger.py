@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, HTTPException, Path, Query, status
 from psycopg import AsyncConnection
 from psycopg.rows import TupleRow
 from pydantic import BaseModel, Field, model_validator
@@ -21,12 +21,21 @@ from cloud.ledger import (
 )
 from cloud.ledger.chain import verify
 from cloud.ledger.core import Draft, Movement, Place, Status
+from cloud.ledger.instant import Instant
 from cloud.ledger.service import dispose_lot, post
-from protocols.records import UtcDatetime
 
 router = APIRouter(prefix="/v1", tags=["ledger"])
 
-Why = Annotated[str, Field(min_length=1, max_length=500)]
+MAX_ID = 2**63 - 1  # bigint
+MAX_QUANTITY = 1_000_000
+NO_NUL = r"^[^\x00]*$"  # PostgreSQL text cannot hold NUL
+LABEL = r"^[^\x00-\x1f\x7f]+$"
+Why = Annotated[str, Field(min_length=1, max_length=500, pattern=NO_NUL)]
+Label = Annotated[str, Field(min_length=1, max_length=128, pattern=LABEL)]
+DbId = Annotated[int, Field(ge=1, le=MAX_ID)]
+IdPath = Annotated[int, Path(ge=1, le=MAX_ID)]
+IdQuery = Annotated[int | None, Query(ge=1, le=MAX_ID)]
+LabelQuery = Annotated[str | None, Query(min_length=1, max_length=128, pattern=LABEL)]
 
 
 def http_error(err: LedgerError) -> HTTPException:
@@ -73,17 +82,17 @@ ManualMovement = Literal["receive", "put_away", "move", "issue", "quarantine", "
 
 class MovementIn(BaseModel):
     movement: ManualMovement
-    lot_id: int
-    quantity: Annotated[int, Field(ge=1)] = 1
-    epc_uri: str | None = None
-    from_location: str | None = None
+    lot_id: DbId
+    quantity: Annotated[int, Field(ge=1, le=MAX_QUANTITY)] = 1
+    epc_uri: Label | None = None
+    from_location: Label | None = None
     from_status: Status | None = None
-    to_location: str | None = None
+    to_location: Label | None = None
     to_status: Status | None = None
     reason: Why
-    reference: str | None = None
-    counterparty: str | None = None
-    effective_at: UtcDatetime | None = None
+    reference: Label | None = None
+    counterparty: Annotated[str, Field(max_length=256, pattern=LABEL)] | None = None
+    effective_at: Instant | None = None
 
     @model_validator(mode="after")
     def _sides(self) -> MovementIn:
@@ -117,7 +126,7 @@ class DispositionIn(BaseModel):
     decision: Literal["release", "reject"]
     reason: Why
     signature_meaning: Why
-    effective_at: UtcDatetime | None = None
+    effective_at: Instant | None = None
 
 
 class VerifyOut(BaseModel):
@@ -155,9 +164,9 @@ async def _entries(
 async def entries(
     pool: Pool,
     _: Viewer,
-    lot_id: int | None = None,
-    location_id: str | None = None,
-    after: Annotated[int, Query(ge=0, description="entry_id to continue after")] = 0,
+    lot_id: IdQuery = None,
+    location_id: LabelQuery = None,
+    after: Annotated[int, Query(ge=0, le=MAX_ID, description="entry_id to continue after")] = 0,
     limit: Annotated[int, Query(ge=1, le=5000)] = 500,
 ) -> list[EntryOut]:
     async with pool.connection() as conn:
@@ -166,7 +175,7 @@ async def entries(
 
 @router.get("/ledger/balances")
 async def balances(
-    pool: Pool, _: Viewer, location_id: str | None = None, lot_id: int | None = None
+    pool: Pool, _: Viewer, location_id: LabelQuery = None, lot_id: IdQuery = None
 ) -> list[BalanceOut]:
     async with pool.connection() as conn:
         cur = await conn.execute(
@@ -197,7 +206,9 @@ async def movement(body: MovementIn, pool: Pool, user: Operator) -> EntryOut:
 
 
 @router.post("/lots/{lot_id}/disposition")
-async def disposition(lot_id: int, body: DispositionIn, pool: Pool, user: Qa) -> list[BalanceOut]:
+async def disposition(
+    lot_id: IdPath, body: DispositionIn, pool: Pool, user: Qa
+) -> list[BalanceOut]:
     """A QA release or reject of everything of the lot in quarantine (a signed entry)."""
     try:
         async with pool.connection() as conn, conn.transaction():

@@ -8,20 +8,21 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Path, status
 from psycopg import AsyncConnection
 from psycopg.rows import TupleRow
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
 from cloud.api.deps import Pool
-from cloud.api.ledger import http_error
+from cloud.api.ledger import LABEL, Label, Why, http_error
 from cloud.auth.deps import Qa, Viewer
 from cloud.auth.service import audit
 from cloud.ledger import LedgerError
+from cloud.ledger.instant import Instant
 from cloud.recall import LotNotFoundError
 from cloud.recall import service as recall
 
 router = APIRouter(prefix="/v1/recalls", tags=["recall"])
 
 GtinPath = Annotated[str, Path(pattern=r"^[0-9]{14}$")]
-LotPath = Annotated[str, Path(min_length=1, max_length=128)]
+LotPath = Annotated[str, Path(min_length=1, max_length=128, pattern=LABEL)]
 
 
 class RecallOut(BaseModel):
@@ -42,9 +43,9 @@ class RecallOut(BaseModel):
 
 
 class RecallIn(BaseModel):
-    reason: Annotated[str, Field(min_length=1, max_length=500)]
-    reference: Annotated[str, Field(min_length=1, max_length=128)]
-    effective_at: datetime | None = None
+    reason: Why
+    reference: Label
+    effective_at: Instant | None = None
 
 
 class RecallHoldOut(BaseModel):

@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, HTTPException, Query, status
+from fastapi import APIRouter, Header, HTTPException, Path, Query, status
 from pydantic import BaseModel, Field
 
 from cloud.api.deps import Pool
+from cloud.api.ledger import LABEL, IdQuery, LabelQuery
 from cloud.auth import UserExistsError
 from cloud.auth.deps import Admin, CurrentUser
 from cloud.auth.model import Role
@@ -71,7 +72,12 @@ async def users(pool: Pool, _: Admin) -> list[UserOut]:
 
 
 @router.post("/users/{name}/disable")
-async def disable(name: str, pool: Pool, admin: Admin, reason: Reason = None) -> UserOut:
+async def disable(
+    name: Annotated[str, Path(max_length=64, pattern=LABEL)],
+    pool: Pool,
+    admin: Admin,
+    reason: Reason = None,
+) -> UserOut:
     async with pool.connection() as conn, conn.transaction():
         if not await disable_user(conn, name):
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no enabled user {name!r}")
@@ -88,9 +94,9 @@ async def disable(name: str, pool: Pool, admin: Admin, reason: Reason = None) ->
 async def audit_trail(
     pool: Pool,
     _: Admin,
-    subject: str | None = None,
-    actor: str | None = None,
-    before: Annotated[int | None, Query(ge=1, description="audit_id to page back from")] = None,
+    subject: LabelQuery = None,
+    actor: LabelQuery = None,
+    before: IdQuery = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[AuditOut]:
     """Who wrote what and why, newest first."""

@@ -21,12 +21,12 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
+from cloud.ledger.instant import Instant
 from protocols.gs1.check_digit import is_valid_gs1_key
 from protocols.gs1.epc import sgtin_from_gtin
 from protocols.gs1.epc_types import Sscc
 from protocols.gs1.epc_uri import parse_epc_uri
 from protocols.gs1.errors import Gs1Error
-from protocols.records import UtcDatetime
 
 
 def _gtin(value: str) -> str:
@@ -51,7 +51,7 @@ def _sscc(value: str) -> str:
 
 Gtin = Annotated[str, AfterValidator(_gtin)]
 SsccDigits = Annotated[str, AfterValidator(_sscc)]
-Text = Annotated[str, Field(min_length=1, max_length=128)]
+Text = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f\x7f]+$")]
 Serial = Annotated[str, Field(min_length=1, max_length=20, pattern=r"^[!-~]+$")]
 
 
@@ -94,8 +94,8 @@ class AsnContainer(_Model):
 class AsnIn(_Model):
     site_id: Text
     reference: Text
-    supplier: Annotated[str, Field(max_length=256)] | None = None
-    expected_at: UtcDatetime | None = None
+    supplier: Annotated[str, Field(max_length=256, pattern=r"^[^\x00-\x1f\x7f]*$")] | None = None
+    expected_at: Instant | None = None
     containers: Annotated[list[AsnContainer], Field(max_length=10_000)] = []
     loose: Annotated[list[AsnLine], Field(max_length=10_000)] = []
 

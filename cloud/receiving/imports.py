@@ -29,6 +29,7 @@ from __future__ import annotations
 import csv
 import io
 from collections import defaultdict
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -54,37 +55,47 @@ def _validated(doc: dict[str, Any], where: str) -> AsnIn:
 
 def parse_csv(text: str) -> list[AsnIn]:
     """ASNs from the CSV layout above; errors name the line."""
-    reader = csv.DictReader(io.StringIO(text))
+    try:
+        return _parse_csv(text)
+    except csv.Error as err:
+        raise AsnFormatError(f"CSV: {err}") from err
+
+
+def _rows(reader: csv.DictReader[str]) -> Iterator[tuple[int, dict[str, str]]]:
+    for raw in reader:
+        if None in raw:  # more fields than columns
+            raise AsnFormatError(f"line {reader.line_num}: more fields than the header has")
+        yield reader.line_num, {k: (v or "").strip() for k, v in raw.items()}
+
+
+def _parse_csv(text: str) -> list[AsnIn]:
+    reader = csv.DictReader(io.StringIO(text, newline=""))
     missing = set(CSV_COLUMNS) - set(reader.fieldnames or ())
     if missing:
         raise AsnFormatError(f"line 1: missing columns {', '.join(sorted(missing))}")
     docs: dict[str, dict[str, Any]] = {}
     lines: dict[tuple[str, str, str, str], dict[str, Any]] = {}
-    for row in reader:
-        n = reader.line_num
-        ref = (row["reference"] or "").strip()
-        if not ref or not (row["site_id"] or "").strip():
+    for n, row in _rows(reader):
+        if not row["reference"] or not row["site_id"]:
             raise AsnFormatError(f"line {n}: site_id and reference are required")
-        doc = docs.setdefault(ref, _csv_header(row))
-        sscc = row["sscc"].strip()
-        if not row["gtin"].strip():
-            if not sscc:
+        doc = docs.setdefault(row["reference"], _csv_header(row))
+        if not row["gtin"]:
+            if not row["sscc"]:
                 raise AsnFormatError(f"line {n}: a row needs an sscc or a gtin")
             doc["containers"].append(
-                {"sscc": sscc, "parent_sscc": row["parent_sscc"].strip() or None, "contents": []}
+                {"sscc": row["sscc"], "parent_sscc": row["parent_sscc"] or None, "contents": []}
             )
             continue
         _csv_goods(doc, lines, row, n)
-    where = "CSV"
-    return [_validated(d, f"{where} ASN {ref}") for ref, d in docs.items()]
+    return [_validated(d, f"CSV ASN {ref}") for ref, d in docs.items()]
 
 
 def _csv_header(row: dict[str, str]) -> dict[str, Any]:
     return {
-        "site_id": row["site_id"].strip(),
-        "reference": row["reference"].strip(),
-        "supplier": row["supplier"].strip() or None,
-        "expected_at": row["expected_at"].strip() or None,
+        "site_id": row["site_id"],
+        "reference": row["reference"],
+        "supplier": row["supplier"] or None,
+        "expected_at": row["expected_at"] or None,
         "containers": [],
         "loose": [],
     }
@@ -96,15 +107,15 @@ def _csv_goods(
     row: dict[str, str],
     n: int,
 ) -> None:
-    sscc, gtin, lot = row["sscc"].strip(), row["gtin"].strip(), row["lot"].strip()
-    serial, quantity = row["serial"].strip(), row["quantity"].strip()
+    sscc, gtin, lot = row["sscc"], row["gtin"], row["lot"]
+    serial, quantity = row["serial"], row["quantity"]
     if bool(serial) == bool(quantity):
         raise AsnFormatError(f"line {n}: give either a serial or a quantity")
     key = (doc["reference"], sscc, gtin, lot)
     if serial and key in lines:
         lines[key]["serials"].append(serial)
         return
-    line: dict[str, Any] = {"gtin": gtin, "lot": lot, "expiry": row["expiry"].strip() or None}
+    line: dict[str, Any] = {"gtin": gtin, "lot": lot, "expiry": row["expiry"] or None}
     if serial:
         line["serials"] = [serial]
         lines[key] = line

@@ -15,6 +15,7 @@ MODULES = [
     "cloud.ledger.chain",
     "cloud.ledger.core",
     "cloud.ledger.counting",
+    "cloud.ledger.instant",
     "cloud.receiving.asn",
     "cloud.receiving.desadv",
     "cloud.receiving.imports",

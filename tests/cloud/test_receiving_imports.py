@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cloud.receiving import AsnFormatError
 from cloud.receiving.desadv import parse_desadv
@@ -129,3 +131,26 @@ def test_desadv_subset_gives_the_hierarchy() -> None:
 def test_desadv_errors_are_clear(change: tuple[str, str], message: str) -> None:
     with pytest.raises(AsnFormatError, match=message):
         parse_desadv(DESADV.replace(*change))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.sampled_from([CSV, X12, DESADV]),
+    st.lists(st.tuples(st.integers(0, 2000), st.integers(0, 20), st.text(max_size=3)), max_size=4),
+)
+def test_damaged_documents_give_format_errors_only(
+    document: str, cuts: list[tuple[int, int, str]]
+) -> None:
+    for position, length, insert in cuts:
+        at = position % max(len(document), 1)
+        document = document[:at] + insert + document[at + length :]
+    outcomes: list[str] = []
+    for parse in (parse_csv, parse_x12_856, parse_desadv):
+        try:
+            parsed = parse(document)
+        except AsnFormatError:  # anything else fails the test
+            outcomes.append("refused")
+        else:
+            assert parsed  # an ASN (or a list of them) comes back, never None or nothing
+            outcomes.append("parsed")
+    assert len(outcomes) == 3
