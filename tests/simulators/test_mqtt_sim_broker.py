@@ -61,6 +61,7 @@ class Subscriber:
     def __init__(self, url: str, topic: str) -> None:
         parts = urlsplit(url)
         self.messages: list[tuple[str, bytes]] = []
+        self._topic = topic
         self._lock = threading.Lock()
         self._ready = threading.Event()
         self.client = mqtt.Client(
@@ -89,6 +90,13 @@ class Subscriber:
         return self.on(topic)
 
     def close(self) -> None:
+        # The persistent session outlives us on the shared broker: unsubscribe first, or it
+        # keeps queueing everything later tests publish.
+        done = threading.Event()
+        self.client.on_unsubscribe = lambda c, u, m, rcs, p: done.set()
+        result, _ = self.client.unsubscribe(self._topic)
+        if result == mqtt.MQTT_ERR_SUCCESS:
+            done.wait(5)
         self.client.disconnect()
         self.client.loop_stop()
 
