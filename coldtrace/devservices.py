@@ -280,7 +280,23 @@ class MosquittoService:
         try:
             return int(self.pidfile.read_text().strip())
         except (FileNotFoundError, ValueError):
-            return None
+            return self._find_running()
+
+    def _find_running(self) -> int | None:
+        """The broker started with our config file, found by its command line.
+
+        A pid file can go missing (a second instance that failed to bind removes it on exit);
+        the broker itself still runs and must be reused, not started twice.
+        """
+        conf = str(self.conf).encode()
+        for proc in Path("/proc").glob("[0-9]*"):
+            try:
+                argv = (proc / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if conf in argv and argv and argv[0].endswith(b"mosquitto"):
+                return int(proc.name)
+        return None
 
     def running(self) -> bool:
         pid = self._pid()
@@ -327,6 +343,10 @@ class MosquittoService:
         deadline = time.monotonic() + 10
         while _pid_alive(pid) and time.monotonic() < deadline:
             time.sleep(0.05)
+        if _pid_alive(pid):
+            os.kill(pid, signal.SIGKILL)
+            while _pid_alive(pid):
+                time.sleep(0.05)
         with contextlib.suppress(FileNotFoundError):
             self.pidfile.unlink()
 

@@ -7,7 +7,10 @@ instead of the private ones started under the project's data folder.
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -55,3 +58,20 @@ def database_url(databases: DatabaseFactory, storage_mode: str) -> str:
 def timescale_url(databases: DatabaseFactory) -> str:
     """A fresh, migrated database with TimescaleDB, for tests that need only that layout."""
     return databases.create("timescaledb")
+
+
+@pytest.fixture
+def own_broker() -> Iterator[devservices.MosquittoService]:
+    """A Mosquitto of the test's own, for tests that stop or kill the broker.
+
+    It lives under /var/tmp, which the broker's unprivileged user can reach.
+    """
+    directory = Path(tempfile.mkdtemp(prefix="coldtrace-broker-", dir="/var/tmp"))
+    directory.chmod(0o755)
+    service = devservices.MosquittoService(directory, devservices.MosquittoService.default().user)
+    service.start()
+    try:
+        yield service
+    finally:
+        service.stop()
+        shutil.rmtree(directory, ignore_errors=True)

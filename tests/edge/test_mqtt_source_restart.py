@@ -8,12 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
-import tempfile
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 
@@ -72,19 +69,6 @@ async def gone(pid: int | None) -> None:
             except ProcessLookupError:
                 return
             await asyncio.sleep(0.05)
-
-
-@pytest.fixture
-def own_broker() -> Iterator[MosquittoService]:
-    directory = Path(tempfile.mkdtemp(prefix="coldtrace-mqtt-source-", dir="/var/tmp"))
-    directory.chmod(0o755)
-    service = MosquittoService(directory, MosquittoService.default().user)
-    service.start()
-    try:
-        yield service
-    finally:
-        service.stop()
-        shutil.rmtree(directory, ignore_errors=True)
 
 
 async def test_broker_restart_mid_stream_loses_and_duplicates_nothing(

@@ -5,14 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
-import tempfile
 import threading
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import paho.mqtt.client as mqtt
@@ -226,20 +223,6 @@ async def test_malformed_payloads_on_the_loggers_own_topics(mqtt_url: str) -> No
         sub.close()
     assert got == [m.payload for m in sent]
     assert [m.topic for m in sent] == [t["plain"], t["tasmota"], t["shelly"], t["chirp"]]
-
-
-@pytest.fixture
-def own_broker() -> Iterator[MosquittoService]:
-    """A broker of this test's own, so stopping it disturbs no other test."""
-    directory = Path(tempfile.mkdtemp(prefix="coldtrace-mqtt-sim-", dir="/var/tmp"))
-    directory.chmod(0o755)
-    service = MosquittoService(directory, MosquittoService.default().user)
-    service.start()
-    try:
-        yield service
-    finally:
-        service.stop()
-        shutil.rmtree(directory, ignore_errors=True)
 
 
 async def test_broker_outage_backlog_is_sent_in_order_and_tasmota_skips(
