@@ -15,12 +15,13 @@ from cloud.auth.deps import Admin, Operator, Qa, Viewer
 from cloud.auth.service import audit
 from cloud.ledger import (
     InsufficientBalanceError,
+    InvalidMovementError,
     LedgerError,
     NotQuarantinedError,
     UnknownLotError,
 )
 from cloud.ledger.chain import verify
-from cloud.ledger.core import Draft, Movement, Place, Status
+from cloud.ledger.core import Draft, Movement, Place, Status, expired
 from cloud.ledger.instant import Instant
 from cloud.ledger.service import dispose_lot, post
 
@@ -192,9 +193,13 @@ async def balances(
 
 @router.post("/ledger/movements", status_code=status.HTTP_201_CREATED)
 async def movement(body: MovementIn, pool: Pool, user: Operator) -> EntryOut:
+    """Books one movement; an issue of a lot past its expiry date is refused (422)."""
+    draft = body.draft(user.name)
     try:
         async with pool.connection() as conn, conn.transaction():
-            [entry_id] = await post(conn, [body.draft(user.name)])
+            if draft.movement is Movement.ISSUE:
+                await _refuse_expired(conn, draft)
+            [entry_id] = await post(conn, [draft])
             await audit(
                 conn, actor=user.name, action=f"ledger.{body.movement}",
                 subject=f"lot:{body.lot_id}", reason=body.reason, detail={"entry_id": entry_id},
@@ -203,6 +208,13 @@ async def movement(body: MovementIn, pool: Pool, user: Operator) -> EntryOut:
     except LedgerError as err:
         raise http_error(err) from err
     return entry
+
+
+async def _refuse_expired(conn: AsyncConnection[TupleRow], draft: Draft) -> None:
+    cur = await conn.execute("SELECT expiry FROM lots WHERE lot_id = %s", (draft.lot_id,))
+    row = await cur.fetchone()
+    if row is not None and expired(row[0], draft.effective_at):
+        raise InvalidMovementError(f"lot {draft.lot_id} expired on {row[0]}: issue refused")
 
 
 @router.post("/lots/{lot_id}/disposition")

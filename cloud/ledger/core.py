@@ -20,7 +20,7 @@ import hashlib
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from enum import StrEnum
 
 from cloud.ledger import InsufficientBalanceError, InvalidMovementError
@@ -50,6 +50,20 @@ class Status(StrEnum):
 USABLE = frozenset({Status.AVAILABLE, Status.RELEASED})
 ALL_STATUSES = frozenset(Status)
 GENESIS = bytes(32)
+
+
+def expired(expiry: date | None, at: datetime) -> bool:
+    """True when a lot with this expiry date may no longer be used at ``at`` (UTC date).
+
+    The product may be used through its expiry date, not after it.
+
+    >>> from datetime import datetime, date, UTC
+    >>> expired(date(2026, 3, 1), datetime(2026, 3, 1, 23, 0, tzinfo=UTC))
+    False
+    >>> expired(date(2026, 3, 1), datetime(2026, 3, 2, 0, 0, tzinfo=UTC))
+    True
+    """
+    return expiry is not None and at.astimezone(UTC).date() > expiry
 
 
 @dataclass(frozen=True)

@@ -1,11 +1,12 @@
 """Outbound passages: every unit that left, and what its containers held, is issued.
 
 A unit read at an outbound door, and every unit inside a container read (at any depth), is
-issued from where the ledger has it, if it is usable (available or released). Quarantined,
-rejected or recalled units are *blocked*: not issued, reported, so that a person looks at why
-they left. A container's untagged contents (``container_contents``, recorded at receipt) are
-issued from the untagged part of a usable balance at the container's place; when that stock is
-not there any more (moved away lot-wise, or quarantined) it is blocked as well.
+issued from where the ledger has it, if it is usable (available or released) and its lot is not
+past its expiry date. Quarantined, rejected, recalled or expired units are *blocked*: not
+issued, reported, so that a person looks at why they left. A container's untagged contents
+(``container_contents``, recorded at receipt) are issued from the untagged part of a usable
+balance at the container's place; when that stock is not there any more (moved away lot-wise,
+or quarantined) it is blocked as well.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 from psycopg import AsyncConnection
 from psycopg.rows import TupleRow
 
-from cloud.ledger.core import USABLE, Draft, Movement, Place, Status
+from cloud.ledger.core import USABLE, Draft, Movement, Place, Status, expired
 from cloud.ledger.service import post
 from cloud.receiving.matching import Reads
 from protocols.records import PortalPassage
@@ -37,8 +38,9 @@ async def issue_departure(
         "WITH RECURSIVE tree AS ("
         " SELECT epc_uri, gs1_key FROM units WHERE gs1_key = ANY(%s)"
         " UNION SELECT u.epc_uri, u.gs1_key FROM units u JOIN tree t ON u.parent_uri = t.epc_uri)"
-        " SELECT u.epc_uri, u.gs1_key, u.unit_kind, u.lot_id, u.location_id, u.status"
-        " FROM tree JOIN units u USING (epc_uri) ORDER BY u.epc_uri",
+        " SELECT u.epc_uri, u.gs1_key, u.unit_kind, u.lot_id, u.location_id, u.status, l.expiry"
+        " FROM tree JOIN units u USING (epc_uri) LEFT JOIN lots l USING (lot_id)"
+        " ORDER BY u.epc_uri",
         (list(reads.keys),),
     )
     rows = await cur.fetchall()
@@ -64,11 +66,14 @@ async def issue_departure(
 def _unit_issues(rows: list[TupleRow], p: PortalPassage) -> tuple[list[Draft], list[str]]:
     drafts: list[Draft] = []
     blocked: list[str] = []
-    for epc, _key, kind, lot_id, loc, status in rows:
+    for epc, _key, kind, lot_id, loc, status, expiry in rows:
         if kind == "sscc" or loc is None or lot_id is None:
             continue  # a container, or a unit the ledger has not on hand
         if Status(status) not in USABLE:
             blocked.append(f"{epc} ({status})")
+            continue
+        if expired(expiry, p.ended_at):
+            blocked.append(f"{epc} (expired {expiry})")
             continue
         drafts.append(
             Draft(
@@ -99,11 +104,14 @@ async def _container_bulk(
     left: dict[tuple[int, str, str], int] = {}
     for key, loc in placed:
         cur = await conn.execute(
-            "SELECT lot_id, quantity FROM container_contents WHERE container_key = %s"
-            " ORDER BY lot_id",
+            "SELECT c.lot_id, c.quantity, l.expiry FROM container_contents c"
+            " JOIN lots l USING (lot_id) WHERE c.container_key = %s ORDER BY c.lot_id",
             (key,),
         )
-        for lot_id, qty in await cur.fetchall():
+        for lot_id, qty, expiry in await cur.fetchall():
+            if expired(expiry, p.ended_at):
+                blocked.append(f"{qty} of lot {lot_id} in {key}: expired {expiry}")
+                continue
             status = await _usable_status(conn, int(lot_id), loc, int(qty), left)
             if status is None:
                 blocked.append(f"{qty} of lot {lot_id} in {key}: not usable at {loc}")

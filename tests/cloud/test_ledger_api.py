@@ -112,3 +112,28 @@ async def test_only_qa_disposes_and_only_quarantined_stock(
         url, json=body | {"signature_meaning": ""}, headers=client.as_(Role.QA)
     )
     assert no_signature.status_code == 422
+
+
+async def test_issuing_an_expired_lot_is_refused(
+    ledger: tuple[Api, int], timescale_url: str
+) -> None:
+    client, lot = ledger
+    op = client.as_(Role.OPERATOR)
+    await client.client.post(
+        "/v1/ledger/movements",
+        json=movement(lot, "receive", quantity=3, to_location=DOCK, to_status="available"),
+        headers=op,
+    )
+    async with await psycopg.AsyncConnection.connect(timescale_url) as conn:
+        await conn.execute("UPDATE lots SET expiry = '2026-01-31' WHERE lot_id = %s", (lot,))
+        await conn.commit()
+    issue = movement(lot, "issue", quantity=1, from_location=DOCK, from_status="available")
+    on_the_day = await client.client.post(
+        "/v1/ledger/movements", json=issue | {"effective_at": "2026-01-31T23:00:00Z"}, headers=op
+    )
+    assert on_the_day.status_code == 201
+    after = await client.client.post(
+        "/v1/ledger/movements", json=issue | {"effective_at": "2026-02-01T00:00:00Z"}, headers=op
+    )
+    assert after.status_code == 422
+    assert "expired on 2026-01-31" in after.json()["detail"]

@@ -222,3 +222,18 @@ async def test_a_case_leaving_issues_its_untagged_contents_once(
     assert (outcome, issued) == ("nothing", 0)
     assert len(summary["blocked"]) == 3
     assert (await verify(conn)).ok
+
+
+async def test_expired_stock_leaving_is_blocked(conn: AsyncConnection[TupleRow]) -> None:
+    door = Door(conn)
+    await door.passage(Direction.INBOUND, [encode_sscc96(PALLET, 7)])
+    expiry = T0.date() - timedelta(days=1)  # usable through its expiry date, not the day after
+    await conn.execute("UPDATE lots SET expiry = %s", (expiry,))
+    await conn.commit()
+    await door.passage(Direction.OUTBOUND, [encode_sscc96(CASE_1, 7), encode_sscc96(CASE_2, 7)])
+    outcome, issued, summary = await door.last_receipt()
+    assert (outcome, issued) == ("nothing", 0)
+    assert sorted(b.split(" ")[-1] for b in summary["blocked"]) == [
+        str(expiry),  # the untagged contents of case 2
+        *[f"{expiry})"] * 3,  # the three units of case 1
+    ]
