@@ -12,12 +12,15 @@ release       ObjectEvent     inspecting           active
 reject        ObjectEvent     inspecting           damaged
 recall_hold   ObjectEvent     holding              recalled
 issue         ObjectEvent     shipping             in_transit
+put_away      ObjectEvent     storing              —
+move          ObjectEvent     storing              —
+scrap         ObjectEvent     destroying           destroyed
 (readings)    ObjectEvent     sensor_reporting     — (sensorElementList)
 ============  ==============  ===================  ======================================
 
 Identifiers: units stored under an EPC URI keep it; units known only by GS1 key, lots and
 containers get GS1 Digital Link URIs (``https://id.gs1.org/01/<gtin>/10/<lot>``), which
-EPCIS 2.0 accepts. Locations are ``urn:coldtrace:location:<id>`` unless mapped to SGLNs.
+EPCIS 2.0 accepts. Locations are ``urn:coldtrace:location:<id>`` (no SGLN mapping yet).
 
 >>> from datetime import datetime, UTC
 >>> t = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
@@ -48,6 +51,9 @@ VOCABULARY: dict[str, tuple[str, str | None]] = {
     "reject": ("inspecting", "damaged"),
     "recall_hold": ("holding", "recalled"),
     "issue": ("shipping", "in_transit"),
+    "put_away": ("storing", None),
+    "move": ("storing", None),
+    "scrap": ("destroying", "destroyed"),
 }
 
 _KEY = re.compile(r"^\((00)\)(\d{18})$|^\((01)\)(\d{14})\((21)\)(.+)$")
@@ -143,7 +149,7 @@ def _object_event(group: Sequence[Move]) -> dict[str, Any]:
         ]
     if disposition:
         event["disposition"] = disposition
-    if first.movement != "issue":
+    if first.movement not in {"issue", "scrap"}:  # the stock is still at a place of ours
         event["bizLocation"] = {"id": location_uri(first.location_id)}
     if first.reference and first.reference.startswith("asn:"):
         # the ASN a receipt answers to is the supplier's despatch advice (CBV type desadv)

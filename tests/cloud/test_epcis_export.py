@@ -87,6 +87,28 @@ def test_one_event_per_written_group_and_aggregations_for_containers() -> None:
     assert events_from_moves(moves)[0]["eventID"] == events[0]["eventID"]  # stable ids
 
 
+@pytest.mark.parametrize(
+    ("movement", "biz_step", "disposition", "biz_location"),
+    [
+        ("put_away", "storing", None, True),
+        ("scrap", "destroying", "destroyed", False),
+        ("issue", "shipping", "in_transit", False),
+        ("adjust", None, None, None),  # count corrections are not business events
+    ],
+)
+def test_vocabulary_of_the_other_movements(
+    movement: str, biz_step: str | None, disposition: str | None, biz_location: bool | None
+) -> None:
+    move = Move(1, movement, T0, "f1", None, None, 2, GTIN_A, "L1", None, None, "op")
+    events = events_from_moves([move])
+    if biz_step is None:
+        assert events == []
+        return
+    [event] = events
+    assert (event["bizStep"], event.get("disposition")) == (biz_step, disposition)
+    assert ("bizLocation" in event) is biz_location
+
+
 def test_the_rules_catch_a_broken_event() -> None:
     bad = {
         "@context": ["https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"],
