@@ -35,6 +35,7 @@ from typing import Any
 import httpx
 
 from edge.alarms import LocalAlarms, MqttAlarmPublisher
+from edge.backoff import backoff_delay
 from edge.clock import Clock, ClockWatch, SystemClock
 from edge.config import EdgeConfig
 from edge.health import HealthServer, Snapshot, SourceHealth
@@ -243,11 +244,7 @@ class Agent:
         health.state, health.last_error = "backoff", f"{type(err).__name__}: {err}"
         health.errors += 1
         sup = self._config.supervision
-        delay = min(
-            sup.restart_max.total_seconds(),
-            sup.restart_initial.total_seconds() * 2.0 ** min(failures - 1, 32),
-        )
-        delay = delay / 2 + self._rng.uniform(0, delay / 2)
+        delay = backoff_delay(failures - 1, sup.restart_initial, sup.restart_max, self._rng)
         if isinstance(err, TransientSourceError):
             log.warning("source %s: %s; restarting in %.1f s", health.name, err, delay)
         else:

@@ -45,6 +45,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, SecretStr, ValidationError
 
 from edge.alarms import AlarmSink, NoAlarms
+from edge.backoff import backoff_delay
 from edge.clock import Clock
 from edge.outbox import Outbox, Peeked
 from protocols.batch import CONTENT_TYPE, MAX_RECORDS_PER_BATCH, BatchAck, BatchError
@@ -338,12 +339,12 @@ class Uplink:
         return self._count(Outcome(kind, self._config.backoff_max.total_seconds()))
 
     def _backoff(self) -> float:
-        base = self._config.backoff_initial.total_seconds()
-        ceiling = self._config.backoff_max.total_seconds()
-        exponent = min(self.status.consecutive_failures - 1, 32)
-        delay = min(ceiling, base * 2.0**exponent)
-        # "equal jitter": at least half the delay, so a fleet does not retry in lockstep
-        return delay / 2 + self._rng.uniform(0, delay / 2)
+        return backoff_delay(
+            self.status.consecutive_failures - 1,
+            self._config.backoff_initial,
+            self._config.backoff_max,
+            self._rng,
+        )
 
     def _failure(self, message: str) -> None:
         self.status.consecutive_failures += 1

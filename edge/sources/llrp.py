@@ -42,6 +42,7 @@ from typing import Annotated, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from edge.backoff import backoff_delay
 from edge.clock import Clock, SystemClock
 from edge.sources.base import PermanentSourceError
 from edge.sources.llrp_link import LinkSettings, LlrpLink
@@ -84,19 +85,6 @@ class LlrpReaderConfig(BaseModel):
         if self.keepalive_interval < timedelta(milliseconds=1):
             raise ValueError("keepalive_interval must be at least 1 ms")
         return self
-
-
-def backoff_delay(
-    attempt: int, initial: timedelta, maximum: timedelta, rng: random.Random
-) -> float:
-    """Seconds to wait before reconnect ``attempt`` (0-based): full jitter, exponential cap.
-
-    >>> r = random.Random(1)
-    >>> 0 <= backoff_delay(3, timedelta(seconds=1), timedelta(seconds=60), r) <= 8
-    True
-    """
-    cap = min(maximum.total_seconds(), initial.total_seconds() * 2**attempt)
-    return rng.uniform(cap / 2, cap)
 
 
 class LlrpSource:

@@ -64,6 +64,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
+from edge.backoff import backoff_delay
 from edge.sources.base import PermanentSourceError
 from protocols.payloads import DEFAULT_MAX_PAYLOAD_BYTES, DecoderSpec, PayloadRouter
 from protocols.records import DeadLetter, DeviceId, DeviceState, DeviceStatus, Reading, Record
@@ -187,19 +188,6 @@ def _identity(record: Record) -> tuple[object, ...] | None:
     if isinstance(record, DeadLetter):
         return (record.source, hashlib.blake2b(record.raw, digest_size=16).digest())
     return None
-
-
-def backoff_delay(
-    attempt: int, initial: timedelta, maximum: timedelta, rng: random.Random
-) -> float:
-    """Seconds to wait before attempt ``attempt`` (0-based): full jitter over an exponential cap.
-
-    >>> rng = random.Random(1)
-    >>> 0 <= backoff_delay(3, timedelta(seconds=1), timedelta(seconds=30), rng) <= 8
-    True
-    """
-    cap = min(maximum.total_seconds(), initial.total_seconds() * 2 ** min(attempt, 32))
-    return rng.uniform(initial.total_seconds() / 2, max(cap, initial.total_seconds() / 2))
 
 
 class MqttSource:

@@ -61,6 +61,7 @@ from asyncua.ua.attribute_ids import AttributeIds
 from asyncua.ua.uaerrors import UaError, UaStatusCodeError
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
+from edge.backoff import backoff_delay
 from edge.sources.base import PermanentSourceError
 from protocols.records import DeadLetter, DeviceId, DeviceState, DeviceStatus, Quality, Reading
 from protocols.records import Record as AnyRecord
@@ -297,10 +298,7 @@ class OpcUaSource:
             attempt += 1
 
     def _backoff(self, attempt: int) -> float:
-        """Full jitter over an exponential cap, never below half the initial delay."""
-        low = self._cfg.backoff_initial.total_seconds() / 2
-        cap = self._cfg.backoff_initial.total_seconds() * 2 ** min(attempt, 32)
-        return self._rng.uniform(low, max(low, min(cap, self._cfg.backoff_max.total_seconds())))
+        return backoff_delay(attempt, self._cfg.backoff_initial, self._cfg.backoff_max, self._rng)
 
     def _status(self, state: DeviceState, detail: str) -> DeviceStatus | None:
         """A status record when state or detail changed since the last one reported."""
