@@ -35,12 +35,24 @@ DeviceId = Annotated[str, Field(pattern=_ID_PATTERN)]
 """Identifier of a sensor, reader, door or gateway: 1-128 printable characters, no spaces."""
 
 
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(9999, 12, 30, tzinfo=UTC)
+
+
 def _to_utc(value: datetime) -> datetime:
-    return value.astimezone(UTC)
+    # Converting a time near datetime.min/max overflows; that must be a validation error
+    # (a clear 4xx or dead letter), not an OverflowError escaping as a crash.
+    try:
+        utc = value.astimezone(UTC)
+    except OverflowError as err:
+        raise ValueError("time out of range") from err
+    if not EARLIEST <= utc <= LATEST:
+        raise ValueError(f"time must lie between {EARLIEST.year} and {LATEST.year}")
+    return utc
 
 
 UtcDatetime = Annotated[AwareDatetime, AfterValidator(_to_utc)]
-"""An aware datetime, normalised to UTC (naive datetimes are refused)."""
+"""An aware datetime from 1970 to 9999, normalised to UTC (naive datetimes are refused)."""
 
 _EPC_HEX = re.compile(r"^[0-9A-F]{4,124}$")
 

@@ -79,3 +79,13 @@ def test_missing_value_only_with_bad_quality() -> None:
     assert reading(None, Quality.BAD).value is None
     with pytest.raises(ValidationError, match="quality 'bad'"):
         reading(None, Quality.GOOD)
+
+
+@pytest.mark.parametrize(
+    "text", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00", "1969-12-31T23:59:59Z"]
+)
+def test_times_out_of_range_are_validation_errors(text: str) -> None:
+    with pytest.raises(ValidationError, match="time"):
+        Reading.model_validate(
+            {"sensor_id": "s", "time": text, "value": 1.0, "received_at": T0.isoformat()}
+        )
