@@ -1,9 +1,12 @@
 """Pure matching of a dock-door passage against the open ASNs of the door's site.
 
 A read SSCC receives everything the ASN declares inside it (nested containers included); a read
-SGTIN receives that unit. What was already received is reported, never received twice; a read
-unit of a GTIN the ASNs announce but not listed is *over*, anything else read is *unexpected*;
-what the ASNs still announce after the passage is *short*.
+SGTIN receives that unit. What was already received is reported, never received twice: an item
+an open ASN has received already, or a unit or container the site already has on hand (its ASN
+may be complete and no longer open, so only the ledger knows it: the caller passes those keys).
+An open ASN that announces a read key and has not received it still takes it first. A read unit
+of a GTIN the ASNs announce but not listed is *over*, anything else read is *unexpected*; what
+the ASNs still announce after the passage is *short*.
 
 >>> from cloud.receiving.asn import AsnIn, expected_items
 >>> asn = AsnIn.model_validate({"site_id": "s", "reference": "R", "containers": [
@@ -93,8 +96,25 @@ def _unit_uri(item: ExpectedItem, reads: Reads) -> str | None:
     return reads.keys.get(item.key) or item.uri or item.key
 
 
-def match_inbound(reads: Reads, asns: Sequence[OpenAsn]) -> Match:
-    """What an inbound passage receives, and what it leaves over, unexpected or short."""
+def match_inbound(
+    reads: Reads, asns: Sequence[OpenAsn], on_hand: frozenset[str] = frozenset()
+) -> Match:
+    """What an inbound passage receives, and what it leaves over, unexpected or short.
+
+    ``on_hand`` holds the read keys the site already has on hand (received earlier, by an ASN
+    that may be closed or complete): read again, they are already received, never over or
+    unexpected against another ASN that happens to announce the same product.
+
+    >>> from cloud.receiving.asn import AsnIn, expected_items
+    >>> other = AsnIn.model_validate({"site_id": "s", "reference": "R2",
+    ...     "loose": [{"gtin": "00614141123452", "lot": "L2", "serials": ["8"]}]})
+    >>> reads = Reads(keys={"(00)106141412345678908": "urn:epc:id:sscc:0614141.1234567890",
+    ...                     "(01)00614141123452(21)1": "urn:epc:id:sgtin:0614141.012345.1"})
+    >>> m = match_inbound(reads, [OpenAsn(2, tuple(expected_items(other)), frozenset())],
+    ...                   on_hand=frozenset(reads.keys))
+    >>> m.already_received, m.over, m.unexpected, m.receive, m.short
+    (('(00)106141412345678908', '(01)00614141123452(21)1'), (), (), (), {})
+    """
     index: dict[str, tuple[OpenAsn, ExpectedItem]] = {}
     children: dict[tuple[int, str], list[ExpectedItem]] = {}
     gtins: set[str] = set()
@@ -119,7 +139,9 @@ def match_inbound(reads: Reads, asns: Sequence[OpenAsn]) -> Match:
 
     for key in sorted(reads.keys, key=lambda k: (not k.startswith("(00)"), k)):
         found = index.get(key)
-        if found is None:
+        if found is None and key in on_hand:
+            already.append(key)
+        elif found is None:
             gtin = key[4:18] if key.startswith("(01)") else None
             (over if gtin in gtins else unexpected).append(key)
         elif key in found[0].received:

@@ -23,7 +23,7 @@ from cloud.ledger.service import NewUnit, ensure_lot, post, register_units
 from cloud.processing.steps import ProcessingBatch
 from cloud.receiving.matching import Reads, ToReceive, decode_reads, match_inbound
 from cloud.receiving.outbound import issue_departure
-from cloud.receiving.store import open_asns
+from cloud.receiving.store import on_hand_keys, open_asns
 from protocols.records import Direction, PortalPassage
 
 
@@ -102,7 +102,7 @@ async def _inbound(
     assert out.site_id is not None
     assert out.location_id is not None
     asns = await open_asns(conn, out.site_id, list(reads.keys))
-    match = match_inbound(reads, asns)
+    match = match_inbound(reads, asns, await on_hand_keys(conn, out.site_id, list(reads.keys)))
     refs = {a.asn_id: a for a in asns}
     cur = await conn.execute(
         "SELECT asn_id, reference FROM asns WHERE asn_id = ANY(%s)", (list(refs),)

@@ -88,6 +88,20 @@ async def open_asns(
     return found
 
 
+async def on_hand_keys(
+    conn: AsyncConnection[TupleRow], site_id: str, keys: Sequence[str]
+) -> frozenset[str]:
+    """Which of ``keys`` (units and containers) the ledger has on hand at one of the site's
+    locations: read at an inbound door they are already received, whichever ASN received them.
+    A unit that left (issued, or on hand at another site) is not, so its return still shows."""
+    cur = await conn.execute(
+        "SELECT u.gs1_key FROM units u JOIN locations l USING (location_id)"
+        " WHERE u.gs1_key = ANY(%s) AND l.site_id = %s",
+        (list(keys), site_id),
+    )
+    return frozenset(str(r[0]) for r in await cur.fetchall())
+
+
 @dataclass(frozen=True)
 class AsnSummary:
     asn_id: int

@@ -178,3 +178,90 @@ def test_a_company_prefix_length_gives_units_their_uri_before_any_read() -> None
         "urn:epc:id:sscc:0614141.1234567890",
         "urn:epc:id:sgtin:0614141.012345.7",
     ]
+
+
+def key_of(epc: str) -> str:
+    return next(iter(decode_reads([epc]).keys))
+
+
+def still_open_po2() -> OpenAsn:
+    """PO-2, still open: two loose units of the GTIN PO-1's pallet brought (serials 7 and 8)."""
+    doc = {
+        "site_id": "site-1",
+        "reference": "PO-2",
+        "loose": [{"gtin": GTIN_A, "lot": "L2", "serials": ["7", "8"]}],
+    }
+    return OpenAsn(2, tuple(expected_items(AsnIn.model_validate(doc))), frozenset())
+
+
+# PO-1 (asn_doc) was received in full and is no longer open: only the ledger still knows its
+# pallet, cases and units, as keys on hand at the site.
+PO1_ON_HAND = frozenset(
+    key_of(e)
+    for e in [sscc(PALLET), sscc(CASE_1), sscc(CASE_2)] + [sgtin(GTIN_A, n) for n in (1, 2, 3)]
+)
+
+
+@pytest.mark.parametrize(
+    ("reads", "received", "already", "over", "unexpected", "short"),
+    [
+        pytest.param(  # the received pallet again: already received, PO-2 untouched
+            [sscc(PALLET), sgtin(GTIN_A, 1), sgtin(GTIN_A, 2), sgtin(GTIN_A, 3)],
+            [],
+            [f"(00){PALLET}", *(f"(01){GTIN_A}(21){n}" for n in "123")],
+            [],
+            [],
+            {},
+            id="second-pass",
+        ),
+        pytest.param(  # a pallet nobody announced and the site does not hold
+            [sscc(STRAY), sgtin(GTIN_OTHER, 5)],
+            [],
+            [],
+            [],
+            [f"(00){STRAY}", f"(01){GTIN_OTHER}(21)5"],
+            {},
+            id="unexpected-pallet",
+        ),
+        pytest.param(  # a unit of the GTIN, neither announced nor on hand (e.g. one that left)
+            [sgtin(GTIN_A, 99)],
+            [],
+            [],
+            [f"(01){GTIN_A}(21)99"],
+            [],
+            {},
+            id="over",
+        ),
+        pytest.param(  # the old pallet with a case PO-2 announces: that case is PO-2's
+            [sscc(PALLET), sgtin(GTIN_A, 1), sgtin(GTIN_A, 7)],
+            [f"(01){GTIN_A}(21)7"],
+            [f"(00){PALLET}", f"(01){GTIN_A}(21)1"],
+            [],
+            [],
+            {2: (f"(01){GTIN_A}(21)8",)},
+            id="mixed-with-open-asn",
+        ),
+    ],
+)
+def test_on_hand_units_read_again_are_already_received(
+    reads: list[str],
+    received: list[str],
+    already: list[str],
+    over: list[str],
+    unexpected: list[str],
+    short: dict[int, tuple[str, ...]],
+) -> None:
+    match = match_inbound(decode_reads(reads), [still_open_po2()], PO1_ON_HAND)
+    assert [(r.asn_id, r.item.key) for r in match.receive] == [(2, k) for k in received]
+    assert sorted(match.already_received) == sorted(already)
+    assert sorted(match.over) == sorted(over)
+    assert sorted(match.unexpected) == sorted(unexpected)
+    assert match.short == short
+
+
+def test_an_open_asn_that_announces_a_key_takes_it_before_the_on_hand_set() -> None:
+    # as before the on-hand set existed: the ledger then decides (it refuses a unit on hand)
+    unit = key_of(sgtin(GTIN_A, 7))
+    match = match_inbound(decode_reads([sgtin(GTIN_A, 7)]), [still_open_po2()], frozenset({unit}))
+    assert [(r.asn_id, r.item.key) for r in match.receive] == [(2, unit)]
+    assert match.already_received == ()

@@ -237,3 +237,52 @@ async def test_expired_stock_leaving_is_blocked(conn: AsyncConnection[TupleRow])
         str(expiry),  # the untagged contents of case 2
         *[f"{expiry})"] * 3,  # the three units of case 1
     ]
+
+
+async def test_a_received_pallet_read_again_is_already_received_not_over_another_asn(
+    conn: AsyncConnection[TupleRow],
+) -> None:
+    door = Door(conn)
+    await door.passage(Direction.INBOUND, [encode_sscc96(PALLET, 7)])  # PO-1 complete
+    po2 = {
+        "site_id": "site-1",
+        "reference": "PO-2",
+        "loose": [{"gtin": GTIN_A, "lot": "L2", "serials": ["7", "8"]}],
+    }
+    await create_asn(conn, AsnIn.model_validate(po2))  # open, same product as PO-1
+    await conn.commit()
+    pallet_again = [encode_sscc96(PALLET, 7), *(encode_sgtin96(GTIN_A, n, 7) for n in (1, 2, 3))]
+
+    await door.passage(Direction.INBOUND, pallet_again)
+    outcome, received, summary = await door.last_receipt()
+    assert (outcome, received) == ("nothing", 0)
+    assert sorted(summary["already_received"]) == sorted(
+        [f"(00){PALLET}", *(f"(01){GTIN_A}(21){n}" for n in (1, 2, 3))]
+    )
+    assert (summary["over"], summary["unexpected"], summary["short"]) == ([], [], {})
+    cur = await conn.execute("SELECT asn_ids FROM receipts ORDER BY receipt_id DESC LIMIT 1")
+    assert await cur.fetchone() == ([],)  # PO-2 not touched
+
+    # with a case PO-2 announces and a stray pallet: the case is PO-2's, the stray unexpected
+    stray = "006141419999999994"
+    await door.passage(
+        Direction.INBOUND, [*pallet_again, encode_sgtin96(GTIN_A, 7, 7), encode_sscc96(stray, 7)]
+    )
+    outcome, received, summary = await door.last_receipt()
+    assert (outcome, received) == ("partial", 1)
+    assert summary["received"] == [f"(01){GTIN_A}(21)7"]
+    assert len(summary["already_received"]) == 4
+    assert (summary["over"], summary["unexpected"]) == ([], [f"(00){stray}"])
+    assert summary["short"] == {"2": [f"(01){GTIN_A}(21)8"]}
+
+    # a unit that left is no longer on hand: coming back without an ASN line it is over
+    await door.passage(Direction.OUTBOUND, [encode_sgtin96(GTIN_A, 3, 7)])
+    await door.passage(Direction.INBOUND, [encode_sgtin96(GTIN_A, 3, 7)])
+    outcome, received, summary = await door.last_receipt()
+    assert (outcome, summary["already_received"], summary["over"]) == (
+        "nothing", [], [f"(01){GTIN_A}(21)3"],
+    )  # fmt: skip
+    assert await on_hand(conn) == {
+        (GTIN_A, "L1", DOCK, 2), (GTIN_A, "L2", DOCK, 1), (GTIN_B, "B7", DOCK, 12),
+    }  # fmt: skip
+    assert (await verify(conn)).ok

@@ -167,9 +167,12 @@ async def check_pallet_received_once(api: httpx.AsyncClient, sim: LlrpReaderSimu
     assert again["passage_id"] != first["passage_id"]
     assert (again["outcome"], again["received"]) == ("nothing", 0)
     assert again["summary"]["received"] == []
-    # How the re-read units are *labelled* is left open here: once ASN-1 is complete they are
-    # reported as "over" against the still open ASN-2 rather than "already_received" (reported
-    # to the receiving owner; see docs/e2e.md).
+    # the pallet and its cases are on hand: already received, not over against the open ASN-2
+    assert sorted(again["summary"]["already_received"]) == sorted(
+        [f"(00){PALLET_1}", *(f"(01){GTIN}(21){s}" for s in CASES_1)]
+    )
+    assert no_discrepancy(again["summary"]), again["summary"]
+    assert again["asn_ids"] == []
     assert await dock_stock(api) == {"L1": len(CASES_1)}
 
 
