@@ -10,7 +10,7 @@ from cloud.ingest.router import router as ingest_router
 
 def routers() -> list[APIRouter]:
     return [health.router, ingest_router, readings.router, devices.router, *ledger_routers(),
-            *coldchain_routers(), *web_routers()]  # fmt: skip
+            *coldchain_routers(), *web_routers(), *masterdata_routers()]  # fmt: skip
 
 
 def ledger_routers() -> list[APIRouter]:
@@ -25,6 +25,13 @@ def coldchain_routers() -> list[APIRouter]:
     from cloud.api import alerts, excursions, lots, profiles
 
     return [profiles.router, excursions.router, alerts.router, lots.router]
+
+
+def masterdata_routers() -> list[APIRouter]:
+    """Sites, locations, products, lots and sensor mounts."""
+    from cloud.api import masterdata
+
+    return [masterdata.router]
 
 
 def web_routers() -> list[APIRouter]:
