@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -230,3 +231,19 @@ async def test_sensor_mounts_move_both_rows_and_keep_history(timescale_url: str)
         history = await audit_rows(timescale_url, f"sensor:{sensor}")
         assert [(r[3]["before"] or {}).get("location_id") for r in history] == [None, FRIDGE]
         assert [r[3]["after"]["location_id"] for r in history] == [FRIDGE, FRIDGE_2]
+
+
+async def test_concurrent_reparenting_cannot_close_a_loop(timescale_url: str) -> None:
+    async with api(timescale_url) as a:
+        admin = a.as_(Role.ADMIN)
+
+        async def put(loc: str, parent: str | None) -> int:
+            body = {"site_id": SITE, "kind": "zone", "name": loc, "parent_id": parent}
+            r = await a.client.put(f"/v1/locations/{loc}", json=body, headers=admin)
+            return r.status_code
+
+        for _ in range(5):
+            assert await put("zone-a", None) in {200, 201}
+            assert await put("zone-b", None) in {200, 201}
+            both = await asyncio.gather(put("zone-a", "zone-b"), put("zone-b", "zone-a"))
+            assert sorted(both) == [200, 409]
