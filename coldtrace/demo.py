@@ -296,7 +296,7 @@ async def run(settings: DemoSettings, stop: asyncio.Event) -> int:
         config = edge_config(
             base, creds.gateway_token, mqtt_url, sims, workdir=workdir, tag=uuid4().hex[:8]
         )
-        specs = [*source_specs(config, sims), _backlog_spec(backlog)]
+        specs = [*source_specs(config), _backlog_spec(backlog)]
         agent_stop = asyncio.Event()
         async with asyncio.TaskGroup() as group:
             agent = group.create_task(run_agent(config, agent_stop, specs), name="edge-agent")

@@ -11,7 +11,6 @@ import logging
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from datetime import timedelta
-from functools import partial
 from pathlib import Path
 
 from coldtrace import demo_site
@@ -20,7 +19,7 @@ from edge.config import CloudConfig, EdgeConfig, HealthConfig, OutboxConfig
 from edge.portal import DoorConfig
 from edge.sources.llrp import LlrpReaderConfig
 from edge.sources.mqtt import MqttSourceConfig
-from edge.sources.opcua import OpcUaEndpointConfig, OpcUaSource
+from edge.sources.opcua import OpcUaEndpointConfig
 from protocols.payloads import DecoderSpec
 from simulators.llrp_reader import LlrpReaderSimulator, SimulatorConfig
 from simulators.mqtt_loggers import MqttLoggerFleet, MqttSimConfig
@@ -67,7 +66,7 @@ async def simulators(
 def edge_config(
     cloud_url: str, token: str, mqtt_url: str, sims: Simulators, *, workdir: Path, tag: str
 ) -> EdgeConfig:
-    """The gateway's configuration: LLRP readers and doors, the MQTT broker and its decoders."""
+    """The gateway's configuration: LLRP readers and doors, the OPC-UA server, the MQTT broker."""
     readers = tuple(
         LlrpReaderConfig(reader_id=demo_site.DOORS[door][1], host="127.0.0.1", port=sim.port,
                          antennas=(1, 2))
@@ -94,6 +93,12 @@ def edge_config(
             ),
         ),
     )
+    nodes = {
+        f"nsu={NAMESPACE_URI};s={u.unit_id}.Temperature": u.sensor_id
+        for u in demo_site.UNITS
+        if u.logger.transport == "opcua"
+    }
+    server = OpcUaEndpointConfig(name="opcua-sim", endpoint=sims.opcua.endpoint, nodes=nodes)
     return EdgeConfig(
         gateway_id=demo_site.GATEWAY_ID,
         cloud=CloudConfig.model_validate({"cloud_url": cloud_url, "token": token}),
@@ -102,23 +107,15 @@ def edge_config(
         llrp=readers,
         doors=doors,
         mqtt=(broker,),
+        opcua=(server,),
     )
 
 
-def source_specs(config: EdgeConfig, sims: Simulators) -> list[SourceSpec]:
-    """The sources ``coldtrace edge run`` builds from the config, plus the OPC-UA server.
-
-    ``EdgeConfig`` has no OPC-UA section yet, so the demo builds that source itself.
-    """
+def source_specs(config: EdgeConfig) -> list[SourceSpec]:
+    """The sources ``coldtrace edge run`` builds from the same configuration."""
     from edge.cli import source_specs as configured
 
-    nodes = {
-        f"nsu={NAMESPACE_URI};s={u.unit_id}.Temperature": u.sensor_id
-        for u in demo_site.UNITS
-        if u.logger.transport == "opcua"
-    }
-    endpoint = OpcUaEndpointConfig(name="opcua-sim", endpoint=sims.opcua.endpoint, nodes=nodes)
-    return [*configured(config), SourceSpec("opcua:opcua-sim", partial(OpcUaSource, endpoint))]
+    return configured(config)
 
 
 DOOR_CLEAR = 5.0
