@@ -48,6 +48,9 @@ class ReceiptOut(BaseModel):
     asn_ids: list[int]
     received: int
     outcome: str
+    # set when tagged units were received per a read container's label without their own tag
+    # being read (summary "unconfirmed"): a person should count that container
+    needs_verification: bool = False
     summary: dict[str, Any]
 
 

@@ -8,6 +8,13 @@ An open ASN that announces a read key and has not received it still takes it fir
 of a GTIN the ASNs announce but not listed is *over*, anything else read is *unexpected*; what
 the ASNs still announce after the passage is *short*.
 
+A read SSCC is trusted for what it declares: its contents are received per the label. But a
+declared unit with its own tag (an SGTIN the ASN lists) that the passage did not read is also
+*unconfirmed*, under the read container that brought it: the label says it is there, its own tag
+was not seen. Usually that is an RF miss, sometimes a case that is not on the pallet; the caller
+flags the receipt for a person to count. Untagged contents (bulk quantities) cannot be
+confirmed by a read and are received per the label as before.
+
 >>> from cloud.receiving.asn import AsnIn, expected_items
 >>> asn = AsnIn.model_validate({"site_id": "s", "reference": "R", "containers": [
 ...     {"sscc": "106141412345678908", "contents": [
@@ -16,14 +23,14 @@ the ASNs still announce after the passage is *short*.
 >>> m = match_inbound(reads, [OpenAsn(1, tuple(expected_items(asn)), frozenset())])
 >>> [r.item.key for r in m.receive]
 ['(00)106141412345678908', '(01)00614141123452(21)1', '(01)00614141123452(21)2']
->>> m.short, m.completed
-({}, (1,))
+>>> m.short, m.completed, m.unconfirmed
+({}, (1,), {'(00)106141412345678908': ('(01)00614141123452(21)1', '(01)00614141123452(21)2')})
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from cloud.receiving.asn import ExpectedItem, sgtin_key, sscc_key
 from protocols.gs1.epc import decode_epc
@@ -88,6 +95,8 @@ class Match:
     unexpected: tuple[str, ...]
     short: dict[int, tuple[str, ...]]  # per ASN, what it still announces (units and bulk)
     completed: tuple[int, ...]  # ASNs with nothing outstanding after this passage
+    # per read container key, the tagged units it brought (received) whose own tag was not read
+    unconfirmed: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 def _unit_uri(item: ExpectedItem, reads: Reads) -> str | None:
@@ -130,12 +139,16 @@ def match_inbound(
     over: list[str] = []
     unexpected: list[str] = []
 
-    def take(asn: OpenAsn, item: ExpectedItem) -> None:
+    unconfirmed: dict[str, list[str]] = {}
+
+    def take(asn: OpenAsn, item: ExpectedItem, via: str) -> None:
         if item.key in asn.received or item.key in taken:
             return
         taken[item.key] = ToReceive(asn.asn_id, item, _unit_uri(item, reads))
+        if item.kind == "sgtin" and item.key not in reads.keys:
+            unconfirmed.setdefault(via, []).append(item.key)
         for child in children.get((asn.asn_id, item.key), []):
-            take(asn, child)
+            take(asn, child, via)
 
     for key in sorted(reads.keys, key=lambda k: (not k.startswith("(00)"), k)):
         found = index.get(key)
@@ -147,8 +160,9 @@ def match_inbound(
         elif key in found[0].received:
             already.append(key)
         else:
-            take(*found)
-    return _summarise(asns, taken, already, over, unexpected)
+            take(*found, via=key)
+    match = _summarise(asns, taken, already, over, unexpected)
+    return replace(match, unconfirmed={k: tuple(v) for k, v in unconfirmed.items()})
 
 
 def _summarise(

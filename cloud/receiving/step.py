@@ -2,7 +2,10 @@
 
 A passage at a door whose location is unknown, or whose effects the ledger refuses, still leaves
 a receiving record (outcome ``refused``, with the reason) and the processor goes on: bad input
-must not hold up a gateway's stream. Each passage is handled once: its receiving record is keyed
+must not hold up a gateway's stream. An inbound receipt with *unconfirmed* units (tagged units
+received per a read container's label whose own tag was not read) has ``needs_verification``
+set in its summary: they are in the ledger, listed so that a person counts the container.
+Each passage is handled once: its receiving record is keyed
 by (gateway, boot, seq), and the processor replays a batch only if it did not commit.
 """
 
@@ -108,7 +111,10 @@ async def _inbound(
         "SELECT asn_id, reference FROM asns WHERE asn_id = ANY(%s)", (list(refs),)
     )
     reference = {int(a): str(r) for a, r in await cur.fetchall()}
-    drafts = await _receipt_drafts(conn, match.receive, p, out.location_id, reference)
+    unseen = {k for keys in match.unconfirmed.values() for k in keys}
+    drafts = await _receipt_drafts(
+        conn, match.receive, p, out.location_id, reference, unseen=unseen
+    )
     await post(conn, drafts)
     await _remember_contents(conn, match.receive, drafts, p)
     await conn.execute(
@@ -137,6 +143,8 @@ async def _inbound(
         "unexpected": list(match.unexpected),
         "short": {str(k): list(v) for k, v in match.short.items()},
         "completed_asns": list(match.completed),
+        "unconfirmed": {k: list(v) for k, v in match.unconfirmed.items()},
+        "needs_verification": bool(match.unconfirmed),
     }
 
 
@@ -146,6 +154,8 @@ async def _receipt_drafts(
     p: PortalPassage,
     dock: str,
     reference: dict[int, str],
+    *,
+    unseen: set[str],
 ) -> list[Draft]:
     lots: dict[tuple[str, str], int] = {}
     units: list[NewUnit] = []
@@ -185,7 +195,11 @@ async def _receipt_drafts(
                 f"portal:{p.door_id}",
                 to=Place(dock, Status.AVAILABLE),
                 epc_uri=t.epc_uri if t.item.kind == "sgtin" else None,
-                reason="received against ASN",
+                reason=(
+                    "received against ASN per its container's label; own tag not read"
+                    if t.item.key in unseen
+                    else "received against ASN"
+                ),
                 reference=f"asn:{reference[t.asn_id]}",
             )
         )

@@ -168,4 +168,7 @@ async def receipts(
         "receipt_id", "passage_id", "door_id", "location_id", "direction", "at", "asn_ids",
         "received", "outcome", "summary",
     ]  # fmt: skip
-    return [dict(zip(names, row, strict=True)) for row in await cur.fetchall()]
+    rows = [dict(zip(names, row, strict=True)) for row in await cur.fetchall()]
+    for row in rows:  # receipts written before the flag existed had nothing unconfirmed
+        row["needs_verification"] = bool(row["summary"].get("needs_verification", False))
+    return rows

@@ -8,7 +8,7 @@ Definitions (also in docs/dashboards.md):
 - *time out of range*: the part of each high/low excursion (from its first breaching reading to
   its close, or now) that falls inside the period, summed over all units;
 - *receiving accuracy*: the share of inbound dock-door passages that matched an ASN completely,
-  and the units found short, over or unexpected;
+  and the units found short, over, unexpected or unconfirmed;
 - *recall response time*: for each recall reference, from the recall's effective time (when the
   notice took effect) to the hold being written to the ledger.
 """
@@ -81,6 +81,8 @@ async def kpis(conn: AsyncConnection[TupleRow], *, now: datetime, period: timede
         " count(*) FILTER (WHERE outcome = 'complete'),"
         " coalesce(sum(jsonb_array_length(coalesce(summary->'over', '[]'::jsonb))"
         "   + jsonb_array_length(coalesce(summary->'unexpected', '[]'::jsonb))"
+        "   + (SELECT coalesce(sum(jsonb_array_length(v)), 0) FROM"
+        "      jsonb_each(coalesce(summary->'unconfirmed', '{}'::jsonb)) AS c(k, v))"
         "   + (SELECT coalesce(sum(jsonb_array_length(v)), 0) FROM"
         "      jsonb_each(coalesce(summary->'short', '{}'::jsonb)) AS s(k, v))), 0)::int"
         " FROM receipts WHERE direction = 'in' AND at BETWEEN %(since)s AND %(now)s",

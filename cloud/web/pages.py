@@ -191,7 +191,8 @@ def receiving_section(receipts: Sequence[Receipt]) -> str:
 
 
 def _discrepancy(r: Receipt) -> str:
-    found = [(r.short, "short"), (r.over, "over"), (r.unexpected, "unexpected")]
+    found = [(r.short, "short"), (r.over, "over"), (r.unexpected, "unexpected"),
+             (r.unconfirmed, "unconfirmed")]  # fmt: skip
     text = ", ".join(f"{n} {label}" for n, label in found if n)
     return f"<span class='bad'>{e(text)}</span>" if text else "none"
 

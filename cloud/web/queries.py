@@ -276,6 +276,7 @@ class Receipt:
     short: int
     over: int
     unexpected: int
+    unconfirmed: int = 0  # tagged units received per a read container's label, tag not seen
 
 
 async def receipts_since(
@@ -289,7 +290,9 @@ async def receipts_since(
         " (SELECT coalesce(sum(jsonb_array_length(v)), 0) FROM"
         "   jsonb_each(coalesce(r.summary->'short', '{}'::jsonb)) AS s(k, v))::int,"
         " jsonb_array_length(coalesce(r.summary->'over', '[]'::jsonb)),"
-        " jsonb_array_length(coalesce(r.summary->'unexpected', '[]'::jsonb))"
+        " jsonb_array_length(coalesce(r.summary->'unexpected', '[]'::jsonb)),"
+        " (SELECT coalesce(sum(jsonb_array_length(v)), 0) FROM"
+        "   jsonb_each(coalesce(r.summary->'unconfirmed', '{}'::jsonb)) AS c(k, v))::int"
         " FROM receipts r WHERE r.at >= %s ORDER BY r.at DESC, r.receipt_id DESC LIMIT %s",
         (since, limit),
     )

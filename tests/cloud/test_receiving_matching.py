@@ -265,3 +265,69 @@ def test_an_open_asn_that_announces_a_key_takes_it_before_the_on_hand_set() -> N
     match = match_inbound(decode_reads([sgtin(GTIN_A, 7)]), [still_open_po2()], frozenset({unit}))
     assert [(r.asn_id, r.item.key) for r in match.receive] == [(2, unit)]
     assert match.already_received == ()
+
+
+def tagged_pallet() -> OpenAsn:
+    """A pallet of two cases, each with its own SGTIN tag, plus one untagged lot line."""
+    doc = {
+        "site_id": "site-1",
+        "reference": "PO-3",
+        "containers": [
+            {
+                "sscc": PALLET,
+                "contents": [
+                    {"gtin": GTIN_A, "lot": "L1", "serials": ["1", "2"]},
+                    {"gtin": GTIN_B, "lot": "B7", "quantity": 12},
+                ],
+            }
+        ],
+    }
+    return OpenAsn(3, tuple(expected_items(AsnIn.model_validate(doc))), frozenset())
+
+
+CASE_KEYS = [f"(01){GTIN_A}(21)1", f"(01){GTIN_A}(21)2"]
+
+
+@pytest.mark.parametrize(
+    ("reads", "unconfirmed"),
+    [
+        pytest.param(  # the label and every case tag: nothing to verify
+            [sscc(PALLET), sgtin(GTIN_A, 1), sgtin(GTIN_A, 2)], {}, id="all-case-tags-read"
+        ),
+        pytest.param(  # the label, one case tag not seen: that case is unconfirmed
+            [sscc(PALLET), sgtin(GTIN_A, 1)],
+            {f"(00){PALLET}": (CASE_KEYS[1],)},
+            id="one-case-missing",
+        ),
+        pytest.param(  # the label only: every tagged unit it declares is unconfirmed
+            [sscc(PALLET)], {f"(00){PALLET}": tuple(CASE_KEYS)}, id="label-only"
+        ),
+        pytest.param(  # no label read, every case read: received by their own tags, as before
+            [sgtin(GTIN_A, 1), sgtin(GTIN_A, 2)], {}, id="sscc-not-read"
+        ),
+    ],
+)
+def test_tagged_units_of_a_read_container_not_read_themselves_are_unconfirmed(
+    reads: list[str], unconfirmed: dict[str, tuple[str, ...]]
+) -> None:
+    match = match_inbound(decode_reads(reads), [tagged_pallet()])
+    assert match.unconfirmed == unconfirmed
+    # unconfirmed units are still received per the label; nothing is short when the label was
+    # read, and without it the untagged line is short exactly as before
+    received = {r.item.key for r in match.receive}
+    assert set(CASE_KEYS) <= received
+    if f"(00){PALLET}" in decode_reads(reads).keys:
+        assert (match.short, match.completed) == ({}, (3,))
+    else:
+        assert match.short == {3: (f"(00){PALLET}|(01){GTIN_B}(10)B7",)}
+
+
+def test_unconfirmed_units_are_attributed_to_the_nearest_read_container() -> None:
+    # case 1 read on its own label and the pallet too; none of case 1's unit tags seen
+    match = match_inbound(decode_reads([sscc(PALLET), sscc(CASE_1)]), [open_asn()])
+    assert match.unconfirmed == {f"(00){CASE_1}": tuple(f"(01){GTIN_A}(21){n}" for n in "123")}
+    # a unit received earlier (on its own tag) is confirmed already, never unconfirmed again
+    first = match_inbound(decode_reads([sgtin(GTIN_A, 1)]), [open_asn()])
+    done = frozenset(r.item.key for r in first.receive)
+    again = match_inbound(decode_reads([sscc(PALLET)]), [open_asn(received=done)])
+    assert again.unconfirmed == {f"(00){PALLET}": (f"(01){GTIN_A}(21)2", f"(01){GTIN_A}(21)3")}

@@ -18,7 +18,7 @@ from cloud.processing.steps import ProcessingBatch
 from cloud.receiving import AsnRejectedError
 from cloud.receiving.asn import AsnIn
 from cloud.receiving.step import ReceivingStep
-from cloud.receiving.store import create_asn
+from cloud.receiving.store import create_asn, receipts
 from protocols.batch import Sequenced
 from protocols.gs1.epc import encode_sgtin96, encode_sscc96
 from protocols.records import Direction, PortalPassage
@@ -286,3 +286,45 @@ async def test_a_received_pallet_read_again_is_already_received_not_over_another
         (GTIN_A, "L1", DOCK, 2), (GTIN_A, "L2", DOCK, 1), (GTIN_B, "B7", DOCK, 12),
     }  # fmt: skip
     assert (await verify(conn)).ok
+
+
+async def test_a_read_pallet_with_a_case_tag_not_seen_is_received_and_flagged(
+    conn: AsyncConnection[TupleRow],
+) -> None:
+    door = Door(conn)
+    reads = [encode_sscc96(PALLET, 7), encode_sgtin96(GTIN_A, 1, 7), encode_sgtin96(GTIN_A, 2, 7)]
+    await door.passage(Direction.INBOUND, reads)
+    outcome, received, summary = await door.last_receipt()
+    # received per the label (the ledger holds what the label says), nothing short...
+    assert (outcome, received) == ("complete", 15)
+    assert (summary["short"], summary["completed_asns"]) == ({}, [1])
+    assert await on_hand(conn) == {(GTIN_A, "L1", DOCK, 3), (GTIN_B, "B7", DOCK, 12)}
+    # ...but unit 3's own tag was not read: unconfirmed under the pallet, to be counted
+    assert summary["unconfirmed"] == {f"(00){PALLET}": [f"(01){GTIN_A}(21)3"]}
+    assert summary["needs_verification"] is True
+    [row] = await receipts(conn, asn_id=1, limit=1)
+    assert row["needs_verification"] is True
+    cur = await conn.execute(
+        "SELECT e.epc_uri, e.reason FROM ledger_entries e WHERE e.epc_uri IS NOT NULL"
+        " ORDER BY e.epc_uri"
+    )
+    reasons = {str(uri): str(reason) for uri, reason in await cur.fetchall()}
+    assert reasons["urn:epc:id:sgtin:0614141.012345.1"] == "received against ASN"
+    assert "own tag not read" in reasons[f"(01){GTIN_A}(21)3"]
+    # the unit is on record at the dock, so a cycle count there lists it if it is truly missing
+    cur = await conn.execute(
+        "SELECT location_id FROM units WHERE gs1_key = %s", (f"(01){GTIN_A}(21)3",)
+    )
+    assert await cur.fetchone() == (DOCK,)
+
+    # every tag read: nothing to verify (the first test's label-only pass flags all three)
+    await create_asn(conn, AsnIn.model_validate(asn_doc("PO-2") | {"containers": [
+        {"sscc": "106141410000000019",
+         "contents": [{"gtin": GTIN_A, "lot": "L3", "serials": ["5"]}]}]}))  # fmt: skip
+    await conn.commit()
+    await door.passage(
+        Direction.INBOUND, [encode_sscc96("106141410000000019", 7), encode_sgtin96(GTIN_A, 5, 7)]
+    )
+    outcome, received, summary = await door.last_receipt()
+    assert (outcome, received, summary["unconfirmed"]) == ("complete", 1, {})
+    assert summary["needs_verification"] is False

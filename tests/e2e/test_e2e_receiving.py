@@ -11,7 +11,10 @@ against the open ASNs posted through the API and receives into the ledger at the
 * the same pallet passes again: a new passage, a new receipt that receives nothing
   (``already_received``), and the ledger is unchanged;
 * ASN-2 announces six serialized cases (an item-level ASN, no pallet label); five arrive: the
-  five are received and the missing one is reported short.
+  five are received and the missing one is reported short;
+* ASN-3 announces pallet 2 (its SSCC with six serialized cases); the pallet arrives with five:
+  the SSCC is read, so the six are received per the label, and the case whose own tag was not
+  read is reported ``unconfirmed`` under the pallet, the receipt flagged for verification.
 """
 
 from __future__ import annotations
@@ -41,6 +44,8 @@ GTIN = "00614141000012"
 PALLET_1 = sscc18("0614141", 1)
 CASES_1 = [str(1000 + i) for i in range(6)]
 CASES_2 = [str(2000 + i) for i in range(6)]
+PALLET_2 = sscc18("0614141", 2)
+CASES_3 = [str(3000 + i) for i in range(6)]
 
 
 async def load_master_data(url: str) -> None:
@@ -71,6 +76,9 @@ def asns() -> list[dict[str, Any]]:
          "containers": [{"sscc": PALLET_1, "contents": [line("L1", CASES_1)]}]},
         {"site_id": SITE, "reference": "ASN-2", "supplier": "E2E Pharma",
          "expected_at": expected_at, "loose": [line("L2", CASES_2)]},
+        {"site_id": SITE, "reference": "ASN-3", "supplier": "E2E Pharma",
+         "expected_at": expected_at,
+         "containers": [{"sscc": PALLET_2, "contents": [line("L3", CASES_3)]}]},
     ]  # fmt: skip
 
 
@@ -116,7 +124,8 @@ async def dock_stock(api: httpx.AsyncClient) -> dict[str, int]:
 
 
 def no_discrepancy(summary: dict[str, Any]) -> bool:
-    return not any(summary.get(k) for k in ("over", "unexpected", "short", "undecodable"))
+    keys = ("over", "unexpected", "short", "undecodable", "unconfirmed", "needs_verification")
+    return not any(summary.get(k) for k in keys)
 
 
 async def test_asn_pallet_through_dock_door_received_once_and_missing_case_short(
@@ -143,6 +152,7 @@ async def test_asn_pallet_through_dock_door_received_once_and_missing_case_short
                 await wait_source_records(health_port, f"llrp:{READER}", 1)  # connected
                 await check_pallet_received_once(api, sim)
                 await check_missing_case_short(api, sim)
+                await check_missing_case_unconfirmed(api, sim)
     finally:
         for proc in (edge, cloud):
             if proc is not None and proc.running:
@@ -156,6 +166,7 @@ async def check_pallet_received_once(api: httpx.AsyncClient, sim: LlrpReaderSimu
     await pass_pallet(sim, load)
     first = await next_receipt(api, 1)
     assert (first["door_id"], first["direction"], first["outcome"]) == (DOOR, "in", "complete")
+    assert first["needs_verification"] is False
     assert first["received"] == len(CASES_1)  # the six cases (units; the pallet is their holder)
     assert no_discrepancy(first["summary"]), first["summary"]
     assert await dock_stock(api) == {"L1": len(CASES_1)}
@@ -185,3 +196,20 @@ async def check_missing_case_short(api: httpx.AsyncClient, sim: LlrpReaderSimula
     assert list(summary["short"].values()) == [[f"(01){GTIN}(21){CASES_2[-1]}"]]
     assert not any(summary.get(k) for k in ("over", "unexpected", "undecodable"))
     assert await dock_stock(api) == {"L1": len(CASES_1), "L2": len(CASES_2) - 1}
+
+
+async def check_missing_case_unconfirmed(api: httpx.AsyncClient, sim: LlrpReaderSimulator) -> None:
+    load = pallet(PALLET_2, GTIN, len(CASES_3), first_serial=int(CASES_3[0]))
+    await pass_pallet(sim, load[:-1])  # the pallet's label and five of its six cases
+    fourth = await next_receipt(api, 4)
+    # the SSCC was read: all six received per the label, nothing short...
+    assert (fourth["outcome"], fourth["received"]) == ("complete", len(CASES_3))
+    summary = fourth["summary"]
+    assert f"(00){PALLET_2}" in summary["received"]
+    assert not any(summary.get(k) for k in ("short", "over", "unexpected", "undecodable"))
+    # ...and the case whose own tag was never read is unconfirmed, the receipt to be verified
+    assert summary["unconfirmed"] == {f"(00){PALLET_2}": [f"(01){GTIN}(21){CASES_3[-1]}"]}
+    assert fourth["needs_verification"] is True
+    assert await dock_stock(api) == {
+        "L1": len(CASES_1), "L2": len(CASES_2) - 1, "L3": len(CASES_3),
+    }  # fmt: skip
