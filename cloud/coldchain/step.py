@@ -114,7 +114,7 @@ class ColdChainStep:
         if last is not None and samples[0][0] <= last:
             replay_from, state, events = await self._replay(conn, ctx, samples[0][0])
         else:
-            state, events = run(ctx.profile, stored.state, samples)
+            state, events = await self._run(conn, ctx, stored.state, samples)
         for event in events:
             await handle_event(conn, ctx, event, actor=self._settings.actor)
         if replay_from is not None:
@@ -141,8 +141,38 @@ class ColdChainStep:
             start, state = found
         await drop_checkpoints_after(conn, ctx.sensor_id, start)
         readings = await readings_between(conn, ctx.sensor_id, start, None)
-        state, events = run(ctx.profile, state, readings)
+        state, events = await self._run(conn, ctx, state, readings)
         return start, state, events
+
+    async def _run(
+        self,
+        conn: AsyncConnection[TupleRow],
+        ctx: SensorContext,
+        state: SensorState,
+        samples: Samples,
+    ) -> tuple[SensorState, list[ExcursionEvent]]:
+        """The rules over ``samples``, checkpointed every ``checkpoint_every`` of reading time.
+
+        A backlog of many hours often arrives as one batch (and a replay re-reads many hours).
+        With a checkpoint only at its end, late data inside that span found no checkpoint before
+        it and was replayed from an empty state, which opened an ongoing excursion a second time
+        and left the first one open for ever. The last segment's checkpoint is saved by the
+        caller, after the state is final.
+        """
+        every = self._settings.checkpoint_every
+        events: list[ExcursionEvent] = []
+        start = 0
+        for i in range(1, len(samples)):
+            if samples[i][0] - samples[start][0] >= every:
+                state, new = run(ctx.profile, state, samples[start:i])
+                events.extend(new)
+                await save_checkpoint(
+                    conn, ctx.sensor_id, state, every, self._settings.checkpoint_retention
+                )
+                start = i
+        state, new = run(ctx.profile, state, samples[start:])
+        events.extend(new)
+        return state, events
 
     async def _models(
         self,
