@@ -15,18 +15,20 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Path, Query
 from psycopg import AsyncConnection
 from psycopg.rows import TupleRow
-from pydantic import AwareDatetime, BaseModel
+from pydantic import BaseModel
 
 from cloud.api.deps import Pool
 from cloud.auth.deps import require_role
 from cloud.auth.model import Role
 from cloud.storage.capabilities import probe
+from protocols.records import UtcDatetime
 
 router = APIRouter(
     tags=["readings"], dependencies=[require_role(Role.VIEWER, Role.OPERATOR, Role.QA)]
 )
 
 MAX_BUCKETS = 10_000
+MAX_BUCKET = timedelta(days=366)
 MAX_RAW = 100_000
 _ORIGIN = "2000-01-01 00:00:00+00"
 _ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:/@#+-]{0,127}$"  # protocols.records.DeviceId
@@ -64,8 +66,10 @@ class LocationReadingsOut(BaseModel):
     series: list[SeriesOut]
 
 
-Start = Annotated[AwareDatetime, Query(description="inclusive, RFC 3339 with offset")]
-End = Annotated[AwareDatetime, Query(description="exclusive, RFC 3339 with offset")]
+# UtcDatetime bounds times to 1970-9999: a bucket computed from an earlier time would not be
+# representable in Python and answer a 500.
+Start = Annotated[UtcDatetime, Query(description="inclusive, RFC 3339 with offset")]
+End = Annotated[UtcDatetime, Query(description="exclusive, RFC 3339 with offset")]
 Bucket = Annotated[
     timedelta | None,
     Query(description="bucket width, ISO 8601 duration such as PT15M or PT1H; raw if absent"),
@@ -128,6 +132,8 @@ def _check_range(start: datetime, end: datetime, bucket: timedelta | None) -> No
         return
     if bucket < timedelta(seconds=1):
         raise HTTPException(422, "bucket must be at least one second")
+    if bucket > MAX_BUCKET:
+        raise HTTPException(422, f"bucket must be at most {MAX_BUCKET.days} days")
     if (end - start) / bucket > MAX_BUCKETS:
         raise HTTPException(422, f"more than {MAX_BUCKETS} buckets; widen the bucket")
 
