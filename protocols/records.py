@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import base64
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Literal
 
@@ -164,6 +164,23 @@ class DeviceState(StrEnum):
     ONLINE = "online"
     DEGRADED = "degraded"
     OFFLINE = "offline"
+
+
+MAX_CLOCK_AHEAD = timedelta(minutes=5)
+"""How far a device's time may run ahead of the gateway's receipt time and still be trusted."""
+
+
+def clock_ahead(time: datetime, received_at: datetime) -> bool:
+    """True when a device stamped a record later than it can have been received.
+
+    Such a record is stored as sent, but must not be judged as the newest reading: one reading
+    dated in the future would make every real later reading look late and hide silence.
+
+    >>> t = datetime(2026, 1, 1, tzinfo=UTC)
+    >>> clock_ahead(t + timedelta(minutes=6), t), clock_ahead(t + timedelta(minutes=4), t)
+    (True, False)
+    """
+    return time > received_at + MAX_CLOCK_AHEAD
 
 
 class DeviceStatus(_Record):

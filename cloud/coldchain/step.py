@@ -46,7 +46,7 @@ from cloud.coldchain.store import (
     sync_open,
 )
 from cloud.processing.steps import ProcessingBatch
-from protocols.records import Quality, Reading
+from protocols.records import Quality, Reading, clock_ahead
 
 
 class ColdChainSettings(BaseModel):
@@ -71,8 +71,8 @@ def usable(batch: ProcessingBatch) -> dict[str, Samples]:
         r = item.record
         if not isinstance(r, Reading) or r.unit != "degC" or r.value is None:
             continue
-        if r.quality is Quality.BAD:
-            continue
+        if r.quality is Quality.BAD or clock_ahead(r.time, r.received_at):
+            continue  # a probe clock in the future is stored, not judged: silence shows it
         by_sensor[r.sensor_id].setdefault(r.time, r.value)
     return {s: sorted(v.items()) for s, v in by_sensor.items()}
 

@@ -20,6 +20,7 @@ from cloud.coldchain import CheckpointError, ProfileError
 from cloud.coldchain.anomaly import SensorModels
 from cloud.coldchain.excursions import ExcursionEvent, SensorState, open_excursions
 from cloud.coldchain.profiles import StorageProfile
+from protocols.records import MAX_CLOCK_AHEAD
 
 PROFILE_COLUMNS = (
     "profile_id, name, action_low, action_high, alert_low, alert_high, on_delay, off_delay,"
@@ -194,8 +195,10 @@ async def readings_between(
     cur = await conn.execute(
         "SELECT DISTINCT ON (time) time, value FROM readings WHERE sensor_id = %s"
         " AND time > %s AND (%s::timestamptz IS NULL OR time <= %s) AND value IS NOT NULL"
-        " AND quality <> 'bad' AND unit = 'degC' ORDER BY time, seq",
-        (sensor_id, after, until, until),
+        " AND quality <> 'bad' AND unit = 'degC'"
+        # protocols.records.clock_ahead: a future-stamped reading is stored, not judged
+        " AND time <= received_at + %s ORDER BY time, seq",
+        (sensor_id, after, until, until, MAX_CLOCK_AHEAD),
     )
     return [(row[0], float(row[1])) for row in await cur.fetchall()]
 

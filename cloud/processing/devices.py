@@ -15,7 +15,7 @@ from psycopg import AsyncConnection
 from psycopg.rows import TupleRow
 
 from protocols.batch import Sequenced
-from protocols.records import DeviceState, DeviceStatus, Reading, TagRead
+from protocols.records import DeviceState, DeviceStatus, Reading, TagRead, clock_ahead
 
 _SEEN_SQL = """
 INSERT INTO devices (device_id, device_type, gateway_id, last_seen_at)
@@ -51,10 +51,16 @@ async def update_devices(
     latest: dict[str, DeviceStatus] = {}
     for item in records:
         record = item.record
+        # A device clock in the future must not push last_seen ahead, or silence goes unseen.
         if isinstance(record, Reading):
-            _note(seen, record.sensor_id, "sensor", record.time)
+            _note(seen, record.sensor_id, "sensor", _trusted(record.time, record.received_at))
         elif isinstance(record, TagRead):
-            _note(seen, record.reader_id, "llrp_reader", record.last_seen)
+            _note(
+                seen,
+                record.reader_id,
+                "llrp_reader",
+                _trusted(record.last_seen, record.received_at),
+            )
         elif isinstance(record, DeviceStatus):
             known = latest.get(record.device_id)
             if known is None or record.time >= known.time:
@@ -85,6 +91,10 @@ async def update_devices(
                 "seen": [seen[s.device_id][1] if s.device_id in seen else None for s in statuses],
             },
         )
+
+
+def _trusted(time: datetime, received_at: datetime) -> datetime:
+    return received_at if clock_ahead(time, received_at) else time
 
 
 def _note(seen: dict[str, tuple[str, datetime]], device_id: str, kind: str, at: datetime) -> None:
