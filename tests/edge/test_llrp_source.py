@@ -12,11 +12,11 @@ import pytest
 from pydantic import ValidationError
 
 from edge.sources.base import PermanentSourceError
-from edge.sources.llrp import LlrpReaderConfig
+from edge.sources.llrp import LlrpReaderConfig, LlrpSource
 from protocols.records import TagRead
 from simulators.llrp_reader import LlrpReaderSimulator, MalformedKind, SimulatorConfig
 from simulators.scene import ParkedTags, Scene, dock_door
-from tests.support.llrp import EPOCH, collecting, fast_config, load
+from tests.support.llrp import EPOCH, Collected, collecting, fast_config, load
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 
@@ -47,27 +47,36 @@ def key(r: TagRead) -> tuple[str, int, int]:
 
 
 async def test_handshake_then_tag_reports_arrive_as_tag_reads() -> None:
-    async with (
-        LlrpReaderSimulator(scene_in_front(), sim_config()) as sim,
-        collecting(fast_config(sim.port)) as (source, got),
-    ):
-        await got.until(lambda: {r.epc for r in got.reads} >= set(TAGS))
-        assert got.states()[0] == "online"
-        assert source.name == "llrp:dock-reader-1"
-        assert {r.antenna for r in got.reads} == {1, 2}
-        for r in got.reads:
-            assert r.reader_id == "dock-reader-1"
-            assert r.rssi is not None
-            assert -90 < r.rssi < -20
-            assert EPOCH <= r.first_seen <= r.last_seen < EPOCH + timedelta(minutes=1)
-            assert r.count >= 1
-        # Every field the ROSpec asks for came back: aggregated counts and distinct timestamps.
-        assert any(r.count > 1 for r in got.reads)
-        assert any(r.first_seen < r.last_seen for r in got.reads)
-        assert got.dead == []
-        assert sim.requests["DELETE_ROSPEC"] == 1  # sllurp's reset on connect
+    async with LlrpReaderSimulator(scene_in_front(), sim_config()) as sim:
+        async with collecting(fast_config(sim.port)) as (source, got):
+            await _handshake_and_reports(sim, source, got)
+        # The polite stop reaches the reader after the source has closed: wait for it, bounded.
+        for _ in range(100):
+            if sim.requests["DELETE_ROSPEC"] >= 2:
+                break
+            await asyncio.sleep(0.05)
+        assert sim.requests["DELETE_ROSPEC"] == 2  # and our polite stop on shutdown
     assert sllurp_threads() == []
-    assert sim.requests["DELETE_ROSPEC"] == 2  # and our polite stop on shutdown
+
+
+async def _handshake_and_reports(
+    sim: LlrpReaderSimulator, source: LlrpSource, got: Collected
+) -> None:
+    await got.until(lambda: {r.epc for r in got.reads} >= set(TAGS))
+    assert got.states()[0] == "online"
+    assert source.name == "llrp:dock-reader-1"
+    assert {r.antenna for r in got.reads} == {1, 2}
+    for r in got.reads:
+        assert r.reader_id == "dock-reader-1"
+        assert r.rssi is not None
+        assert -90 < r.rssi < -20
+        assert EPOCH <= r.first_seen <= r.last_seen < EPOCH + timedelta(minutes=1)
+        assert r.count >= 1
+    # Every field the ROSpec asks for came back: aggregated counts and distinct timestamps.
+    assert any(r.count > 1 for r in got.reads)
+    assert any(r.first_seen < r.last_seen for r in got.reads)
+    assert got.dead == []
+    assert sim.requests["DELETE_ROSPEC"] == 1  # sllurp's reset on connect
 
 
 async def test_reconnects_after_the_reader_drops_the_connection() -> None:
