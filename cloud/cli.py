@@ -29,6 +29,7 @@ def register(
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--no-processor", action="store_true", help="do not run the processor")
     serve.add_argument("--no-scheduler", action="store_true", help="do not run scheduled jobs")
+    serve.add_argument("--no-access-log", action="store_true", help="do not log every HTTP request")
     serve.set_defaults(handler=lambda args: _serve(args, url(args)))
 
     process = cloud_sub.add_parser("process", help="the processor alone (no HTTP API)")
@@ -65,6 +66,7 @@ def _serve(args: argparse.Namespace, database_url: str) -> int:
         port=settings.port,
         log_level="info",
         timeout_graceful_shutdown=5,
+        access_log=not args.no_access_log,
     )
     return 0
 

@@ -211,7 +211,7 @@ async def cloud_process(url: str, port: int, startup: timedelta) -> AsyncIterato
     }
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "coldtrace", "cloud", "serve", "--database-url", url,
-        "--port", str(port), env=env,
+        "--port", str(port), "--no-access-log", env=env,
     )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
     try:
