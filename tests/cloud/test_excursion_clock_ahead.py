@@ -7,25 +7,16 @@ that future time. Silence must never read as in range.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
 
 from cloud.coldchain.step import check_silences
-from cloud.storage.database import make_pool
 from protocols.records import Reading
-from tests.support.coldchain_seed import FRIDGE_B, SENSOR, T0, Site, make_site, readings
+from tests.support.coldchain_seed import FRIDGE_B, SENSOR, T0, Site, readings
 
 pytestmark = pytest.mark.integration
 M = timedelta(minutes=1)
-
-
-@pytest.fixture
-async def site(timescale_url: str) -> AsyncIterator[Site]:
-    pool = make_pool(timescale_url, max_size=4)
-    async with pool:
-        yield await make_site(timescale_url, pool)
 
 
 async def test_a_future_stamped_reading_is_stored_but_silence_is_still_caught(site: Site) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 
 import psycopg
@@ -14,7 +13,6 @@ from cloud.coldchain.store import list_profiles
 from cloud.ledger.core import Draft, Movement, Place, Status
 from cloud.ledger.service import post
 from cloud.processing.steps import ProcessingBatch
-from cloud.storage.database import make_pool
 from protocols.batch import Sequenced
 from tests.support.coldchain_seed import (
     FRIDGE_A,
@@ -23,19 +21,11 @@ from tests.support.coldchain_seed import (
     SENSOR,
     T0,
     Site,
-    make_site,
     readings,
 )
 
 pytestmark = pytest.mark.integration
 M = timedelta(minutes=1)
-
-
-@pytest.fixture
-async def site(timescale_url: str) -> AsyncIterator[Site]:
-    pool = make_pool(timescale_url, max_size=4)
-    async with pool:
-        yield await make_site(timescale_url, pool)
 
 
 async def statuses(site: Site) -> dict[str, str]:

@@ -2,33 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 
 import pytest
 
 from cloud.coldchain.step import check_silences
-from cloud.storage.database import make_pool
 from simulators.scenarios import ScenarioPlayer, named
 from tests.support.coldchain_seed import (
     FRIDGE_A,
     FRIDGE_B,
     T0,
     Site,
-    make_site,
     simulate,
     site_units,
 )
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 M = timedelta(minutes=1)
-
-
-@pytest.fixture
-async def site(timescale_url: str) -> AsyncIterator[Site]:
-    pool = make_pool(timescale_url, max_size=4)
-    async with pool:
-        yield await make_site(timescale_url, pool)
 
 
 async def statuses(site: Site) -> dict[str, str]:

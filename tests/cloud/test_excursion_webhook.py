@@ -3,24 +3,15 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
 
 from cloud.coldchain.alerts import AlertDeliverer, AlertSettings
-from cloud.storage.database import make_pool
-from tests.support.coldchain_seed import FRIDGE_A, SENSOR, T0, Site, make_site, readings
+from tests.support.coldchain_seed import FRIDGE_A, SENSOR, T0, Site, readings
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-async def site(timescale_url: str) -> AsyncIterator[Site]:
-    pool = make_pool(timescale_url, max_size=4)
-    async with pool:
-        yield await make_site(timescale_url, pool)
 
 
 SETTINGS = AlertSettings(

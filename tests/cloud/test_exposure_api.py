@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import psycopg
@@ -12,7 +11,6 @@ from cloud.auth.model import Role
 from cloud.auth.service import add_user
 from cloud.ledger.core import Draft, Movement, Place, Status
 from cloud.ledger.service import post
-from cloud.storage.database import make_pool
 from tests.support.cloud_ingest import app_client
 from tests.support.coldchain_seed import (
     FRIDGE_A,
@@ -20,19 +18,11 @@ from tests.support.coldchain_seed import (
     SENSOR,
     T0,
     Site,
-    make_site,
     readings,
 )
 
 pytestmark = pytest.mark.integration
 M = timedelta(minutes=1)
-
-
-@pytest.fixture
-async def site(timescale_url: str) -> AsyncIterator[Site]:
-    pool = make_pool(timescale_url, max_size=4)
-    async with pool:
-        yield await make_site(timescale_url, pool)
 
 
 async def headers(url: str, role: Role = Role.VIEWER, name: str = "vera") -> dict[str, str]:

@@ -8,23 +8,14 @@ ongoing excursion as a second one and left the first open for ever.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 
 import pytest
 
-from cloud.storage.database import make_pool
-from tests.support.coldchain_seed import FRIDGE_B, SENSOR, T0, Site, make_site, readings
+from tests.support.coldchain_seed import FRIDGE_B, SENSOR, T0, Site, readings
 
 pytestmark = pytest.mark.integration
 M = timedelta(minutes=1)
-
-
-@pytest.fixture
-async def site(timescale_url: str) -> AsyncIterator[Site]:
-    pool = make_pool(timescale_url, max_size=4)
-    async with pool:
-        yield await make_site(timescale_url, pool)
 
 
 async def high_excursions(site: Site) -> list[tuple[object, ...]]:
