@@ -30,8 +30,8 @@ from pydantic import (
     model_validator,
 )
 
-_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:/@#+-]{0,127}$"
-DeviceId = Annotated[str, Field(pattern=_ID_PATTERN)]
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:/@#+-]{0,127}$"
+DeviceId = Annotated[str, Field(pattern=ID_PATTERN)]
 """Identifier of a sensor, reader, door or gateway: 1-128 printable characters, no spaces."""
 
 

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query, status
 from pydantic import BaseModel, Field
 
-from cloud.api.deps import Pool
+from cloud.api.deps import IdQuery, Pool
 from cloud.auth.deps import Operator, Viewer
 from cloud.coldchain.alerts import AlertKind, Severity, acknowledge, list_alerts
 
@@ -40,7 +40,7 @@ async def get_alerts(
     pool: Pool,
     _: Viewer,
     unacknowledged: bool = False,
-    location_id: str | None = None,
+    location_id: IdQuery = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[AlertOut]:
     """Newest first; ``unacknowledged=true`` is the alarm list still waiting for someone."""

@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, HTTPException, Path, Query
+from fastapi import APIRouter, HTTPException, Query
 from psycopg import AsyncConnection
 from psycopg.rows import TupleRow
 from pydantic import BaseModel
 
-from cloud.api.deps import Pool
+from cloud.api.deps import IdPath, IdQuery, Pool
 from cloud.auth.deps import require_role
 from cloud.auth.model import Role
 
@@ -19,7 +19,6 @@ router = APIRouter(
 )
 
 
-_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:/@#+-]{0,127}$"  # protocols.records.DeviceId
 DeviceType = Literal["sensor", "llrp_reader", "antenna", "opcua_server", "mqtt_broker", "gateway"]
 
 
@@ -50,7 +49,7 @@ LEFT JOIN device_silences x ON x.device_id = d.device_id AND x.ended_at IS NULL
 async def list_devices(
     pool: Pool,
     device_type: Annotated[DeviceType | None, Query()] = None,
-    gateway_id: Annotated[str | None, Query(pattern=_ID_PATTERN)] = None,
+    gateway_id: IdQuery = None,
 ) -> list[DeviceOut]:
     """All devices, optionally of one type or behind one gateway."""
     async with pool.connection() as conn:
@@ -63,7 +62,7 @@ async def list_devices(
 
 
 @router.get("/v1/devices/{device_id:path}", response_model=DeviceOut)
-async def get_device(device_id: Annotated[str, Path(pattern=_ID_PATTERN)], pool: Pool) -> DeviceOut:
+async def get_device(device_id: IdPath, pool: Pool) -> DeviceOut:
     async with pool.connection() as conn:
         found = await _fetch(conn, "WHERE d.device_id = %(d)s", {"d": device_id})
     if not found:

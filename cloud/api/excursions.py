@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, HTTPException, Query, status
 from pydantic import BaseModel
 
-from cloud.api.deps import Pool
+from cloud.api.deps import IdQuery, Pool
 from cloud.auth.deps import Viewer
 from protocols.records import UtcDatetime
 
@@ -50,7 +50,7 @@ _FIELDS = list(ExcursionOut.model_fields)
 async def get_excursions(
     pool: Pool,
     _: Viewer,
-    location_id: str | None = None,
+    location_id: IdQuery = None,
     open_only: Annotated[bool, Query(alias="open")] = False,
     since: UtcDatetime | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException, status
 
-from cloud.api.deps import Pool
+from cloud.api.deps import IdPath, Pool
 from cloud.auth.deps import Admin, Viewer
 from cloud.auth.service import audit
 from cloud.coldchain.profiles import StorageProfile
@@ -25,7 +25,9 @@ async def get_profiles(pool: Pool, _: Viewer) -> list[ProfileOut]:
 
 
 @router.put("/profiles/{profile_id}")
-async def put_profile(profile_id: str, body: StorageProfile, pool: Pool, user: Admin) -> ProfileOut:
+async def put_profile(
+    profile_id: IdPath, body: StorageProfile, pool: Pool, user: Admin
+) -> ProfileOut:
     """Creates or replaces a custom profile; standard profiles cannot be changed (409)."""
     if body.profile_id != profile_id:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "profile_id differs from URL")

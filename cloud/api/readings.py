@@ -21,7 +21,7 @@ from cloud.api.deps import Pool
 from cloud.auth.deps import require_role
 from cloud.auth.model import Role
 from cloud.storage.capabilities import probe
-from protocols.records import UtcDatetime
+from protocols.records import ID_PATTERN, UtcDatetime
 
 router = APIRouter(
     tags=["readings"], dependencies=[require_role(Role.VIEWER, Role.OPERATOR, Role.QA)]
@@ -31,7 +31,6 @@ MAX_BUCKETS = 10_000
 MAX_BUCKET = timedelta(days=366)
 MAX_RAW = 100_000
 _ORIGIN = "2000-01-01 00:00:00+00"
-_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:/@#+-]{0,127}$"  # protocols.records.DeviceId
 
 
 class ReadingOut(BaseModel):
@@ -75,7 +74,7 @@ Bucket = Annotated[
     Query(description="bucket width, ISO 8601 duration such as PT15M or PT1H; raw if absent"),
 ]
 Limit = Annotated[int, Query(ge=1, le=MAX_RAW)]
-SensorId = Annotated[str, Path(pattern=_ID_PATTERN, description="may contain '/'")]
+SensorId = Annotated[str, Path(pattern=ID_PATTERN, description="may contain '/'")]
 LocationId = Annotated[str, Path(pattern=r"^[^\x00]{1,200}$")]
 
 
