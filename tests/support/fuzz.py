@@ -3,11 +3,41 @@ with pytest 9): every operation of a path subset, as one user, must never answer
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
+import psycopg
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
+
+from cloud.auth.model import Role
+from cloud.auth.service import add_user
+from tests.support.cloud_processes import serve
+from tests.support.databases import DatabaseFactory
+from tests.support.ledger_seed import seed
+
+
+async def _seed_with_admin(url: str) -> str:
+    async with await psycopg.AsyncConnection.connect(url) as conn:
+        await seed(conn)
+        token = await add_user(conn, "admin", Role.ADMIN)
+        await conn.commit()
+    return token
+
+
+@contextmanager
+def admin_cloud(databases: DatabaseFactory) -> Iterator[tuple[str, str]]:
+    """``cloud serve`` on a fresh database with the ledger tests' master data: (URL, admin token).
+
+    An admin's requests reach validation and the handlers instead of stopping at a 403.
+    """
+    url = databases.create("timescaledb")
+    token = asyncio.run(_seed_with_admin(url))
+    with serve(url, "--no-processor", "--no-scheduler") as process:
+        yield process.base_url, token
 
 
 def fuzz_operations(
