@@ -39,7 +39,19 @@ class BudgetUse:
 
     @property
     def exhausted(self) -> bool:
-        return self.remaining <= timedelta(0) and self.budget >= timedelta(0)
+        """True once more than the budget is spent.
+
+        Labels say the time out of range "must not exceed" the budget, so spending exactly all
+        of it is still within it (12 h of a 12 h budget is not exhausted; 12 h and 1 s is).
+
+        >>> h = timedelta(hours=12)
+        >>> z = timedelta(0)
+        >>> BudgetUse(h, z, z, h, z).exhausted
+        False
+        >>> BudgetUse(h, timedelta(seconds=1), z, h, timedelta(seconds=-1)).exhausted
+        True
+        """
+        return self.remaining < timedelta(0) and self.budget >= timedelta(0)
 
 
 def spend(profile: StorageProfile, segments: Sequence[Segment], *, budget: timedelta) -> BudgetUse:

@@ -110,7 +110,13 @@ def test_budget_is_not_reset_by_returning_to_range() -> None:
     assert use.out_of_range == 2 * H
     assert use.remaining == H
     assert not use.exhausted
-    assert spend(fridge, segs, budget=2 * H).exhausted
+    # "Must not exceed": exactly all of the budget is still within it, a second more is not.
+    assert not spend(fridge, segs, budget=2 * H).exhausted
+    assert spend(fridge, segs, budget=2 * H - timedelta(seconds=1)).exhausted
+    assert not spend(fridge, [Segment(T0, T0 + 12 * H, 9.0)], budget=12 * H).exhausted
+    assert spend(
+        fridge, [Segment(T0, T0 + 12 * H + timedelta(seconds=1), 9.0)], budget=12 * H
+    ).exhausted
 
 
 def test_budget_boundaries_and_freezing() -> None:
@@ -120,4 +126,6 @@ def test_budget_boundaries_and_freezing() -> None:
     frozen = spend(fridge, [Segment(T0, T0 + H, -1.0)], budget=5 * H)
     assert (frozen.out_of_range, frozen.frozen) == (H, H)
     unknown = spend(fridge, [Segment(T0, T0 + H, None)], budget=H)
-    assert (unknown.unknown, unknown.remaining, unknown.exhausted) == (H, timedelta(0), True)
+    assert (unknown.unknown, unknown.remaining, unknown.exhausted) == (H, timedelta(0), False)
+    over = spend(fridge, [Segment(T0, T0 + 2 * H, None)], budget=H)
+    assert (over.remaining, over.exhausted) == (-H, True)
