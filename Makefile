@@ -42,7 +42,7 @@ demo: setup
 	@$(BIN)/coldtrace demo
 
 bench: setup
-	@for b in bench/*.py; do m=$$(basename $$b .py); echo "== bench.$$m"; $(BIN)/python -m bench.$$m || exit 1; done
+	@for b in bench/[a-z]*.py; do m=$$(basename $$b .py); echo "== bench.$$m"; $(BIN)/python -m bench.$$m || exit 1; done
 
 clean: services-stop
 	rm -rf $(VENV) .data
