@@ -57,9 +57,9 @@ async def prune(
         raise RetentionRefusedError(f"retention is not allowed on {table!r}")
     cutoff = now - older_than
     if await _is_hypertable(conn, table):
-        cur = await conn.execute(
-            "SELECT count(*) FROM drop_chunks(%s::regclass, older_than => %s)", (table, cutoff)
-        )
+        # through the owner's SECURITY DEFINER function (migration 0060): only a hypertable's
+        # owner may drop its chunks, and the service does not own the tables
+        cur = await conn.execute("SELECT coldtrace_drop_chunks(%s::regclass, %s)", (table, cutoff))
         row = await cur.fetchone()
         await conn.commit()
         return Pruned(table, "drop_chunks", int(row[0]) if row else 0)
