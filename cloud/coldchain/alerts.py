@@ -33,6 +33,16 @@ AlertKind = Literal[
     "early_warning",
     "anomaly",
     "no_data",
+    # Raised outside the cold-chain step (cloud/alarms/kinds.py says what each means).
+    "sensor_never_reported",
+    "gateway_offline",
+    "outbox_filling",
+    "battery_low",
+    "signal_low",
+    "clock_skew",
+    "record_refused",
+    "stream_stalled",
+    "channel_failing",
 ]
 Severity = Literal["info", "warning", "critical"]
 
