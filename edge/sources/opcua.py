@@ -1,42 +1,46 @@
 """OPC-UA source: data-change subscriptions on a server's temperature variables.
 
-asyncua stays inside this module. For each connection a new ``Client`` is made, connected
-(optionally with Basic256Sha256 Sign or SignAndEncrypt and a client certificate), and one
-subscription monitors every configured node with the configured sampling and publishing
-intervals. Notifications become ``Reading`` records:
+asyncua stays inside this module (and its two helpers, :mod:`edge.sources.opcua_values` for
+DataValue → record rules, :mod:`edge.sources.opcua_history` for reading back gaps). For each
+connection a new ``Client`` is made, connected (optionally with Basic256Sha256 Sign or
+SignAndEncrypt and a client certificate), and one subscription monitors every configured node
+with the configured sampling and publishing intervals. Notifications become ``Reading`` records;
+one value that cannot become a reading (a SourceTimestamp of 1900, a string…) becomes a
+``DeadLetter`` or a reading marked ``uncertain``, and never stops the others.
 
-* quality from the StatusCode's severity bits (OPC-UA Part 4 §7.39: top two bits 00 Good,
-  01 Uncertain, 1x Bad); a Bad value, or a value that is not a finite number, gives a ``bad``
-  reading without a value;
-* the value in °C: each variable's EngineeringUnits is read on connect (°C as is, °F and K
-  converted, no property taken as °C; another unit is not monitored and reported);
-* time is the SourceTimestamp. When the server sends none, the ServerTimestamp is used (the
-  server's time of receipt from the device, as close as the server can tell); when it sends
-  neither, the gateway's receipt time is used and the reading is marked ``uncertain``, never
-  silently.
+Per node, not per server: a node whose namespace URI the server lacks, whose id the server does
+not know, or whose EngineeringUnits are not a temperature, is not monitored; the status is
+``degraded`` and names it, and every other node keeps flowing.
 
 Reconnection does not rely on asyncua's own reconnect, which is known to hang when a dead
 connection is reused (FreeOpcUa/opcua-asyncio#1660: "the application would sometimes end up
 hanging ad infinitum when trying to connect the same Client instance again"; the fix reported
 there is re-creating the client). Here every failure discards the client (its disconnect bounded
 by the request timeout), waits a jittered exponential backoff and builds a new one, which
-re-subscribes. A silence watchdog reconnects when neither a notification nor a keep-alive
+re-subscribes. An unreachable server is always transient, also at first start and also while
+fetching the server certificate from its endpoints (SignAndEncrypt without a pinned
+certificate). A silence watchdog reconnects when neither a notification nor a keep-alive
 arrived for ``watchdog``; the server is asked for a keep-alive every ``publishing_interval x
-keepalive_count``, which the configuration checks is well below the watchdog. The first value of
-each node after a reconnect repeats the last one seen when its timestamp, status and value are
-unchanged; it is not yielded twice.
+keepalive_count``, which the configuration checks is well below the watchdog.
+
+After a reconnect, what the server published in between is read back with HistoryRead for
+nodes that keep history, else the gap is recorded with its reason (``opcua_history``). Samples
+are de-duplicated by source timestamp and status: the current value a server repeats after
+re-subscribing, or a value both read back and notified, is yielded once.
 
 Overflow: the subscription's hand-off queue is bounded (``handoff_size``); if the consumer falls
 so far behind that it fills, the connection is dropped and re-established (named policy
-"disconnect"); the ``offline`` status of that moment says values may have been missed, since
-OPC-UA data change subscriptions cannot be paused without the server discarding values. Server
-connection state leaves as ``DeviceStatus`` records (``opcua_server``).
+"disconnect"); the ``offline`` status of that moment says values may have been missed (and the
+history read-back recovers them where the server keeps history). Server connection state leaves
+as ``DeviceStatus`` records (``opcua_server``), with status codes by name.
 
 Exception tree (from ``edge.sources.base``)::
 
     SourceError
     ├── TransientSourceError    not raised: connection problems are retried here
-    └── PermanentSourceError    certificate or key unreadable, security or identity rejected
+    └── PermanentSourceError    certificate or key unreadable, our certificate or identity
+                                refused by the server, no endpoint with our security: raised
+                                after an ``offline`` status that says what to do
 """
 
 from __future__ import annotations
@@ -44,10 +48,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
 import random
 import time
+from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
@@ -56,21 +61,45 @@ from typing import Any, Literal, Self
 from asyncua import ua
 from asyncua.client.client import Client
 from asyncua.common.subscription import DataChangeEvent, OverflowPolicy, StatusChangeEvent
+from asyncua.crypto import uacrypto
 from asyncua.crypto.security_policies import SecurityPolicyBasic256Sha256
 from asyncua.ua.attribute_ids import AttributeIds
 from asyncua.ua.uaerrors import UaError, UaStatusCodeError
+from cryptography.hazmat.primitives.serialization import Encoding
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from edge.backoff import backoff_delay
 from edge.sources.base import PermanentSourceError
-from protocols.records import DeadLetter, DeviceId, DeviceState, DeviceStatus, Quality, Reading
+from edge.sources.opcua_history import HISTORY_READ_BIT, gap_statuses, read_raw
+from edge.sources.opcua_values import (
+    CELSIUS,
+    TO_CELSIUS,
+    dead_letter,
+    quality_of,
+    reading_of,
+    record_of,
+    source_time,
+    status_name,
+)
+from protocols.records import (
+    EARLIEST,
+    LATEST,
+    MAX_CLOCK_AHEAD,
+    DeviceId,
+    DeviceState,
+    DeviceStatus,
+)
 from protocols.records import Record as AnyRecord
+
+__all__ = ["OpcUaEndpointConfig", "OpcUaSecurity", "OpcUaSource", "quality_of", "reading_of"]
 
 _log = logging.getLogger(__name__)
 
-_NO_TIME_BEFORE = datetime(1601, 1, 2, tzinfo=UTC)  # OPC-UA's "no timestamp" is 1601-01-01
-_PERMANENT_WORDS = ("Certificate", "Security", "Identity", "UserAccessDenied", "Nonce")
 _TRANSIENT = (OSError, TimeoutError, ConnectionError, UaError, asyncio.TimeoutError)
+_REFUSED_CERTIFICATE = ("BadCertificate", "BadSecurity", "BadNonce", "BadApplicationSignature")
+_REFUSED_IDENTITY = ("BadIdentity", "BadUser")
+_RECENT = 64  # sample keys remembered per node for de-duplication
+_HISTORY_CHUNK = 500  # records per yielded tuple when reading back a gap
 
 
 class OpcUaSecurity(BaseModel):
@@ -112,6 +141,12 @@ class OpcUaEndpointConfig(BaseModel):
     session_timeout: timedelta = timedelta(minutes=2)
     backoff_initial: timedelta = timedelta(milliseconds=500)
     backoff_max: timedelta = timedelta(seconds=30)
+    history_read: bool = Field(
+        default=True, description="read back values published while disconnected (HistoryRead)"
+    )
+    history_limit: int = Field(
+        default=100_000, ge=1, le=10_000_000, description="values read back per node and gap"
+    )
 
     @field_validator("endpoint")
     @classmethod
@@ -149,6 +184,14 @@ class _SessionLost(Exception):  # noqa: N818 - internal signal, never leaves the
     """The current connection is unusable; the reason goes into the offline status."""
 
 
+class _Refused(Exception):  # noqa: N818 - internal signal, leaves as PermanentSourceError
+    """The server refused us for a reason retrying cannot fix; the text says what to do."""
+
+
+class _UnknownNamespaceError(LookupError):
+    """An ``nsu=`` node id whose namespace URI the server does not have."""
+
+
 def _parse_node_id(text: str, namespaces: dict[str, int]) -> ua.NodeId:
     """A NodeId from 'ns=..;' or 'nsu=<uri>;' text; uri looked up in ``namespaces``."""
     if text.startswith("nsu="):
@@ -158,7 +201,7 @@ def _parse_node_id(text: str, namespaces: dict[str, int]) -> ua.NodeId:
         if not namespaces:
             return ua.NodeId.from_string(rest)  # syntax check only
         if uri not in namespaces:
-            raise _SessionLost(f"the server has no namespace {uri!r} (for {text})")
+            raise _UnknownNamespaceError(f"the server has no namespace {uri!r}")
         text = f"ns={namespaces[uri]};{rest}"
     try:
         return ua.NodeId.from_string(text)
@@ -166,72 +209,50 @@ def _parse_node_id(text: str, namespaces: dict[str, int]) -> ua.NodeId:
         raise ValueError(f"invalid NodeId {text!r}: {err}") from err
 
 
-def quality_of(status: ua.StatusCode | None) -> Quality:
-    """Quality from an OPC-UA StatusCode's severity bits.
+@dataclass(frozen=True, slots=True)
+class _Node:
+    """One monitored variable as this connection found it."""
 
-    >>> quality_of(ua.StatusCode(0x00000000)).value
-    'good'
-    >>> quality_of(ua.StatusCode(0x40910000)).value  # UncertainEngineeringUnitsExceeded
-    'uncertain'
-    >>> quality_of(ua.StatusCode(0x808C0000)).value  # BadSensorFailure
-    'bad'
-    """
-    code = 0 if status is None else int(status.value)
-    severity = code >> 30
-    if severity == 0:
-        return Quality.GOOD
-    if severity == 1:
-        return Quality.UNCERTAIN
-    return Quality.BAD
+    sensor_id: str
+    unit: int
+    history: bool
 
 
-def _stamp(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    aware = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-    return None if aware < _NO_TIME_BEFORE else aware.astimezone(UTC)
+class _Recent:
+    """The last few sample keys of one node: a sample seen again is not yielded twice."""
+
+    def __init__(self) -> None:
+        self._order: deque[tuple[object, ...]] = deque()
+        self._keys: set[tuple[object, ...]] = set()
+
+    def add(self, key: tuple[object, ...]) -> bool:
+        """True when ``key`` is new (and remembers it)."""
+        if key in self._keys:
+            return False
+        self._order.append(key)
+        self._keys.add(key)
+        if len(self._order) > _RECENT:
+            self._keys.discard(self._order.popleft())
+        return True
 
 
-# UNECE Recommendation 20 codes, as OPC-UA Part 8 encodes them in EUInformation.UnitId.
-_CELSIUS = int.from_bytes(b"CEL", "big")
-_TO_CELSIUS: dict[int, Callable[[float], float]] = {
-    _CELSIUS: lambda v: v,
-    int.from_bytes(b"FAH", "big"): lambda v: round((v - 32.0) * 5.0 / 9.0, 9),
-    int.from_bytes(b"KEL", "big"): lambda v: round(v - 273.15, 9),
-}
+def _sample_key(data: ua.DataValue) -> tuple[object, ...]:
+    # A sample is identified by its source timestamp (the server says it is the same
+    # measurement even if it re-reads the value); without one, by everything it carries.
+    when = source_time(data.SourceTimestamp)
+    status = 0 if data.StatusCode is None else int(data.StatusCode.value)
+    if when is not None:
+        return (when, status)
+    return (data.ServerTimestamp, status, repr(data.Value))
 
 
-def reading_of(
-    sensor_id: str, data: ua.DataValue, received_at: datetime, unit_id: int = _CELSIUS
-) -> Reading | DeadLetter:
-    """A notification's DataValue as a Reading in °C (see the module docstring for the rules).
-
-    ``unit_id`` is the variable's EngineeringUnits UnitId (°C, °F or K).
-    """
-    quality = quality_of(data.StatusCode)
-    when = _stamp(data.SourceTimestamp) or _stamp(data.ServerTimestamp)
-    if when is None:
-        when, quality = received_at, max(quality, Quality.UNCERTAIN, key=_severity)
-    raw = None if data.Value is None else data.Value.Value
-    value: float | None = None
-    if quality is not Quality.BAD:
-        if isinstance(raw, bool) or not isinstance(raw, int | float):
-            return DeadLetter(
-                source=f"opcua:{sensor_id}",
-                reason=f"value is not a number: {type(raw).__name__} {str(raw)[:200]!r}",
-                raw=repr(raw).encode()[:4096],
-                received_at=received_at,
-            )
-        value = _TO_CELSIUS[unit_id](float(raw))
-        if not math.isfinite(value):
-            value, quality = None, Quality.BAD
-    return Reading(
-        sensor_id=sensor_id, time=when, value=value, quality=quality, received_at=received_at
-    )
-
-
-def _severity(quality: Quality) -> int:
-    return {Quality.GOOD: 0, Quality.UNCERTAIN: 1, Quality.BAD: 2}[quality]
+def _first_der(chain: bytes) -> bytes:
+    """The first certificate of an endpoint's DER chain, DER encoded."""
+    cert = uacrypto.x509_from_der(chain)  # type: ignore[no-untyped-call]
+    if cert is None:
+        raise _Refused("the server's endpoint carries no certificate: pin server_certificate")
+    der: bytes = cert.public_bytes(Encoding.DER)
+    return der
 
 
 class OpcUaSource:
@@ -247,10 +268,12 @@ class OpcUaSource:
         self._cfg = config
         self._clock = clock
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
-        self._last: dict[str, tuple[object, ...]] = {}
+        self._recent: dict[str, _Recent] = {}
+        self._last_time: dict[str, datetime] = {}  # sensor -> newest source time yielded
+        self._watched_since: dict[str, datetime] = {}  # sensor -> subscribed since (gateway)
+        self._gap_open = False  # a subscribed session was lost: read back or record the gap
         self._generator: AsyncGenerator[tuple[AnyRecord, ...], None] | None = None
         self._reported: tuple[DeviceState, str] | None = None
-        self._units: dict[str, int] = {}  # sensor id -> EngineeringUnits UnitId
 
     @property
     def name(self) -> str:
@@ -291,6 +314,11 @@ class OpcUaSource:
                         yield records
             except _SessionLost as lost:
                 detail = str(lost)
+            except _Refused as refused:
+                status = self._status(DeviceState.OFFLINE, str(refused))
+                if status is not None:
+                    yield (status,)  # committed before the error stops the source
+                raise PermanentSourceError(f"{self.name}: {refused}") from refused
             status = self._status(DeviceState.OFFLINE, detail)
             if status is not None:
                 yield (status,)
@@ -315,7 +343,7 @@ class OpcUaSource:
 
     async def _session(self) -> AsyncGenerator[tuple[AnyRecord, ...], None]:
         """One connection: yields records until it is lost (raises _SessionLost)."""
-        client = await self._new_client()
+        client = self._new_client()
         lost = asyncio.Event()
         overflow = asyncio.Event()
 
@@ -324,13 +352,22 @@ class OpcUaSource:
 
         client.connection_lost_callback = on_lost
         try:
+            await self._secure(client)
             await self._connect(client)
             subscription, nodes, failed = await self._subscribe(client, overflow)
             state = DeviceState.DEGRADED if failed else DeviceState.ONLINE
-            detail = "connected and subscribed" + (f"; not monitored: {failed}" if failed else "")
+            detail = "connected and subscribed" + (
+                f"; not monitored: {'; '.join(failed)}" if failed else ""
+            )
             status = self._status(state, detail)
             if status is not None:
                 yield (status,)
+            async for records in self._recover(client, nodes):
+                yield records
+            now = self._clock()
+            for node in nodes.values():
+                self._watched_since.setdefault(node.sensor_id, now)
+            self._gap_open = True  # from here on, losing this session leaves a gap
             notifications = self._notifications(subscription, nodes, lost, overflow)
             async with contextlib.aclosing(notifications):
                 async for records in notifications:
@@ -339,21 +376,43 @@ class OpcUaSource:
             raise self._classify(err) from err
         except UaError as err:
             if "No matching endpoints" in str(err):
-                # The server offers no endpoint with our security policy and mode.
-                raise PermanentSourceError(f"{self.name}: security mismatch: {err}") from err
+                raise _Refused(
+                    f"security mismatch: the server offers no endpoint with our security "
+                    f"({self._security_mode()}): {err}; change security in the configuration "
+                    "or on the server, then restart the source"
+                ) from err
             raise _SessionLost(f"{type(err).__name__}: {err}") from err
         except _TRANSIENT as err:
             raise _SessionLost(f"{type(err).__name__}: {err}") from err
         finally:
             await self._discard(client)
 
-    def _classify(self, err: UaStatusCodeError) -> Exception:
-        text = f"{type(err).__name__}: {err}"
-        if any(word in text for word in _PERMANENT_WORDS):
-            return PermanentSourceError(f"{self.name}: server refused us: {text}")
-        return _SessionLost(text)
+    def _security_mode(self) -> str:
+        security = self._cfg.security
+        return "None" if security is None else f"Basic256Sha256 {security.mode}"
 
-    async def _new_client(self) -> Client:
+    def _classify(self, err: UaStatusCodeError) -> Exception:
+        name = status_name(err.code)
+        if name.startswith(_REFUSED_CERTIFICATE):
+            return _Refused(self._certificate_advice(name))
+        if name.startswith(_REFUSED_IDENTITY):
+            return _Refused(
+                f"the server refused our user identity ({name}): check username and password "
+                "of this endpoint, then restart the source"
+            )
+        return _SessionLost(f"{name}: {err}")
+
+    def _certificate_advice(self, what: str) -> str:
+        security = self._cfg.security
+        ours = "no client certificate" if security is None else f"{security.certificate}"
+        uri = "" if security is None else f" and {security.application_uri} in its SAN"
+        return (
+            f"the server refused our certificate ({what}): make the server trust the edge "
+            f"certificate {ours} (move it from the server's rejected to its trusted "
+            f"certificates), check that it is valid now{uri}, then restart the source"
+        )
+
+    def _new_client(self) -> Client:
         cfg = self._cfg
         client = Client(
             cfg.endpoint,
@@ -365,44 +424,71 @@ class OpcUaSource:
             client.set_user(cfg.username)
             if cfg.password is not None:
                 client.set_password(cfg.password.get_secret_value())
-        security = cfg.security
-        if security is not None:
-            client.application_uri = security.application_uri
-            mode = getattr(ua.MessageSecurityMode, security.mode)
-            try:
-                await client.set_security(
-                    SecurityPolicyBasic256Sha256,
-                    str(security.certificate),
-                    str(security.private_key),
-                    server_certificate=(
-                        None
-                        if security.server_certificate is None
-                        else str(security.server_certificate)
-                    ),
-                    mode=mode,
-                )
-            except (ValueError, OSError) as err:
-                raise PermanentSourceError(f"{self.name}: security setup failed: {err}") from err
         return client
 
+    async def _secure(self, client: Client) -> None:
+        """Basic256Sha256 with our certificate; the server's is pinned or read from its
+        endpoints (a network step: a server that is away is transient, never permanent)."""
+        security = self._cfg.security
+        if security is None:
+            return
+        client.application_uri = security.application_uri
+        mode = getattr(ua.MessageSecurityMode, security.mode)
+        server: str | bytes
+        if security.server_certificate is not None:
+            server = str(security.server_certificate)
+        else:
+            async with asyncio.timeout(self._cfg.request_timeout.total_seconds() * 2):
+                endpoints = await client.connect_and_get_server_endpoints()
+            endpoint = Client.find_endpoint(endpoints, mode, SecurityPolicyBasic256Sha256.URI)
+            server = _first_der(endpoint.ServerCertificate)
+        try:
+            await client.set_security(
+                SecurityPolicyBasic256Sha256,
+                str(security.certificate),
+                str(security.private_key),
+                server_certificate=server,
+                mode=mode,
+            )
+        except (ValueError, OSError) as err:  # only local files are read here
+            raise _Refused(
+                f"security setup failed: {err}; check certificate, private key and that "
+                f"{security.application_uri} is the URI in the certificate's SAN"
+            ) from err
+
     async def _connect(self, client: Client) -> None:
-        async with asyncio.timeout(self._cfg.request_timeout.total_seconds() * 2):
-            await client.connect()
+        try:
+            async with asyncio.timeout(self._cfg.request_timeout.total_seconds() * 2):
+                await client.connect()
+        except AssertionError as err:
+            # asyncua cannot parse the ServiceFault a server such as node-opcua sends in answer
+            # to OpenSecureChannel when it rejects our certificate (BadSecurityChecksFailed):
+            # asyncua's OpenSecureChannel fails on an assertion. Only security does that.
+            raise _Refused(
+                self._certificate_advice(
+                    "OpenSecureChannel refused with a fault asyncua cannot decode, as "
+                    "node-opcua's BadSecurityChecksFailed"
+                )
+            ) from err
 
     async def _subscribe(
         self, client: Client, overflow: asyncio.Event
-    ) -> tuple[Any, dict[ua.NodeId, str], list[str]]:
+    ) -> tuple[Any, dict[ua.NodeId, _Node], list[str]]:
         cfg = self._cfg
         namespaces = {uri: i for i, uri in enumerate(await client.get_namespace_array())}
-        wanted = {_parse_node_id(text, namespaces): sensor for text, sensor in cfg.nodes.items()}
+        wanted: dict[ua.NodeId, _Node] = {}
         failed: list[str] = []
-        for node_id in list(wanted):
-            unit, problem = await self._unit_of(client, node_id)
+        for text, sensor_id in cfg.nodes.items():
+            try:
+                node_id = _parse_node_id(text, namespaces)
+            except _UnknownNamespaceError as err:
+                failed.append(f"{text} ({err})")
+                continue
+            node, problem = await self._describe(client, node_id, sensor_id)
             if problem is not None:
                 failed.append(f"{node_id.to_string()} ({problem})")
-                del wanted[node_id]  # its values cannot be read as temperatures
             else:
-                self._units[wanted[node_id]] = unit
+                wanted[node_id] = node
         params = ua.CreateSubscriptionParameters(
             RequestedPublishingInterval=cfg.publishing_interval.total_seconds() * 1000,
             RequestedLifetimeCount=cfg.keepalive_count * 4,
@@ -419,25 +505,38 @@ class OpcUaSource:
             self._monitor_request(node_id, handle) for handle, node_id in enumerate(wanted, 1)
         ]
         results = await subscription.create_monitored_items(requests) if requests else []
-        failed += [
-            f"{node_id.to_string()} ({result.name})"
-            for node_id, result in zip(wanted, results, strict=True)
-            if isinstance(result, ua.StatusCode)
-        ]
+        for node_id, result in zip(list(wanted), results, strict=True):
+            if isinstance(result, ua.StatusCode):
+                failed.append(f"{node_id.to_string()} ({status_name(result)})")
+                del wanted[node_id]
         return subscription, wanted, failed
 
-    async def _unit_of(self, client: Client, node_id: ua.NodeId) -> tuple[int, str | None]:
-        """The variable's EngineeringUnits UnitId; °C when it declares none (documented)."""
+    async def _describe(
+        self, client: Client, node_id: ua.NodeId, sensor_id: str
+    ) -> tuple[_Node, str | None]:
+        """The variable's unit (°C when it declares none, documented) and history support."""
+        node = client.get_node(node_id)
         try:
-            prop = await client.get_node(node_id).get_child("0:EngineeringUnits")
+            access = await node.read_attribute(AttributeIds.AccessLevel)
+            level = int(access.Value.Value) if access.Value is not None else 0
+        except UaStatusCodeError as err:
+            return _Node(sensor_id, CELSIUS, False), status_name(err.code)
+        except (TypeError, ValueError):
+            level = 0
+        history = bool(level & HISTORY_READ_BIT)
+        try:
+            prop = await node.get_child("0:EngineeringUnits")
             info = await prop.read_value()
         except UaStatusCodeError:
-            return _CELSIUS, None  # no EngineeringUnits property
-        unit_id = int(getattr(info, "UnitId", _CELSIUS))
-        if unit_id not in _TO_CELSIUS:
+            return _Node(sensor_id, CELSIUS, history), None  # no EngineeringUnits property
+        try:
+            unit_id = int(getattr(info, "UnitId", CELSIUS))
+        except (TypeError, ValueError):
+            return _Node(sensor_id, CELSIUS, history), f"unreadable EngineeringUnits {info!r}"
+        if unit_id not in TO_CELSIUS:
             name = getattr(getattr(info, "DisplayName", None), "Text", None) or hex(unit_id)
-            return unit_id, f"engineering unit {name} is not °C, °F or K"
-        return unit_id, None
+            return _Node(sensor_id, unit_id, history), f"engineering unit {name} is not °C, °F or K"
+        return _Node(sensor_id, unit_id, history), None
 
     def _monitor_request(self, node_id: ua.NodeId, handle: int) -> ua.MonitoredItemCreateRequest:
         """Monitors the Value; StatusValueTimestamp so that a repeated value at a new time (a
@@ -457,10 +556,56 @@ class OpcUaSource:
         request.RequestedParameters = params
         return request
 
+    async def _recover(
+        self, client: Client, nodes: dict[ua.NodeId, _Node]
+    ) -> AsyncGenerator[tuple[AnyRecord, ...], None]:
+        """After a lost session: read back each node's gap, or record it with the reason.
+
+        Connection errors propagate (the gap stays open and is tried again next time)."""
+        if not self._gap_open:
+            return
+        end = self._clock()
+        for node_id, node in nodes.items():
+            start = self._last_time.get(node.sensor_id) or self._watched_since.get(node.sensor_id)
+            if start is None:
+                continue  # never monitored before: nothing was expected from it
+            async for records in self._read_back(client, node_id, node, start, end):
+                yield records
+        self._gap_open = False
+
+    async def _read_back(
+        self, client: Client, node_id: ua.NodeId, node: _Node, start: datetime, end: datetime
+    ) -> AsyncGenerator[tuple[AnyRecord, ...], None]:
+        if not node.history:
+            reason = "the server keeps no history for this node (no HistoryRead access)"
+        elif not self._cfg.history_read:
+            reason = "reading back history is switched off (history_read: false)"
+        else:
+            try:
+                async with asyncio.timeout(self._cfg.request_timeout.total_seconds() * 4):
+                    history = await read_raw(
+                        client, node_id, start, end + MAX_CLOCK_AHEAD, self._cfg.history_limit
+                    )
+            except UaStatusCodeError as err:
+                reason = f"HistoryRead refused: {status_name(err.code)}"
+            else:
+                records = [
+                    record
+                    for data in history.values
+                    if (record := self._value_record(node, data)) is not None
+                ]
+                for i in range(0, len(records), _HISTORY_CHUNK):
+                    yield tuple(records[i : i + _HISTORY_CHUNK])
+                if history.complete:
+                    return
+                start = self._last_time.get(node.sensor_id, start)
+                reason = f"more than history_limit ({self._cfg.history_limit}) values in the gap"
+        yield gap_statuses(node.sensor_id, max(start, EARLIEST), min(end, LATEST), reason)
+
     async def _notifications(
         self,
         subscription: Any,
-        nodes: dict[ua.NodeId, str],
+        nodes: dict[ua.NodeId, _Node],
         lost: asyncio.Event,
         overflow: asyncio.Event,
     ) -> AsyncGenerator[tuple[AnyRecord, ...], None]:
@@ -497,30 +642,33 @@ class OpcUaSource:
             return "connection to the server lost"
         return None
 
-    def _event_record(self, event: object, nodes: dict[ua.NodeId, str]) -> AnyRecord | None:
+    def _event_record(self, event: object, nodes: dict[ua.NodeId, _Node]) -> AnyRecord | None:
         if isinstance(event, StatusChangeEvent):
-            raise _SessionLost(f"subscription status changed: {event.notification.Status}")
-        if isinstance(event, DataChangeEvent):
-            return self._record(event, nodes)
-        return None
+            status = getattr(event.notification, "Status", None)
+            raise _SessionLost(f"subscription status changed: {status_name(status)}")
+        if not isinstance(event, DataChangeEvent):
+            return None
+        try:
+            node = nodes.get(event.node.nodeid)
+            if node is None:
+                return None  # not one of ours (cannot happen with one subscription per client)
+            return self._value_record(node, event.data.monitored_item.Value)
+        except (AttributeError, TypeError, ValueError, OverflowError) as err:
+            # A notification we cannot take apart costs only itself.
+            return dead_letter(
+                self._cfg.name, f"unreadable notification: {err}", event, self._clock()
+            )
 
-    def _record(self, event: DataChangeEvent, nodes: dict[ua.NodeId, str]) -> AnyRecord | None:
-        sensor_id = nodes.get(event.node.nodeid)
-        if sensor_id is None:
-            return None  # not one of ours (cannot happen with one subscription per client)
-        data = event.data.monitored_item.Value
-        # A sample is identified by its source timestamp (the server says it is the same
-        # measurement even if it re-reads the value); without one, by everything it carries.
-        source_time = _stamp(data.SourceTimestamp)
-        key: tuple[object, ...] = (
-            (source_time, data.StatusCode)
-            if source_time is not None
-            else (data.ServerTimestamp, data.StatusCode, repr(data.Value))
-        )
-        if self._last.get(sensor_id) == key:
-            return None  # the initial value after a reconnect, already yielded
-        self._last[sensor_id] = key
-        return reading_of(sensor_id, data, self._clock(), self._units.get(sensor_id, _CELSIUS))
+    def _value_record(self, node: _Node, data: ua.DataValue) -> AnyRecord | None:
+        """One DataValue as a record, or None when this sample was already yielded."""
+        sensor_id = node.sensor_id
+        if not self._recent.setdefault(sensor_id, _Recent()).add(_sample_key(data)):
+            return None  # the repeat after a reconnect, or read back and notified
+        when = source_time(data.SourceTimestamp)
+        if when is not None and EARLIEST <= when <= LATEST:
+            known = self._last_time.get(sensor_id)
+            self._last_time[sensor_id] = when if known is None else max(known, when)
+        return record_of(sensor_id, data, self._clock(), node.unit)
 
     async def _discard(self, client: Client) -> None:
         """Closes a client that may be dead; bounded so that a hung server cannot hang us."""

@@ -172,6 +172,7 @@ class TcpPipe:
         self.target_port = target_port
         self.flowing = asyncio.Event()
         self.flowing.set()
+        self.accepting = True
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._writers: list[asyncio.StreamWriter] = []
@@ -196,7 +197,18 @@ class TcpPipe:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self._server.wait_closed()
 
+    def cut(self) -> None:
+        """Drops every relayed connection, as a network outage does; new connections are
+        refused until ``accepting`` is set again."""
+        self.accepting = False
+        for writer in self._writers:
+            writer.transport.abort()
+        self._writers.clear()
+
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if not self.accepting:
+            writer.transport.abort()
+            return
         try:
             up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
         except OSError:
