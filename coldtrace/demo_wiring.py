@@ -101,7 +101,10 @@ def edge_config(
     server = OpcUaEndpointConfig(name="opcua-sim", endpoint=sims.opcua.endpoint, nodes=nodes)
     return EdgeConfig(
         gateway_id=demo_site.GATEWAY_ID,
-        cloud=CloudConfig.model_validate({"cloud_url": cloud_url, "token": token}),
+        # The demo's cloud is a child process on this machine: plain HTTP over loopback.
+        cloud=CloudConfig.model_validate(
+            {"cloud_url": cloud_url, "token": token, "allow_insecure_http": True}
+        ),
         outbox=OutboxConfig(path=workdir / "outbox.db"),
         health=HealthConfig(port=0),
         llrp=readers,

@@ -1,24 +1,32 @@
 """The edge agent's supervisor: sources → outbox → uplink, in one ``asyncio.TaskGroup``.
 
-Each configured source runs in its own pump task: it enters the source, commits every tuple the
-source yields to the outbox *before* asking for the next one (so the source acknowledges its
-device or broker only for what is on disk), and feeds the committed tuple to the local alarms.
-A source that fails with ``TransientSourceError`` (or with an unexpected error: a bug in one
-adapter must not stop the others) is restarted after a jittered exponential backoff; a
-``PermanentSourceError`` (configuration, credentials) stops that source, loudly, with an alarm.
-The other sources never notice. An outbox error is fatal: the agent stops, and its supervisor
-(systemd, balena) restarts it on the same file.
+Each configured source runs in its own pump task: it enters the source, shows every tuple the
+source yields to the local alarms (before and independently of the outbox: the watch of the
+fridges never waits on a full disk or a full outbox), commits the tuple to the outbox *before*
+asking for the next one (so the source acknowledges its device or broker only for what is on
+disk), and feeds it to the dock doors. A source that fails with ``TransientSourceError`` (or with
+an unexpected error: a bug in one adapter must not stop the others) is restarted after a jittered
+exponential backoff, which starts again from ``restart_initial`` only after a life of
+``restart_reset_after`` (a source that crashes on every redelivered message backs off, it does
+not restart every second); a ``PermanentSourceError`` (configuration, credentials) stops that
+source, loudly, with an alarm. The other sources never notice. With ``overflow: raise`` a full
+outbox closes the source without acknowledging the tuple in hand (the device or broker keeps it)
+and restarts it once there is room. Any other outbox error is fatal: the agent stops, and its
+supervisor (systemd, balena) restarts it on the same file.
 
 Committed tag reads are fed to the dock doors (``edge.portal``); the passages they close are
 committed in turn. Doors are advanced on each reader's own clock (its latest report time plus
 the monotonic time since), so a passage closes when no read follows it. An open passage lives in
 memory only: after a crash its tag reads are in the outbox and reach the cloud, the passage not.
 
-Beside the pumps run the uplink, the local alarm writer, the clock watch, the outbox watch (high
-water, time to full), the door ticker and the health server. ``stop`` (SIGTERM, SIGINT) stops
-the sources first, waits for commits in flight, closes open passages, gives the uplink
-``supervision.shutdown_flush`` to send what is committed, then closes everything; what is not
-sent stays in the outbox for the next start.
+Beside the pumps run the uplink, the local alarm writer, the clock watch, the outbox watch (full,
+disk full, high water, time to full), the door ticker and the health server. ``stop`` (SIGTERM,
+SIGINT) stops the sources first and gives them, the commits in flight and the last passages
+``supervision.stop_grace`` in all (a commit still waiting for room after that is abandoned: its
+source was not resumed, so its device still holds the data); then the uplink gets
+``supervision.shutdown_flush`` to send what is committed, and everything closes. What is not
+sent stays in the outbox for the next start. A stop therefore takes at most about
+``stop_grace + shutdown_flush``, whatever the state of the outbox and the cloud.
 """
 
 from __future__ import annotations
@@ -39,7 +47,8 @@ from edge.backoff import backoff_delay
 from edge.clock import Clock, ClockWatch, SystemClock
 from edge.config import EdgeConfig
 from edge.health import HealthServer, Snapshot, SourceHealth
-from edge.outbox import Outbox, OutboxError, SqliteOutbox
+from edge.lag import CloudLag
+from edge.outbox import Outbox, OutboxClosedError, OutboxError, OutboxFullError, open_outbox
 from edge.portal import Portals
 from edge.sources.base import PermanentSourceError, Source, TransientSourceError
 from edge.uplink import Uplink
@@ -68,11 +77,13 @@ class Agent:
         alarms: LocalAlarms,
         sources: Sequence[SourceSpec],
         clock: Clock,
+        lag: CloudLag | None = None,
     ) -> None:
         self._config = config
         self._outbox = outbox
         self._uplink = uplink
         self._alarms = alarms
+        self._lag = lag or CloudLag(clock, outbox.stats)
         self._specs = list(sources)
         self._clock = clock
         self._health = {spec.name: SourceHealth(spec.name) for spec in self._specs}
@@ -88,7 +99,13 @@ class Agent:
         """Set once every task runs (and the health server listens)."""
         self.health_server: HealthServer | None = None
         if config.health.enabled:
-            self.health_server = HealthServer(config.health.host, config.health.port, self.snapshot)
+            token = config.health.token
+            self.health_server = HealthServer(
+                config.health.host,
+                config.health.port,
+                self.snapshot,
+                None if token is None else token.get_secret_value(),
+            )
 
     def snapshot(self) -> Snapshot:
         return Snapshot(
@@ -101,6 +118,7 @@ class Agent:
             unreachable_seconds=self._uplink.unreachable_for().total_seconds(),
             alarms=self._alarms.active,
             clock_jumps=len(self._clock_watch.jumps),
+            behind_seconds=self._lag.oldest_unacknowledged().total_seconds(),
         )
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -125,64 +143,114 @@ class Agent:
             log.info("stopping: sources first, then flushing the outbox")
             self._stopping = True
             self._stop_sources.set()
-            # Each pump stops between tuples, after resuming its source once more so the
-            # source acknowledges what was committed; one stuck (outbox full) is cancelled.
-            if pumps:
-                grace = self._config.supervision.stop_grace.total_seconds()
-                _, stuck = await asyncio.wait(pumps, timeout=grace)
-                await _cancel(list(stuck))
-            if self._in_flight:
-                await asyncio.gather(*self._in_flight, return_exceptions=True)
-            passages = tuple(self._portals.flush())  # close passages still open at the doors
-            if passages:
-                await self._commit(passages)
+            await self._stop_pumps(pumps)
             await _cancel([uplink])
             await self._flush()
             await _cancel(helpers)
         log.info("stopped; %d record(s) left in the outbox", self._outbox.stats().records)
 
-    async def _commit(self, records: tuple[Record, ...]) -> int:
-        """Appends durably; a cancelled caller does not interrupt a commit in progress."""
+    async def _stop_pumps(self, pumps: list[asyncio.Task[None]]) -> None:
+        """Within ``stop_grace``: sources, commits in flight, then the open passages.
+
+        Each pump stops between tuples, after resuming its source once more so the source
+        acknowledges what was committed; one stuck (outbox full, disk full) is cancelled, and
+        a commit still waiting for room is left to fail when the outbox closes.
+        """
+        grace = self._config.supervision.stop_grace.total_seconds()
+        deadline = self._clock.monotonic() + grace
+        if pumps:
+            _, stuck = await asyncio.wait(pumps, timeout=grace)
+            await _cancel(list(stuck))
+        left = max(0.0, deadline - self._clock.monotonic())
+        if self._in_flight:
+            _, waiting = await asyncio.wait(set(self._in_flight), timeout=left)
+            if waiting:
+                log.warning("stop: %d commit(s) still waiting for room, abandoned", len(waiting))
+        passages = tuple(self._portals.flush())  # close passages still open at the doors
+        if not passages:
+            return
+        try:
+            async with asyncio.timeout(max(0.1, deadline - self._clock.monotonic())):
+                await self._commit(passages, wait_for_room=False)
+        except (TimeoutError, OutboxFullError):
+            log.warning("stop: %d open passage(s) not committed (outbox full)", len(passages))
+
+    async def _commit(self, records: tuple[Record, ...], *, wait_for_room: bool = True) -> int:
+        """Appends durably; a cancelled caller does not interrupt a commit in progress.
+
+        With ``overflow: raise`` a full outbox raises ``OutboxFullError``; the agent's own
+        records (alarms, clock, passages) then wait for room instead (``wait_for_room``).
+        """
+        while True:
+            try:
+                last = await self._commit_once(records)
+            except OutboxFullError:
+                if not wait_for_room or self._stopping:
+                    raise
+                await self._clock.sleep(self._config.outbox.watch_interval.total_seconds())
+                continue
+            self._lag.committed(last, records)
+            return last
+
+    async def _commit_once(self, records: tuple[Record, ...]) -> int:
         task = asyncio.create_task(self._outbox.append(records))
         self._in_flight.add(task)
-        task.add_done_callback(self._in_flight.discard)
+        task.add_done_callback(self._settled)
         return await asyncio.shield(task)
+
+    def _settled(self, task: asyncio.Task[int]) -> None:
+        self._in_flight.discard(task)
+        if not task.cancelled() and isinstance(task.exception(), OutboxClosedError):
+            log.info("a commit abandoned at stop: its source was not resumed")
 
     async def _pump(self, spec: SourceSpec) -> None:
         health = self._health[spec.name]
         failures = 0
+        last_error = ""
         while not self._stop_sources.is_set():
+            started = self._clock.monotonic()
             try:
-                if await self._run_source(spec, health):
-                    failures = 0
+                await self._run_source(spec, health)
                 if self._stop_sources.is_set():
                     break
                 raise TransientSourceError("the source ended its stream")  # noqa: TRY301
+            except OutboxFullError as err:  # overflow: raise; the tuple in hand was not acked
+                failures = failures + 1
+                await self._restart_after(health, err, failures, quiet=True)
+                await self._wait_for_room()
+                continue
             except OutboxError:
                 raise
             except PermanentSourceError as err:
                 await self._failed(health, err)
                 return
             except Exception as err:  # the supervisor isolates each source, bugs included
+                lived = self._clock.monotonic() - started
+                if lived >= self._config.supervision.restart_reset_after.total_seconds():
+                    failures = 0  # a long healthy life: start the backoff again
                 failures += 1
-                await self._restart_after(health, err, failures)
+                text = f"{type(err).__name__}: {err}"
+                await self._restart_after(health, err, failures, quiet=text == last_error)
+                last_error = text
         health.state = "stopped"
 
-    async def _run_source(self, spec: SourceSpec, health: SourceHealth) -> bool:
-        """Runs one life of a source; True if it delivered anything (resets the backoff)."""
-        delivered = False
+    async def _run_source(self, spec: SourceSpec, health: SourceHealth) -> None:
+        """Runs one life of a source."""
         health.state = "starting"
         async with spec.factory() as source:
             health.state = "running"
             iterator = aiter(source)
             while (records := await self._next(iterator)) is not None:
-                await self._commit(records)
+                self._alarms.observe(records)  # before, and whatever happens to, the commit
+                await self._commit(records, wait_for_room=False)
                 health.records += len(records)
                 health.last_seen = self._clock.now()
-                delivered = True
-                await self._alarms.observe(records)
                 await self._passages(records)
-        return delivered
+
+    async def _wait_for_room(self) -> None:
+        interval = self._config.outbox.watch_interval.total_seconds()
+        while self._outbox.stats().full and not self._stop_sources.is_set():
+            await self._clock.sleep(interval)
 
     async def _next(self, iterator: AsyncIterator[tuple[Record, ...]]) -> tuple[Record, ...] | None:
         """The source's next tuple, or None once the agent stops.
@@ -240,12 +308,15 @@ class Agent:
         log.error("source %s failed permanently, not restarted: %s", health.name, err)
         await self._alarms.raise_alarm(f"source/{health.name}", f"failed permanently: {err}")
 
-    async def _restart_after(self, health: SourceHealth, err: Exception, failures: int) -> None:
+    async def _restart_after(
+        self, health: SourceHealth, err: Exception, failures: int, *, quiet: bool = False
+    ) -> None:
         health.state, health.last_error = "backoff", f"{type(err).__name__}: {err}"
         health.errors += 1
         sup = self._config.supervision
         delay = backoff_delay(failures - 1, sup.restart_initial, sup.restart_max, self._rng)
-        if isinstance(err, TransientSourceError):
+        if isinstance(err, TransientSourceError | OutboxFullError) or quiet:
+            # The same crash again is one line, not another traceback.
             log.warning("source %s: %s; restarting in %.1f s", health.name, err, delay)
         else:
             log.exception("source %s crashed; restarting in %.1f s", health.name, delay)
@@ -259,17 +330,37 @@ class Agent:
         interval = self._config.outbox.watch_interval.total_seconds()
         while True:
             stats = self._outbox.stats()
-            if stats.high_water:
-                ttf = stats.time_to_full
-                eta = f", full in about {ttf} at the recent rate" if ttf else ""
-                await self._alarms.raise_alarm(
-                    "outbox/high_water",
-                    f"outbox {stats.fill_ratio:.0%} full ({stats.records} records, "
-                    f"{stats.bytes} bytes){eta}; sources pause when it is full",
-                )
-            elif "outbox/high_water" in self._alarms.active:
-                await self._alarms.clear_alarm("outbox/high_water", "outbox below high water")
+            await self._toggle(
+                "outbox/full",
+                stats.full,
+                f"outbox full ({stats.records} records, {stats.disk_bytes} bytes on disk): "
+                "sources are paused and their new readings are neither committed nor judged "
+                "locally until the cloud takes records",
+                "outbox has room again",
+            )
+            await self._toggle(
+                "outbox/disk_full",
+                stats.disk_full,
+                f"the outbox's filesystem is full: {stats.disk_error}; appends wait "
+                "until the cloud acknowledges records or space is freed",
+                "the outbox can write again",
+            )
+            ttf = stats.time_to_full
+            eta = f", full in about {ttf} at the recent rate" if ttf else ""
+            await self._toggle(
+                "outbox/high_water",
+                stats.high_water,
+                f"outbox {stats.fill_ratio:.0%} full ({stats.records} records, "
+                f"{stats.disk_bytes} bytes on disk){eta}; sources pause when it is full",
+                "outbox below high water",
+            )
             await self._clock.sleep(interval)
+
+    async def _toggle(self, key: str, on: bool, raised: str, cleared: str) -> None:
+        if on:
+            await self._alarms.raise_alarm(key, raised)
+        elif key in self._alarms.active:
+            await self._alarms.clear_alarm(key, cleared)
 
     async def _flush(self) -> None:
         budget = self._config.supervision.shutdown_flush.total_seconds()
@@ -298,27 +389,43 @@ async def run_agent(
     clock: Clock | None = None,
     started: Callable[[Agent], object] | None = None,
 ) -> None:
-    """Opens the outbox, the HTTP client and the alarm broker, runs the agent, closes them."""
+    """Opens the outbox, the HTTP client and the alarm broker, runs the agent, closes them.
+
+    A damaged outbox file is moved aside and the agent starts on a fresh one (a new boot id)
+    with the alarm ``outbox/corrupt`` raised, rather than crash-looping with no sources and no
+    alarms.
+    """
     clock = clock or SystemClock()
     async with AsyncExitStack() as stack:
-        outbox = await SqliteOutbox.open(config.outbox.path, config.outbox.limits(), clock)
+        opened = await open_outbox(config.outbox.path, config.outbox.limits(), clock)
+        outbox = opened.outbox
         stack.push_async_callback(outbox.close)
         if client is None:
             client = await stack.enter_async_context(httpx.AsyncClient(http2=False))
         publisher = None
         if config.alarms.broker is not None:
             publisher = await stack.enter_async_context(MqttAlarmPublisher(config.alarms.broker))
-
-        def unreachable_for() -> timedelta:
-            return uplink.unreachable_for()  # bound below, called only once running
-
-        alarms = LocalAlarms(config.gateway_id, config.alarms, clock, unreachable_for, publisher)
+        lag = CloudLag(clock, outbox.stats)
+        alarms = LocalAlarms(config.gateway_id, config.alarms, clock, lag.behind, publisher)
         uplink = Uplink(
             config.gateway_id, outbox, client, config.cloud.uplink(), clock, alarms=alarms
         )
         agent = Agent(
-            config, outbox=outbox, uplink=uplink, alarms=alarms, sources=sources, clock=clock
+            config,
+            outbox=outbox,
+            uplink=uplink,
+            alarms=alarms,
+            sources=sources,
+            clock=clock,
+            lag=lag,
         )
+        if opened.moved_aside is not None:
+            await alarms.raise_alarm(
+                "outbox/corrupt",
+                f"the outbox file was damaged ({opened.damage}) and was moved to "
+                f"{opened.moved_aside}; a fresh outbox (boot {outbox.boot_id}) is in use. "
+                "Records in the damaged file were not sent: salvage them with sqlite3 .recover",
+            )
         if started is not None:
             started(agent)
         await agent.run(stop)

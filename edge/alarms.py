@@ -1,12 +1,22 @@
 """Local alarms: the gateway warns on its own when the cloud cannot.
 
-While the uplink has been failing for longer than ``cloud_unreachable_after``, a sensor whose
-readings stay outside its unit's limits for longer than ``on_delay`` (judged on the readings'
-device time, like the cloud's excursion rules) raises a local alarm: a log line, a retained
-message on the MQTT alarm topic of the site's broker, and a ``DeviceStatus`` record in the
-outbox (so the cloud later learns what the gateway saw). The alarm clears once the sensor is back
-inside its limits by ``hysteresis``. The same sink carries the gateway's own alarms (outbox high
-water, refused batches, failed sources, clock jumps).
+The agent shows every tuple a source yields to :meth:`LocalAlarms.observe` *before* committing
+it, so the watch never waits on the outbox (a full outbox is an alarm of its own). While the
+cloud is behind on a sensor by ``cloud_unreachable_after`` or more (``edge.lag``: the age of the
+oldest unacknowledged record, or of the sensor's freshest acknowledged reading, on the monotonic
+clock), a sensor whose readings stay outside its unit's limits for longer than ``on_delay``
+raises a local alarm: a log line, a retained message on the MQTT alarm topic of the site's
+broker, and a ``DeviceStatus`` record in the outbox (so the cloud later learns what the gateway
+saw). The alarm clears once the sensor is back inside its limits by ``hysteresis``. The same
+sink carries the gateway's own alarms (outbox full or above high water, refused batches, failed
+sources, clock jumps).
+
+The on-delay runs on the readings' device time, like the cloud's excursion rules, and on the
+monotonic clock for readings timed by receipt (``time == received_at``: the gateway's wall
+clock may be stepped). Readings the cloud would not judge are not judged here either: a
+reading stamped more than ``MAX_CLOCK_AHEAD`` after its receipt (``protocols.records.
+clock_ahead``), and a device-timed reading older than the sensor's latest judged one (a
+redelivery or a backlog out of order cannot reset a breach).
 
 Status records are handed to the outbox by :meth:`LocalAlarms.run`, never by the caller, so an
 alarm raised by the uplink cannot wait on an outbox that only the uplink can empty. The pending
@@ -33,7 +43,7 @@ from urllib.parse import quote
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from edge.clock import Clock
-from protocols.records import DeviceState, DeviceStatus, Reading, Record
+from protocols.records import DeviceState, DeviceStatus, Reading, Record, clock_ahead
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +81,7 @@ class LocalAlarmConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     cloud_unreachable_after: NonNegativeDelta = timedelta(minutes=5)
+    """Local alarms are armed while the cloud is at least this far behind (see ``edge.lag``)."""
     on_delay: NonNegativeDelta = timedelta(minutes=10)
     hysteresis: Annotated[float, Field(ge=0)] = 0.5
     topic_prefix: Annotated[str, Field(min_length=1, pattern=r"^[^#+]+$")] = "coldtrace/alarms"
@@ -104,6 +115,11 @@ class AlarmPublisher(Protocol):
 @dataclass
 class _SensorState:
     breach_since: datetime | None = None
+    """Device time of the first reading of the current breach."""
+    breach_mono: float | None = None
+    """Monotonic time the first reading of the current breach was seen."""
+    latest: datetime | None = None
+    """Device time of the latest device-timed reading judged."""
     active: bool = False
 
 
@@ -117,20 +133,24 @@ def topic_for(prefix: str, gateway_id: str, key: str) -> str:
 
 
 class LocalAlarms:
-    """The alarm sink and the local limit watch; ``observe`` is fed every committed tuple."""
+    """The alarm sink and the local limit watch; ``observe`` is fed every tuple before commit.
+
+    ``cloud_behind(sensor_id)`` says how far behind the cloud is on that sensor
+    (``edge.lag.CloudLag.behind``).
+    """
 
     def __init__(
         self,
         gateway_id: str,
         config: LocalAlarmConfig,
         clock: Clock,
-        cloud_unreachable_for: Callable[[], timedelta],
+        cloud_behind: Callable[[str], timedelta],
         publisher: AlarmPublisher | None = None,
     ) -> None:
         self._gateway_id = gateway_id
         self._config = config
         self._clock = clock
-        self._unreachable_for = cloud_unreachable_for
+        self._cloud_behind = cloud_behind
         self._publisher = publisher
         self._sensors: dict[str, _SensorState] = {}
         self._active: dict[str, str] = {}
@@ -149,8 +169,8 @@ class LocalAlarms:
     async def clear_alarm(self, key: str, message: str) -> None:
         self._signal(key, message, raised=False, device=self._gateway_id, at=self._clock.now())
 
-    async def observe(self, records: tuple[Record, ...]) -> None:
-        """Judges the readings of a committed tuple against their sensors' limits."""
+    def observe(self, records: tuple[Record, ...]) -> None:
+        """Judges the readings of a tuple against their sensors' limits (before its commit)."""
         for record in records:
             if isinstance(record, Reading) and record.sensor_id in self._config.sensors:
                 self._judge(record, self._config.sensors[record.sensor_id])
@@ -158,26 +178,40 @@ class LocalAlarms:
     def _judge(self, reading: Reading, limits: SensorLimits) -> None:
         if reading.value is None:
             return  # a bad reading says nothing about the temperature; silence is the cloud's
+        if clock_ahead(reading.time, reading.received_at):
+            return  # a probe clock in the future: stored, not judged (as in the cloud)
         state = self._sensors.setdefault(reading.sensor_id, _SensorState())
+        by_receipt = reading.time == reading.received_at
+        if not by_receipt:
+            if state.latest is not None and reading.time <= state.latest:
+                return  # redelivered or out of order: it cannot reset or extend a breach
+            state.latest = reading.time
         value, hyst = reading.value, self._config.hysteresis
         high = limits.high is not None and value > limits.high
         low = limits.low is not None and value < limits.low
         key = f"sensor/{reading.sensor_id}"
         if high or low:
-            state.breach_since = state.breach_since or reading.time
+            now = self._clock.monotonic()
+            if state.breach_since is None or state.breach_mono is None:
+                state.breach_since, state.breach_mono = reading.time, now
             delay = limits.on_delay if limits.on_delay is not None else self._config.on_delay
-            held = reading.time - state.breach_since
-            offline = self._unreachable_for() >= self._config.cloud_unreachable_after
+            if by_receipt:  # the wall clock may be stepped; monotonic time is not
+                held = timedelta(seconds=now - state.breach_mono)
+            else:
+                held = reading.time - state.breach_since
+            behind = self._cloud_behind(reading.sensor_id)
+            offline = behind >= self._config.cloud_unreachable_after
             if not state.active and held >= delay and offline:
                 state.active = True
                 side = f"above {limits.high}" if high else f"below {limits.low}"
                 message = (
                     f"{reading.sensor_id} reads {value} {reading.unit}, {side} since "
-                    f"{state.breach_since.isoformat()}, while the cloud is unreachable"
+                    f"{state.breach_since.isoformat()}, while the cloud is "
+                    f"{behind.total_seconds():.0f} s behind"
                 )
                 self._signal(key, message, raised=True, device=reading.sensor_id, at=reading.time)
             return
-        state.breach_since = None
+        state.breach_since = state.breach_mono = None
         inside = (limits.high is None or value <= limits.high - hyst) and (
             limits.low is None or value >= limits.low + hyst
         )

@@ -2,8 +2,16 @@
 
 Reads the configuration once (refusing a wrong one with exit code 2 and a message naming each
 field), builds the sources it lists, and runs the agent until SIGTERM or SIGINT, after which it
-stops the sources, flushes what it can and exits 0. Exit code 1 means the agent itself failed
-(the outbox could not be written): the process supervisor restarts it on the same outbox.
+stops the sources, flushes what it can and exits 0 (within about ``stop_grace +
+shutdown_flush``, whatever the outbox and the cloud do). A second signal forces the stop: the
+agent is cancelled at once and exits 3; what was committed is on disk (SQLite WAL survives any
+stop) and what was not committed was not acknowledged to its device. If even cancelling hangs
+for ``_FORCE_EXIT_AFTER`` seconds the process exits without cleanup. Exit code 1 means the agent
+itself failed (the outbox could not be written): the process supervisor restarts it on the same
+outbox.
+
+asyncua logs every PublishResult at INFO (about 110 MB a day per node at 1 s publishing), so its
+loggers are set to WARNING unless ``--log-level DEBUG`` is given.
 """
 
 from __future__ import annotations
@@ -11,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import signal
 import sys
 from functools import partial
@@ -21,6 +30,10 @@ from edge.config import ConfigError, EdgeConfig, load_config
 from edge.outbox import OutboxError
 
 log = logging.getLogger("edge")
+
+_FORCE_EXIT_AFTER = 5.0
+EXIT_FORCED = 3
+_NOISY_LIBRARIES = ("asyncua",)
 
 
 def source_specs(config: EdgeConfig) -> list[SourceSpec]:
@@ -35,13 +48,42 @@ def source_specs(config: EdgeConfig) -> list[SourceSpec]:
     return readers + brokers + servers
 
 
+class _Signals:
+    """First signal: graceful stop. Second: cancel the agent; if that hangs, exit at once."""
+
+    def __init__(self, stop: asyncio.Event) -> None:
+        self.stop = stop
+        self.task: asyncio.Task[None] | None = None
+        self.forced = False
+
+    def __call__(self) -> None:
+        if not self.stop.is_set():
+            self.stop.set()
+            return
+        if self.forced:
+            return
+        self.forced = True
+        log.warning("second signal: forcing the stop (committed records are safe on disk)")
+        if self.task is not None:
+            self.task.cancel()
+        loop = asyncio.get_running_loop()
+        loop.call_later(_FORCE_EXIT_AFTER, os._exit, EXIT_FORCED)
+
+
 async def _main(config: EdgeConfig) -> int:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+    signals = _Signals(stop)
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, signals)
+    signals.task = asyncio.ensure_future(run_agent(config, stop, source_specs(config)))
     try:
-        await run_agent(config, stop, source_specs(config))
+        await signals.task
+    except asyncio.CancelledError:
+        if not signals.forced:
+            raise
+        log.warning("stopped by force")
+        return EXIT_FORCED
     except OutboxError as err:  # raised while opening the outbox, before anything runs
         log.critical("cannot open the outbox: %s", err)
         return 1
@@ -62,6 +104,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    if args.log_level != "DEBUG":
+        for name in _NOISY_LIBRARIES:
+            logging.getLogger(name).setLevel(logging.WARNING)
     try:
         config = load_config(Path(args.config))
     except ConfigError as err:

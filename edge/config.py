@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -87,6 +87,13 @@ class OutboxConfig(_Section):
     """How often depth, high water and time to full are checked."""
     dedupe_window: PositiveDelta = timedelta(days=1)
     """How long a committed reading's identity is kept to drop a broker's redelivery of it."""
+    headroom: Annotated[float, Field(ge=0, lt=0.5)] = 0.05
+    """Share of ``max_bytes`` (the outbox's footprint on disk) kept free for the writes that
+    empty it."""
+    reserve_bytes: Annotated[int, Field(ge=0)] = 32 * 1024**2
+    """A reserve file beside the outbox, released when the disk is full so acks still pass."""
+    disk_retry: PositiveDelta = timedelta(seconds=5)
+    """After a full filesystem, how often a waiting append tries again (besides after acks)."""
 
     def limits(self) -> OutboxLimits:
         return OutboxLimits(
@@ -96,14 +103,20 @@ class OutboxConfig(_Section):
             fill_rate_window=self.fill_rate_window,
             overflow=self.overflow,
             dedupe_window=self.dedupe_window,
+            headroom=self.headroom,
+            reserve_bytes=self.reserve_bytes,
+            disk_retry=self.disk_retry,
         )
 
 
 class HealthConfig(_Section):
     enabled: bool = True
     host: str = "127.0.0.1"
+    """Loopback by default; a Prometheus on another host needs ``0.0.0.0`` (and a token)."""
     port: Annotated[int, Field(ge=0, le=65535)] = 9100
     """0 picks a free port (tests)."""
+    token: SecretStr | None = None
+    """When set, ``/healthz`` and ``/metrics`` need ``Authorization: Bearer <token>``."""
 
 
 class ClockConfig(_Section):
@@ -117,8 +130,12 @@ class SupervisionConfig(_Section):
     shutdown_flush: Annotated[timedelta, Field(ge=timedelta(0))] = timedelta(seconds=5)
     """On SIGTERM, how long the uplink may keep sending what is committed before exiting."""
     stop_grace: PositiveDelta = timedelta(seconds=10)
-    """On SIGTERM, how long a source may take to stop between two tuples before it is
-    cancelled (a source blocked on a full outbox; its device re-sends what it did not ack)."""
+    """On SIGTERM, how long the sources, the commits in flight and the last passages get in all
+    before they are abandoned (a source blocked on a full outbox; its device re-sends what it
+    did not ack). A stop takes at most about ``stop_grace + shutdown_flush``."""
+    restart_reset_after: PositiveDelta = timedelta(minutes=1)
+    """A source that ran this long before failing restarts its backoff from ``restart_initial``;
+    one failing sooner (say, on every redelivered message) backs off further each time."""
 
 
 class AlarmsConfig(LocalAlarmConfig):

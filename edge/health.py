@@ -7,12 +7,16 @@ to the server (no global state), so several agents can run in one process (tests
 ``/healthz`` answers 200 with ``"status": "ok"`` or ``"degraded"`` (an alarm is active, a source
 is not running, the cloud is unreachable) while the agent runs, and 503 once it is stopping: a
 container orchestrator should restart a dead agent, not one waiting for its cloud.
+
+The listener binds 127.0.0.1 unless configured otherwise; with a ``token`` every request must
+carry ``Authorization: Bearer <token>`` (compared in constant time) or gets 401.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import json
 import logging
 from collections.abc import Callable, Iterator
@@ -56,6 +60,8 @@ class Snapshot:
     unreachable_seconds: float
     alarms: dict[str, str] = field(default_factory=dict)
     clock_jumps: int = 0
+    behind_seconds: float = 0.0
+    """Age of the oldest record the cloud has not acknowledged (monotonic, ``edge.lag``)."""
 
     @property
     def degraded(self) -> bool:
@@ -87,6 +93,9 @@ class Snapshot:
                 "records": self.outbox.records,
                 "bytes": self.outbox.bytes,
                 "last_seq": self.outbox.last_seq,
+                "disk_bytes": self.outbox.disk_bytes,
+                "disk_full": self.outbox.disk_full,
+                "duplicates_dropped": self.outbox.duplicates_dropped,
                 "fill_ratio": round(self.outbox.fill_ratio, 6),
                 "oldest_age_seconds": (self.now - oldest).total_seconds() if oldest else 0.0,
                 "time_to_full_seconds": ttf.total_seconds() if ttf else None,
@@ -94,6 +103,7 @@ class Snapshot:
             "uplink": {
                 "last_success": _iso(self.uplink.last_success),
                 "unreachable_seconds": self.unreachable_seconds,
+                "behind_seconds": self.behind_seconds,
                 "consecutive_failures": self.uplink.consecutive_failures,
                 "last_error": self.uplink.last_error,
                 "records_acked": self.uplink.records_acked,
@@ -154,6 +164,15 @@ def _outbox_metrics(snap: Snapshot) -> Iterator[Metric]:
     yield GaugeMetricFamily(f"{p}_fill_ratio", "Fill of the tighter bound (0-1)", o.fill_ratio)
     yield GaugeMetricFamily(f"{p}_oldest_age_seconds", "Age of the oldest record", oldest)
     yield GaugeMetricFamily(f"{p}_last_seq", "Last sequence number given", o.last_seq)
+    yield GaugeMetricFamily(
+        f"{p}_disk_bytes", "Pages in use in the file plus the WAL", o.disk_bytes
+    )
+    yield GaugeMetricFamily(f"{p}_disk_full", "1 while the filesystem is full", int(o.disk_full))
+    yield CounterMetricFamily(
+        f"{p}_duplicates_dropped",
+        "Redelivered readings not committed again (since start)",
+        o.duplicates_dropped,
+    )
     if o.time_to_full is not None:
         yield GaugeMetricFamily(
             f"{p}_time_to_full_seconds", "At the recent rate", o.time_to_full.total_seconds()
@@ -167,6 +186,11 @@ def _uplink_metrics(snap: Snapshot) -> Iterator[Metric]:
     yield GaugeMetricFamily(f"{p}_lag_seconds", "How far the cloud is behind", lag)
     yield GaugeMetricFamily(
         f"{p}_unreachable_seconds", "How long sending has failed", snap.unreachable_seconds
+    )
+    yield GaugeMetricFamily(
+        f"{p}_behind_seconds",
+        "Age of the oldest unacknowledged record, monotonic",
+        snap.behind_seconds,
     )
     if u.last_success is not None:
         yield GaugeMetricFamily(
@@ -184,9 +208,16 @@ def _uplink_metrics(snap: Snapshot) -> Iterator[Metric]:
 class HealthServer:
     """Serves ``/healthz`` and ``/metrics`` until cancelled; ``port`` is known after ``start``."""
 
-    def __init__(self, host: str, port: int, snapshot: Callable[[], Snapshot]) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        snapshot: Callable[[], Snapshot],
+        token: str | None = None,
+    ) -> None:
         self._host, self._port = host, port
         self._snapshot = snapshot
+        self._expected = None if token is None else f"Bearer {token}".encode()
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(_AgentCollector(snapshot))
         self._server: asyncio.Server | None = None
@@ -221,7 +252,8 @@ class HealthServer:
             status, ctype, body = 400, "text/plain", b"bad request\n"
         head_out = (
             f"HTTP/1.1 {status} {_REASONS.get(status, 'Error')}\r\nContent-Type: {ctype}\r\n"
-            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+            + ('WWW-Authenticate: Bearer realm="coldtrace-edge"\r\n' if status == 401 else "")
+            + f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
         )
         with contextlib.suppress(ConnectionError):
             writer.write(head_out.encode() + body)
@@ -230,8 +262,19 @@ class HealthServer:
         with contextlib.suppress(ConnectionError):
             await writer.wait_closed()
 
+    def _authorized(self, head: bytes) -> bool:
+        if self._expected is None:
+            return True
+        for line in head.split(b"\r\n")[1:]:
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"authorization":
+                return hmac.compare_digest(value.strip(), self._expected)
+        return False
+
     def _route(self, head: bytes) -> tuple[int, str, bytes]:
         parts = head.split(b"\r\n", 1)[0].split(b" ")
+        if not self._authorized(head):
+            return 401, "text/plain", b"bearer token required\n"
         if len(parts) != 3 or parts[0] != b"GET":
             return 405, "text/plain", b"only GET\n"
         path = parts[1].split(b"?", 1)[0]
@@ -247,6 +290,7 @@ class HealthServer:
 _REASONS = {
     200: "OK",
     400: "Bad Request",
+    401: "Unauthorized",
     404: "Not Found",
     405: "Method Not Allowed",
     503: "Service Unavailable",

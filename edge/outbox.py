@@ -6,12 +6,28 @@ loss. Records get gateway-wide sequence numbers without gaps, starting at 1 for 
 (a new UUID drawn when the file is created). They leave only when the cloud acknowledges them
 (``ack``) and are never expired by age.
 
-The outbox is bounded by records and bytes. Crossing ``high_water`` of either bound is reported
-(with a time-to-full estimate from the recent fill rate); when full, the overflow policy decides:
+The outbox is bounded by records and by bytes *on disk*: the pages in use in the file (records,
+de-duplication keys, dead letters, their B-trees) plus the write-ahead log, against ``max_bytes``
+less ``headroom`` (kept free for the acknowledgements and checkpoints that empty it). Crossing
+``high_water`` of either bound is reported (with a time-to-full estimate from the recent fill
+rate); when full, the overflow policy decides:
 ``block`` (default) makes ``append`` wait until the uplink frees space, so the caller does not
 resume its source and the device or broker is not acknowledged; ``raise`` raises
 :class:`OutboxFullError` at once. Neither policy drops anything. A single append larger than the
 whole outbox is accepted into an empty outbox, so no tuple can deadlock it.
+
+A full filesystem (SQLITE_FULL, ENOSPC) is back-pressure too, not a crash: the append is rolled
+back, reported (``OutboxStats.disk_full``), and tried again after the next acknowledgement or
+``disk_retry``. Writes that free space (acknowledgements, opening) may use a reserve file kept
+beside the outbox (``edge.outbox_storage``), so a full disk can always be emptied by the cloud.
+A file SQLite reads as damaged is moved aside by :func:`open_outbox`, which then starts a fresh
+file (a new ``boot_id``); the caller raises the alarm. A runtime "malformed" error marks the
+file so the next start moves it aside instead of crash-looping on it.
+
+:meth:`SqliteOutbox.rebase` renumbers the records under a new ``boot_id``: the uplink calls it
+when the cloud has stored more of this boot than the file ever numbered (the file was rolled
+back: restored from a backup, or a filesystem lost its last writes), because records numbered
+again below the cloud's mark would be acknowledged without being stored.
 
 A record the cloud refuses for good is *replaced in place* by a ``DeadLetter`` carrying the
 original bytes and the cloud's reason (so the sequence stays contiguous and the cloud still sees
@@ -19,7 +35,11 @@ that something was lost here), and a copy is kept in the local ``dead_letters`` 
 
 A reading whose identity (sensor, device time, value, unit, quality) was committed within
 ``dedupe_window`` is not committed again: an MQTT broker redelivers what it had sent just before a
-crash, and the outbox is where "at least once" from the broker becomes "once" on disk.
+crash, and the outbox is where "at least once" from the broker becomes "once" on disk. Keys are
+kept in generations of half a window (``seen_keys``, primary key (generation, key)): a lookup
+probes the three newest generations, and the prune deletes whole old generations at the front of
+the B-tree, in chunks, each in its own short transaction outside the appends (no secondary
+index, no scan). A key is remembered between one and one and a half windows.
 
 SQLite is blocking, so all of it runs on one dedicated worker thread owned by the outbox and
 joined on ``close``.
@@ -27,14 +47,17 @@ joined on ``close``.
 Exception tree::
 
     OutboxError
-    ├── OutboxFullError       policy ``raise`` and no room
+    ├── OutboxFullError       policy ``raise`` and no room (bounds or a full filesystem)
+    ├── OutboxCorruptError    SQLite reads the file as damaged
     └── OutboxClosedError     used after ``close``
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
+import logging
 import sqlite3
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
@@ -49,7 +72,10 @@ from uuid import UUID, uuid4
 from pydantic import TypeAdapter
 
 from edge.clock import Clock, SystemClock
+from edge.outbox_storage import Reserve, is_corrupt, is_disk_full, move_aside, wal_bytes
 from protocols.records import DeadLetter, Reading, Record
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 _Row = tuple[str, str, int, bytes | None]  # kind, JSON body, size, reading identity
@@ -64,9 +90,10 @@ CREATE TABLE IF NOT EXISTS records (
     size INTEGER NOT NULL,
     appended_at REAL NOT NULL
 );
-CREATE TABLE IF NOT EXISTS seen_readings (
-    key BLOB PRIMARY KEY,
-    seen_at REAL NOT NULL
+CREATE TABLE IF NOT EXISTS seen_keys (
+    gen INTEGER NOT NULL,
+    key BLOB NOT NULL,
+    PRIMARY KEY (gen, key)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS dead_letters (
     boot_id TEXT NOT NULL,
@@ -89,6 +116,14 @@ class OutboxFullError(OutboxError):
 
 class OutboxClosedError(OutboxError):
     """The outbox was used after it was closed."""
+
+
+class OutboxCorruptError(OutboxError):
+    """SQLite reads the outbox file as damaged (not a database, malformed, failed check)."""
+
+
+class _DiskFullError(Exception):
+    """An append hit a full filesystem and was rolled back (internal: becomes back-pressure)."""
 
 
 class OverflowPolicy(StrEnum):
@@ -139,6 +174,11 @@ class OutboxStats:
     """At a bound, or an append is waiting for room (back-pressure is on)."""
     duplicates_dropped: int = 0
     """Redelivered readings not committed again since the outbox was opened."""
+    disk_bytes: int = 0
+    """On disk: pages in use in the file (records, de-dup keys, dead letters) plus the WAL."""
+    disk_full: bool = False
+    """The last write hit a full filesystem (back-pressure until a write succeeds)."""
+    disk_error: str | None = None
 
 
 class Outbox(Protocol):
@@ -166,6 +206,10 @@ class Outbox(Protocol):
         """Return once the outbox holds at least one record."""
         ...
 
+    async def rebase(self) -> UUID:
+        """Renumber the records from 1 under a new boot id; returns the new boot id."""
+        ...
+
     def stats(self) -> OutboxStats: ...
 
     async def close(self) -> None: ...
@@ -180,6 +224,12 @@ class OutboxLimits:
     overflow: OverflowPolicy = OverflowPolicy.BLOCK
     dedupe_window: timedelta = timedelta(days=1)
     """How long a reading's identity is remembered to drop its redelivery (see ``reading_key``)."""
+    headroom: float = 0.05
+    """Share of ``max_bytes`` kept free for the writes that empty the outbox."""
+    reserve_bytes: int = 32 * 1024**2
+    """Size of the reserve file released when a space-freeing write finds the disk full."""
+    disk_retry: timedelta = timedelta(seconds=5)
+    """After a full filesystem, how long an append waits before trying again (if no ack)."""
 
 
 def reading_key(record: Record) -> bytes | None:
@@ -229,6 +279,10 @@ def _ts(value: float) -> datetime:
     return datetime.fromtimestamp(value, UTC)
 
 
+_PRUNE_CHUNK = 20_000
+_JOURNAL_SIZE_LIMIT = 4 * 1024**2
+
+
 class SqliteOutbox:
     """The SQLite outbox. Open with ``await SqliteOutbox.open(path)`` or ``async with``."""
 
@@ -238,19 +292,23 @@ class SqliteOutbox:
         self._clock = clock
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="outbox")
         self._conn: sqlite3.Connection | None = None
+        self._reserve = Reserve(path.with_name(path.name + ".reserve"), limits.reserve_bytes)
         self._boot_id = UUID(int=0)
         self._count = 0
         self._bytes = 0
+        self._disk = 0
         self._last_seq = 0
         self._oldest: float | None = None
         self._closed = False
         self._closing = False
         self._blocked = False
+        self._disk_error: str | None = None
+        self._disk_retry_at = 0.0
         self._append_lock = asyncio.Lock()
         self._changed = asyncio.Condition()
         self._fill = _FillRate(limits.fill_rate_window)
         self._duplicates = 0
-        self._pruned_at = 0.0
+        self._pruned_gen: int | None = None
 
     @classmethod
     async def open(
@@ -260,6 +318,7 @@ class SqliteOutbox:
         try:
             await outbox._run(outbox._open_sync)
         except BaseException:
+            await asyncio.get_running_loop().run_in_executor(outbox._executor, outbox._close_sync)
             outbox._executor.shutdown(wait=True)
             raise
         return outbox
@@ -278,6 +337,11 @@ class SqliteOutbox:
     def path(self) -> Path:
         return self._path
 
+    @property
+    def damage_marker(self) -> Path:
+        """Exists when a runtime error showed the file damaged: the next open moves it aside."""
+        return self._path.with_name(self._path.name + ".damaged")
+
     async def _run(self, fn: Callable[..., T], *args: object) -> T:
         if self._closed:
             raise OutboxClosedError(f"outbox {self._path} is closed")
@@ -288,116 +352,238 @@ class SqliteOutbox:
 
     def _open_sync(self) -> None:
         self._path.parent.mkdir(parents=True, exist_ok=True)
+        if self.damage_marker.exists():
+            raise OutboxCorruptError(f"{self._path} was marked damaged by a previous run")
         try:
-            conn = sqlite3.connect(self._path, isolation_level=None)
-            mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-            if str(mode).lower() != "wal":
-                raise OutboxError(f"{self._path}: WAL journal mode refused (got {mode})")
-            conn.execute("PRAGMA synchronous=FULL")
-            conn.executescript(_SCHEMA)
-            conn.execute("BEGIN IMMEDIATE")
-            conn.execute("INSERT OR IGNORE INTO meta VALUES ('boot_id', ?)", (str(uuid4()),))
-            conn.execute("INSERT OR IGNORE INTO meta VALUES ('last_seq', '0')")
-            conn.execute("COMMIT")
-            meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
-            totals = "SELECT count(*), coalesce(sum(size), 0) FROM records"
-            count, size = conn.execute(totals).fetchone()
+            self._connect_sync()
         except sqlite3.Error as err:
-            raise OutboxError(f"cannot open outbox {self._path}: {err}") from err
+            self._close_sync()
+            if is_disk_full(err) and self._reserve.release():
+                try:
+                    self._connect_sync()
+                except sqlite3.Error as again:
+                    self._close_sync()
+                    raise self._error("cannot open outbox", again) from again
+            else:
+                raise self._error("cannot open outbox", err) from err
+        self._reserve.ensure()
+
+    def _connect_sync(self) -> None:
+        conn = sqlite3.connect(self._path, isolation_level=None)
         self._conn = conn
+        mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+        if str(mode).lower() != "wal":
+            raise OutboxError(f"{self._path}: WAL journal mode refused (got {mode})")
+        conn.execute("PRAGMA synchronous=FULL")
+        # The WAL counts against max_bytes: keep it to about a sixteenth of the bound.
+        page = int(conn.execute("PRAGMA page_size").fetchone()[0])
+        pages = max(16, min(1000, self._limits.max_bytes // page // 16))
+        conn.execute(f"PRAGMA wal_autocheckpoint={pages}")
+        conn.execute(f"PRAGMA journal_size_limit={min(_JOURNAL_SIZE_LIMIT, pages * page)}")
+        check = conn.execute("PRAGMA quick_check(1)").fetchone()[0]
+        if check != "ok":
+            raise OutboxCorruptError(f"{self._path} failed its quick check: {check}")
+        conn.executescript(_SCHEMA)
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("INSERT OR IGNORE INTO meta VALUES ('boot_id', ?)", (str(uuid4()),))
+        conn.execute("INSERT OR IGNORE INTO meta VALUES ('last_seq', '0')")
+        self._migrate_seen_sync(conn)
+        conn.execute("COMMIT")
+        meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+        totals = "SELECT count(*), coalesce(sum(size), 0), coalesce(max(seq), 0) FROM records"
+        count, size, top = conn.execute(totals).fetchone()
         self._boot_id = UUID(meta["boot_id"])
-        self._last_seq = int(meta["last_seq"])
+        # last_seq is written by acks only (one page less per append); the rows hold the rest.
+        self._last_seq = max(int(meta["last_seq"]), int(top))
         self._count, self._bytes = int(count), int(size)
         self._oldest = self._oldest_sync()
+        self._disk = self._disk_sync()
+
+    def _migrate_seen_sync(self, conn: sqlite3.Connection) -> None:
+        """Keys of the earlier layout (``seen_readings``: key, seen_at) move to generations."""
+        old = conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'seen_readings'"
+        ).fetchone()
+        if old is None:
+            return
+        conn.execute(
+            "INSERT OR IGNORE INTO seen_keys SELECT CAST(seen_at / ? AS INTEGER), key "
+            "FROM seen_readings",
+            (self._gen_seconds(),),
+        )
+        conn.execute("DROP TABLE seen_readings")
+
+    def _error(self, what: str, err: sqlite3.Error) -> OutboxError:
+        if isinstance(err, OutboxError):
+            return err
+        if is_corrupt(err):
+            self._mark_damaged()
+            return OutboxCorruptError(f"{what} {self._path}: {err}")
+        return OutboxError(f"{what} {self._path}: {err}")
+
+    def _mark_damaged(self) -> None:
+        try:
+            self.damage_marker.write_text("SQLite reported this outbox file damaged\n")
+        except OSError as err:
+            log.warning("cannot mark %s damaged: %s", self._path, err)
 
     def _db(self) -> sqlite3.Connection:
         if self._conn is None:
             raise OutboxClosedError(f"outbox {self._path} is closed")
         return self._conn
 
+    def _disk_sync(self) -> int:
+        db = self._db()
+        pages = int(db.execute("PRAGMA page_count").fetchone()[0])
+        free = int(db.execute("PRAGMA freelist_count").fetchone()[0])
+        size = int(db.execute("PRAGMA page_size").fetchone()[0])
+        return (pages - free) * size + wal_bytes(self._path)
+
     def _oldest_sync(self) -> float | None:
         row = self._db().execute("SELECT appended_at FROM records ORDER BY seq LIMIT 1").fetchone()
         return None if row is None else float(row[0])
 
-    def _append_sync(self, rows: list[_Row], now: float) -> int:
+    def _gen_seconds(self) -> float:
+        return max(1.0, self._limits.dedupe_window.total_seconds() / 2)
+
+    def _append_sync(self, rows: list[_Row], now: float) -> tuple[int, int]:
+        """Commits the rows not seen before; returns (last seq, duplicates dropped)."""
         db = self._db()
         first = self._last_seq + 1
         try:
             db.execute("BEGIN IMMEDIATE")
-            rows = self._unseen_sync(db, rows, now)
-            if not rows:
-                db.execute("COMMIT")
-                return self._last_seq
-            db.executemany(
-                "INSERT INTO records (seq, kind, payload, size, appended_at) VALUES (?,?,?,?,?)",
-                [
-                    (first + i, kind, body, size, now)
-                    for i, (kind, body, size, _) in enumerate(rows)
-                ],
-            )
-            last = first + len(rows) - 1
-            db.execute("UPDATE meta SET value = ? WHERE key = 'last_seq'", (str(last),))
+            rows, duplicates = self._unseen_sync(db, rows, now)
+            if rows:
+                db.executemany(
+                    "INSERT INTO records (seq, kind, payload, size, appended_at) "
+                    "VALUES (?,?,?,?,?)",
+                    [
+                        (first + i, kind, body, size, now)
+                        for i, (kind, body, size, _) in enumerate(rows)
+                    ],
+                )
             db.execute("COMMIT")
         except sqlite3.Error as err:
             if db.in_transaction:
                 db.execute("ROLLBACK")
-            raise OutboxError(f"append to {self._path} failed: {err}") from err
-        self._last_seq = last
-        self._count += len(rows)
-        self._bytes += sum(row[2] for row in rows)
-        if self._oldest is None:
-            self._oldest = now
-        return last
+            if is_disk_full(err):
+                self._disk_error = str(err)
+                raise _DiskFullError(str(err)) from err
+            raise self._error("append to", err) from err
+        self._disk_error = None
+        if rows:
+            self._last_seq = first + len(rows) - 1
+            self._count += len(rows)
+            self._bytes += sum(row[2] for row in rows)
+            if self._oldest is None:
+                self._oldest = now
+        self._disk = self._disk_sync()
+        return self._last_seq, duplicates
 
-    def _unseen_sync(self, db: sqlite3.Connection, rows: list[_Row], now: float) -> list[_Row]:
-        """Drops readings already committed within the dedupe window, in the append transaction."""
-        kept = []
+    def _unseen_sync(
+        self, db: sqlite3.Connection, rows: list[_Row], now: float
+    ) -> tuple[list[_Row], int]:
+        """Drops readings whose key is in one of the three newest generations."""
+        gen = int(now // self._gen_seconds())
+        kept, duplicates = [], 0
         for row in rows:
             key = row[3]
             if key is not None:
-                db.execute("INSERT OR IGNORE INTO seen_readings VALUES (?, ?)", (key, now))
-                if db.execute("SELECT changes()").fetchone()[0] == 0:
-                    self._duplicates += 1
+                seen = db.execute(
+                    "SELECT 1 FROM seen_keys WHERE gen IN (?, ?, ?) AND key = ?",
+                    (gen, gen - 1, gen - 2, key),
+                ).fetchone()
+                if seen is not None:
+                    duplicates += 1
                     continue
+                db.execute("INSERT OR IGNORE INTO seen_keys VALUES (?, ?)", (gen, key))
             kept.append(row)
-        if now - self._pruned_at > 60:
-            horizon = now - self._limits.dedupe_window.total_seconds()
-            db.execute("DELETE FROM seen_readings WHERE seen_at < ?", (horizon,))
-            self._pruned_at = now
-        return kept
+        return kept, duplicates
 
-    def _peek_sync(self, max_records: int, max_bytes: int) -> list[StoredRecord]:
-        cursor = self._db().execute(
-            "SELECT seq, payload, size, appended_at FROM records ORDER BY seq LIMIT ?",
-            (max_records,),
-        )
-        out: list[StoredRecord] = []
-        total = 0
-        for seq, payload, size, appended_at in cursor:
-            if out and total + size > max_bytes:
-                break
-            total += size
-            out.append(StoredRecord(seq, payload, _ts(appended_at)))
-        return out
-
-    def _ack_sync(self, through_seq: int) -> int:
+    def _prune_sync(self, below_gen: int) -> int:
+        """Deletes one chunk of keys of generations below ``below_gen``, in its own transaction."""
         db = self._db()
         try:
             db.execute("BEGIN IMMEDIATE")
+            db.execute(
+                "DELETE FROM seen_keys WHERE (gen, key) IN "
+                "(SELECT gen, key FROM seen_keys WHERE gen < ? LIMIT ?)",
+                (below_gen, _PRUNE_CHUNK),
+            )
+            deleted = int(db.execute("SELECT changes()").fetchone()[0])
+            db.execute("COMMIT")
+        except sqlite3.Error as err:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            if is_disk_full(err):
+                return 0  # pruning waits for space like everything else
+            raise self._error("pruning de-dup keys in", err) from err
+        self._disk = self._disk_sync()
+        return deleted
+
+    def _peek_sync(self, max_records: int, max_bytes: int) -> list[StoredRecord]:
+        try:
+            cursor = self._db().execute(
+                "SELECT seq, payload, size, appended_at FROM records ORDER BY seq LIMIT ?",
+                (max_records,),
+            )
+            out: list[StoredRecord] = []
+            total = 0
+            for seq, payload, size, appended_at in cursor:
+                if out and total + size > max_bytes:
+                    break
+                total += size
+                out.append(StoredRecord(seq, payload, _ts(appended_at)))
+        except sqlite3.Error as err:
+            raise self._error("peek in", err) from err
+        return out
+
+    def _write_freeing_sync(self, what: str, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Runs ``fn`` in a transaction; on a full disk releases the reserve and tries once more."""
+        db = self._db()
+        for attempt in (1, 2):
+            try:
+                db.execute("BEGIN IMMEDIATE")
+                result = fn(db)
+                db.execute("COMMIT")
+            except sqlite3.Error as err:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                if attempt == 1 and is_disk_full(err) and self._reserve.release():
+                    continue
+                raise self._error(what, err) from err
+            return result
+        raise AssertionError("unreachable")
+
+    def _ack_sync(self, through_seq: int) -> int:
+        def delete(db: sqlite3.Connection) -> tuple[int, int]:
             count, size = db.execute(
                 "SELECT count(*), coalesce(sum(size), 0) FROM records WHERE seq <= ?",
                 (through_seq,),
             ).fetchone()
             db.execute("DELETE FROM records WHERE seq <= ?", (through_seq,))
-            db.execute("COMMIT")
-        except sqlite3.Error as err:
-            if db.in_transaction:
-                db.execute("ROLLBACK")
-            raise OutboxError(f"ack in {self._path} failed: {err}") from err
-        self._count -= int(count)
-        self._bytes -= int(size)
+            db.execute("UPDATE meta SET value = ? WHERE key = 'last_seq'", (str(self._last_seq),))
+            return int(count), int(size)
+
+        count, size = self._write_freeing_sync("ack in", delete)
+        self._count -= count
+        self._bytes -= size
         self._oldest = self._oldest_sync()
-        return int(count)
+        if count:
+            self._disk_retry_at = 0.0  # room was made: a waiting append tries again now
+            lacking = self._reserve.size > 0 and not self._reserve.held
+            if self._disk_error is not None or lacking or self._disk > self._usable_bytes():
+                self._checkpoint_sync()
+                self._reserve.ensure()
+        self._disk = self._disk_sync()
+        return count
+
+    def _checkpoint_sync(self) -> None:
+        """Moves the WAL into the file and truncates it (frees disk after a full filesystem)."""
+        try:
+            self._db().execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        except sqlite3.Error as err:
+            log.warning("outbox checkpoint failed: %s", err)
 
     def _dead_letter_sync(self, seq: int, reason: str, now: float) -> None:
         db = self._db()
@@ -412,8 +598,8 @@ class SqliteOutbox:
             received_at=_ts(now),
         )
         body = letter.model_dump_json()
-        try:
-            db.execute("BEGIN IMMEDIATE")
+
+        def replace(db: sqlite3.Connection) -> None:
             db.execute(
                 "INSERT OR REPLACE INTO dead_letters VALUES (?,?,?,?,?)",
                 (str(self._boot_id), seq, reason, payload, now),
@@ -422,12 +608,28 @@ class SqliteOutbox:
                 "UPDATE records SET kind = ?, payload = ?, size = ? WHERE seq = ?",
                 ("dead_letter", body, len(body.encode()), seq),
             )
-            db.execute("COMMIT")
-        except sqlite3.Error as err:
-            if db.in_transaction:
-                db.execute("ROLLBACK")
-            raise OutboxError(f"dead-lettering {seq} in {self._path} failed: {err}") from err
+
+        self._write_freeing_sync(f"dead-lettering {seq} in", replace)
         self._bytes += len(body.encode()) - old_size
+        self._disk = self._disk_sync()
+
+    def _rebase_sync(self) -> UUID:
+        new = uuid4()
+
+        def renumber(db: sqlite3.Connection) -> int:
+            first = db.execute("SELECT coalesce(min(seq), 1) FROM records").fetchone()[0]
+            # Two steps, so no intermediate number collides with a row not yet moved.
+            db.execute("UPDATE records SET seq = -seq")
+            db.execute("UPDATE records SET seq = -seq - ?", (int(first) - 1,))
+            count = int(db.execute("SELECT count(*) FROM records").fetchone()[0])
+            db.execute("UPDATE meta SET value = ? WHERE key = 'boot_id'", (str(new),))
+            db.execute("UPDATE meta SET value = ? WHERE key = 'last_seq'", (str(count),))
+            return count
+
+        self._last_seq = self._write_freeing_sync("rebasing", renumber)
+        self._boot_id = new
+        self._disk = self._disk_sync()
+        return new
 
     def _dead_letters_sync(self) -> list[DeadLettered]:
         rows = self._db().execute(
@@ -442,12 +644,18 @@ class SqliteOutbox:
 
     # --- event-loop side ----------------------------------------------------------------------
 
+    def _usable_bytes(self) -> int:
+        return max(1, int(self._limits.max_bytes * (1 - self._limits.headroom)))
+
     def _fits(self, count: int, size: int) -> bool:
+        if self._disk_error is not None and self._clock.monotonic() < self._disk_retry_at:
+            return False
         if self._count == 0:
             return True
+        # A new row costs about twice its JSON on disk (row, de-dup key, B-tree slack).
         return (
             self._count + count <= self._limits.max_records
-            and self._bytes + size <= self._limits.max_bytes
+            and self._disk + 2 * size <= self._usable_bytes()
         )
 
     async def append(self, records: Sequence[Record]) -> int:
@@ -459,25 +667,52 @@ class SqliteOutbox:
             rows.append((record.kind, body, len(body.encode()), reading_key(record)))
         size = sum(r[2] for r in rows)
         async with self._append_lock:
-            async with self._changed:
-                while not self._fits(len(rows), size):
-                    if self._closing:
-                        raise OutboxClosedError(
-                            f"outbox {self._path} closed while waiting for room"
-                        )
-                    if self._limits.overflow is OverflowPolicy.RAISE:
-                        raise OutboxFullError(
-                            f"outbox full ({self._count} records, {self._bytes} bytes)"
-                        )
-                    self._blocked = True
-                    try:
-                        await self._changed.wait()
-                    finally:
-                        self._blocked = False
-            now = self._clock.now().timestamp()
-            last: int = await self._run(self._append_sync, rows, now)
+            while True:
+                await self._wait_for_room(len(rows), size)
+                now = self._clock.now().timestamp()
+                try:
+                    last, duplicates = await self._run(self._append_sync, rows, now)
+                except _DiskFullError as err:
+                    log.warning("outbox: filesystem full, append waits for room: %s", err)
+                    retry = self._limits.disk_retry.total_seconds()
+                    self._disk_retry_at = self._clock.monotonic() + retry
+                    continue
+                break
+            self._duplicates += duplicates
             await self._notify()
+            await self._maybe_prune(now)
             return last
+
+    async def _wait_for_room(self, count: int, size: int) -> None:
+        async with self._changed:
+            while not self._fits(count, size):
+                if self._closing:
+                    raise OutboxClosedError(f"outbox {self._path} closed while waiting for room")
+                if self._limits.overflow is OverflowPolicy.RAISE:
+                    raise OutboxFullError(
+                        f"outbox full ({self._count} records, {self._disk} bytes on disk"
+                        + (f", filesystem full: {self._disk_error}" if self._disk_error else "")
+                        + ")"
+                    )
+                self._blocked = True
+                try:
+                    if self._disk_error is None:
+                        await self._changed.wait()
+                    else:
+                        left = self._disk_retry_at - self._clock.monotonic()
+                        with contextlib.suppress(TimeoutError):
+                            await asyncio.wait_for(self._changed.wait(), max(0.01, left))
+                finally:
+                    self._blocked = False
+
+    async def _maybe_prune(self, now: float) -> None:
+        """Deletes de-dup generations older than the three newest, one chunk per call."""
+        below = int(now // self._gen_seconds()) - 2
+        if self._pruned_gen is not None and self._pruned_gen >= below:
+            return
+        deleted: int = await self._run(self._prune_sync, below)
+        if deleted < _PRUNE_CHUNK:
+            self._pruned_gen = below
 
     async def peek(self, max_records: int, max_bytes: int) -> Peeked:
         if max_records < 1 or max_bytes < 1:
@@ -503,6 +738,12 @@ class SqliteOutbox:
         rows: list[DeadLettered] = await self._run(self._dead_letters_sync)
         return rows
 
+    async def rebase(self) -> UUID:
+        async with self._append_lock:
+            new: UUID = await self._run(self._rebase_sync)
+        await self._notify()
+        return new
+
     async def wait_for_records(self) -> None:
         async with self._changed:
             await self._changed.wait_for(lambda: self._count > 0 or self._closed)
@@ -513,7 +754,7 @@ class SqliteOutbox:
             self._changed.notify_all()
 
     def _ratio(self) -> float:
-        return max(self._count / self._limits.max_records, self._bytes / self._limits.max_bytes)
+        return max(self._count / self._limits.max_records, self._disk / self._usable_bytes())
 
     def stats(self) -> OutboxStats:
         ratio = self._ratio()
@@ -530,8 +771,11 @@ class SqliteOutbox:
             high_water=ratio >= self._limits.high_water,
             full=self._blocked
             or self._count >= self._limits.max_records
-            or self._bytes >= self._limits.max_bytes,
+            or self._disk >= self._usable_bytes(),
             duplicates_dropped=self._duplicates,
+            disk_bytes=self._disk,
+            disk_full=self._disk_error is not None,
+            disk_error=self._disk_error,
         )
 
     async def close(self) -> None:
@@ -546,6 +790,25 @@ class SqliteOutbox:
         self._executor.shutdown(wait=True)
         async with self._changed:
             self._changed.notify_all()
+
+
+@dataclass(frozen=True)
+class Opened:
+    outbox: SqliteOutbox
+    moved_aside: Path | None = None
+    """Where a damaged file was moved before a fresh one was started."""
+    damage: str | None = None
+
+
+async def open_outbox(path: Path, limits: OutboxLimits, clock: Clock) -> Opened:
+    """Opens the outbox; a damaged file is moved aside and a fresh one (new boot id) started."""
+    try:
+        return Opened(await SqliteOutbox.open(path, limits, clock))
+    except OutboxCorruptError as err:
+        target = move_aside(path, clock.now())
+        path.with_name(path.name + ".damaged").unlink(missing_ok=True)
+        log.critical("outbox %s damaged (%s); moved to %s, a fresh one starts", path, err, target)
+        return Opened(await SqliteOutbox.open(path, limits, clock), target, str(err))
 
 
 def decode(payload: str) -> Record:

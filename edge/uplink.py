@@ -7,10 +7,18 @@ backlog; catch-up is made fast instead (batches of thousands of records, the JSO
 from the stored text without re-serialising) and measured in ``bench/outbox.py``.
 
 A batch is sent when it is full (records or bytes) or when its oldest record has waited
-``linger``. Answers:
+``linger`` (on the monotonic clock, from when the uplink first saw it: a wall-clock step does
+not hold a record back). Answers are read with limits (``max_response_bytes`` on the wire and
+inflated, ``edge.http_body``) within ``request_timeout`` in all. Answers:
 
 - 200 ``BatchAck``: delete through ``stored_through`` (a partial ack leaves the rest to resend).
-- 5xx, 429, timeouts, connection errors: jittered exponential backoff, ``Retry-After`` honoured.
+  A ``stored_through`` beyond the last sequence number the outbox ever gave means the outbox
+  was rolled back (restored from a backup, or its filesystem lost its last writes): the records
+  are renumbered under a new boot id (``Outbox.rebase``) and sent again, with the alarm
+  ``outbox/rolled_back``, instead of being deleted as if the cloud had them.
+- 5xx, 429, timeouts, connection errors, an answer that cannot be read (a gzip-labelled 502
+  that does not inflate, a body over the limit) or any other unexpected failure of the
+  exchange: jittered exponential backoff, ``Retry-After`` honoured. Only outbox errors escape.
 - 413: halve the batch size and retry.
 - 422 naming records (``loc = ["records", i, ...]``), or a 422 for a batch of one record: those
   records are refused for good. They are replaced in the outbox by ``DeadLetter`` records holding
@@ -42,12 +50,21 @@ from email.utils import parsedate_to_datetime
 from typing import Annotated
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl, SecretStr, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    HttpUrl,
+    SecretStr,
+    ValidationError,
+    model_validator,
+)
 
 from edge.alarms import AlarmSink, NoAlarms
 from edge.backoff import backoff_delay
 from edge.clock import Clock
-from edge.outbox import Outbox, Peeked
+from edge.http_body import BodyError, read_limited
+from edge.outbox import Outbox, OutboxError, Peeked
 from protocols.batch import CONTENT_TYPE, MAX_RECORDS_PER_BATCH, BatchAck, BatchError
 
 log = logging.getLogger(__name__)
@@ -70,6 +87,9 @@ class UplinkConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     cloud_url: HttpUrl
+    """``https://``; plain ``http://`` only with ``allow_insecure_http`` (a LAN test rig)."""
+    allow_insecure_http: bool = False
+    """Sends the gateway token and the records unencrypted: for a lab or test network only."""
     token: SecretStr
     max_batch_records: Annotated[int, Field(ge=1, le=MAX_RECORDS_PER_BATCH)] = 5000
     max_batch_bytes: Annotated[int, Field(ge=1024, le=48 * 1024 * 1024)] = 4 * 1024 * 1024
@@ -82,6 +102,18 @@ class UplinkConfig(BaseModel):
     retry_after_max: PositiveDelta = timedelta(hours=1)
     """A cloud asking for more than this is waited for this long only."""
     gzip_level: Annotated[int, Field(ge=1, le=9)] = 5
+    max_response_bytes: Annotated[int, Field(ge=1024, le=64 * 1024**2)] = 1024**2
+    """An answer larger than this, on the wire or inflated, is a failed send."""
+
+    @model_validator(mode="after")
+    def _https(self) -> UplinkConfig:
+        if self.cloud_url.scheme != "https" and not self.allow_insecure_http:
+            raise ValueError(
+                f"cloud_url must be https:// (got {self.cloud_url.scheme}://); the token and "
+                "the records would travel in clear text. Set allow_insecure_http: true only "
+                "for a lab or test network"
+            )
+        return self
 
 
 @dataclass
@@ -197,6 +229,8 @@ class Uplink:
         self._limit = config.max_batch_records
         self._refused_seqs: set[int] = set()
         self._stuck_alarm = False
+        self._first_seen: tuple[int, float] | None = None
+        """(oldest sequence number waiting, monotonic time the uplink first saw it)."""
         self.status = UplinkStatus()
 
     def unreachable_for(self) -> timedelta:
@@ -222,23 +256,30 @@ class Uplink:
         return self._outbox.stats().records == 0
 
     async def _wait_for_batch(self) -> None:
-        """Waits for a record, then up to ``linger`` for the batch to fill."""
+        """Waits for a record, then up to ``linger`` (monotonic) for the batch to fill."""
         await self._outbox.wait_for_records()
         while True:
             stats = self._outbox.stats()
             if stats.records >= self._limit or stats.bytes >= self._config.max_batch_bytes:
                 return
-            oldest = stats.oldest_appended_at
-            if oldest is None:
+            if not stats.records:
                 return
-            waited = (self._clock.now() - oldest).total_seconds()
+            oldest = stats.last_seq - stats.records + 1
+            now = self._clock.monotonic()
+            if self._first_seen is None or self._first_seen[0] != oldest:
+                self._first_seen = (oldest, now)
+            waited = now - self._first_seen[1]
             remaining = self._config.linger.total_seconds() - waited
             if remaining <= 0:
                 return
             await self._clock.sleep(min(remaining, 0.05))
 
     async def send_once(self) -> Outcome:
-        """Sends the oldest batch once and handles the answer."""
+        """Sends the oldest batch once and handles the answer.
+
+        Every failure of the exchange is a failed send with backoff; only outbox errors (the
+        agent's to handle) propagate.
+        """
         peeked = await self._outbox.peek(self._limit, self._config.max_batch_bytes)
         if not peeked.records:
             return Outcome("empty")
@@ -247,30 +288,50 @@ class Uplink:
         body = build_body(self._gateway_id, peeked, now)
         compressed = await asyncio.to_thread(gzip.compress, body, self._config.gzip_level)
         try:
-            response = await self._client.post(
-                self._url,
-                content=compressed,
-                headers={
-                    "Authorization": f"Bearer {self._config.token.get_secret_value()}",
-                    "Content-Type": CONTENT_TYPE,
-                    "Content-Encoding": "gzip",
-                },
-                timeout=self._config.request_timeout.total_seconds(),
-            )
-        except httpx.TimeoutException as err:
-            return await self._transient("timeout", f"timeout: {err!r}", None)
-        except httpx.TransportError as err:
-            return await self._transient("unreachable", f"connection failed: {err!r}", None)
-        return await self._answer(peeked, response)
+            async with asyncio.timeout(self._config.request_timeout.total_seconds()):
+                code, headers, content = await self._post(compressed)
+        except (TimeoutError, httpx.HTTPError, BodyError) as err:
+            return await self._failed_exchange(err)
+        try:
+            return await self._answer(peeked, code, headers, content)
+        except OutboxError:
+            raise
+        except Exception as err:  # an answer we did not foresee must not end the uplink
+            log.exception("uplink: unexpected failure handling an answer (%d)", code)
+            return await self._transient("error", f"unexpected: {err!r}", None)
 
-    async def _answer(self, peeked: Peeked, response: httpx.Response) -> Outcome:
-        code = response.status_code
+    async def _failed_exchange(self, err: Exception) -> Outcome:
+        if isinstance(err, TimeoutError | httpx.TimeoutException):
+            return await self._transient("timeout", f"timeout: {err!r}", None)
+        if isinstance(err, httpx.TransportError):
+            return await self._transient("unreachable", f"connection failed: {err!r}", None)
+        if isinstance(err, BodyError):
+            return await self._transient("unreadable", f"unreadable answer: {err}", None)
+        return await self._transient("http_error", f"HTTP failure: {err!r}", None)
+
+    async def _post(self, compressed: bytes) -> tuple[int, httpx.Headers, bytes]:
+        headers = {
+            "Authorization": f"Bearer {self._config.token.get_secret_value()}",
+            "Content-Type": CONTENT_TYPE,
+            "Content-Encoding": "gzip",
+            "Accept-Encoding": "gzip",
+        }
+        timeout = self._config.request_timeout.total_seconds()
+        async with self._client.stream(
+            "POST", self._url, content=compressed, headers=headers, timeout=timeout
+        ) as response:
+            content = await read_limited(response, self._config.max_response_bytes)
+            return response.status_code, response.headers, content
+
+    async def _answer(
+        self, peeked: Peeked, code: int, headers: httpx.Headers, content: bytes
+    ) -> Outcome:
         if code == 200:
-            return await self._acknowledged(peeked, response)
-        asked = retry_after(response.headers.get("Retry-After"), self._clock.now())
+            return await self._acknowledged(peeked, content)
+        asked = retry_after(headers.get("Retry-After"), self._clock.now())
         if code == 429 or code >= 500:
             return await self._transient(f"http_{code}", f"cloud answered {code}", asked)
-        error = _batch_error(response)
+        error = _batch_error(code, content)
         if code == 413 and len(peeked.records) > 1:
             self._limit = max(1, len(peeked.records) // 2)
             return self._count(Outcome("too_large"))
@@ -278,9 +339,9 @@ class Uplink:
             return await self._refused(peeked, error, code)
         return await self._stuck(f"http_{code}", f"cloud refused the batch ({code}): {error.error}")
 
-    async def _acknowledged(self, peeked: Peeked, response: httpx.Response) -> Outcome:
+    async def _acknowledged(self, peeked: Peeked, content: bytes) -> Outcome:
         try:
-            ack = BatchAck.model_validate_json(response.content)
+            ack = BatchAck.model_validate_json(content)
         except ValidationError as err:
             return await self._transient("bad_ack", f"unreadable acknowledgement: {err}", None)
         if ack.gateway_id != self._gateway_id or ack.boot_id != peeked.boot_id:
@@ -290,6 +351,8 @@ class Uplink:
             return await self._stuck(
                 "regressed", f"cloud stored through {ack.stored_through}, below {first - 1}"
             )
+        if ack.stored_through > self._outbox.stats().last_seq:
+            return await self._rolled_back(peeked, ack.stored_through)
         through = min(ack.stored_through, last)
         deleted = await self._outbox.ack(peeked.boot_id, through)
         self._success(deleted)
@@ -299,6 +362,22 @@ class Uplink:
         if self._limit < self._config.max_batch_records:
             self._limit = min(self._config.max_batch_records, self._limit * 2)
         return self._count(Outcome("ok" if through == last else "partial"))
+
+    async def _rolled_back(self, peeked: Peeked, stored_through: int) -> Outcome:
+        """The cloud stored more of this boot than the outbox ever numbered: renumber, resend."""
+        last = self._outbox.stats().last_seq
+        new = await self._outbox.rebase()
+        self._refused_seqs.clear()
+        self._first_seen = None
+        message = (
+            f"the outbox was rolled back: the cloud stored boot {peeked.boot_id} through "
+            f"{stored_through}, but the outbox numbered only through {last}. Its "
+            f"{self._outbox.stats().records} record(s) were renumbered under boot {new} and "
+            "are sent again (some may be stored twice; none is taken for already stored)"
+        )
+        log.error("uplink: %s", message)
+        await self._alarms.raise_alarm("outbox/rolled_back", message)
+        return self._count(Outcome("rebased"))
 
     async def _refused(self, peeked: Peeked, error: BatchError, code: int) -> Outcome:
         positions, batch_level = refused_positions(error)
@@ -367,11 +446,12 @@ class Uplink:
         return outcome
 
 
-def _batch_error(response: httpx.Response) -> BatchError:
+def _batch_error(code: int, content: bytes) -> BatchError:
     try:
-        return BatchError.model_validate_json(response.content)
+        return BatchError.model_validate_json(content)
     except ValidationError:
-        return BatchError(error=response.text[:500] or f"HTTP {response.status_code}")
+        text = content[:500].decode("utf-8", errors="replace")
+        return BatchError(error=text or f"HTTP {code}")
 
 
 def _reason(error: BatchError, code: int) -> str:

@@ -111,6 +111,7 @@ class TemperatureRig:
         config = {
             "gateway_id": "gw-e2e",
             "cloud": {"cloud_url": f"http://127.0.0.1:{self.cloud_port}", "token": self.token,
+                      "allow_insecure_http": True,
                       "linger": 0.1, "backoff_initial": 0.05, "backoff_max": 0.5,
                       "request_timeout": 5},
             "outbox": {"path": str(self.tmp / "outbox.db")},

@@ -86,6 +86,7 @@ def edge_config(tmp: Path, cloud_port: int, health_port: int, token: str, llrp: 
     config = {
         "gateway_id": "gw-rfid",
         "cloud": {"cloud_url": f"http://127.0.0.1:{cloud_port}", "token": token, "linger": 0.1,
+                  "allow_insecure_http": True,
                   "backoff_initial": 0.05, "backoff_max": 0.5},
         "outbox": {"path": str(tmp / "outbox.db")},
         "health": {"port": health_port},

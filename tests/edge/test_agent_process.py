@@ -38,7 +38,12 @@ N = 600
 def write_config(tmp_path: Path, mqtt_url: str, prefix: str, health_port: int) -> Path:
     config = {
         "gateway_id": "gw-sigterm",
-        "cloud": {"cloud_url": f"http://127.0.0.1:{free_port()}", "token": "t", "linger": 0.05},
+        "cloud": {
+            "cloud_url": f"http://127.0.0.1:{free_port()}",
+            "allow_insecure_http": True,
+            "token": "t",
+            "linger": 0.05,
+        },
         "outbox": {"path": str(tmp_path / "outbox.db")},
         "health": {"port": health_port},
         "supervision": {"shutdown_flush": 0.5, "stop_grace": 5},

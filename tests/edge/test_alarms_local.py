@@ -37,9 +37,13 @@ CONFIG = LocalAlarmConfig(
 
 
 def at(minute: float, value: float | None, sensor: str = "fridge-1/t") -> Reading:
+    """A device-timed reading (received a second after its device time)."""
     t = T0 + timedelta(minutes=minute)
     quality = Quality.GOOD if value is not None else Quality.BAD
-    return Reading(sensor_id=sensor, time=t, value=value, quality=quality, received_at=t)
+    return Reading(
+        sensor_id=sensor, time=t, value=value, quality=quality,
+        received_at=t + timedelta(seconds=1),
+    )  # fmt: skip
 
 
 class Offline:
@@ -48,13 +52,13 @@ class Offline:
     def __init__(self) -> None:
         self.value = timedelta(0)
 
-    def __call__(self) -> timedelta:
+    def __call__(self, sensor_id: str) -> timedelta:
         return self.value
 
 
 async def feed(alarms: LocalAlarms, *readings: Reading) -> None:
     for r in readings:
-        await alarms.observe((r,))
+        alarms.observe((r,))
 
 
 async def committed(alarms: LocalAlarms) -> list[Record]:

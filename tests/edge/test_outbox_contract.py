@@ -109,15 +109,28 @@ async def test_raise_policy_refuses_without_dropping(outbox_factory: OutboxFacto
     assert outbox.stats().last_seq == 3  # the refused append used no sequence number
 
 
-async def test_bytes_bound_blocks_too(outbox_factory: OutboxFactory) -> None:
-    size = sum(len(reading(i).model_dump_json()) for i in range(3))
-    outbox = await outbox_factory(OutboxLimits(max_records=1000, max_bytes=size))
-    await outbox.append([reading(i) for i in range(3)])
-    blocked = asyncio.create_task(outbox.append([reading(3)]))
-    await asyncio.sleep(0.05)
-    assert not blocked.done()
-    await outbox.ack(outbox.stats().boot_id, 2)
-    assert await asyncio.wait_for(blocked, 5) == 4
+async def test_bytes_bound_counts_the_disk_and_blocks_too(
+    outbox_factory: OutboxFactory,
+) -> None:
+    """The byte bound is the footprint on disk (pages in use + WAL), with headroom kept free."""
+    bound = 512 * 1024
+    outbox = await outbox_factory(OutboxLimits(max_records=1_000_000, max_bytes=bound))
+    blocked: asyncio.Task[int] | None = None
+    for chunk in range(200):
+        task = asyncio.create_task(outbox.append([reading(chunk * 100 + i) for i in range(100)]))
+        await asyncio.sleep(0.05)
+        if not task.done():
+            blocked = task
+            break
+        await task
+    assert blocked is not None, "never blocked"
+    stats = outbox.stats()
+    assert stats.full
+    assert stats.records < 200 * 100
+    assert stats.disk_bytes <= bound
+    assert stats.disk_bytes > stats.bytes  # B-trees, de-dup keys and the WAL are counted
+    await outbox.ack(stats.boot_id, stats.last_seq)
+    assert await asyncio.wait_for(blocked, 5) == stats.last_seq + 100
 
 
 async def test_oversized_tuple_fits_an_empty_outbox(outbox_factory: OutboxFactory) -> None:

@@ -23,7 +23,12 @@ LIMITS = OutboxLimits(max_records=1_000_000, max_bytes=1 << 30)
 
 def uplink_config(token: str) -> UplinkConfig:
     return UplinkConfig.model_validate(
-        {"cloud_url": "http://cloud", "token": token, "max_batch_records": 500}
+        {
+            "cloud_url": "http://cloud",
+            "allow_insecure_http": True,
+            "token": token,
+            "max_batch_records": 500,
+        }
     )
 
 
@@ -58,7 +63,7 @@ async def test_a_record_the_cloud_refuses_arrives_as_a_dead_letter(
         time=manual_clock.now(),
     )
     await outbox.append([reading(1), bad, reading(2)])
-    alarms = LocalAlarms("gw-edge", LocalAlarmConfig(), manual_clock, lambda: timedelta(0))
+    alarms = LocalAlarms("gw-edge", LocalAlarmConfig(), manual_clock, lambda _sensor: timedelta(0))
     async with app_client(timescale_url) as client:
         uplink = Uplink(
             "gw-edge",
