@@ -25,20 +25,36 @@ async function postJson(url, body) {
   return payload;
 }
 
+// Sections held back while the user types in a disposition form or waits for its answer: they
+// are applied once the form is idle, so an answer ("Released.") is seen before its row goes.
+const pendingSections = {};
+
+function sectionBusy(target) {
+  if (target.querySelector("form.disposition.busy")) return true;
+  const active = document.activeElement;
+  return Boolean(active && target.contains(active) && active.closest("form.disposition"));
+}
+
 function swapSections(sections) {
   for (const [name, html] of Object.entries(sections)) {
     const target = document.querySelector(`[data-section="${name}"]`);
     if (!target) continue;
-    const title = target.querySelector("h2");
-    // Keep a disposition form the user is typing in: replace the section only when idle.
-    if (target.contains(document.activeElement) && document.activeElement.tagName === "INPUT") {
+    if (sectionBusy(target)) {
+      pendingSections[name] = html;
       target.dataset.stale = "1";
       continue;
     }
+    const title = target.querySelector("h2");
     target.innerHTML = (title ? title.outerHTML : "") + html;
     delete target.dataset.stale;
+    delete pendingSections[name];
   }
   document.body.dataset.updated = String(Date.now());
+}
+
+function flushPendingSections() {
+  const held = Object.assign({}, pendingSections);
+  if (Object.keys(held).length) swapSections(held);
 }
 
 function connect() {
@@ -47,7 +63,12 @@ function connect() {
   const source = new EventSource("/ui/events");
   source.addEventListener("sections", (event) => swapSections(JSON.parse(event.data)));
   source.addEventListener("open", () => { if (live) live.hidden = false; });
-  source.addEventListener("error", () => { if (live) live.hidden = true; });
+  source.addEventListener("error", () => {
+    if (live) live.hidden = true;
+    // CLOSED (not CONNECTING) means the server refused the stream: the session ended (signed
+    // out elsewhere, idle, expired). Show the sign-in page rather than a silently stale board.
+    if (source.readyState === EventSource.CLOSED) window.location.assign("/ui/login");
+  });
 }
 
 async function onClick(event) {
@@ -78,17 +99,26 @@ async function onSubmit(event) {
     return;
   }
   for (const b of form.querySelectorAll("button")) b.disabled = true;
+  form.classList.add("busy");
   try {
     await postJson(`/ui/lots/${form.dataset.lot}/disposition`, { decision, reason });
     output.textContent = decision === "release" ? "Released." : "Rejected.";
     form.classList.add("done");
     form.elements.reason.blur();
+    // Leave the answer on screen a moment before the live update removes the row.
+    setTimeout(() => {
+      if (form.contains(document.activeElement)) document.activeElement.blur();
+      form.classList.remove("busy");
+      flushPendingSections();
+    }, 1500);
   } catch (err) {
     output.textContent = err.message;
     for (const b of form.querySelectorAll("button")) b.disabled = false;
+    form.classList.remove("busy");
   }
 }
 
 document.addEventListener("click", onClick);
 document.addEventListener("submit", onSubmit);
+document.addEventListener("focusout", () => setTimeout(flushPendingSections, 0));
 document.addEventListener("DOMContentLoaded", connect);
