@@ -4,7 +4,8 @@
 (``ledger_head`` FOR UPDATE), so concurrent writers append one after the other and every entry's
 ``prev_hash`` is the hash of the entry before it; then it plans every draft on a ``Book`` loaded
 with the balances and units concerned (refusing before writing anything), and writes the entries,
-the balances and the units.
+the balances and the units. Entries are signed by the signer bound for the task
+(``signing.bound``), unsigned when none is.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import psycopg
 from psycopg import AsyncConnection
 from psycopg.rows import TupleRow
 
-from cloud.ledger import InvalidMovementError, UnknownLotError
+from cloud.ledger import InvalidMovementError, UnknownLotError, signing
 from cloud.ledger.core import BalanceKey, Book, Draft, Place, Status, UnitPlace, entry_hash
 
 
@@ -149,6 +150,7 @@ async def _write_entries(
     conn: AsyncConnection[TupleRow], drafts: Sequence[Draft], head: Head
 ) -> list[int]:
     prev = head.last_hash
+    signer = signing.current()
     rows = []
     for d in drafts:
         digest = entry_hash(d, recorded_at=head.recorded_at, prev_hash=prev)
@@ -171,6 +173,8 @@ async def _write_entries(
                 d.signature_meaning,
                 prev,
                 digest,
+                signer.sign_entry(digest) if signer else None,
+                signer.key_id if signer else None,
             )
         )
         prev = digest
@@ -179,8 +183,9 @@ async def _write_entries(
         await cur.executemany(
             "INSERT INTO ledger_entries (recorded_at, effective_at, movement, lot_id, epc_uri,"
             " quantity, from_location, from_status, to_location, to_status, actor, reason,"
-            " reference, counterparty, signature_meaning, prev_hash, entry_hash)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+            " reference, counterparty, signature_meaning, prev_hash, entry_hash, signature,"
+            " signing_key_id)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
             " RETURNING entry_id",
             rows,
             returning=True,

@@ -116,7 +116,8 @@ def _forge(url: str) -> None:
             )
             drafts.append(draft)
             prev = digest
-        conn.execute("ALTER TABLE ledger_entries ENABLE TRIGGER USER")
+        for trigger in ("ledger_entries_no_update", "ledger_entries_no_truncate"):
+            conn.execute(f"ALTER TABLE ledger_entries ENABLE ALWAYS TRIGGER {trigger}")
         conn.execute("UPDATE ledger_head SET last_hash = %s", (prev,))
         conn.execute("DELETE FROM balances")
         for key, qty in replay(drafts).items():
