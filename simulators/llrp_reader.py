@@ -58,6 +58,11 @@ log = logging.getLogger(__name__)
 class MalformedKind(StrEnum):
     BODY = "body"  # a valid header, an RO_ACCESS_REPORT body that cannot be decoded
     HEADER = "header"  # a header with a bad version and length: the stream is lost
+    AFTER_REPORT = "after-report"  # a good one-tag report and a bad header in one TCP write
+
+
+MARKER_EPC = "300833B2DDD9014000C0FFEE"
+"""The tag of the good report sent just before a bad header (``MalformedKind.AFTER_REPORT``)."""
 
 
 class SimulatorConfig(BaseModel):
@@ -193,6 +198,18 @@ def _malformed(kind: MalformedKind, message_id: int) -> bytes:
     if kind is MalformedKind.HEADER:
         # Version 0 and a length shorter than a header: no framer can go on after this.
         return struct.pack(">HII", MessageType.RO_ACCESS_REPORT, 4, message_id)
+    if kind is MalformedKind.AFTER_REPORT:
+        now_us = int(datetime.now(UTC).timestamp() * 1_000_000)
+        tag = TagReport(
+            epc=MARKER_EPC,
+            antenna_id=1,
+            peak_rssi=-50,
+            first_seen_utc=now_us,
+            last_seen_utc=now_us,
+            tag_seen_count=1,
+        )
+        report = ro_access_report(message_id, [tag]).encode()
+        return report + _malformed(MalformedKind.HEADER, message_id + 1) + b"\xde\xad" * 16
     # A TagReportData whose length runs past the end of the message.
     return encode_frame(MessageType.RO_ACCESS_REPORT, message_id, bytes.fromhex("00f000ff8d00"))
 

@@ -20,7 +20,12 @@ Supervision (sllurp's own reconnect is off): a keepalive watchdog tears the conn
 nothing (keepalive or report) arrived for ``missed_keepalives`` keepalive intervals, or when the
 handshake does not reach inventory within ``connect_timeout``; reconnection waits a jittered
 exponential backoff. Reader state changes leave as ``DeviceStatus`` (``llrp_reader``): online
-when inventorying, offline with the reason when the connection is lost.
+when inventorying, offline with the reason when the connection is lost; the same failure on
+every retry gives one record. A reader that answers the handshake with ERROR_MESSAGE, or refuses
+the connection because another client is connected (ConnectionAttemptEvent), ends the attempt
+at once with the reader's reason; its ERROR_MESSAGE is dead-lettered once, not per retry. A
+malformed header costs the connection, never the whole frames read before it; what follows it
+is dead-lettered in full (64 KiB chunks, at most 1 MiB).
 
 Exception tree (from ``edge.sources.base``)::
 
@@ -45,7 +50,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from edge.backoff import backoff_delay
 from edge.clock import Clock, SystemClock
 from edge.sources.base import PermanentSourceError
-from edge.sources.llrp_link import LinkSettings, LlrpLink
+from edge.sources.llrp_link import ErrorBudget, LinkSettings, LlrpLink
 from protocols.records import DeviceId, DeviceState, DeviceStatus, Record
 
 log = logging.getLogger(__name__)
@@ -99,8 +104,9 @@ class LlrpSource:
         self._rng = random.Random()  # noqa: S311 - jitter, not security
         self._task: asyncio.Task[None] | None = None
         self._link: LlrpLink | None = None
-        self._state: DeviceState | None = None
         self._stopping = False
+        self._reported: tuple[DeviceState, str] | None = None
+        self._budget = ErrorBudget()
         self.connections = 0
         """How many times the handshake reached inventory (tests and health)."""
 
@@ -137,9 +143,9 @@ class LlrpSource:
         return item
 
     async def _status(self, state: DeviceState, detail: str) -> None:
-        if state is self._state and state is not DeviceState.ONLINE:
-            return  # repeated failures while offline: one record per change of state
-        self._state = state
+        if (state, detail) == self._reported and state is not DeviceState.ONLINE:
+            return  # the same failure on every retry: one record, until something changes
+        self._reported = (state, detail)
         status = DeviceStatus(
             device_id=self.config.reader_id,
             device_type="llrp_reader",
@@ -169,7 +175,7 @@ class LlrpSource:
         attempt = 0
         loop = asyncio.get_running_loop()
         while True:
-            link = LlrpLink(self._settings(), loop, self._queue, self._clock)
+            link = LlrpLink(self._settings(), loop, self._queue, self._clock, self._budget)
             self._link = link
             try:
                 reason = await self._run_once(link)

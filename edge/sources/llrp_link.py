@@ -23,16 +23,44 @@ from sllurp.llrp import LLRPMessage, LLRPReaderClient, LLRPReaderConfig, LLRPRea
 from sllurp.llrp_errors import LLRPError, ReaderConfigurationError
 
 from edge.clock import Clock
-from protocols.llrp.errors import LlrpError
+from protocols.llrp.errors import FramingError, LlrpError
 from protocols.llrp.frame import Frame, Framer
 from protocols.llrp.messages import MessageType, decode_message
-from protocols.llrp.reports import TagReport, tag_reports
+from protocols.llrp.reports import ReaderEvent, TagReport, status_of, tag_reports
 from protocols.records import DeadLetter, Record, TagRead
 
 log = logging.getLogger(__name__)
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _PUT_POLL = 0.1  # seconds between checks of "closing" while waiting for queue room
+_DEAD_CHUNK = 64 * 1024  # bytes per dead letter of a broken stream
+_DEAD_STREAM_LIMIT = 16  # dead letters per broken stream (1 MiB); the reason says if cut
+# ConnectionAttemptEvent status (LLRP 1.0.1 §13.2.6.6); 4 is sent to the client already
+# connected when another one tries, and is not a refusal.
+_CONNECTION_REFUSED = {
+    1: "another client is connected (a reader-initiated connection already exists)",
+    2: "another client is connected (a client-initiated connection already exists)",
+    3: "the reader refused the connection for a reason other than an existing connection",
+}
+
+
+class ErrorBudget:
+    """Device errors that repeat on every reconnection are dead-lettered once each, and at
+    most ``limit`` distinct ones per source: evidence, not a flood. Shared by the links of one
+    source, used from their socket threads."""
+
+    def __init__(self, limit: int = 16) -> None:
+        self._seen: set[bytes] = set()
+        self._limit = limit
+        self._lock = threading.Lock()
+
+    def admit(self, key: bytes) -> bool:
+        """True the first time ``key`` is seen, while the budget lasts."""
+        with self._lock:
+            if key in self._seen or len(self._seen) >= self._limit:
+                return False
+            self._seen.add(key)
+            return True
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,15 +198,29 @@ class _FramedClient(LLRPReaderClient):  # type: ignore[misc]
         link = self.link
         try:
             frames = link.framer.feed(data)
-        except LlrpError as err:
+        except FramingError as err:
+            self._dispatch(err.frames)  # the whole frames before the bad header are good data
             link.on_broken_stream(str(err), link.framer.pending)
             self.hard_disconnect()
             return
+        self._dispatch(frames)
+
+    def _dispatch(self, frames: tuple[Frame, ...] | list[Frame]) -> None:
+        link = self.link
         for frame in frames:
             link.touch()
             if frame.message_type == MessageType.RO_ACCESS_REPORT:
                 link.deliver_report(frame)
                 continue  # sllurp's state machine has no use for reports
+            if link.lost_reason is not None:
+                continue  # the handshake failed: only reports still count
+            if frame.message_type == MessageType.ERROR_MESSAGE:
+                if link.on_error_message(frame):
+                    self.hard_disconnect()
+                continue
+            if frame.message_type == MessageType.READER_EVENT_NOTIFICATION and link.refused(frame):
+                self.hard_disconnect()
+                continue
             self._to_state_machine(frame)
 
     def _to_state_machine(self, frame: Frame) -> None:
@@ -218,8 +260,10 @@ class LlrpLink:
         loop: asyncio.AbstractEventLoop,
         queue: asyncio.Queue[Any],
         clock: Clock,
+        budget: ErrorBudget | None = None,
     ) -> None:
         self.settings = settings
+        self.budget = budget or ErrorBudget()
         self.clock = clock
         self.source = f"llrp:{settings.reader_id}"
         self.framer = Framer()
@@ -309,9 +353,47 @@ class LlrpLink:
             self.touch()
 
     def on_broken_stream(self, reason: str, pending: bytes) -> None:
+        """Dead-letters everything from the bad header on, in chunks, up to a bound."""
         now = self.clock.now()
-        self.deliver((_dead(self.source, f"LLRP stream broken: {reason}", pending[:4096], now),))
+        chunks = [pending[i : i + _DEAD_CHUNK] for i in range(0, len(pending), _DEAD_CHUNK)]
+        kept = chunks[:_DEAD_STREAM_LIMIT]
+        cut = len(pending) - sum(map(len, kept))
+        letters = []
+        for i, chunk in enumerate(kept, 1):
+            part = f" (part {i} of {len(kept)}, {len(pending)} bytes" + (
+                f", the last {cut} not kept)" if cut else ")"
+            )
+            letters.append(_dead(self.source, f"LLRP stream broken: {reason}{part}", chunk, now))
+        if letters:
+            self.deliver(tuple(letters))
         self._lose(f"malformed LLRP header: {reason}")
+
+    def on_error_message(self, frame: Frame) -> bool:
+        """An ERROR_MESSAGE from the reader; True when it ends the connection (during the
+        handshake the reader refuses what sllurp asks, and retrying at once cannot help)."""
+        try:
+            text = str(status_of(decode_message(frame)))
+        except LlrpError as err:
+            text = f"undecodable ERROR_MESSAGE: {err}"
+        reason = f"the reader answered with ERROR_MESSAGE: {text}"
+        if self.budget.admit(frame.body):
+            self.deliver((_dead(self.source, reason, frame.raw, self.clock.now()),))
+        if self.reached_inventory:
+            return False
+        self._lose(reason)
+        return True
+
+    def refused(self, frame: Frame) -> bool:
+        """True when the reader's ConnectionAttemptEvent refuses this connection."""
+        try:
+            event = ReaderEvent.from_message(decode_message(frame))
+        except LlrpError:
+            return False  # sllurp's state machine judges it
+        why = _CONNECTION_REFUSED.get(event.connection_attempt or 0)
+        if why is None:
+            return False
+        self._lose(f"{why} (ConnectionAttemptEvent status {event.connection_attempt})")
+        return True
 
     def permanent(self, reason: str) -> None:
         self.permanent_error = reason

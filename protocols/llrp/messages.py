@@ -44,6 +44,8 @@ class MessageType(IntEnum):
     ENABLE_ROSPEC_RESPONSE = 34
     DISABLE_ROSPEC_RESPONSE = 35
     GET_ROSPECS_RESPONSE = 36
+    GET_SUPPORTED_VERSION = 46  # LLRP 1.1 (version negotiation)
+    SET_PROTOCOL_VERSION = 47  # LLRP 1.1
     ADD_ACCESSSPEC = 40
     DELETE_ACCESSSPEC = 41
     ENABLE_ACCESSSPEC = 42
@@ -54,6 +56,8 @@ class MessageType(IntEnum):
     ENABLE_ACCESSSPEC_RESPONSE = 52
     DISABLE_ACCESSSPEC_RESPONSE = 53
     GET_ACCESSSPECS_RESPONSE = 54
+    GET_SUPPORTED_VERSION_RESPONSE = 56  # LLRP 1.1
+    SET_PROTOCOL_VERSION_RESPONSE = 57  # LLRP 1.1
     GET_REPORT = 60
     RO_ACCESS_REPORT = 61
     KEEPALIVE = 62
@@ -80,6 +84,8 @@ FIXED_FIELDS.update({t.value: 4 for t in _SPEC_ID_MESSAGES})
 FIXED_FIELDS[MessageType.GET_READER_CAPABILITIES] = 1  # RequestedData
 FIXED_FIELDS[MessageType.GET_READER_CONFIG] = 7  # AntennaID, RequestedData, GPI, GPO port
 FIXED_FIELDS[MessageType.SET_READER_CONFIG] = 1  # ResetToFactoryDefault bit
+FIXED_FIELDS[MessageType.SET_PROTOCOL_VERSION] = 1  # ProtocolVersion
+FIXED_FIELDS[MessageType.GET_SUPPORTED_VERSION_RESPONSE] = 2  # CurrentVersion, SupportedVersion
 """Length in bytes of each known message type's fixed fields (before its parameters)."""
 
 

@@ -213,6 +213,46 @@ class StatusCode:
     DEVICE_ERROR = 401
 
 
+_STATUS_NAMES = {
+    0: "M_Success",
+    100: "M_ParameterError",
+    101: "M_FieldError",
+    102: "M_UnexpectedParameter",
+    103: "M_MissingParameter",
+    104: "M_DuplicateParameter",
+    105: "M_OverflowParameter",
+    106: "M_OverflowField",
+    107: "M_UnknownParameter",
+    108: "M_UnknownField",
+    109: "M_UnsupportedMessage",
+    110: "M_UnsupportedVersion",
+    111: "M_UnsupportedParameter",
+    112: "M_UnexpectedMessage",  # LLRP 1.1
+    200: "P_ParameterError",
+    201: "P_FieldError",
+    202: "P_UnexpectedParameter",
+    203: "P_MissingParameter",
+    204: "P_DuplicateParameter",
+    205: "P_OverflowParameter",
+    206: "P_OverflowField",
+    207: "P_UnknownParameter",
+    208: "P_UnknownField",
+    209: "P_UnsupportedParameter",
+    300: "A_Invalid",
+    301: "A_OutOfRange",
+    401: "R_DeviceError",
+}
+
+
+def status_name(code: int) -> str:
+    """An LLRPStatus code by its name in the specification (LLRP 1.0.1 §14.2.1, 1.1 §15.2.1).
+
+    >>> status_name(110), status_name(999)
+    ('M_UnsupportedVersion', 'status 999')
+    """
+    return _STATUS_NAMES.get(code, f"status {code}")
+
+
 @dataclass(frozen=True, slots=True)
 class LlrpStatus:
     """The LLRPStatus parameter of responses and ERROR_MESSAGE."""
@@ -225,6 +265,11 @@ class LlrpStatus:
     @property
     def ok(self) -> bool:
         return self.code == StatusCode.SUCCESS
+
+    def __str__(self) -> str:
+        """``M_UnsupportedVersion: <the reader's description>``."""
+        text = status_name(self.code)
+        return f"{text}: {self.description}" if self.description else text
 
     @classmethod
     def from_parameter(cls, p: Parameter) -> LlrpStatus:
