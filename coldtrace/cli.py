@@ -56,6 +56,11 @@ def _cmd_db(args: argparse.Namespace) -> int:
         async with await AsyncConnection.connect(_database_url(args)) as conn:
             if args.action == "migrate":
                 flag = {"auto": None, "on": True, "off": False}[args.timescaledb]
+                # read by migration 0060 when it first creates the roles (docs/security.md)
+                await conn.execute(
+                    "SELECT set_config('coldtrace.role_prefix', %s, false)", (args.role_prefix,)
+                )
+                await conn.commit()  # a session setting: it outlives this transaction
                 applied = await migrate(conn, timescaledb=flag)
                 print("applied: " + (", ".join(applied) if applied else "nothing (up to date)"))
             caps = await probe(conn)
@@ -81,6 +86,12 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["auto", "on", "off"],
         default="auto",
         help="create the TimescaleDB extension on first migration (default: if offered)",
+    )
+    db.add_argument(
+        "--role-prefix",
+        default="coldtrace",
+        help="names of the service and read-only roles the first migration creates:"
+        " PREFIX_service, PREFIX_readonly (default: coldtrace)",
     )
     db.set_defaults(handler=_cmd_db)
 

@@ -18,9 +18,11 @@ from cloud.ledger.core import Draft, Movement, Place, Status
 from cloud.ledger.service import ensure_lot, post
 from cloud.storage.migrations import migrate
 from cloud.storage.roles import RoleNames, role_names
+from coldtrace.cli import main
 from tests.support import coldchain_seed
 from tests.support.cloud_ingest import app_client, batch_with
 from tests.support.cloud_ingest import post as post_batch
+from tests.support.databases import DatabaseFactory
 from tests.support.ledger_seed import DOCK, GTIN_A, seed
 
 pytestmark = pytest.mark.integration
@@ -226,7 +228,7 @@ async def test_the_service_role_runs_ingest_processing_quarantine_and_retention(
     from cloud.ingest.auth import add_gateway
 
     async with await psycopg.AsyncConnection.connect(service) as conn:
-        token = await add_gateway(conn, "cc-gw", None)
+        token = await add_gateway(conn, "cc-gw", coldchain_seed.SITE)
         await conn.commit()
     t0 = coldchain_seed.T0
     warm = coldchain_seed.readings(coldchain_seed.SENSOR[coldchain_seed.FRIDGE_A], t0,
@@ -254,3 +256,30 @@ async def test_the_service_role_runs_ingest_processing_quarantine_and_retention(
         pruned = await prune(conn, "readings", timedelta(days=1), datetime.now(UTC))
         assert pruned.method == "drop_chunks"
         assert pruned.removed >= 1
+
+
+def test_db_migrate_role_prefix_gives_a_database_roles_of_its_own(
+    databases: DatabaseFactory, postgres_url: str
+) -> None:
+    prefix = f"ct_px_{uuid.uuid4().hex[:8]}"
+    url = databases.create(migrated=False)
+    try:
+        args = ["db", "migrate", "--database-url", url, "--timescaledb", "off"]
+        assert main([*args, "--role-prefix", prefix]) == 0
+        assert names_of(url) == RoleNames(f"{prefix}_service", f"{prefix}_readonly")
+        assert main([*args, "--role-prefix", "other"]) == 0  # recorded names stay
+        assert names_of(url) == RoleNames(f"{prefix}_service", f"{prefix}_readonly")
+        with psycopg.connect(url) as conn:
+            granted = conn.execute(
+                "SELECT has_table_privilege(%s, 'ledger_entries', 'INSERT'),"
+                " has_table_privilege(%s, 'ledger_entries', 'DELETE'),"
+                " has_table_privilege('coldtrace_service', 'ledger_entries', 'INSERT')",
+                (f"{prefix}_service", f"{prefix}_service"),
+            ).fetchone()
+        assert granted == (True, False, False)
+    finally:
+        databases.drop_all()
+        with psycopg.connect(postgres_url, autocommit=True) as conn:
+            for purpose in ("service", "readonly"):
+                conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(
+                    sql.Identifier(f"{prefix}_{purpose}")))  # fmt: skip
