@@ -14,9 +14,10 @@ the outbox itself: it holds exactly the sequence numbers after the last acknowle
 ``acknowledged through = last_seq - records``.
 
 Memory is bounded: the outbox as a whole and each sensor keep at most ``_MAX_MARKS``
-(sequence, commit time) marks of unacknowledged commits. Beyond that, neighbouring marks merge
-into one with the later sequence number and the *earlier* time, so the error always makes the
-cloud look further behind (local alarms armed), never less.
+(sequence, commit time) marks of unacknowledged commits. Beyond that, the two neighbouring marks
+covering the fewest sequence numbers merge into one with the later number and the *earlier*
+time, so the error (about 1/``_MAX_MARKS`` of the backlog) always makes the cloud look further
+behind (local alarms armed), never less.
 """
 
 from __future__ import annotations
@@ -39,20 +40,32 @@ class _Marks:
         self.marks: deque[tuple[int, float]] = deque()
         self.acked_at: float | None = None
         """Commit time of the freshest acknowledged mark."""
+        self.floor = 0
+        """The sequence number acknowledged last (the first mark covers what follows it)."""
 
     def add(self, seq: int, at: float) -> None:
         if self.marks and self.marks[-1][0] == seq:
             return
         self.marks.append((seq, at))
         if len(self.marks) > _MAX_MARKS:
-            newest = self.marks.pop()
-            old = list(self.marks)
-            merged = [(old[i + 1][0], old[i][1]) for i in range(0, len(old) - 1, 2)]
-            if len(old) % 2:
-                merged.append(old[-1])
-            self.marks = deque([*merged, newest])
+            self._merge_narrowest()
+
+    def _merge_narrowest(self) -> None:
+        """Merges the adjacent pair covering the fewest sequence numbers (spans stay even);
+        the merged mark keeps the later number and the earlier time. The newest stays exact."""
+        marks = self.marks
+        best, width = 0, None
+        for i in range(len(marks) - 2):
+            before = marks[i - 1][0] if i else self.floor
+            span = marks[i + 1][0] - before
+            if width is None or span < width:
+                best, width = i, span
+        merged = (marks[best + 1][0], marks[best][1])
+        del marks[best]
+        marks[best] = merged
 
     def ack(self, through: int) -> None:
+        self.floor = max(self.floor, through)
         while self.marks and self.marks[0][0] <= through:
             self.acked_at = self.marks.popleft()[1]
 
@@ -67,6 +80,7 @@ class CloudLag:
         self._all = _Marks()
         self._sensors: dict[str, _Marks] = {}
         start = stats()
+        self._boot_id = start.boot_id
         if start.records:
             # Records inherited from the file: their wall-clock age is the best estimate there is.
             age = 0.0
@@ -84,9 +98,18 @@ class CloudLag:
 
     def _acknowledged_through(self) -> int:
         stats = self._stats()
+        if stats.boot_id != self._boot_id:
+            self._renumbered(stats.last_seq)
+            self._boot_id = stats.boot_id
         through = stats.last_seq - stats.records
         self._all.ack(through)
         return through
+
+    def _renumbered(self, last_seq: int) -> None:
+        """The outbox moved to a new boot (rebased): what waits keeps its oldest commit time."""
+        for marks in (self._all, *self._sensors.values()):
+            if marks.marks:
+                marks.marks = deque([(last_seq, marks.marks[0][1])])
 
     def oldest_unacknowledged(self) -> timedelta:
         """Age of the oldest record the cloud has not acknowledged (zero when none)."""

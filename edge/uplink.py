@@ -292,6 +292,9 @@ class Uplink:
                 code, headers, content = await self._post(compressed)
         except (TimeoutError, httpx.HTTPError, BodyError) as err:
             return await self._failed_exchange(err)
+        except Exception as err:  # a failure we did not foresee must not end the uplink
+            log.exception("uplink: unexpected failure of the exchange")
+            return await self._transient("error", f"unexpected: {err!r}", None)
         try:
             return await self._answer(peeked, code, headers, content)
         except OutboxError:

@@ -7,7 +7,7 @@ import asyncio
 import json
 import queue
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
 import paho.mqtt.client as mqtt
@@ -210,3 +210,79 @@ async def test_broker_away_still_logs_and_records(
     assert alarms.publish_errors == 1
     assert len(await committed(alarms)) == 2
     assert "LOCAL ALARM a: first" in caplog.text
+
+
+def by_receipt(clock: ManualClock, value: float, sensor: str = "fridge-1/t") -> Reading:
+    """A reading timed by receipt (the device sends no time): time == received_at."""
+    t = clock.now()
+    return Reading(sensor_id=sensor, time=t, value=value, received_at=t)
+
+
+async def test_a_reading_from_the_future_neither_hides_a_breach_nor_skips_the_delay(
+    manual_clock: ManualClock,
+) -> None:
+    """Issue 13.8: one reading stamped 2200 is stored but not judged, as in the cloud."""
+    offline = Offline()
+    offline.value = timedelta(hours=1)
+    alarms = LocalAlarms("gw-1", CONFIG, manual_clock, offline)
+    received = at(0, 0).received_at
+    year_2200 = Reading(
+        sensor_id="fridge-1/t",
+        time=datetime(2200, 1, 1, tzinfo=UTC),
+        value=5.0,
+        received_at=received,
+    )
+    # A real breach, with an in-range reading from 2200 in the middle of it.
+    await feed(alarms, at(0, 9.0), year_2200, at(5, 9.0))
+    assert alarms.active == {}  # 5 minutes of breach, on-delay 10
+    await feed(alarms, at(11, 9.0))
+    assert "sensor/fridge-1/t" in alarms.active  # the future reading did not end the breach
+    # One breach reading plus one future breach reading does not skip the on-delay.
+    other = LocalAlarms("gw-1", CONFIG, manual_clock, offline)
+    future_breach = year_2200.model_copy(update={"value": 30.0})
+    await feed(other, at(0, 9.0), future_breach)
+    assert other.active == {}
+    await feed(other, at(9, 9.0))
+    assert other.active == {}
+
+
+async def test_a_redelivered_old_reading_does_not_reset_a_breach(
+    manual_clock: ManualClock,
+) -> None:
+    offline = Offline()
+    offline.value = timedelta(hours=1)
+    alarms = LocalAlarms("gw-1", CONFIG, manual_clock, offline)
+    await feed(alarms, at(0, 5.0), at(1, 9.0), at(6, 9.0))
+    await feed(alarms, at(0, 5.0))  # the broker re-sends an old in-range message
+    await feed(alarms, at(11.5, 9.0))
+    assert "sensor/fridge-1/t" in alarms.active
+
+
+@pytest.mark.parametrize("step", [timedelta(hours=-1), timedelta(hours=1)])
+async def test_on_delay_of_readings_timed_by_receipt_runs_on_the_monotonic_clock(
+    manual_clock: ManualClock, step: timedelta
+) -> None:
+    """Issue 22.2: an NTP step of an hour neither delays the alarm by an hour nor raises it
+    after a minute."""
+    offline = Offline()
+    offline.value = timedelta(hours=1)
+    alarms = LocalAlarms("gw-1", CONFIG, manual_clock, offline)
+    await feed(alarms, by_receipt(manual_clock, 9.0))
+    manual_clock.advance(60)
+    manual_clock.step_wall(step)
+    await feed(alarms, by_receipt(manual_clock, 9.0))
+    assert alarms.active == {}  # one minute of breach, whatever the wall clock says
+    manual_clock.advance(9 * 60 + 1)
+    await feed(alarms, by_receipt(manual_clock, 9.0))
+    assert "sensor/fridge-1/t" in alarms.active  # ten minutes of breach, not seventy
+
+
+async def test_armed_only_when_the_cloud_is_behind_on_that_sensor(
+    manual_clock: ManualClock,
+) -> None:
+    behind = {"fridge-1/t": timedelta(minutes=4), "freezer-1/t": timedelta(minutes=5)}
+    alarms = LocalAlarms("gw-1", CONFIG, manual_clock, lambda sensor: behind[sensor])
+    await feed(alarms, at(0, 9.0), at(11, 9.0))
+    await feed(alarms, at(0, -10.0, "freezer-1/t"), at(2, -10.0, "freezer-1/t"))
+    assert list(alarms.active) == ["sensor/freezer-1/t"]
+    assert "300 s behind" in alarms.active["sensor/freezer-1/t"]

@@ -1,0 +1,173 @@
+"""The uplink against answers nobody planned for: each is a failed send with backoff, never the
+end of the agent; bodies are read with limits; the cloud must be https; a rolled-back outbox is
+renumbered, not silently acknowledged; ``linger`` runs on the monotonic clock."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import random
+from datetime import timedelta
+
+import httpx
+import pytest
+from pydantic import ValidationError
+
+from edge.alarms import LocalAlarmConfig, LocalAlarms
+from edge.clock import ManualClock
+from edge.outbox import Outbox, OutboxLimits
+from edge.uplink import Uplink, UplinkConfig
+from tests.edge.conftest import TOKEN, FakeCloud, OutboxFactory, reading
+
+BIG = OutboxLimits(max_records=1_000_000, max_bytes=1 << 30)
+
+
+def config(**changes: object) -> UplinkConfig:
+    base: dict[str, object] = {
+        "cloud_url": "https://cloud.example/",
+        "token": TOKEN,
+        "max_batch_records": 5,
+        "backoff_initial": timedelta(seconds=1),
+        "backoff_max": timedelta(seconds=60),
+    }
+    return UplinkConfig.model_validate(base | changes)
+
+
+async def make(
+    outbox_factory: OutboxFactory,
+    cloud: FakeCloud,
+    clock: ManualClock,
+    n: int = 3,
+    **changes: object,
+) -> tuple[Outbox, Uplink, LocalAlarms]:
+    outbox = await outbox_factory(BIG)
+    if n:
+        await outbox.append([reading(i) for i in range(1, n + 1)])
+    alarms = LocalAlarms("gw-1", LocalAlarmConfig(), clock, lambda _sensor: timedelta(0))
+    uplink = Uplink(
+        "gw-1", outbox, cloud.client(), config(**changes), clock, alarms=alarms,
+        rng=random.Random(7),
+    )  # fmt: skip
+    return outbox, uplink, alarms
+
+
+def streamed(status: int, body: bytes, **headers: str) -> httpx.Response:
+    """An answer as the network delivers it: a stream read (and decoded) by the client."""
+    return httpx.Response(status, headers=headers, stream=httpx.ByteStream(body))
+
+
+async def test_unreadable_and_unexpected_answers_are_failed_sends_with_backoff(
+    outbox_factory: OutboxFactory, fake_cloud: FakeCloud, manual_clock: ManualClock
+) -> None:
+    outbox, uplink, _ = await make(outbox_factory, fake_cloud, manual_clock)
+
+    def bug(request: httpx.Request) -> httpx.Response:
+        raise RuntimeError("a proxy did something nobody foresaw")
+
+    fake_cloud.script = [
+        # a proxy's 502 labelled gzip whose body is plain HTML (httpx.DecodingError before)
+        lambda _r: streamed(502, b"<html>Bad Gateway</html>", **{"Content-Encoding": "gzip"}),
+        lambda _r: streamed(200, b"\x1f\x8b garbage", **{"Content-Encoding": "gzip"}),
+        lambda _r: streamed(200, b"ok", **{"Content-Encoding": "br"}),
+        lambda _r: streamed(200, b"{not json"),
+        bug,
+    ]
+    outcomes = [await uplink.send_once() for _ in range(5)]
+    assert [o.kind for o in outcomes] == [
+        "unreadable",
+        "unreadable",
+        "unreadable",
+        "bad_ack",
+        "error",
+    ]
+    for n, outcome in enumerate(outcomes):  # the same jittered exponential backoff as a 503
+        assert 2**n / 2 <= outcome.delay <= 2**n
+    assert outbox.stats().records == 3
+    assert (await uplink.send_once()).kind == "ok"
+    assert fake_cloud.seqs() == [1, 2, 3]
+
+
+async def test_bodies_are_read_with_limits_on_the_wire_and_inflated(
+    outbox_factory: OutboxFactory, fake_cloud: FakeCloud, manual_clock: ManualClock
+) -> None:
+    outbox, uplink, _ = await make(
+        outbox_factory, fake_cloud, manual_clock, max_response_bytes=64 * 1024
+    )
+    bomb = gzip.compress(b"0" * (16 * 1024 * 1024))  # 16 MiB inflated, a few KiB on the wire
+    assert len(bomb) < 64 * 1024
+    fake_cloud.script = [
+        lambda _r: streamed(503, bomb, **{"Content-Encoding": "gzip"}),
+        lambda _r: streamed(200, b" " * (65 * 1024)),
+        lambda _r: streamed(422, gzip.compress(b"x" * (65 * 1024)), **{"Content-Encoding": "gzip"}),
+    ]
+    kinds = [(await uplink.send_once()).kind for _ in range(3)]
+    assert kinds == ["unreadable", "unreadable", "unreadable"]
+    assert outbox.stats().records == 3  # nothing refused or deleted on an unreadable answer
+    assert outbox.stats().duplicates_dropped == 0
+    assert (await uplink.send_once()).kind == "ok"
+
+
+def test_cloud_url_must_be_https_unless_allowed_for_a_test_network() -> None:
+    with pytest.raises(ValidationError, match="must be https"):
+        config(cloud_url="http://cloud.example/")
+    allowed = config(cloud_url="http://10.0.0.2:8000/", allow_insecure_http=True)
+    assert allowed.cloud_url.scheme == "http"
+    assert config().cloud_url.scheme == "https"
+
+
+async def test_a_rolled_back_outbox_is_renumbered_not_acknowledged(
+    outbox_factory: OutboxFactory, fake_cloud: FakeCloud, manual_clock: ManualClock
+) -> None:
+    """The cloud stored boot B through 100; the outbox (restored from a backup) numbered only
+    through 12. Before: the 12 records were deleted as if stored. Now: renumbered and stored."""
+    outbox, uplink, alarms = await make(outbox_factory, fake_cloud, manual_clock, n=12)
+    old_boot = outbox.stats().boot_id
+    fake_cloud.stored_through[("gw-1", old_boot)] = 100
+    kinds = []
+    for _ in range(10):
+        if not outbox.stats().records:
+            break
+        kinds.append((await uplink.send_once()).kind)
+    assert kinds[0] == "rebased"
+    assert kinds[1:] == ["ok", "ok", "ok"]
+    new_boot = outbox.stats().boot_id
+    assert new_boot != old_boot
+    assert "outbox/rolled_back" in alarms.active
+    stored = [item.record for item in fake_cloud.stored]
+    assert stored == [reading(i) for i in range(1, 13)]  # every record stored, in order
+    assert fake_cloud.stored_through[("gw-1", new_boot)] == 12
+    assert await outbox.append([reading(13)]) == 13  # numbering goes on in the new boot
+
+
+async def test_a_legitimate_resend_after_a_lost_ack_is_not_a_rollback(
+    outbox_factory: OutboxFactory, fake_cloud: FakeCloud, manual_clock: ManualClock
+) -> None:
+    outbox, uplink, alarms = await make(outbox_factory, fake_cloud, manual_clock, n=10)
+    fake_cloud.stored_through[("gw-1", outbox.stats().boot_id)] = 10  # stored, ack lost
+    assert (await uplink.send_once()).kind == "ok"
+    assert outbox.stats().records == 5
+    assert "outbox/rolled_back" not in alarms.active
+
+
+async def test_linger_is_not_stretched_by_a_wall_clock_step_back(
+    outbox_factory: OutboxFactory, fake_cloud: FakeCloud, manual_clock: ManualClock
+) -> None:
+    """Before: linger measured on the wall clock held a record for 3,601 s after a step back."""
+    outbox, uplink, _ = await make(
+        outbox_factory, fake_cloud, manual_clock, n=0, linger=timedelta(seconds=1)
+    )
+    task = asyncio.create_task(uplink.run())
+    try:
+        await outbox.append([reading(1)])
+        manual_clock.step_wall(timedelta(hours=-1))
+        for _ in range(200):
+            await asyncio.sleep(0.01)
+            if not outbox.stats().records:
+                break
+        assert outbox.stats().records == 0
+        assert manual_clock.monotonic() < 5  # a second of linger on the monotonic clock
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    assert [item.record for item in fake_cloud.stored] == [reading(1)]
