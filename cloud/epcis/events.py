@@ -20,7 +20,13 @@ scrap         ObjectEvent     destroying           destroyed
 
 Identifiers: units stored under an EPC URI keep it; units known only by GS1 key, lots and
 containers get GS1 Digital Link URIs (``https://id.gs1.org/01/<gtin>/10/<lot>``), which
-EPCIS 2.0 accepts. Locations are ``urn:coldtrace:location:<id>`` (no SGLN mapping yet).
+EPCIS 2.0 accepts. Values are percent-encoded as the Digital Link standard requires (every
+character outside RFC 3986's unreserved set), so lot ``A/B`` is ``10/A%2FB`` and serial ``A?B``
+is ``21/A%3FB`` and each reads back exactly. A value outside GS1's character set 82 (a space,
+``#``, non-ASCII), which no GS1 carrier can hold, is encoded the same way: the URI stays well
+formed and decodes to the stored value, and a GS1 parser names the offending character.
+Locations and sensors are ``urn:coldtrace:location:<id>`` / ``urn:coldtrace:sensor:<id>`` with
+the id percent-encoded where a URN may not carry it (no SGLN mapping yet).
 
 >>> from datetime import datetime, UTC
 >>> t = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
@@ -40,6 +46,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
+
+from protocols.gs1.digital_link import DEFAULT_BASE, format_digital_link
+from protocols.gs1.errors import Gs1Error
 
 CONTEXT = "https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"
 _NAMESPACE = uuid.UUID("6f1c1a52-52f0-4d53-9b1e-8a7c3c0d9e11")
@@ -87,16 +96,48 @@ def identifier(uri_or_key: str) -> str:
     if match is None:
         return uri_or_key
     if match.group(1):
-        return f"https://id.gs1.org/00/{match.group(2)}"
-    return f"https://id.gs1.org/01/{match.group(4)}/21/{match.group(6)}"
+        return digital_link({"00": match.group(2)})
+    return digital_link({"01": match.group(4), "21": match.group(6)})
 
 
 def lot_class(gtin: str, lot: str) -> str:
-    return f"https://id.gs1.org/01/{gtin}/10/{lot}"
+    """The Digital Link of a lot (class-level identifier).
+
+    >>> lot_class("00614141123452", "A/B")
+    'https://id.gs1.org/01/00614141123452/10/A%2FB'
+    """
+    return digital_link({"01": gtin, "10": lot})
+
+
+def digital_link(values: dict[str, str]) -> str:
+    """A GS1 Digital Link URI of a key and its qualifiers, every value percent-encoded.
+
+    >>> digital_link({"01": "00614141123452", "21": "A#1"})
+    'https://id.gs1.org/01/00614141123452/21/A%231'
+    """
+    try:
+        return format_digital_link(values)
+    except Gs1Error:
+        # Not a valid GS1 value: still a well-formed URI that decodes to the stored value.
+        path = "".join(f"/{ai}/{quote(value, safe='')}" for ai, value in values.items())
+        return DEFAULT_BASE + path
+
+
+def private_urn(kind: str, name: str) -> str:
+    """``urn:coldtrace:<kind>:<name>``, the name percent-encoded where a URN may not carry it.
+
+    >>> private_urn("location", "fridge 1/a?#")
+    'urn:coldtrace:location:fridge%201/a%3F%23'
+    """
+    return f"urn:coldtrace:{kind}:{quote(name, safe=_URN_SAFE)}"
+
+
+_URN_SAFE = "/:@!$&'()*+,;="
+"""RFC 8141 NSS characters beyond the unreserved ones: ``?`` and ``#`` would end it."""
 
 
 def location_uri(location_id: str) -> str:
-    return f"urn:coldtrace:location:{location_id}"
+    return private_urn("location", location_id)
 
 
 def _time(value: datetime) -> str:
@@ -158,7 +199,7 @@ def _object_event(group: Sequence[Move]) -> dict[str, Any]:
 
 
 def _ref(reference: str) -> str:
-    return "urn:coldtrace:desadv:" + quote(reference.removeprefix("asn:"), safe="")
+    return private_urn("desadv", reference.removeprefix("asn:"))
 
 
 def _aggregations(group: Sequence[Move]) -> list[dict[str, Any]]:
@@ -204,7 +245,7 @@ def sensor_event(s: SensorSummary) -> dict[str, Any]:
     """An ObjectEvent carrying a sensorElementList (EPCIS 2.0 §7.3.6) for one interval."""
     report = {
         "type": "Temperature",
-        "deviceID": f"urn:coldtrace:sensor:{s.sensor_id}",
+        "deviceID": private_urn("sensor", s.sensor_id),
         "minValue": s.minimum,
         "maxValue": s.maximum,
         "meanValue": round(s.mean, 3),
@@ -226,7 +267,7 @@ def sensor_event(s: SensorSummary) -> dict[str, Any]:
                     "time": _time(s.end),
                     "startTime": _time(s.start),
                     "endTime": _time(s.end),
-                    "deviceID": f"urn:coldtrace:sensor:{s.sensor_id}",
+                    "deviceID": private_urn("sensor", s.sensor_id),
                 },
                 "sensorReport": [report],
             }

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-import jsonschema  # type: ignore[import-untyped]
+import jsonschema_rs
 import psycopg
 import pytest
 
@@ -28,9 +28,9 @@ from tests.support.ledger_seed import DOCK, GTIN_A, GTIN_B
 T0 = datetime(2026, 3, 4, 6, 0, tzinfo=UTC)
 PALLET = "106141412345678908"
 CASE = "006141410000000012"
-VALIDATOR = jsonschema.Draft202012Validator(
-    EPCIS_DOCUMENT, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
-)
+# jsonschema_rs checks "format" (uri, date-time) when told to; jsonschema without its format
+# extras (rfc3987, rfc3339-validator) would silently pass any string.
+VALIDATOR = jsonschema_rs.Draft202012Validator(EPCIS_DOCUMENT, validate_formats=True)
 
 
 def test_one_event_per_written_group_and_aggregations_for_containers() -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-URI = {"type": "string", "pattern": r"^[A-Za-z][A-Za-z0-9+.-]*:[^\s]+$"}
+URI = {"type": "string", "format": "uri", "pattern": r"^[A-Za-z][A-Za-z0-9+.-]*:[^\s]+$"}
 TIME = {"type": "string", "format": "date-time", "pattern": r"(Z|[+-]\d{2}:\d{2})$"}
 OFFSET = {"type": "string", "pattern": r"^[+-]((0\d|1[0-3]):[0-5]\d|14:00)$"}
 CBV_BIZ_STEPS = [
