@@ -23,7 +23,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from protocols.records import DeviceId, Record, UtcDatetime
+from protocols.records import INT8_MAX, DeviceId, Record, UtcDatetime
 
 SCHEMA_VERSION: Literal[1] = 1
 MAX_RECORDS_PER_BATCH = 10_000
@@ -34,7 +34,7 @@ CONTENT_TYPE = "application/json"
 class Sequenced(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    seq: Annotated[int, Field(ge=1)]
+    seq: Annotated[int, Field(ge=1, le=INT8_MAX)]
     record: Record
 
 

@@ -97,6 +97,37 @@ class _Record(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
 
+INT4_MAX = 2**31 - 1
+INT8_MAX = 2**63 - 1
+"""Largest values of the cloud's integer columns: a count or sequence above them is refused at
+validation instead of wrapping silently in a binary COPY."""
+
+ABSOLUTE_ZERO_C = -273.15
+MAX_PLAUSIBLE_C = 1000.0
+PHYSICAL_RANGE: dict[str, tuple[float, float]] = {
+    "degC": (ABSOLUTE_ZERO_C, MAX_PLAUSIBLE_C),
+    "percentRH": (0.0, 100.0),
+}
+"""What each quantity can physically be; a value outside is a broken payload, not a reading.
+Edge decoders and cloud ingest refuse the same ranges."""
+
+
+def implausible(unit: str, value: float | None) -> str | None:
+    """Why ``value`` cannot be a measurement of ``unit``, or None.
+
+    >>> implausible("degC", 1e308)
+    '1e+308 degC is outside the physical range -273.15..1000'
+    >>> implausible("percentRH", 55.0) is None, implausible("degC", None) is None
+    (True, True)
+    """
+    if value is None:
+        return None
+    low, high = PHYSICAL_RANGE[unit]
+    if low <= value <= high:
+        return None
+    return f"{value:g} {unit} is outside the physical range {low:g}..{high:g}"
+
+
 class Reading(_Record):
     """One temperature (or other) measurement of one sensor at device time ``time``."""
 
@@ -125,7 +156,7 @@ class TagRead(_Record):
     rssi: float | None = None
     first_seen: UtcDatetime
     last_seen: UtcDatetime
-    count: Annotated[int, Field(ge=1)] = 1
+    count: Annotated[int, Field(ge=1, le=INT4_MAX)] = 1
     received_at: UtcDatetime
 
     @model_validator(mode="after")
@@ -170,16 +201,25 @@ MAX_CLOCK_AHEAD = timedelta(minutes=5)
 """How far a device's time may run ahead of the gateway's receipt time and still be trusted."""
 
 
-def clock_ahead(time: datetime, received_at: datetime) -> bool:
+def clock_ahead(
+    time: datetime, received_at: datetime, cloud_received_at: datetime | None = None
+) -> bool:
     """True when a device stamped a record later than it can have been received.
 
     Such a record is stored as sent, but must not be judged as the newest reading: one reading
-    dated in the future would make every real later reading look late and hide silence.
+    dated in the future would make every real later reading look late and hide silence. The
+    cloud judges against the earlier of the gateway's receipt time and its own
+    (``cloud_received_at``): a gateway's clock may be wrong, or lie, and a record cannot have
+    been received after the cloud had it.
 
     >>> t = datetime(2026, 1, 1, tzinfo=UTC)
     >>> clock_ahead(t + timedelta(minutes=6), t), clock_ahead(t + timedelta(minutes=4), t)
     (True, False)
+    >>> clock_ahead(t + timedelta(days=1), t + timedelta(days=1), cloud_received_at=t)
+    True
     """
+    if cloud_received_at is not None:
+        received_at = min(received_at, cloud_received_at)
     return time > received_at + MAX_CLOCK_AHEAD
 
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from cloud.api import devices, health, readings
+from cloud.api import devices, gateways, health, readings
 from cloud.ingest.router import router as ingest_router
 
 
 def routers() -> list[APIRouter]:
-    return [health.router, ingest_router, readings.router, devices.router, *ledger_routers(),
-            *coldchain_routers(), *web_routers(), *masterdata_routers()]  # fmt: skip
+    return [health.router, ingest_router, readings.router, devices.router, gateways.router,
+            *ledger_routers(), *coldchain_routers(), *web_routers(),
+            *masterdata_routers()]  # fmt: skip
 
 
 def ledger_routers() -> list[APIRouter]:

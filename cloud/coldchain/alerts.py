@@ -42,6 +42,8 @@ AlertKind = Literal[
     "clock_skew",
     "record_refused",
     "stream_stalled",
+    "stream_resumed",
+    "batch_set_aside",
     "channel_failing",
 ]
 Severity = Literal["info", "warning", "critical"]

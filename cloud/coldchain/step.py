@@ -71,8 +71,10 @@ def usable(batch: ProcessingBatch) -> dict[str, Samples]:
         r = item.record
         if not isinstance(r, Reading) or r.unit != "degC" or r.value is None:
             continue
-        if r.quality is Quality.BAD or clock_ahead(r.time, r.received_at):
-            continue  # a probe clock in the future is stored, not judged: silence shows it
+        if r.quality is Quality.BAD or clock_ahead(r.time, r.received_at, batch.received_at):
+            # A probe clock in the future (against the gateway's receipt or the cloud's,
+            # whichever is earlier) is stored, not judged: silence shows it.
+            continue
         by_sensor[r.sensor_id].setdefault(r.time, r.value)
     return {s: sorted(v.items()) for s, v in by_sensor.items()}
 

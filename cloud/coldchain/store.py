@@ -196,8 +196,9 @@ async def readings_between(
         "SELECT DISTINCT ON (time) time, value FROM readings WHERE sensor_id = %s"
         " AND time > %s AND (%s::timestamptz IS NULL OR time <= %s) AND value IS NOT NULL"
         " AND quality <> 'bad' AND unit = 'degC'"
-        # protocols.records.clock_ahead: a future-stamped reading is stored, not judged
-        " AND time <= received_at + %s ORDER BY time, seq",
+        # protocols.records.clock_ahead: a future-stamped reading is stored, not judged, against
+        # the gateway's receipt or the cloud's (stored_at), whichever is earlier
+        " AND time <= least(received_at, stored_at) + %s ORDER BY time, seq",
         (sensor_id, after, until, until, MAX_CLOCK_AHEAD),
     )
     return [(row[0], float(row[1])) for row in await cur.fetchall()]

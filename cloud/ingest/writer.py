@@ -10,17 +10,36 @@ tables and from there into the real tables with ``ON CONFLICT DO NOTHING``.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from uuid import UUID
 
 from psycopg import AsyncConnection, sql
 from psycopg.rows import TupleRow
 
-from cloud.ingest import SequenceGapError
+from cloud.ingest import InvalidBatchError, SequenceGapError
+from cloud.ingest.admission import chunks_touched
+from cloud.ingest.refusals import (
+    RefusedRecord,
+    count_refusals,
+    store_refused,
+    subjects,
+    tally,
+    writer_of,
+)
+from cloud.ingest.scope import judge, subject_ids
 from protocols.batch import Batch, Sequenced
-from protocols.records import DeadLetter, DeviceStatus, PortalPassage, Reading, TagRead
+from protocols.records import (
+    INT4_MAX,
+    INT8_MAX,
+    DeadLetter,
+    DeviceStatus,
+    PortalPassage,
+    Reading,
+    TagRead,
+)
 
 NOTIFY_CHANNEL = "coldtrace_ingest"
 """The processor LISTENs here; the payload is the gateway id."""
@@ -149,16 +168,37 @@ TARGETS: dict[type, Target] = {
 }
 
 
+# Columns checked per row before COPY. The key columns (gateway_id, boot_id, seq) are checked
+# once per batch by the contract (``protocols.batch``); times are bounded by ``UtcDatetime``.
+_CHECKED: dict[str, tuple[int, ...]] = {
+    t.table: tuple(
+        i
+        for i, (column, kind) in enumerate(zip(t.columns, t.types, strict=True))
+        if column not in _KEY_COLUMNS and kind in ("int4", "int8", "float8", "text", "text[]")
+    )
+    for t in TARGETS.values()
+}
+
+
 @dataclass(frozen=True)
 class StoreResult:
     stored_through: int
     stored: int
-    """How many records this call stored (0 for a pure resend)."""
+    """How many records this call stored (0 for a pure resend), refused ones included."""
     batch_id: int | None
+    refused: int = 0
+    """How many of them were refused for their scope and kept as dead letters."""
 
 
-async def store_batch(conn: AsyncConnection[TupleRow], batch: Batch) -> StoreResult:
-    """Writes what is new in ``batch`` and advances the stream; commits before returning."""
+async def store_batch(
+    conn: AsyncConnection[TupleRow], batch: Batch, *, max_chunks: int | None = None
+) -> StoreResult:
+    """Writes what is new in ``batch`` and advances the stream; commits before returning.
+
+    Records the gateway may not write (``cloud.ingest.scope``) are kept as dead letters with the
+    reason instead of in their tables. ``max_chunks`` bounds the hypertable chunks the batch
+    writes into (``InvalidBatchError`` above it; None: unbounded).
+    """
     async with conn.transaction():
         stored_through = await _lock_stream(conn, batch.gateway_id, batch.boot_id)
         fresh = [item for item in batch.records if item.seq > stored_through]
@@ -166,8 +206,14 @@ async def store_batch(conn: AsyncConnection[TupleRow], batch: Batch) -> StoreRes
             return StoreResult(stored_through, 0, None)
         if fresh[0].seq != stored_through + 1:
             raise SequenceGapError(expected=stored_through + 1, got=fresh[0].seq)
-        await _copy_records(conn, batch.gateway_id, batch.boot_id, fresh)
-        span = _time_span(fresh)
+        admitted, refused = await _scope(conn, batch.gateway_id, fresh)
+        if max_chunks is not None:
+            await _bound_chunks(conn, admitted, max_chunks)
+        now = await _now(conn)
+        await store_refused(conn, batch.gateway_id, batch.boot_id, refused, now)
+        await count_refusals(conn, batch.gateway_id, *tally(refused, admitted))
+        await _copy_records(conn, batch, admitted)
+        span = _time_span(admitted)
         cur = await conn.execute(
             "INSERT INTO ingest_batches (gateway_id, boot_id, first_seq, last_seq, record_count,"
             " time_min, time_max) VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING batch_id",
@@ -175,14 +221,98 @@ async def store_batch(conn: AsyncConnection[TupleRow], batch: Batch) -> StoreRes
         )
         row = await cur.fetchone()
         assert row is not None
+        # sent_at against the cloud's receipt: the gateway's clock skew (device API).
         await conn.execute(
-            "UPDATE gateway_streams SET stored_through = %s, updated_at = now()"
-            " WHERE gateway_id = %s AND boot_id = %s",
-            (fresh[-1].seq, batch.gateway_id, batch.boot_id),
+            "UPDATE gateway_streams SET stored_through = %s, updated_at = now(),"
+            " last_sent_at = %s, last_received_at = now() WHERE gateway_id = %s AND boot_id = %s",
+            (fresh[-1].seq, batch.sent_at, batch.gateway_id, batch.boot_id),
         )
         # Delivered to listeners only when the transaction commits.
         await conn.execute("SELECT pg_notify(%s, %s)", (NOTIFY_CHANNEL, batch.gateway_id))
-    return StoreResult(fresh[-1].seq, len(fresh), int(row[0]))
+    return StoreResult(fresh[-1].seq, len(fresh), int(row[0]), len(refused))
+
+
+async def _now(conn: AsyncConnection[TupleRow]) -> datetime:
+    cur = await conn.execute("SELECT now()")
+    row = await cur.fetchone()
+    assert row is not None
+    return row[0]  # type: ignore[no-any-return]
+
+
+async def _scope(
+    conn: AsyncConnection[TupleRow], gateway_id: str, fresh: Sequence[Sequenced]
+) -> tuple[list[Sequenced], list[RefusedRecord]]:
+    """Splits records into those the gateway may write and those refused for their scope.
+
+    Master data is read inside the stream's transaction: a mount that commits later applies to
+    later batches.
+    """
+    writer = await writer_of(conn, gateway_id)
+    known = await subjects(conn, subject_ids(item.record for item in fresh))
+    admitted: list[Sequenced] = []
+    refused: list[RefusedRecord] = []
+    for item in fresh:
+        verdict = judge(writer, item.record, known)
+        if verdict is None:
+            admitted.append(item)
+        else:
+            refused.append(RefusedRecord(item, verdict))
+    return admitted, refused
+
+
+_PARTITIONED = {"readings": Reading, "tag_reads": TagRead}
+
+
+async def _bound_chunks(
+    conn: AsyncConnection[TupleRow], items: Sequence[Sequenced], limit: int
+) -> None:
+    """Refuses a batch whose readings and tag reads would write into more than ``limit`` chunks.
+
+    Every chunk written (and more so created) takes locks on the chunk and its indexes until
+    commit; thousands of them exhaust the lock table ("out of shared memory"), which used to
+    answer 503 and be retried for ever. A 422 naming no record makes the edge halve its batches.
+    """
+    times: dict[type, list[datetime]] = {Reading: [], TagRead: []}
+    for item in items:
+        r = item.record
+        if isinstance(r, Reading):
+            times[Reading].append(r.time)
+        elif isinstance(r, TagRead):
+            times[TagRead].append(r.first_seen)
+    if len(times[Reading]) + len(times[TagRead]) <= limit:
+        return  # cannot touch more chunks than it has records
+    intervals = await chunk_intervals(conn)
+    touched = {
+        table: chunks_touched(times[kind], intervals[table])
+        for table, kind in _PARTITIONED.items()
+        if table in intervals and times[kind]
+    }
+    if sum(touched.values()) > limit:
+        spread = ", ".join(f"{n} of {table}" for table, n in sorted(touched.items()))
+        message = (
+            f"the batch would write into {sum(touched.values())} chunks ({spread}); at most"
+            f" {limit} per batch: send fewer records per batch"
+        )
+        raise InvalidBatchError(message, [{"loc": ["records"], "msg": message, "type": "chunks"}])
+
+
+async def chunk_intervals(conn: AsyncConnection[TupleRow]) -> dict[str, timedelta]:
+    """The time-partitioning interval of ``readings`` and ``tag_reads`` where they are
+    hypertables (empty on plain PostgreSQL)."""
+    cur = await conn.execute("SELECT to_regclass('_timescaledb_catalog.dimension') IS NOT NULL")
+    row = await cur.fetchone()
+    if row is None or not row[0]:
+        return {}
+    cur = await conn.execute(
+        "SELECT h.table_name, d.interval_length FROM _timescaledb_catalog.hypertable h"
+        " JOIN _timescaledb_catalog.dimension d ON d.hypertable_id = h.id"
+        " WHERE h.schema_name = current_schema() AND h.table_name = ANY(%s)"
+        " AND d.interval_length IS NOT NULL",
+        (list(_PARTITIONED),),
+    )
+    return {
+        str(table): timedelta(microseconds=int(length)) for table, length in await cur.fetchall()
+    }
 
 
 async def _lock_stream(conn: AsyncConnection[TupleRow], gateway_id: str, boot_id: UUID) -> int:
@@ -216,16 +346,80 @@ async def _lock_stream(conn: AsyncConnection[TupleRow], gateway_id: str, boot_id
 
 
 async def _copy_records(
-    conn: AsyncConnection[TupleRow], gateway_id: str, boot_id: UUID, items: Sequence[Sequenced]
+    conn: AsyncConnection[TupleRow], batch: Batch, items: Sequence[Sequenced]
 ) -> None:
     grouped: dict[type, list[Row]] = {}
+    problems: list[dict[str, object]] = []
     for item in items:
         target = TARGETS[type(item.record)]
-        grouped.setdefault(type(item.record), []).append(
-            target.row((gateway_id, boot_id, item.seq), item.record)
-        )
+        row = target.row((batch.gateway_id, batch.boot_id, item.seq), item.record)
+        for column, message in column_problems(target, row):
+            problems.append(
+                {
+                    "loc": ["records", item.seq - batch.first_seq, "record", item.record.kind],
+                    "seq": item.seq,
+                    "msg": f"{column}: {message}",
+                    "type": "value_error",
+                }
+            )
+        grouped.setdefault(type(item.record), []).append(row)
+    if problems:
+        raise InvalidBatchError("values do not fit their columns", problems[:1000])
     for kind, rows in grouped.items():
         await copy_through_staging(conn, TARGETS[kind], rows)
+
+
+_INT_RANGE = {"int4": (-INT4_MAX - 1, INT4_MAX), "int8": (-INT8_MAX - 1, INT8_MAX)}
+
+
+def _int_problem(column_type: str, value: object) -> str | None:
+    low, high = _INT_RANGE[column_type]
+    if isinstance(value, int) and low <= value <= high:
+        return None
+    return f"{value!r} does not fit {column_type}"
+
+
+def _float_problem(_: str, value: object) -> str | None:
+    if isinstance(value, float | int) and math.isfinite(value):
+        return None
+    return f"{value!r} is not a finite float8"
+
+
+def _text_problem(_: str, value: object) -> str | None:
+    if isinstance(value, str) and "\x00" not in value:
+        return None
+    return "text must be a string without NUL characters"
+
+
+def _texts_problem(_: str, value: object) -> str | None:
+    if isinstance(value, list) and not any(_text_problem("text", v) for v in value):
+        return None
+    return "text[] must hold strings without NUL characters"
+
+
+# Binary COPY wraps integers silently and takes any float: every value is checked first.
+_VALUE_CHECKS: dict[str, Callable[[str, object], str | None]] = {
+    "int4": _int_problem,
+    "int8": _int_problem,
+    "float8": _float_problem,
+    "text": _text_problem,
+    "text[]": _texts_problem,
+}
+
+
+def column_problems(target: Target, row: Row) -> list[tuple[str, str]]:
+    """(column, why) for every value of ``row`` that does not fit its column's type.
+
+    >>> column_problems(TARGETS[TagRead], (None,) * 6 + (2**31,) + (None,) * 4)
+    [('read_count', '2147483648 does not fit int4')]
+    """
+    found: list[tuple[str, str]] = []
+    for index in _CHECKED[target.table]:
+        value, column_type = row[index], target.types[index]
+        why = None if value is None else _VALUE_CHECKS[column_type](column_type, value)
+        if why is not None:
+            found.append((target.columns[index], why))
+    return found
 
 
 async def copy_through_staging(

@@ -4,6 +4,12 @@ Runs inside the processor's transaction, like a step. Times are device times: a 
 arrives late never moves ``last_seen_at`` backwards, and a status older than the one on record
 does not overwrite it. A device reported ``offline`` was not seen, so that report changes its
 state but not ``last_seen_at``.
+
+Times are bounded by the cloud's receipt of the batch (``protocols.records.clock_ahead``): a
+reading or tag read stamped ahead counts as seen at its receipt, and a status stamped ahead is
+stored but not applied, whatever receipt time the gateway claims. A device belongs to the gateway
+that reported it first (``gateway_id``, never changed here): only that gateway's statuses change
+its state (ingest refuses the others; this guards two first reports racing in one batch window).
 """
 
 from __future__ import annotations
@@ -40,28 +46,35 @@ SET last_state = CASE WHEN devices.state_at IS NULL OR EXCLUDED.state_at >= devi
     state_at = GREATEST(devices.state_at, EXCLUDED.state_at),
     last_seen_at = GREATEST(devices.last_seen_at, EXCLUDED.last_seen_at),
     gateway_id = COALESCE(devices.gateway_id, EXCLUDED.gateway_id)
+WHERE devices.gateway_id IS NULL OR devices.gateway_id = EXCLUDED.gateway_id
 """
 
 
 async def update_devices(
-    conn: AsyncConnection[TupleRow], gateway_id: str, records: Sequence[Sequenced]
+    conn: AsyncConnection[TupleRow],
+    gateway_id: str,
+    records: Sequence[Sequenced],
+    received_at: datetime | None = None,
 ) -> None:
-    """Upserts the devices this batch mentions (sensors, readers, status reports)."""
+    """Upserts the devices this batch mentions (sensors, readers, status reports).
+
+    ``received_at`` is the cloud's receipt of the batch (``ingest_batches.received_at``).
+    """
     seen: dict[str, tuple[str, datetime]] = {}
     latest: dict[str, DeviceStatus] = {}
     for item in records:
         record = item.record
         # A device clock in the future must not push last_seen ahead, or silence goes unseen.
         if isinstance(record, Reading):
-            _note(seen, record.sensor_id, "sensor", _trusted(record.time, record.received_at))
+            at = _trusted(record.time, record.received_at, received_at)
+            _note(seen, record.sensor_id, "sensor", at)
         elif isinstance(record, TagRead):
-            _note(
-                seen,
-                record.reader_id,
-                "llrp_reader",
-                _trusted(record.last_seen, record.received_at),
-            )
+            at = _trusted(record.last_seen, record.received_at, received_at)
+            _note(seen, record.reader_id, "llrp_reader", at)
         elif isinstance(record, DeviceStatus):
+            if received_at is not None and clock_ahead(record.time, received_at):
+                continue  # stored as sent, never applied: a 9999 status must not stick
+
             known = latest.get(record.device_id)
             if known is None or record.time >= known.time:
                 latest[record.device_id] = record
@@ -93,8 +106,10 @@ async def update_devices(
         )
 
 
-def _trusted(time: datetime, received_at: datetime) -> datetime:
-    return received_at if clock_ahead(time, received_at) else time
+def _trusted(time: datetime, received_at: datetime, cloud_received: datetime | None) -> datetime:
+    if not clock_ahead(time, received_at, cloud_received):
+        return time
+    return received_at if cloud_received is None else min(received_at, cloud_received)
 
 
 def _note(seen: dict[str, tuple[str, datetime]], device_id: str, kind: str, at: datetime) -> None:

@@ -66,9 +66,18 @@ async def handle_passage(
     out = Outcome()
     out.summary = {"undecodable": list(reads.undecodable), "other": list(reads.not_trade_items)}
     door = await _door(conn, p.door_id)
+    site = await _gateway_site(conn, gateway_id)
     if door is None:
         out.outcome = "refused"
         out.summary["error"] = f"door {p.door_id!r} is not a known dock-door location or device"
+    elif site is not None and door[1] != site:
+        # Ingest refuses another site's doors (cloud.ingest.scope); this holds when the door or
+        # the gateway moved to another site between the passage's storage and its processing.
+        out.outcome = "refused"
+        out.summary["error"] = (
+            f"door {p.door_id!r} is at site {door[1]!r}; gateway {gateway_id!r} writes for"
+            f" site {site!r}"
+        )
     else:
         out.location_id, out.site_id = door
         try:
@@ -85,6 +94,12 @@ async def handle_passage(
             out.summary["error"] = f"ledger refused: {err}"
     await _record(conn, gateway_id, boot_id=boot_id, seq=seq, p=p, out=out)
     return out
+
+
+async def _gateway_site(conn: AsyncConnection[TupleRow], gateway_id: str) -> str | None:
+    cur = await conn.execute("SELECT site_id FROM gateways WHERE gateway_id = %s", (gateway_id,))
+    row = await cur.fetchone()
+    return None if row is None or row[0] is None else str(row[0])
 
 
 async def _door(conn: AsyncConnection[TupleRow], door_id: str) -> tuple[str, str] | None:

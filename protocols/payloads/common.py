@@ -19,11 +19,9 @@ import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from protocols.records import Reading
-
-ABSOLUTE_ZERO_C = -273.15
-MAX_PLAUSIBLE_C = 1000.0
-"""Readings outside [absolute zero, 1000 °C] are not temperatures: the payload is wrong."""
+# One definition of "physically possible" for the edge decoders and cloud ingest: readings
+# outside [absolute zero, 1000 °C] are not temperatures, the payload is wrong.
+from protocols.records import ABSOLUTE_ZERO_C, MAX_PLAUSIBLE_C, Reading
 
 
 class PayloadError(ValueError):

@@ -19,7 +19,7 @@ from playwright.async_api import Browser, ConsoleMessage, Page, async_playwright
 from cloud.ingest.auth import add_gateway
 from protocols.batch import Batch, Sequenced
 from tests.support.cloud_processes import CloudProcess, serve
-from tests.support.coldchain_seed import FRIDGE_A, SENSOR, readings
+from tests.support.coldchain_seed import FRIDGE_A, SENSOR, SITE, readings
 from tests.support.web_dashboard import Seeded, seeded_site
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -71,7 +71,7 @@ async def browser() -> AsyncIterator[Browser]:
 async def post_warm_readings(url: str, base: str) -> None:
     """Fridge A at 12 °C for the last 30 minutes, POSTed as a gateway does."""
     async with await psycopg.AsyncConnection.connect(url) as conn:
-        token = await add_gateway(conn, "browser-gw", None)
+        token = await add_gateway(conn, "browser-gw", SITE)
         await conn.commit()
     now = datetime.now(UTC).replace(microsecond=0)
     records = readings(SENSOR[FRIDGE_A], now - timedelta(minutes=29), [12.0] * 30)

@@ -57,7 +57,7 @@ async def test_sensor_mounted_through_the_api_is_judged_and_its_lot_quarantined(
         assert received.status_code == 201, received.text
 
         async with await psycopg.AsyncConnection.connect(timescale_url) as conn:
-            await add_gateway(conn, "cc-gw", None)
+            await add_gateway(conn, "cc-gw", "ward")
             await conn.commit()
         async with make_pool(timescale_url, max_size=4) as pool:
             site = Site(timescale_url, pool, {"w1": lot_id})

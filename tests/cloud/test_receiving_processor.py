@@ -48,7 +48,7 @@ async def test_a_pallet_is_received_once_through_the_processor(timescale_url: st
         }
         await create_asn(conn, AsnIn.model_validate(doc))
         await conn.commit()
-    await create_gateway(timescale_url)
+    await create_gateway(timescale_url, site="site-1")
     boot = uuid4()
     pallet = encode_sscc96(PALLET, 7)
     first = batch_with("gw-1", boot, 1, [passage(1, Direction.INBOUND, pallet)])

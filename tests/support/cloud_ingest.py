@@ -31,9 +31,10 @@ class Gateway:
         return {"Authorization": f"Bearer {self.token}"}
 
 
-async def create_gateway(url: str, gateway_id: str = "gw-1") -> Gateway:
+async def create_gateway(url: str, gateway_id: str = "gw-1", site: str | None = None) -> Gateway:
+    """A registered gateway; without ``site`` it may write only for devices bound to no site."""
     async with await psycopg.AsyncConnection.connect(url) as conn:
-        token = await add_gateway(conn, gateway_id, None)
+        token = await add_gateway(conn, gateway_id, site)
         await conn.commit()
     return Gateway(gateway_id, token)
 

@@ -133,7 +133,7 @@ class Site:
 async def make_site(url: str, pool: AsyncConnectionPool[AsyncConnection[TupleRow]]) -> Site:
     async with await psycopg.AsyncConnection.connect(url) as conn:
         lots = await seed(conn)
-        await add_gateway(conn, "cc-gw", None)
+        await add_gateway(conn, "cc-gw", SITE)
         await conn.commit()
     return Site(url, pool, lots)
 

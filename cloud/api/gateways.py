@@ -1,0 +1,148 @@
+"""Gateways (site, clock skew, refusals) and the dead letters ingest kept.
+
+``GET /v1/gateways`` shows, per gateway, the site it writes for, its clock against the cloud's
+(``clock_skew``: the last batch's ``sent_at`` minus the cloud's receipt; transit time makes it
+slightly negative on a correct clock) and how many records were refused, by reason.
+``GET /v1/dead-letters`` (admin) lists what was kept instead of applied: records the cloud
+refused for their scope (``refusal`` set, ``raw`` is the record's JSON) and dead letters the
+gateways made (``refusal`` null).
+"""
+
+from __future__ import annotations
+
+import base64
+from datetime import datetime, timedelta
+from typing import Annotated, Literal
+from uuid import UUID
+
+from fastapi import APIRouter, HTTPException, Query
+from psycopg import AsyncConnection
+from psycopg.rows import TupleRow
+from pydantic import BaseModel
+
+from cloud.api.deps import IdPath, IdQuery, Pool
+from cloud.auth.deps import require_role
+from cloud.auth.model import Role
+from protocols.records import UtcDatetime
+
+router = APIRouter(tags=["devices"])
+
+_READERS = [require_role(Role.VIEWER, Role.OPERATOR, Role.QA)]
+
+
+class GatewayOut(BaseModel):
+    gateway_id: str
+    site_id: str | None
+    """The site the gateway writes for; None: only devices bound to no site."""
+    disabled: bool
+    last_batch_at: datetime | None
+    """The cloud's receipt of the gateway's last stored batch."""
+    last_sent_at: datetime | None
+    """That batch's ``sent_at``, by the gateway's clock."""
+    clock_skew: timedelta | None
+    """``last_sent_at - last_batch_at``: positive when the gateway's clock runs ahead."""
+    refusals: dict[str, int]
+    """Refusal events per reason: foreign_site, foreign_device, no_site (kept as dead letters),
+    out_of_range, too_old, too_far_ahead, chunks, invalid (answered 422), dead_letter (dead
+    letters the gateway sent)."""
+
+
+_GATEWAYS = """
+SELECT g.gateway_id, g.site_id, g.disabled_at IS NOT NULL, s.last_received_at, s.last_sent_at,
+       coalesce((SELECT jsonb_object_agg(r.reason, r.refused) FROM gateway_refusals r
+                 WHERE r.gateway_id = g.gateway_id), '{}'::jsonb)
+FROM gateways g
+LEFT JOIN LATERAL (
+    SELECT gs.last_received_at, gs.last_sent_at FROM gateway_streams gs
+    WHERE gs.gateway_id = g.gateway_id AND gs.last_received_at IS NOT NULL
+    ORDER BY gs.last_received_at DESC LIMIT 1
+) s ON true
+WHERE %(g)s::text IS NULL OR g.gateway_id = %(g)s
+ORDER BY g.gateway_id
+"""
+
+
+async def _gateways(conn: AsyncConnection[TupleRow], gateway_id: str | None) -> list[GatewayOut]:
+    cur = await conn.execute(_GATEWAYS, {"g": gateway_id})
+    return [
+        GatewayOut(
+            gateway_id=r[0], site_id=r[1], disabled=r[2], last_batch_at=r[3], last_sent_at=r[4],
+            clock_skew=None if r[3] is None or r[4] is None else r[4] - r[3],
+            refusals={str(k): int(v) for k, v in r[5].items()},
+        )
+        for r in await cur.fetchall()
+    ]  # fmt: skip
+
+
+@router.get("/v1/gateways", response_model=list[GatewayOut], dependencies=_READERS)
+async def list_gateways(pool: Pool) -> list[GatewayOut]:
+    """Every registered gateway with its site, clock skew and refusal counts."""
+    async with pool.connection() as conn:
+        return await _gateways(conn, None)
+
+
+@router.get("/v1/gateways/{gateway_id:path}", response_model=GatewayOut, dependencies=_READERS)
+async def get_gateway(gateway_id: IdPath, pool: Pool) -> GatewayOut:
+    async with pool.connection() as conn:
+        found = await _gateways(conn, gateway_id)
+    if not found:
+        raise HTTPException(404, f"no gateway {gateway_id!r}")
+    return found[0]
+
+
+class DeadLetterOut(BaseModel):
+    gateway_id: str
+    boot_id: UUID
+    seq: int
+    source: str
+    reason: str
+    refusal: str | None
+    """Why the cloud refused the record (foreign_site, foreign_device, no_site); None when the
+    gateway made the dead letter."""
+    record_kind: str | None
+    received_at: datetime
+    stored_at: datetime
+    raw_base64: str
+    text: str | None
+    """``raw`` as text when it is UTF-8 (a refused record's JSON)."""
+
+
+def _text(raw: bytes) -> str | None:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+@router.get(
+    "/v1/dead-letters",
+    response_model=list[DeadLetterOut],
+    dependencies=[require_role(Role.ADMIN)],
+)
+async def list_dead_letters(
+    pool: Pool,
+    gateway_id: IdQuery = None,
+    made_by: Annotated[Literal["cloud", "gateway"] | None, Query()] = None,
+    before: Annotated[UtcDatetime | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> list[DeadLetterOut]:
+    """Dead letters, newest first (page with ``before`` = the last ``stored_at`` seen)."""
+    async with pool.connection() as conn:
+        cur = await conn.execute(
+            "SELECT gateway_id, boot_id, seq, source, reason, refusal, record_kind, received_at,"
+            " stored_at, raw FROM dead_letters"
+            " WHERE (%(g)s::text IS NULL OR gateway_id = %(g)s)"
+            " AND (%(m)s::text IS NULL OR (refusal IS NOT NULL) = (%(m)s = 'cloud'))"
+            " AND (%(b)s::timestamptz IS NULL OR stored_at < %(b)s)"
+            " ORDER BY stored_at DESC, gateway_id, boot_id, seq LIMIT %(n)s",
+            {"g": gateway_id, "m": made_by, "b": before, "n": limit},
+        )
+        rows = await cur.fetchall()
+    return [
+        DeadLetterOut(
+            gateway_id=r[0], boot_id=r[1], seq=r[2], source=r[3], reason=r[4], refusal=r[5],
+            record_kind=r[6], received_at=r[7], stored_at=r[8],
+            raw_base64=base64.b64encode(bytes(r[9])).decode("ascii"), text=_text(bytes(r[9])),
+        )
+        for r in rows
+    ]  # fmt: skip

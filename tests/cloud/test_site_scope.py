@@ -1,0 +1,218 @@
+"""A gateway writes only for its own site (issue 12.1), end to end: two sites, two gateways,
+HTTP ingest, the processor's default steps, the device and dead-letter APIs.
+
+gw-1 (site 1) tries what an attacker or a misconfigured gateway would: readings of site 2's
+fridge sensor at 12 °C, the status of site 2's devices, a pallet passage at site 2's dock. None
+of it is judged or applied; all of it is kept as dead letters with the reason and counted, and
+gw-1's own records in the same batches are stored and judged.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from uuid import uuid4
+
+import psycopg
+import pytest
+
+from cloud.auth.model import Role
+from cloud.auth.service import add_user
+from cloud.processing.processor import Processor
+from cloud.processing.registry import default_steps
+from cloud.storage.database import make_pool
+from protocols.batch import Batch, Sequenced
+from protocols.gs1.epc import encode_sscc96
+from protocols.records import DeviceState, Direction, PortalPassage, Reading, Record
+from tests.support.cloud_ingest import Gateway, app_client, count, create_gateway, post, status
+from tests.support.coldchain_seed import FAST
+from tests.support.two_sites import PALLET_2, dock, seed_two_sites, sensor
+
+pytestmark = pytest.mark.integration
+
+NOW = datetime.now(UTC).replace(second=0, microsecond=0)
+T0 = NOW - timedelta(hours=3)
+
+
+def warm(sensor_id: str, start: datetime = T0) -> list[Reading]:
+    """5 °C, then 12 °C for 40 minutes: an action-level excursion in a 2-8 °C fridge."""
+    values = [5.0] * 5 + [12.0] * 40
+    return [
+        Reading(sensor_id=sensor_id, time=start + timedelta(minutes=i), value=v,
+                received_at=start + timedelta(minutes=i))
+        for i, v in enumerate(values)
+    ]  # fmt: skip
+
+
+def pallet_at(door: str, at: datetime) -> PortalPassage:
+    return PortalPassage(
+        passage_id=f"{door}/1", door_id=door, reader_id=f"{door}/reader",
+        direction=Direction.INBOUND, started_at=at, ended_at=at + timedelta(seconds=5),
+        epcs=(encode_sscc96(PALLET_2, 7),),
+    )  # fmt: skip
+
+
+def batch(gateway: Gateway, records: Sequence[Record]) -> Batch:
+    return Batch(
+        gateway_id=gateway.gateway_id, boot_id=uuid4(), sent_at=NOW + timedelta(seconds=90),
+        records=[Sequenced(seq=i + 1, record=r) for i, r in enumerate(records)],
+    )  # fmt: skip
+
+
+async def process(url: str) -> None:
+    async with make_pool(url, max_size=2) as pool:
+        await Processor(pool, default_steps(), FAST, listen_url=url).drain()
+    assert await count(url, "processor_streams", "last_error IS NOT NULL") == 0
+
+
+async def rows(url: str, query: str, *params: object) -> list[tuple[object, ...]]:
+    async with await psycopg.AsyncConnection.connect(url) as conn:
+        cur = await conn.execute(query, params)
+        return list(await cur.fetchall())
+
+
+async def tokens(url: str) -> dict[Role, dict[str, str]]:
+    async with await psycopg.AsyncConnection.connect(url) as conn:
+        made = {role: await add_user(conn, f"{role.value}-1", role) for role in Role}
+        await conn.commit()
+    return {role: {"Authorization": f"Bearer {t}"} for role, t in made.items()}
+
+
+async def test_a_gateway_cannot_judge_receive_or_take_over_at_another_site(
+    timescale_url: str,
+) -> None:
+    url = timescale_url
+    sites = await seed_two_sites(url, T0)
+    gw1, gw2 = sites.gateways[1], sites.gateways[2]
+    users = await tokens(url)
+    async with app_client(url) as client:
+        # gw-2 reports its own sensor first, so site 2's devices row belongs to gw-2
+        own = await post(client, gw2, batch(gw2, [status(sensor(2), DeviceState.ONLINE, T0)]))
+        assert own.status_code == 200, own.text
+        await process(url)
+
+        # gw-1's batch: its own fridge in range, and site 2's sensor, door and device
+        attack: list[Record] = [
+            *warm(sensor(2)),
+            status(sensor(2), DeviceState.OFFLINE, T0 + timedelta(minutes=50)),
+            pallet_at(dock(2), T0 + timedelta(minutes=55)),
+            *[Reading(sensor_id=sensor(1), time=T0 + timedelta(minutes=i), value=5.0,
+                      received_at=T0 + timedelta(minutes=i)) for i in range(45)],
+        ]  # fmt: skip
+        sent = await post(client, gw1, batch(gw1, attack))
+        assert sent.status_code == 200, sent.text
+        assert sent.json()["stored_through"] == len(attack)  # refused records are acknowledged
+        await process(url)
+
+        # nothing of it was judged or applied at site 2
+        assert await count(url, "readings", f"sensor_id = '{sensor(2)}'") == 0
+        assert await count(url, "excursions") == 0
+        assert await rows(url, "SELECT status FROM lots WHERE lot_id = %s", sites.lots[2]) == [
+            ("available",)
+        ]
+        assert await count(url, "receipts") == 0
+        assert await count(url, "ledger_entries", "movement = 'receive' AND quantity = 40") == 0
+        assert await rows(
+            url, "SELECT gateway_id, last_state FROM devices WHERE device_id = %s", sensor(2)
+        ) == [("gw-2", "online")]
+        # gw-1's own readings of the same batch were stored
+        assert await count(url, "readings", f"sensor_id = '{sensor(1)}'") == 45
+
+        # kept as dead letters made by the cloud, with the reason; counted per gateway
+        refused = await rows(
+            url,
+            "SELECT refusal, record_kind, count(*) FROM dead_letters WHERE gateway_id = 'gw-1'"
+            " GROUP BY 1, 2 ORDER BY 2",
+        )
+        assert refused == [
+            ("foreign_site", "device_status", 1),
+            ("foreign_site", "portal_passage", 1),
+            ("foreign_site", "reading", 45),
+        ]
+        listed = await client.get("/v1/gateways/gw-1", headers=users[Role.VIEWER])
+        assert listed.status_code == 200, listed.text
+        assert listed.json()["site_id"] == "site-1"
+        assert listed.json()["refusals"] == {"foreign_site": 47}
+        letters = await client.get(
+            "/v1/dead-letters", params={"gateway_id": "gw-1", "made_by": "cloud", "limit": 100},
+            headers=users[Role.ADMIN],
+        )  # fmt: skip
+        assert letters.status_code == 200, letters.text
+        assert len(letters.json()) == 47
+        passage = next(d for d in letters.json() if d["record_kind"] == "portal_passage")
+        assert "site-2" in passage["reason"]
+        assert "site-1" in passage["reason"]
+        assert json.loads(passage["text"])["door_id"] == dock(2)
+        viewer = await client.get("/v1/dead-letters", headers=users[Role.VIEWER])
+        assert viewer.status_code == 403
+
+        # the same records from site 2's own gateway are judged and applied
+        again: list[Record] = [*warm(sensor(2)), pallet_at(dock(2), T0 + timedelta(hours=1))]
+        legit = await post(client, gw2, batch(gw2, again))
+        assert legit.status_code == 200, legit.text
+        await process(url)
+    assert await rows(url, "SELECT level FROM excursions WHERE sensor_id = %s", sensor(2)) == [
+        ("action",)
+    ]
+    assert await rows(url, "SELECT status FROM lots WHERE lot_id = %s", sites.lots[2]) == [
+        ("quarantined",)
+    ]
+    assert await count(url, "ledger_entries", "movement = 'receive' AND quantity = 40") == 1
+    assert await count(url, "dead_letters", "gateway_id = 'gw-2'") == 0
+
+
+async def test_unmounted_devices_belong_to_the_site_that_reported_them_first(
+    timescale_url: str,
+) -> None:
+    url = timescale_url
+    sites = await seed_two_sites(url, T0)
+    gw1, gw2 = sites.gateways[1], sites.gateways[2]
+    gw3 = await create_gateway(url, "gw-3", site="site-2")  # a second gateway at site 2
+    nowhere = await create_gateway(url, "gw-0")  # registered before sites were required
+    logger = "loose-logger/t"
+    reading = warm(logger)[:3]
+    async with app_client(url) as client:
+        first = await post(client, gw2, batch(gw2, reading))
+        assert first.status_code == 200, first.text
+        await process(url)  # gw-2 becomes the logger's first reporter
+        for gateway in (gw1, gw3, nowhere):
+            records: list[Record] = [*reading, status(logger, DeviceState.DEGRADED, T0)]
+            answer = await post(client, gateway, batch(gateway, records))
+            assert answer.status_code == 200, answer.text
+        # the site-less gateway may still report what is bound to no site
+        free = await post(client, nowhere, batch(nowhere, [status("gw-0", DeviceState.ONLINE, T0)]))
+        assert free.status_code == 200, free.text
+        await process(url)
+    kept = await rows(
+        url, "SELECT gateway_id, refusal, record_kind, count(*) FROM dead_letters"
+        " GROUP BY 1, 2, 3 ORDER BY 1, 3",
+    )  # fmt: skip
+    assert kept == [
+        # a status of a device another gateway owns is that gateway's to report
+        ("gw-0", "foreign_device", "device_status", 1),
+        ("gw-0", "no_site", "reading", 3),
+        ("gw-1", "foreign_device", "device_status", 1),
+        ("gw-1", "foreign_site", "reading", 3),
+        # same site: two gateways may hear one logger, but only its owner reports its state
+        ("gw-3", "foreign_device", "device_status", 1),
+    ]
+    assert await count(url, "readings", f"sensor_id = '{logger}' AND gateway_id = 'gw-3'") == 3
+    assert await rows(
+        url, "SELECT gateway_id, last_state FROM devices WHERE device_id = %s", logger
+    ) == [("gw-2", None)]
+    assert await rows(url, "SELECT last_state FROM devices WHERE device_id = 'gw-0'") == [
+        ("online",)
+    ]
+
+
+async def test_no_gateway_reports_another_gateways_status(timescale_url: str) -> None:
+    url = timescale_url
+    sites = await seed_two_sites(url, T0)
+    gw1 = sites.gateways[1]
+    async with app_client(url) as client:
+        sent = await post(client, gw1, batch(gw1, [status("gw-2", DeviceState.OFFLINE, T0)]))
+        assert sent.status_code == 200, sent.text
+        await process(url)
+    assert await rows(url, "SELECT refusal FROM dead_letters") == [("foreign_device",)]
+    assert await count(url, "devices", "device_id = 'gw-2'") == 0
