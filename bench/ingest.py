@@ -120,7 +120,7 @@ async def _process(url: str, steps: list[Step]) -> tuple[float, int]:
 async def _reset_processing(url: str) -> None:
     async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
         await conn.execute("UPDATE ingest_batches SET processed_at = NULL")
-        await conn.execute("UPDATE gateway_streams SET processed_through = 0")
+        await conn.execute("UPDATE processor_streams SET processed_through = 0")
 
 
 async def main(args: argparse.Namespace, url: str) -> None:

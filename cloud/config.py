@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, PostgresDsn, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from cloud.coldchain.alerts import AlertSettings
+from cloud.storage.database import Timeouts
 
 PositiveDelta = Annotated[timedelta, Field(gt=timedelta(0))]
 
@@ -23,6 +24,14 @@ class ProcessorSettings(BaseModel):
     retry_initial: PositiveDelta = timedelta(seconds=1)
     retry_max: PositiveDelta = timedelta(minutes=5)
     reconnect_delay: PositiveDelta = timedelta(seconds=1)
+    stall_after: Annotated[int, Field(ge=1)] = 3
+    """Failures of the same stream in a row after which it is reported stalled (alert, health)."""
+    timeouts: Timeouts = Timeouts(
+        statement=timedelta(minutes=1),
+        lock=timedelta(seconds=10),
+        idle_in_transaction=timedelta(minutes=1),
+    )
+    """Bounds of one processing transaction: a step stuck on a lock fails and is retried."""
 
 
 RETAINABLE_TABLES = frozenset(
@@ -52,6 +61,13 @@ class JobSettings(BaseModel):
     silence_check_interval: PositiveDelta = timedelta(minutes=1)
     """How often the cold-chain engine checks sensors against the wall clock: a sensor whose
     gateway went quiet opens a "no data" condition even though no batch arrives to say so."""
+    timeouts: Timeouts = Timeouts(
+        statement=timedelta(minutes=15),
+        lock=timedelta(seconds=5),
+        idle_in_transaction=timedelta(minutes=5),
+    )
+    """Jobs may run long, but never queue for a lock (drop_chunks behind a long read would
+    block every reader behind it)."""
 
     @field_validator("retention")
     @classmethod
@@ -82,6 +98,17 @@ class CloudSettings(BaseSettings):
     """Largest request body accepted, as sent (compressed)."""
     max_batch_decompressed_bytes: Annotated[int, Field(ge=1024)] = 64 * 1024 * 1024
     """Largest body after gzip inflation (a zip bomb stops here)."""
+    ingest_timeouts: Timeouts = Timeouts(
+        statement=timedelta(seconds=30),
+        lock=timedelta(seconds=2),
+        idle_in_transaction=timedelta(seconds=30),
+    )
+    """One batch's transaction; the stream lock is waited for at most ``lock`` (then 503)."""
+    stream_wait: PositiveDelta = timedelta(seconds=5)
+    """How long a batch waits in the process for another request of the same stream before it
+    is answered 503 with Retry-After (it holds no database connection while it waits)."""
+    read_timeouts: Timeouts = Timeouts()
+    """Session bounds of the API's pool (reads, admin writes)."""
     run_processor: bool = True
     run_scheduler: bool = True
     processor: ProcessorSettings = ProcessorSettings()

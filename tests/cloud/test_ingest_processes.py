@@ -59,4 +59,4 @@ async def test_kill_9_mid_stream_then_resend_stores_each_record_once(timescale_u
     assert 1500 <= stored_at_kill < 6000
     assert await count(timescale_url, "readings") == 6000
     assert await count(timescale_url, "readings", "seq BETWEEN 1 AND 6000") == 6000
-    assert await count(timescale_url, "gateway_streams", "processed_through = 6000") == 1
+    assert await count(timescale_url, "processor_streams", "processed_through = 6000") == 1

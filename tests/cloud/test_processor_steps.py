@@ -104,7 +104,7 @@ async def test_batches_are_processed_in_seq_order_once(
     assert await processor.drain() == 0
     assert recorder.seen == [("gw-1", 1 + 10 * i, 10 + 10 * i) for i in range(5)]
     assert await count(timescale_url, "effects") == 50
-    assert await count(timescale_url, "gateway_streams", "processed_through = 50") == 1
+    assert await count(timescale_url, "processor_streams", "processed_through = 50") == 1
     assert await count(timescale_url, "ingest_batches", "processed_at IS NULL") == 0
 
 
@@ -117,7 +117,8 @@ async def test_a_failing_step_rolls_back_and_the_stream_waits(
     await _store(timescale_url, batch_of("gw-1", boot, 1, 5), batch_of("gw-1", boot, 6, 5),
                  batch_of("gw-2", other, 1, 5))  # fmt: skip
     recorder = Recorder()
-    processor = _processor(pool, timescale_url, FailsOnce(at=6), recorder)
+    patient = FAST.model_copy(update={"retry_initial": timedelta(milliseconds=600)})
+    processor = Processor(pool, [FailsOnce(at=6), recorder], patient, listen_url=timescale_url)
     await processor.drain()
     # gw-1's second batch failed: its effects rolled back, the failure is recorded, gw-2 went on.
     assert await count(timescale_url, "effects", "gateway_id = 'gw-1'") == 5
@@ -130,11 +131,11 @@ async def test_a_failing_step_rolls_back_and_the_stream_waits(
     )
     assert (
         await count(
-            timescale_url, "gateway_streams", "gateway_id = 'gw-1' AND processed_through = 5"
+            timescale_url, "processor_streams", "gateway_id = 'gw-1' AND processed_through = 5"
         )
         == 1
     )
-    await asyncio.sleep(0.1)  # past the retry time (FAST.retry_initial)
+    await asyncio.sleep(0.7)  # past the retry time
     await processor.drain()
     assert await count(timescale_url, "effects", "gateway_id = 'gw-1'") == 10
     assert await count(timescale_url, "effects", "gateway_id = 'fails-once'") == 3
