@@ -5,7 +5,8 @@ function (``llrp`` here; others add theirs beside it).
 
 ``coldtrace sim llrp`` serves an LLRP reader at a dock door: pallets (an SSCC tag and SGTIN case
 tags) pass in and out every ``--interval`` scene seconds, ``--parked`` stray tags stand nearby,
-and faults can be scheduled: ``--fault drop@30`` (drop connections 30 s after start),
+and faults can be scheduled: ``--fault drop@30`` (reset connections with a TCP RST 30 s after
+start), ``--fault close@30`` (close them in order: ConnectionCloseEvent, then FIN),
 ``--fault silent@60+10`` (go silent for 10 s), ``--fault malformed@90`` (a frame with a bad body),
 ``--fault malformed-header@120`` (a broken header).
 """
@@ -28,7 +29,7 @@ from simulators.scene import PalletPass, ParkedTags, Scene, dock_door, pallet, s
 log = logging.getLogger("simulators")
 
 _FAULT = re.compile(
-    r"^(drop|silent|malformed|malformed-header)@(\d+(?:\.\d+)?)(?:\+(\d+(?:\.\d+)?))?$"
+    r"^(drop|close|silent|malformed|malformed-header)@(\d+(?:\.\d+)?)(?:\+(\d+(?:\.\d+)?))?$"
 )
 
 
@@ -42,7 +43,7 @@ class Fault:
 
 
 def parse_fault(text: str) -> Fault:
-    """``drop@30``, ``silent@60+10``, ``malformed@90``, ``malformed-header@120``.
+    """``drop@30``, ``close@30``, ``silent@60+10``, ``malformed@90``, ``malformed-header@120``.
 
     >>> parse_fault("silent@60+10")
     Fault(kind='silent', at=60.0, lasts=10.0)
@@ -50,7 +51,8 @@ def parse_fault(text: str) -> Fault:
     m = _FAULT.match(text)
     if m is None:
         raise argparse.ArgumentTypeError(
-            f"bad fault {text!r}: use drop@T, silent@T+D, malformed@T or malformed-header@T"
+            f"bad fault {text!r}: use drop@T, close@T, silent@T+D, malformed@T or "
+            "malformed-header@T"
         )
     return Fault(m.group(1), float(m.group(2)), float(m.group(3) or 0))
 
@@ -152,6 +154,8 @@ async def _fault(sim: LlrpReaderSimulator, fault: Fault) -> None:
     log.info("fault: %s", fault)
     if fault.kind == "drop":
         await sim.drop_connections()
+    elif fault.kind == "close":
+        await sim.close_connections()
     elif fault.kind == "silent":
         sim.go_silent()
         await asyncio.sleep(fault.lasts)

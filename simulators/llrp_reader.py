@@ -2,22 +2,29 @@
 
 It speaks LLRP 1.0.1 the way a fixed reader does, enough for the real sllurp client:
 
+- LLRP 1.0.1 only: a message of another version (an LLRP 1.1 client) gets ERROR_MESSAGE
+  M_UnsupportedVersion; GET_SUPPORTED_VERSION is answered (current and supported: 1.0.1) and
+  SET_PROTOCOL_VERSION accepts 1 only, so that LLRP 1.1 clients negotiate down;
 - on accept, a READER_EVENT_NOTIFICATION with a ConnectionAttemptEvent (0 = success; a second
   client while one is connected gets 2 = "a client-initiated connection already exists" and is
   closed, as an Impinj reader does);
-- GET_READER_CAPABILITIES, GET/SET_READER_CONFIG (KeepaliveSpec honoured),
+- GET_READER_CAPABILITIES and GET_READER_CONFIG honouring RequestedData and AntennaID,
+  SET_READER_CONFIG (KeepaliveSpec, ROReportSpec, event notifications, EventsAndReports),
   ENABLE_EVENTS_AND_REPORTS (no reply), ADD/ENABLE/START/STOP/DISABLE/DELETE_ROSPEC and
   GET_ROSPECS, DELETE_ACCESSSPEC / GET_ACCESSSPECS (id 0 = all; AccessSpecs are not supported),
   GET_REPORT, KEEPALIVE (and KEEPALIVE_ACK), CLOSE_CONNECTION; anything else gets an
   ERROR_MESSAGE, a body it cannot decode gets ERROR_MESSAGE with a parameter error;
 - an ROSpec with an immediate start trigger starts inventory when enabled, without START_ROSPEC;
+  one without ROReportSpec reports with the reader's default (or configured) report spec;
+  GET_ROSPECS reports each ROSpec's current state (Disabled, Inactive, Active);
   inventory and reports follow :mod:`simulators.llrp_inventory`.
 
 Time: the scene runs ``speed`` times faster than the wall clock (reported timestamps are scene
 time mapped onto ``epoch``); keepalives run on the wall clock. With ``paced=False`` rounds run
 back to back as fast as the client takes them (benchmarks).
 
-Faults on demand: :meth:`LlrpReaderSimulator.drop_connections`, :meth:`~.go_silent` /
+Faults on demand: :meth:`LlrpReaderSimulator.drop_connections` (TCP RST),
+:meth:`~.close_connections` (ConnectionCloseEvent, then FIN), :meth:`~.go_silent` /
 :meth:`~.resume` (no keepalives, no reports, no answers, connection kept), and
 :meth:`~.send_malformed` (a frame whose body cannot be decoded, or a broken header).
 """
@@ -27,6 +34,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 import struct
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -154,10 +162,20 @@ class LlrpReaderSimulator:
     # Faults -----------------------------------------------------------------------------
 
     async def drop_connections(self) -> None:
-        """Abort every client connection (RST, no CLOSE_CONNECTION)."""
+        """Abort every client connection with a TCP RST (no CLOSE_CONNECTION, no FIN), as a
+        reader that loses power or a firewall that resets the flow does."""
         sessions = list(self._sessions)
         for session in sessions:
             session.abort()
+        for session in sessions:
+            await session.closed.wait()
+
+    async def close_connections(self) -> None:
+        """Close every client connection in order: a ConnectionCloseEvent, then FIN, as a
+        reader does when it shuts down or is rebooted from its web page."""
+        sessions = [s for s in self._sessions if s.accepted]
+        for session in sessions:
+            await session.close_orderly()
         for session in sessions:
             await session.closed.wait()
 
@@ -236,7 +254,18 @@ class _Session:
         return self._id
 
     def abort(self) -> None:
+        sock = self.writer.get_extra_info("socket")
+        if sock is not None:
+            # SO_LINGER with a zero timeout: close() sends RST instead of FIN.
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         self.writer.transport.abort()
+
+    async def close_orderly(self) -> None:
+        now_us = int(datetime.now(UTC).timestamp() * 1_000_000)
+        with contextlib.suppress(ConnectionError, OSError):
+            await self.send(ReaderEvent(utc=now_us, connection_close=True).to_message(0))
+        self.writer.close()
 
     async def send_raw(self, data: bytes) -> None:
         # One writer at a time, so that frames from the tasks never interleave.
@@ -271,7 +300,8 @@ class _Session:
             self.closed.set()
 
     async def _serve(self) -> None:
-        framer = Framer()
+        # Any version is framed, so that an LLRP 1.1 client gets M_UnsupportedVersion.
+        framer = Framer(versions=None)
         while True:
             data = await self.reader.read(65536)
             if not data:
@@ -339,8 +369,10 @@ class _Session:
                 self.table.pending_report = False
                 reports = reports + run.flush()
             sim.record(reports, step.reads)
-            if reports:
-                await self.send(ro_access_report(self.next_id(), reports))
+            # "Upon N TagReportData": at most N per RO_ACCESS_REPORT (a round may read more).
+            n = run.spec.report.n if run.spec.report and run.spec.report.n else len(reports)
+            for i in range(0, len(reports), max(n, 1)):
+                await self.send(ro_access_report(self.next_id(), reports[i : i + n]))
             if step.done:
                 self.table.finished(run)
                 break

@@ -12,6 +12,8 @@ returns the reply (``None`` for messages that get none) and whether to close the
 
 from __future__ import annotations
 
+import dataclasses
+import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
@@ -20,12 +22,29 @@ from protocols.llrp.errors import DecodeError
 from protocols.llrp.messages import Message, MessageType
 from protocols.llrp.params import Parameter
 from protocols.llrp.reports import LlrpStatus, StatusCode, response
-from protocols.llrp.specs import KEEPALIVE_SPEC, ROSPEC, START_IMMEDIATE, KeepaliveSpec, RoSpec
-from simulators.llrp_device import DeviceProfile, capabilities_response, config_response
+from protocols.llrp.specs import (
+    KEEPALIVE_SPEC,
+    RO_REPORT_SPEC,
+    ROSPEC,
+    START_IMMEDIATE,
+    KeepaliveSpec,
+    ReportSpec,
+    RoSpec,
+)
+from simulators.llrp_device import (
+    DeviceProfile,
+    ReaderConfig,
+    capabilities_response,
+    config_response,
+)
 from simulators.llrp_inventory import InventoryRun
 from simulators.scene import Scene
 
 _T = MessageType
+LLRP_1_0_1 = 1  # the protocol version this reader speaks (LLRP 1.1 is version 2)
+_EVENTS_AND_REPORTS = 226
+_EVENT_NOTIFICATION_SPEC = 244
+_ACCESS_REPORT_SPEC = 239
 
 
 class SpecState(Enum):
@@ -49,9 +68,13 @@ class RoSpecTable:
         self.scene = scene
         self.profile = profile
         self.specs: dict[int, _Held] = {}
-        self.keepalive = KeepaliveSpec()
+        self.config = ReaderConfig()
         self.events_enabled = False
         self.pending_report = False
+
+    @property
+    def keepalive(self) -> KeepaliveSpec:
+        return self.config.keepalive
 
     def keepalive_interval(self) -> float | None:
         """Seconds between KEEPALIVEs, or None when the client asked for none."""
@@ -127,21 +150,79 @@ def _add_rospec(table: RoSpecTable, message: Message) -> LlrpStatus:
     antennas = {a for ai in spec.ai_specs for a in ai.antennas}
     if any(a > table.profile.antennas for a in antennas):
         return _error(StatusCode.FIELD_ERROR, f"no such antenna in {sorted(antennas)}")
+    if spec.report is None:  # LLRP 1.0.1 §10.2.1: the reader's own ROReportSpec applies
+        spec = dataclasses.replace(spec, report=table.config.report)
     table.specs[spec.rospec_id] = _Held(spec, param)
     return _ok()
 
 
+def _rospecs(table: RoSpecTable, message: Message) -> Reply:
+    """GET_ROSPECS: each ROSpec as added, with its CurrentState as it is now."""
+    params = [
+        held.param._replace(value=held.param.value[:5] + bytes((held.state.value,)))
+        for held in table.specs.values()
+    ]
+    return _answer(message, _ok(), *params)
+
+
 def _set_config(table: RoSpecTable, message: Message) -> LlrpStatus:
-    ka = message.param(KEEPALIVE_SPEC)
-    if ka is not None:
-        try:
-            table.keepalive = KeepaliveSpec.from_parameter(ka)
-        except DecodeError as err:
-            return _error(StatusCode.PARAMETER_ERROR, str(err))
-    if message.fields and message.fields[0] & 0x80:  # ResetToFactoryDefault
+    if message.fields and message.fields[0] & 0x80:  # ResetToFactoryDefault, applied first
         table.specs.clear()
-        table.keepalive = KeepaliveSpec()
+        table.config = ReaderConfig()
+    config = table.config
+    try:
+        if (ka := message.param(KEEPALIVE_SPEC)) is not None:
+            config.keepalive = KeepaliveSpec.from_parameter(ka)
+        if (report := message.param(RO_REPORT_SPEC)) is not None:
+            config.report = ReportSpec.from_parameter(report)
+        if (hold := message.param(_EVENTS_AND_REPORTS)) is not None:
+            config.hold_events = bool(hold.value[0] & 0x80)
+        if (access := message.param(_ACCESS_REPORT_SPEC)) is not None:
+            config.access_report_trigger = access.value[0]
+        if (events := message.param(_EVENT_NOTIFICATION_SPEC)) is not None:
+            for state in events.children:
+                event, flags = struct.unpack(">HB", state.value)
+                config.events[event] = bool(flags & 0x80)
+    except (DecodeError, IndexError, struct.error) as err:
+        return _error(StatusCode.PARAMETER_ERROR, f"bad reader configuration: {err}"[:200])
     return _ok()
+
+
+def _get_config(table: RoSpecTable, message: Message) -> Reply:
+    antenna, requested, gpi, gpo = struct.unpack(">HBHH", message.fields)
+    reply = config_response(
+        message.id,
+        table.profile,
+        table.config,
+        antenna=antenna,
+        requested=requested,
+        gpi_port=gpi,
+        gpo_port=gpo,
+    )
+    return reply, False
+
+
+def _supported_version(_table: RoSpecTable, message: Message) -> Reply:
+    """LLRP 1.1 negotiation: this reader's current and highest version are both 1.0.1."""
+    fields = bytes((LLRP_1_0_1, LLRP_1_0_1))
+    reply = Message(
+        _T.GET_SUPPORTED_VERSION_RESPONSE,
+        message.id,
+        fields,
+        (LlrpStatus().to_parameter(),),
+        version=message.version,
+    )
+    return reply, False
+
+
+def _set_version(_table: RoSpecTable, message: Message) -> Reply:
+    wanted = message.fields[0]
+    status = (
+        _ok()
+        if wanted == LLRP_1_0_1
+        else _error(StatusCode.UNSUPPORTED_VERSION, f"LLRP version {wanted} is not supported")
+    )
+    return _answer(message, status)
 
 
 Reply = tuple[Message | None, bool]
@@ -171,15 +252,17 @@ def _get_report(table: RoSpecTable, _message: Message) -> Reply:
 
 
 _HANDLERS: dict[int, Callable[[RoSpecTable, Message], Reply]] = {
-    _T.GET_READER_CAPABILITIES: lambda t, m: (capabilities_response(m.id, t.profile), False),
-    _T.GET_READER_CONFIG: lambda t, m: (
-        config_response(m.id, t.profile, t.keepalive, held=False),
+    _T.GET_READER_CAPABILITIES: lambda t, m: (
+        capabilities_response(m.id, t.profile, m.fields[0]),
         False,
     ),
+    _T.GET_READER_CONFIG: _get_config,
     _T.SET_READER_CONFIG: lambda t, m: _answer(m, _set_config(t, m)),
     _T.ENABLE_EVENTS_AND_REPORTS: _enable_events,
     _T.ADD_ROSPEC: lambda t, m: _answer(m, _add_rospec(t, m)),
-    _T.GET_ROSPECS: lambda t, m: _answer(m, _ok(), *(h.param for h in t.specs.values())),
+    _T.GET_ROSPECS: _rospecs,
+    _T.GET_SUPPORTED_VERSION: _supported_version,
+    _T.SET_PROTOCOL_VERSION: _set_version,
     _T.GET_ACCESSSPECS: lambda _t, m: _answer(m, _ok()),
     _T.ADD_ACCESSSPEC: lambda _t, m: _answer(
         m, _error(StatusCode.DEVICE_ERROR, "AccessSpecs are not supported")
@@ -202,6 +285,12 @@ for _type in (_T.DELETE_ACCESSSPEC, _T.ENABLE_ACCESSSPEC, _T.DISABLE_ACCESSSPEC)
 
 def handle_request(table: RoSpecTable, message: Message) -> Reply:
     """Apply ``message``; return ``(reply or None, close the connection?)``."""
+    if message.version != LLRP_1_0_1 and message.type != _T.GET_SUPPORTED_VERSION:
+        status = _error(
+            StatusCode.UNSUPPORTED_VERSION,
+            f"LLRP version {message.version} is not supported; this reader speaks LLRP 1.0.1",
+        )
+        return response(_T.ERROR_MESSAGE, message.id, status), False
     handler = _HANDLERS.get(message.type)
     if handler is None:
         status = _error(StatusCode.UNSUPPORTED_MESSAGE, f"message {message.name} not supported")

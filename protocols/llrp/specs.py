@@ -82,9 +82,20 @@ class ReportSpec:
 
     @classmethod
     def from_parameter(cls, p: Parameter) -> ReportSpec:
+        if p.type != RO_REPORT_SPEC or len(p.value) != 3:
+            raise DecodeError("malformed ROReportSpec")
         trigger, n = struct.unpack(">BH", p.value)
         sel = p.child(TAG_REPORT_CONTENT_SELECTOR)
         return cls(trigger, n, ContentSelector.from_parameter(_need(sel, "content selector")))
+
+    def to_parameter(self) -> Parameter:
+        """ROReportSpec with its TagReportContentSelector.
+
+        >>> ReportSpec.from_parameter(ReportSpec(2, 1).to_parameter()) == ReportSpec(2, 1)
+        True
+        """
+        fixed = struct.pack(">BH", self.trigger, self.n)
+        return tlv(RO_REPORT_SPEC, fixed, self.selector.to_parameter())
 
 
 @dataclass(frozen=True, slots=True)

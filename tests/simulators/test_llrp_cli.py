@@ -14,6 +14,7 @@ from simulators.cli import Fault, parse_fault
     ("text", "fault"),
     [
         ("drop@30", Fault("drop", 30.0)),
+        ("close@2.5", Fault("close", 2.5)),
         ("silent@1.5+10", Fault("silent", 1.5, 10.0)),
         ("malformed@2", Fault("malformed", 2.0)),
         ("malformed-header@0", Fault("malformed-header", 0.0)),
