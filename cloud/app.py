@@ -19,9 +19,12 @@ from cloud.api.registry import routers
 from cloud.coldchain.alerts import AlertDeliverer
 from cloud.config import CloudSettings
 from cloud.jobs.scheduler import running_scheduler
+from cloud.limits.budget import ByteBudget
+from cloud.limits.middleware import RequestLimitMiddleware, RouteLimits
 from cloud.processing.processor import Processor
 from cloud.processing.registry import default_steps
 from cloud.storage.database import make_pool
+from cloud.web.headers import SecurityHeadersMiddleware
 
 
 def create_app(settings: CloudSettings) -> FastAPI:
@@ -66,4 +69,26 @@ def create_app(settings: CloudSettings) -> FastAPI:
     app.state.pool = pool
     for router in routers():
         app.include_router(router)
+    budget = ByteBudget(settings.limits.inflight_bytes, retry_after=settings.limits.retry_after)
+    app.state.body_budget = budget
+    app.add_middleware(
+        RequestLimitMiddleware,
+        limits=settings.limits,
+        route_limits=route_limits(settings),
+        budget=budget,
+    )
+    # Added last, so outermost: refusals by the limits carry the headers too.
+    app.add_middleware(SecurityHeadersMiddleware)
     return app
+
+
+DOCUMENT_ROUTES = (("POST", "/v1/asns"), ("POST", "/v1/asns/import"), ("POST", "/v1/counts"))
+"""Routes whose bodies may exceed the ordinary limit: each reads its body only after the role
+check (``cloud.api.documents``), so an anonymous client never gets them parsed."""
+
+
+def route_limits(settings: CloudSettings) -> RouteLimits:
+    """Body limits above the ordinary one, by method and exact path; all else gets
+    ``settings.limits.body_bytes``."""
+    documents = dict.fromkeys(DOCUMENT_ROUTES, settings.limits.document_bytes)
+    return {("POST", "/v1/batches"): settings.max_batch_bytes, **documents}

@@ -1,4 +1,4 @@
-"""The ``coldtrace cloud`` subcommands: ``serve``, ``process``, ``gateway add``.
+"""The ``coldtrace cloud`` subcommands: ``serve``, ``process``, ``gateway add|rotate|disable``.
 
 The composition root (``coldtrace.cli``) passes in how to find the database URL, since the
 default (the private development cluster) lives outside ``cloud``.
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import signal
 import sys
 from collections.abc import Callable
@@ -36,14 +37,26 @@ def register(
     process.add_argument("--database-url")
     process.set_defaults(handler=lambda args: _process(url(args)))
 
+    from cloud.processing import stream_cli
+
+    stream_cli.register(cloud_sub, url)
+
     gateway = cloud_sub.add_parser("gateway", help="gateways and their tokens")
     gateway_sub = gateway.add_subparsers(dest="gateway_command", required=True)
     add = gateway_sub.add_parser("add", help="register a gateway and print its token once")
     add.add_argument("gateway_id")
     add.add_argument("--site", help="site id the gateway belongs to")
     add.add_argument("--rotate", action="store_true", help="replace an existing gateway's token")
-    add.add_argument("--database-url")
+    rotate = gateway_sub.add_parser("rotate", help="give a gateway a new token (printed once)")
+    rotate.add_argument("gateway_id")
+    disable = gateway_sub.add_parser("disable", help="switch a gateway off (its token is refused)")
+    disable.add_argument("gateway_id")
+    for command in (add, rotate, disable):
+        command.add_argument("--reason", help="why, for the audit trail")
+        command.add_argument("--database-url")
     add.set_defaults(handler=lambda args: _gateway_add(args, url(args)))
+    rotate.set_defaults(handler=lambda args: _gateway_add(args, url(args), rotate=True))
+    disable.set_defaults(handler=lambda args: _gateway_disable(args, url(args)))
 
 
 def _serve(args: argparse.Namespace, database_url: str) -> int:
@@ -97,14 +110,23 @@ def _process(database_url: str) -> int:
     return 0
 
 
-def _gateway_add(args: argparse.Namespace, database_url: str) -> int:
-    from cloud.ingest.auth import add_gateway
+def _actor() -> str:
+    """Who ran the command, for the audit trail: the operating-system account."""
+    return f"cli:{getpass.getuser()}"
+
+
+def _gateway_add(args: argparse.Namespace, database_url: str, *, rotate: bool = False) -> int:
+    from cloud.admin.gateways import register_gateway, rotate_gateway
 
     async def run() -> str:
         async with await psycopg.AsyncConnection.connect(database_url) as conn:
-            token = await add_gateway(conn, args.gateway_id, args.site, rotate=args.rotate)
-            await conn.commit()
-            return token
+            if rotate or getattr(args, "rotate", False):
+                return await rotate_gateway(
+                    conn, args.gateway_id, actor=_actor(), reason=args.reason
+                )
+            return await register_gateway(
+                conn, args.gateway_id, args.site, actor=_actor(), reason=args.reason
+            )
 
     try:
         token = asyncio.run(run())
@@ -119,4 +141,18 @@ def _gateway_add(args: argparse.Namespace, database_url: str) -> int:
         return 1
     print(f"gateway {args.gateway_id} token (shown once, store it on the gateway):")
     print(token)
+    return 0
+
+
+def _gateway_disable(args: argparse.Namespace, database_url: str) -> int:
+    from cloud.admin.gateways import disable_gateway
+
+    async def run() -> bool:
+        async with await psycopg.AsyncConnection.connect(database_url) as conn:
+            return await disable_gateway(conn, args.gateway_id, actor=_actor(), reason=args.reason)
+
+    if not asyncio.run(run()):
+        print(f"no enabled gateway {args.gateway_id!r}", file=sys.stderr)
+        return 1
+    print(f"gateway {args.gateway_id} disabled")
     return 0

@@ -9,7 +9,8 @@ from fastapi import APIRouter, HTTPException, Query, status
 from pydantic import BaseModel, Field
 
 from cloud.api.deps import IdQuery, Pool
-from cloud.auth.deps import Operator, Viewer
+from cloud.api.ledger import IdPath
+from cloud.auth.deps import Responder, Viewer
 from cloud.coldchain.alerts import AlertKind, Severity, acknowledge, list_alerts
 
 router = APIRouter(prefix="/v1", tags=["cold chain"])
@@ -53,7 +54,7 @@ async def get_alerts(
 
 @router.post("/alerts/{alert_id}/acknowledge")
 async def post_acknowledge(
-    alert_id: int, body: AcknowledgeIn, pool: Pool, user: Operator
+    alert_id: IdPath, body: AcknowledgeIn, pool: Pool, user: Responder
 ) -> AlertOut:
     """Acknowledges an alert (operators, QA and admins); the first acknowledgement stands."""
     async with pool.connection() as conn, conn.transaction():

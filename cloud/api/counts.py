@@ -11,6 +11,7 @@ from psycopg.rows import TupleRow
 from pydantic import BaseModel, Field, model_validator
 
 from cloud.api.deps import Pool
+from cloud.api.documents import body_schema, document_body
 from cloud.api.ledger import MAX_QUANTITY, DbId, IdPath, Label, Why, http_error
 from cloud.auth.deps import Operator
 from cloud.auth.service import audit
@@ -110,8 +111,10 @@ def _out(count_id: int, r: CountResult, undecodable: list[str]) -> CountOut:
     )
 
 
-@router.post("", status_code=status.HTTP_201_CREATED)
-async def count(body: CountIn, pool: Pool, user: Operator) -> CountOut:
+@router.post("", status_code=status.HTTP_201_CREATED, openapi_extra=body_schema(CountIn))
+async def count(
+    user: Operator, body: Annotated[CountIn, document_body(CountIn)], pool: Pool
+) -> CountOut:
     """Compares what was read (and counted) with what the ledger places there."""
     try:
         async with pool.connection() as conn, conn.transaction():

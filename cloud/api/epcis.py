@@ -13,6 +13,7 @@ from cloud.api.ledger import LabelQuery
 from cloud.auth.deps import Viewer
 from cloud.epcis import export as epcis
 from cloud.ledger.instant import Instant
+from cloud.limits.bounds import check_bucket
 
 router = APIRouter(prefix="/v1/epcis", tags=["epcis"])
 
@@ -38,10 +39,7 @@ async def events(
     """Receiving, quarantine, release, reject, recall hold and issue events of the window."""
     if until <= since:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "'to' must be after 'from'")
-    if sensor_interval < timedelta(minutes=1):
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT, "sensor_interval must be at least a minute"
-        )
+    check_bucket(sensor_interval, name="sensor_interval", least=timedelta(minutes=1))
     q = epcis.Query(since, until, gtin, lot, location_id, sensors, sensor_interval, limit)
     async with pool.connection() as conn:
         return await epcis.export(conn, q)

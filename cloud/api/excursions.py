@@ -9,6 +9,7 @@ from fastapi import APIRouter, HTTPException, Query, status
 from pydantic import BaseModel
 
 from cloud.api.deps import IdQuery, Pool
+from cloud.api.ledger import IdPath
 from cloud.auth.deps import Viewer
 from protocols.records import UtcDatetime
 
@@ -68,7 +69,7 @@ async def get_excursions(
 
 
 @router.get("/excursions/{excursion_id}")
-async def get_excursion(excursion_id: int, pool: Pool, _: Viewer) -> ExcursionOut:
+async def get_excursion(excursion_id: IdPath, pool: Pool, _: Viewer) -> ExcursionOut:
     async with pool.connection() as conn:
         cur = await conn.execute(_SELECT + " WHERE e.excursion_id = %s", (excursion_id,))
         row = await cur.fetchone()

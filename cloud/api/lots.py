@@ -8,9 +8,12 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query, status
 from pydantic import BaseModel
 
-from cloud.api.deps import Pool
+from cloud.api.deps import Pool, Settings
+from cloud.api.ledger import IdPath
 from cloud.auth.deps import Viewer
+from cloud.coldchain import TraceTooLongError
 from cloud.coldchain.exposure import lot_exposure
+from cloud.limits.bounds import check_bucket, check_not_ahead
 from protocols.records import UtcDatetime
 
 router = APIRouter(prefix="/v1", tags=["cold chain"])
@@ -65,16 +68,27 @@ class ExposureOut(BaseModel):
 
 @router.get("/lots/{lot_id}/exposure")
 async def get_exposure(
-    lot_id: int,
+    lot_id: IdPath,
     pool: Pool,
+    settings: Settings,
     _: Viewer,
-    bucket: Annotated[timedelta, Query(ge=timedelta(minutes=1))] = timedelta(hours=1),
+    bucket: Annotated[timedelta, Query()] = timedelta(hours=1),
     at: UtcDatetime | None = None,
 ) -> ExposureOut:
-    """Trace (bucketed), MKT (life and worst USP window), time out of range, budget left."""
-    now = at or datetime.now(UTC)
-    async with pool.connection() as conn:
-        found = await lot_exposure(conn, lot_id, now=now, bucket=bucket)
+    """Trace (bucketed), MKT (life and worst USP window), time out of range, budget left.
+
+    ``at`` may lie at most a few minutes ahead of the service's clock, and the trace at most
+    ``MAX_TRACE_BUCKETS`` buckets long (422 says which bucket would fit).
+    """
+    clock = datetime.now(UTC)
+    now = at or clock
+    check_not_ahead(now, now=clock, skew=settings.limits.clock_skew, name="at")
+    check_bucket(bucket, least=timedelta(minutes=1))
+    try:
+        async with pool.connection() as conn:
+            found = await lot_exposure(conn, lot_id, now=now, bucket=bucket)
+    except TraceTooLongError as err:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(err)) from err
     if found is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no lot {lot_id}")
     e, info, use = found.exposure, found.lot, found.exposure.budget

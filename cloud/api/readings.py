@@ -30,6 +30,8 @@ router = APIRouter(
 MAX_BUCKETS = 10_000
 MAX_BUCKET = timedelta(days=366)
 MAX_RAW = 100_000
+MAX_LOCATION_POINTS = 200_000
+"""At most this many readings or buckets in one answer about a location, all sensors together."""
 _ORIGIN = "2000-01-01 00:00:00+00"
 
 
@@ -117,8 +119,16 @@ async def location_readings(
             {"l": location_id},
         )
         sensors = [str(row[0]) for row in await cur.fetchall()]
+        if bucket is not None and len(sensors) * ((end - start) / bucket) > MAX_LOCATION_POINTS:
+            raise HTTPException(
+                422,
+                f"{len(sensors)} sensors × the buckets of the range exceed"
+                f" {MAX_LOCATION_POINTS}; widen the bucket or shorten the range",
+            )
+        # Raw readings are shared out: each series is cut (truncated=true) at its share.
+        share = max(1, min(limit, MAX_LOCATION_POINTS // max(len(sensors), 1)))
         series = [
-            await _series(conn, s, start=start, end=end, bucket=bucket, limit=limit)
+            await _series(conn, s, start=start, end=end, bucket=bucket, limit=share)
             for s in sensors
         ]
     return LocationReadingsOut(location_id=location_id, series=series)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, HTTPException, Path, Query, status
@@ -10,10 +10,11 @@ from pydantic import BaseModel, Field
 
 from cloud.api.deps import Pool
 from cloud.api.ledger import LABEL, IdQuery, LabelQuery
-from cloud.auth import UserExistsError
+from cloud.auth import UnauthenticatedError, UserExistsError
 from cloud.auth.deps import Admin, CurrentUser
 from cloud.auth.model import Role
-from cloud.auth.service import add_user, audit, disable_user, list_users
+from cloud.auth.service import add_user, audit, disable_user, issue_token, list_users
+from cloud.ledger.instant import Instant
 
 router = APIRouter(prefix="/v1", tags=["users"])
 
@@ -33,6 +34,20 @@ class AuditOut(BaseModel):
 class UserIn(BaseModel):
     name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")]
     role: Role
+    token_expires_at: Instant | None = None
+    """When the user's first API token stops working; None: until revoked."""
+
+
+class TokenIn(BaseModel):
+    expires_at: Instant | None = None
+    """When the token stops working; None: until revoked."""
+
+
+class TokenOut(BaseModel):
+    name: str
+    token: str
+    """Shown once: only its hash is kept."""
+    expires_at: datetime | None
 
 
 class UserOut(BaseModel):
@@ -53,16 +68,51 @@ async def me(user: CurrentUser) -> UserOut:
 
 @router.post("/users", status_code=status.HTTP_201_CREATED)
 async def create_user(body: UserIn, pool: Pool, admin: Admin, reason: Reason = None) -> NewUserOut:
+    expires = _future(body.token_expires_at)
     try:
         async with pool.connection() as conn, conn.transaction():
-            token = await add_user(conn, body.name, body.role)
+            token = await add_user(conn, body.name, body.role, expires_at=expires)
             await audit(
                 conn, actor=admin.name, action="user.add", subject=f"user:{body.name}",
-                reason=reason or "user created", detail={"role": body.role.value},
+                reason=reason or "user created",
+                detail={"role": body.role.value, "token_expires_at": _iso(expires)},
             )  # fmt: skip
     except UserExistsError as err:
         raise HTTPException(status.HTTP_409_CONFLICT, str(err)) from err
     return NewUserOut(name=body.name, role=body.role, token=token)
+
+
+@router.post("/users/{name}/tokens", status_code=status.HTTP_201_CREATED)
+async def new_token(
+    name: Annotated[str, Path(max_length=64, pattern=LABEL)],
+    body: TokenIn,
+    pool: Pool,
+    admin: Admin,
+    reason: Reason = None,
+) -> TokenOut:
+    """A further API token for an enabled user, optionally expiring (rotation: issue a new
+    one, then revoke the old by disabling and re-adding, or let it expire)."""
+    expires = _future(body.expires_at)
+    async with pool.connection() as conn, conn.transaction():
+        try:
+            token = await issue_token(conn, name, expires_at=expires)
+        except UnauthenticatedError as err:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no enabled user {name!r}") from err
+        await audit(
+            conn, actor=admin.name, action="token.issue", subject=f"user:{name}",
+            reason=reason or "token issued", detail={"expires_at": _iso(expires)},
+        )  # fmt: skip
+    return TokenOut(name=name, token=token, expires_at=expires)
+
+
+def _future(at: datetime | None) -> datetime | None:
+    if at is not None and at <= datetime.now(UTC):
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "expiry must be in the future")
+    return at
+
+
+def _iso(at: datetime | None) -> str | None:
+    return None if at is None else at.isoformat()
 
 
 @router.get("/users")

@@ -55,5 +55,7 @@ def require_role(*roles: Role | str) -> Any:
 
 Viewer = Annotated[User, require_role(Role.VIEWER, Role.OPERATOR, Role.QA)]
 Operator = Annotated[User, require_role(Role.OPERATOR)]
+Responder = Annotated[User, require_role(Role.OPERATOR, Role.QA)]
+"""Who answers alarms: operators and QA (and admins), as on the dashboard."""
 Qa = Annotated[User, require_role(Role.QA)]
 Admin = Annotated[User, require_role()]

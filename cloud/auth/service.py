@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import psycopg
@@ -13,8 +14,13 @@ from cloud.auth import UnauthenticatedError, UserExistsError
 from cloud.auth.model import Role, User, hash_token, new_token
 
 
-async def add_user(conn: AsyncConnection[TupleRow], name: str, role: Role) -> str:
-    """Creates a user with one API token and returns the token (it is not kept)."""
+async def add_user(
+    conn: AsyncConnection[TupleRow], name: str, role: Role, *, expires_at: datetime | None = None
+) -> str:
+    """Creates a user with one API token and returns the token (it is not kept).
+
+    ``expires_at``: when the token stops working (None: until revoked).
+    """
     token = new_token()
     try:
         cur = await conn.execute(
@@ -25,35 +31,49 @@ async def add_user(conn: AsyncConnection[TupleRow], name: str, role: Role) -> st
     row = await cur.fetchone()
     assert row is not None
     await conn.execute(
-        "INSERT INTO api_tokens (user_id, token_hash) VALUES (%s, %s)",
-        (row[0], hash_token(token)),
+        "INSERT INTO api_tokens (user_id, token_hash, expires_at) VALUES (%s, %s, %s)",
+        (row[0], hash_token(token), expires_at),
     )
     return token
 
 
-async def issue_token(conn: AsyncConnection[TupleRow], name: str) -> str:
+async def issue_token(
+    conn: AsyncConnection[TupleRow], name: str, *, expires_at: datetime | None = None
+) -> str:
     """A further token for an existing, enabled user."""
     token = new_token()
     cur = await conn.execute(
-        "INSERT INTO api_tokens (user_id, token_hash) SELECT user_id, %s FROM users"
-        " WHERE name = %s AND disabled_at IS NULL RETURNING token_id",
-        (hash_token(token), name),
+        "INSERT INTO api_tokens (user_id, token_hash, expires_at) SELECT user_id, %s, %s"
+        " FROM users WHERE name = %s AND disabled_at IS NULL RETURNING token_id",
+        (hash_token(token), expires_at, name),
     )
     if await cur.fetchone() is None:
         raise UnauthenticatedError(f"no enabled user {name!r}")
     return token
 
 
-async def authenticate(conn: AsyncConnection[TupleRow], token: str) -> User:
+LIVE_ACCESS = (
+    "t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > now())"
+    " AND u.disabled_at IS NULL"
+)
+"""SQL condition on ``api_tokens t JOIN users u``: the token works now."""
+
+
+async def token_owner(conn: AsyncConnection[TupleRow], token: str) -> tuple[User, int]:
+    """The user a live token belongs to, and the token's id; else ``UnauthenticatedError``."""
     cur = await conn.execute(
-        "SELECT u.name, u.role FROM api_tokens t JOIN users u USING (user_id)"
-        " WHERE t.token_hash = %s AND t.revoked_at IS NULL AND u.disabled_at IS NULL",
+        "SELECT u.name, u.role, t.token_id FROM api_tokens t JOIN users u USING (user_id)"
+        " WHERE t.token_hash = %s AND " + LIVE_ACCESS,
         (hash_token(token),),
     )
     row = await cur.fetchone()
     if row is None:
-        raise UnauthenticatedError("unknown or revoked token")
-    return User(name=str(row[0]), role=Role(row[1]))
+        raise UnauthenticatedError("unknown, expired or revoked token")
+    return User(name=str(row[0]), role=Role(row[1])), int(row[2])
+
+
+async def authenticate(conn: AsyncConnection[TupleRow], token: str) -> User:
+    return (await token_owner(conn, token))[0]
 
 
 async def list_users(conn: AsyncConnection[TupleRow]) -> list[tuple[str, Role, bool]]:

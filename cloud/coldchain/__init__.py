@@ -9,7 +9,8 @@ Exceptions::
 
     ColdChainError                  base of everything this package raises
     ├── ProfileError                a storage profile is inconsistent (limits, delays)
-    └── CheckpointError             a stored sensor state or model cannot be read back
+    ├── CheckpointError             a stored sensor state or model cannot be read back
+    └── TraceTooLongError           a lot's trace would have more buckets than allowed
 
 Quarantine and disposition refusals are the ledger's (``cloud.ledger.LedgerError``).
 """
@@ -27,3 +28,7 @@ class ProfileError(ColdChainError, ValueError):
 
 class CheckpointError(ColdChainError):
     """A checkpointed sensor state or anomaly model cannot be restored."""
+
+
+class TraceTooLongError(ColdChainError, ValueError):
+    """The trace asked for would have more buckets than allowed: widen the bucket."""

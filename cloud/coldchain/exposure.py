@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from psycopg import AsyncConnection
 from psycopg.rows import TupleRow
 
+from cloud.coldchain import TraceTooLongError
 from cloud.coldchain.correlation import Exposure, Stay, exposure
 from cloud.coldchain.profiles import StorageProfile
 from cloud.coldchain.store import PROFILE_COLUMNS, profile_from_row
@@ -111,14 +112,39 @@ async def _excursions(
     return sorted(found.values(), key=lambda e: (e.started_at, e.excursion_id))
 
 
+MAX_TRACE_BUCKETS = 50_000
+"""At most this many buckets in a lot's trace: hourly buckets cover more than five years."""
+
+
 async def lot_exposure(
-    conn: AsyncConnection[TupleRow], lot_id: int, *, now: datetime, bucket: timedelta
+    conn: AsyncConnection[TupleRow],
+    lot_id: int,
+    *,
+    now: datetime,
+    bucket: timedelta,
+    max_buckets: int = MAX_TRACE_BUCKETS,
 ) -> LotExposure | None:
-    """The lot's whole-life exposure as of ``now`` (None when there is no such lot)."""
+    """The lot's whole-life exposure as of ``now`` (None when there is no such lot).
+
+    Raises ``TraceTooLongError`` before computing anything when the trace from the first stay
+    to ``now`` would need more than ``max_buckets`` buckets of ``bucket``.
+    """
     info = await lot_info(conn, lot_id)
     if info is None:
         return None
     stays = [Stay(s.location_id, s.start, s.end) for s in await lot_stays(conn, lot_id)]
+    if stays:
+        span = now - min(s.start for s in stays)  # stays are clipped to now
+        if span / bucket > max_buckets:
+            raise TraceTooLongError(
+                f"the trace would have {int(span / bucket)} buckets (at most {max_buckets});"
+                f" use a bucket of at least {_ceil_minutes(span / max_buckets)}"
+            )
     readings = await _readings(conn, stays, now)
     result = exposure(info.profile, stays, readings, budget=info.budget, now=now, bucket=bucket)
     return LotExposure(info, stays, result, await _excursions(conn, stays, now))
+
+
+def _ceil_minutes(width: timedelta) -> str:
+    minutes = -(-width // timedelta(minutes=1))
+    return f"PT{max(minutes, 1)}M"

@@ -95,14 +95,16 @@ async def _sensor_summaries(conn: AsyncConnection[TupleRow], q: Query) -> list[S
     held: dict[tuple[str, datetime], tuple[tuple[str, str], ...]] = {}
     found: list[SensorSummary] = []
     for sensor, loc, bucket, count, lo, hi, mean in rows:
-        end = min(cast(datetime, bucket) + q.sensor_interval, q.until)
+        start = cast(datetime, bucket)
+        # Compared before adding: a bucket near 9999-12-31 plus the interval would overflow.
+        end = q.until if start >= q.until - q.sensor_interval else start + q.sensor_interval
         if (loc, end) not in held:
             held[loc, end] = await _lot_identities(conn, await lots_at_location(conn, loc, end))
         found.append(
             SensorSummary(
                 str(sensor),
                 str(loc),
-                max(cast(datetime, bucket), q.since),
+                max(start, q.since),
                 end,
                 int(count),
                 float(lo),

@@ -9,7 +9,7 @@ refused here, at validation, instead of failing later inside the transaction.
 from __future__ import annotations
 
 import zlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from pydantic import BaseModel, ValidationError
 
@@ -45,7 +45,13 @@ async def read_limited(
     return b"".join(parts)
 
 
-def decode(body: bytes, content_encoding: str | None, limit: int) -> bytes:
+Reserve = Callable[[int], None]
+"""Takes bytes from the request budget, or raises (``cloud.limits.budget.Lease.take``)."""
+
+
+def decode(
+    body: bytes, content_encoding: str | None, limit: int, reserve: Reserve | None = None
+) -> bytes:
     """The body decompressed according to ``Content-Encoding``, at most ``limit`` bytes."""
     encoding = (content_encoding or "identity").strip().lower()
     if encoding == "identity":
@@ -54,10 +60,10 @@ def decode(body: bytes, content_encoding: str | None, limit: int) -> bytes:
         return body
     if encoding not in ("gzip", "x-gzip"):
         raise UnsupportedEncodingError(f"Content-Encoding {encoding!r} is not supported; use gzip")
-    return gunzip(body, limit)
+    return gunzip(body, limit, reserve)
 
 
-def gunzip(data: bytes, limit: int) -> bytes:
+def gunzip(data: bytes, limit: int, reserve: Reserve | None = None) -> bytes:
     """Inflates one gzip member, refusing output above ``limit`` bytes and trailing bytes.
 
     >>> import gzip
@@ -74,6 +80,8 @@ def gunzip(data: bytes, limit: int) -> bytes:
             size += len(chunk)
             if size > limit:
                 raise PayloadTooLargeError(f"body inflates beyond the limit of {limit} bytes")
+            if reserve is not None:
+                reserve(len(chunk))  # concurrent inflations share the in-flight budget
             out.append(chunk)
             pending = inflater.unconsumed_tail
             if inflater.eof or (not pending and not chunk):

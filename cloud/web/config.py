@@ -29,4 +29,12 @@ class WebSettings(BaseSettings):
     """Silence interval of a unit without a storage profile."""
     exposure_bucket: Positive = timedelta(hours=1)
     secure_cookie: bool = False
-    """Mark the session cookie ``Secure`` (set it when the service is behind HTTPS)."""
+    """Always mark the session cookie ``Secure`` (it is anyway when the request came over HTTPS,
+    directly or, with ``trust_forwarded_proto``, through a TLS proxy)."""
+    trust_forwarded_proto: bool = False
+    """Believe ``X-Forwarded-Proto: https`` from the proxy in front (set it only when a proxy
+    that overwrites the header is the sole way in: any client can send it)."""
+    session_idle_timeout: Positive = timedelta(minutes=30)
+    """A dashboard session unused this long ends (the live event stream does not count)."""
+    session_lifetime: Positive = timedelta(hours=12)
+    """A dashboard session ends this long after sign-in: one shift."""

@@ -15,16 +15,18 @@ from datetime import UTC, datetime
 from importlib import resources
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Form, HTTPException, Request, Response, status
+from fastapi import APIRouter, Depends, Form, HTTPException, Request, Response, status
 from fastapi.responses import HTMLResponse, RedirectResponse, StreamingResponse
 from psycopg import AsyncConnection
 from psycopg.rows import TupleRow
 from pydantic import BaseModel, Field
 
+from cloud.accounts.sessions import open_session, revoke_session
 from cloud.api.deps import Pool
-from cloud.api.ledger import http_error
+from cloud.api.ledger import DbId, IdPath, http_error
 from cloud.auth import UnauthenticatedError
-from cloud.auth.service import authenticate
+from cloud.auth.service import token_owner
+from cloud.coldchain import TraceTooLongError
 from cloud.coldchain.alerts import acknowledge
 from cloud.coldchain.exposure import lot_exposure
 from cloud.ledger import LedgerError
@@ -32,7 +34,16 @@ from cloud.ledger.service import dispose_lot
 from cloud.web import kpis, pages, queries
 from cloud.web.config import WebSettings
 from cloud.web.lot_page import lot_page
-from cloud.web.session import COOKIE, ActionUser, MaybeUser, SessionUser, operator, quality
+from cloud.web.session import (
+    COOKIE,
+    ActionUser,
+    MaybeUser,
+    SessionUser,
+    is_https,
+    operator,
+    policy,
+    quality,
+)
 
 SIGNATURE_MEANING = {
     "release": "approved for use after excursion review",
@@ -44,7 +55,7 @@ _STATIC = {"app.js": "text/javascript", "app.css": "text/css"}
 
 
 class AcknowledgeIn(BaseModel):
-    alert_ids: Annotated[list[int], Field(min_length=1, max_length=100)]
+    alert_ids: Annotated[list[DbId], Field(min_length=1, max_length=100)]
     note: Annotated[str, Field(max_length=500)] | None = None
 
 
@@ -80,7 +91,16 @@ def _login_redirect() -> RedirectResponse:
 def build_router(settings: WebSettings | None = None) -> APIRouter:
     """The dashboard's routes; ``settings`` default to the ``COLDTRACE_WEB_*`` environment."""
     cfg = settings or WebSettings()
-    router = APIRouter(prefix="/ui", tags=["dashboard"], include_in_schema=False)
+
+    async def remember_settings(request: Request) -> None:
+        request.state.web_settings = cfg
+
+    router = APIRouter(
+        prefix="/ui",
+        tags=["dashboard"],
+        include_in_schema=False,
+        dependencies=[Depends(remember_settings)],
+    )
 
     @router.get("", response_class=HTMLResponse)
     async def overview(pool: Pool, user: MaybeUser) -> Response:
@@ -91,12 +111,15 @@ def build_router(settings: WebSettings | None = None) -> APIRouter:
         return HTMLResponse(pages.overview(sections, user=f"{user.name} ({user.role.value})"))
 
     @router.get("/lots/{lot_id}", response_class=HTMLResponse)
-    async def lot(lot_id: int, pool: Pool, user: MaybeUser) -> Response:
+    async def lot(lot_id: IdPath, pool: Pool, user: MaybeUser) -> Response:
         if user is None:
             return _login_redirect()
         async with pool.connection() as conn:
             now = await queries.database_now(conn)
-            found = await lot_exposure(conn, lot_id, now=now, bucket=cfg.exposure_bucket)
+            try:
+                found = await lot_exposure(conn, lot_id, now=now, bucket=cfg.exposure_bucket)
+            except TraceTooLongError as err:
+                raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(err)) from err
             cur = await conn.execute(
                 "SELECT p.name FROM lots l JOIN products p USING (gtin) WHERE l.lot_id = %s",
                 (lot_id,),
@@ -128,7 +151,7 @@ def build_router(settings: WebSettings | None = None) -> APIRouter:
 
     @router.post("/lots/{lot_id}/disposition")
     async def disposition(
-        lot_id: int, body: DispositionIn, pool: Pool, user: ActionUser
+        lot_id: IdPath, body: DispositionIn, pool: Pool, user: ActionUser
     ) -> dict[str, str]:
         actor = quality(user)
         try:
@@ -155,22 +178,31 @@ def _add_session_routes(router: APIRouter, cfg: WebSettings) -> None:
     async def login(
         request: Request, pool: Pool, token: Annotated[str, Form(max_length=200)]
     ) -> Response:
+        """Checks the API token and opens a session; the cookie carries the session id only."""
         async with pool.connection() as conn:
             try:
-                await authenticate(conn, token.strip())
+                _, token_id = await token_owner(conn, token.strip())
             except UnauthenticatedError:
-                return HTMLResponse(pages.login("Unknown or revoked token."), status_code=401)
+                return HTMLResponse(
+                    pages.login("Unknown, expired or revoked token."), status_code=401
+                )
+            session_id, _ = await open_session(conn, token_id, policy(cfg))
         response = RedirectResponse("/ui", status_code=status.HTTP_303_SEE_OTHER)
         response.set_cookie(
-            COOKIE, token.strip(), httponly=True, samesite="strict", path="/ui",
-            secure=cfg.secure_cookie or request.url.scheme == "https",
+            COOKIE, session_id, httponly=True, samesite="strict", path="/ui",
+            secure=cfg.secure_cookie or is_https(request, cfg),
         )  # fmt: skip
         return response
 
     @router.post("/logout")
-    async def logout() -> RedirectResponse:
+    async def logout(request: Request, pool: Pool) -> RedirectResponse:
+        """Revokes the session (the cookie alone is not trusted to be forgotten)."""
+        session_id = request.cookies.get(COOKIE, "").strip()
+        if session_id:
+            async with pool.connection() as conn:
+                await revoke_session(conn, session_id)
         response = _login_redirect()
-        response.delete_cookie(COOKIE, path="/ui")
+        response.delete_cookie(COOKIE, path="/ui", httponly=True, samesite="strict")
         return response
 
     @router.get("/static/{name}")

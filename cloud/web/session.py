@@ -1,11 +1,13 @@
-"""Who is looking at the dashboard: the user's API token kept in an HttpOnly cookie.
+"""Who is looking at the dashboard: a server-side session whose id is kept in an HttpOnly cookie.
 
 A browser cannot attach an ``Authorization`` header to an ``EventSource``, so the dashboard
-signs in once with an API token (``POST /ui/login``) and the token travels in a cookie that
-scripts cannot read (``HttpOnly``) and other sites cannot make the browser send
-(``SameSite=Strict``). Every request is authenticated again against ``api_tokens``, so revoking
-a token or disabling a user ends the session at once. Actions (acknowledge, release, reject)
-also need the ``X-Coldtrace-Action`` header, which a cross-site form cannot set.
+signs in once with an API token (``POST /ui/login``): the token is checked, a session is opened
+(``cloud.accounts.sessions``) and only the session's random id travels in a cookie that scripts
+cannot read (``HttpOnly``), that other sites cannot make the browser send (``SameSite=Strict``)
+and that is ``Secure`` over HTTPS. The long-lived API token never sits in the browser. Every
+request checks the session again: sign-out revokes it, it ends after an idle time and an absolute
+lifetime, and revoking the token or disabling the user ends it at once. Actions (acknowledge,
+release, reject) also need the ``X-Coldtrace-Action`` header, which a cross-site form cannot set.
 """
 
 from __future__ import annotations
@@ -14,38 +16,62 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
 
+from cloud.accounts.sessions import SessionPolicy, session_user
 from cloud.api.deps import Pool
-from cloud.auth import UnauthenticatedError
 from cloud.auth.model import Role, User
-from cloud.auth.service import authenticate
+from cloud.web.config import WebSettings
 
 COOKIE = "coldtrace_session"
 ACTION_HEADER = "x-coldtrace-action"
+STREAM_PATH = "/ui/events"
+
+
+def web_settings(request: Request) -> WebSettings:
+    """The dashboard's settings, put on the request by the router's own dependency."""
+    cfg: WebSettings = request.state.web_settings
+    return cfg
+
+
+def policy(cfg: WebSettings) -> SessionPolicy:
+    return SessionPolicy(idle_timeout=cfg.session_idle_timeout, lifetime=cfg.session_lifetime)
+
+
+def is_https(request: Request, cfg: WebSettings) -> bool:
+    """Whether the browser talks HTTPS: directly, or to a TLS proxy that says so in
+    ``X-Forwarded-Proto`` when ``trust_forwarded_proto`` is set (never trusted otherwise: any
+    client can send the header)."""
+    if request.url.scheme == "https":
+        return True
+    if not cfg.trust_forwarded_proto:
+        return False
+    forwarded = request.headers.get("x-forwarded-proto", "")
+    return forwarded.split(",", 1)[0].strip().lower() == "https"
 
 
 async def maybe_user(request: Request, pool: Pool) -> User | None:
     """The signed-in user, or None (pages then redirect to the login page)."""
-    token = request.cookies.get(COOKIE, "").strip()
-    if not token:
+    session_id = request.cookies.get(COOKIE, "").strip()
+    if not session_id:
         return None
+    cfg = web_settings(request)
+    # The event stream reconnects by itself every few seconds: that is not the person's activity
+    # and must not keep an unattended session alive.
+    touch = request.url.path != STREAM_PATH
     async with pool.connection() as conn:
-        try:
-            return await authenticate(conn, token)
-        except UnauthenticatedError:
-            return None
+        return await session_user(conn, session_id, policy(cfg), touch=touch)
 
 
 MaybeUser = Annotated[User | None, Depends(maybe_user)]
 
 
-async def session_user(user: MaybeUser) -> User:
+async def session_user_or_401(user: MaybeUser) -> User:
     """The signed-in user; the stream and actions answer 401 without one."""
     if user is None:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "sign in at /ui/login")
     return user
 
 
-SessionUser = Annotated[User, Depends(session_user)]
+SessionUser = Annotated[User, Depends(session_user_or_401)]
 
 
 def _actor(user: User, *roles: Role) -> User:

@@ -34,8 +34,11 @@ async def client(timescale_url: str, seeded: Seeded) -> AsyncIterator[httpx.Asyn
         yield c
 
 
-def signed_in(client: httpx.AsyncClient, token: str) -> httpx.AsyncClient:
-    client.cookies.set(COOKIE, token)
+async def signed_in(client: httpx.AsyncClient, token: str) -> httpx.AsyncClient:
+    """Signs in through the form; the client keeps the session cookie it is given."""
+    client.cookies.clear()
+    login = await client.post("/ui/login", data={"token": token})
+    assert login.status_code == 303, login.text
     return client
 
 
@@ -46,14 +49,15 @@ async def test_pages_need_a_session(client: httpx.AsyncClient, seeded: Seeded) -
     assert (await client.get("/ui/events")).status_code == 401
     refused = await client.post("/ui/login", data={"token": "ct_not-a-token"})
     assert refused.status_code == 401
-    assert "Unknown or revoked token" in refused.text
+    assert "Unknown, expired or revoked token" in refused.text
 
     login = await client.post("/ui/login", data={"token": seeded.tokens["viewer"]})
     assert login.status_code == 303
     cookie = login.headers["set-cookie"]
     assert "HttpOnly" in cookie
     assert "SameSite=strict" in cookie
-    client.cookies.set(COOKIE, seeded.tokens["viewer"])
+    assert client.cookies[COOKIE] != seeded.tokens["viewer"]  # a session id, not the token
+    assert seeded.tokens["viewer"] not in cookie
     assert (await client.get("/ui")).status_code == 200
 
 
@@ -63,7 +67,7 @@ async def test_overview_shows_units_excursion_and_quarantine(database_url: str) 
 
 
 async def _overview(client: httpx.AsyncClient, seeded: Seeded) -> None:
-    page = await signed_in(client, seeded.tokens["viewer"]).get("/ui")
+    page = await (await signed_in(client, seeded.tokens["viewer"])).get("/ui")
     assert page.status_code == 200
     html = page.text
     assert 'data-location="cc-fridge-a" data-state="excursion"' in html
@@ -93,14 +97,14 @@ async def test_acknowledge_needs_the_action_header_and_an_operator(
     )
     ids = [int(str(r[0])) for r in rows]
     assert ids
-    signed_in(client, seeded.tokens["operator"])
+    await signed_in(client, seeded.tokens["operator"])
     forged = await client.post("/ui/alerts/acknowledge", json={"alert_ids": ids})
     assert forged.status_code == 403
-    signed_in(client, seeded.tokens["viewer"])
+    await signed_in(client, seeded.tokens["viewer"])
     viewer = await client.post("/ui/alerts/acknowledge", json={"alert_ids": ids}, headers=ACTION)
     assert viewer.status_code == 403
 
-    signed_in(client, seeded.tokens["operator"])
+    await signed_in(client, seeded.tokens["operator"])
     done = await client.post("/ui/alerts/acknowledge", json={"alert_ids": ids}, headers=ACTION)
     assert done.json() == {"acknowledged": len(ids)}
     acked = await seeded.site.rows(
@@ -119,10 +123,10 @@ async def test_qa_release_and_reject_go_through_the_ledger(
 ) -> None:
     a1, a2, b1 = (seeded.site.lots[n] for n in ("a1", "a2", "b1"))
     body = {"decision": "release", "reason": "stability data covers 12 °C for 40 min"}
-    signed_in(client, seeded.tokens["operator"])
+    await signed_in(client, seeded.tokens["operator"])
     assert (await client.post(f"/ui/lots/{a1}/disposition", json=body,
                               headers=ACTION)).status_code == 403  # fmt: skip
-    signed_in(client, seeded.tokens["qa"])
+    await signed_in(client, seeded.tokens["qa"])
     assert (await client.post(f"/ui/lots/{a1}/disposition", json={**body, "reason": ""},
                               headers=ACTION)).status_code == 422  # fmt: skip
     released = await client.post(f"/ui/lots/{a1}/disposition", json=body, headers=ACTION)
@@ -149,7 +153,7 @@ async def test_qa_release_and_reject_go_through_the_ledger(
 async def test_lot_page_shows_exposure_mkt_and_budget(
     client: httpx.AsyncClient, seeded: Seeded
 ) -> None:
-    signed_in(client, seeded.tokens["viewer"])
+    await signed_in(client, seeded.tokens["viewer"])
     a1 = seeded.site.lots["a1"]
     page = await client.get(f"/ui/lots/{a1}")
     assert page.status_code == 200

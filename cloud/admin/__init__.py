@@ -1,0 +1,1 @@
+"""Administration that is not master data: gateways (register, rotate, disable), audited."""
