@@ -10,7 +10,9 @@ Exception tree (each maps to one HTTP status and a ``BatchError`` body)::
     ├── UnauthenticatedError      401  no or unknown bearer token, disabled gateway
     ├── ForbiddenError            403  the token belongs to another gateway
     ├── BadBatchError             400  unreadable body (broken gzip, trailing bytes)
-    ├── InvalidBatchError         422  not a valid batch (JSON, types, contiguity, NUL bytes)
+    ├── InvalidBatchError         422  not a valid batch (JSON, types, contiguity, NUL bytes,
+    │                                  values outside physics or a column type, times outside the
+    │                                  horizons, too many chunks)
     ├── PayloadTooLargeError      413  compressed or decompressed body above the limit
     ├── UnsupportedEncodingError  415  a Content-Encoding other than gzip or identity
     ├── SequenceGapError          409  the batch skips ahead; ``expected`` says where to resume
@@ -18,6 +20,8 @@ Exception tree (each maps to one HTTP status and a ``BatchError`` body)::
 """
 
 from __future__ import annotations
+
+from collections import Counter
 
 
 class IngestError(Exception):
@@ -50,6 +54,17 @@ class BadBatchError(IngestError):
 class InvalidBatchError(IngestError):
     status = 422
     code = "invalid_batch"
+
+    def __init__(
+        self,
+        message: str,
+        detail: list[dict[str, object]] | str | None = None,
+        *,
+        reasons: Counter[str] | None = None,
+    ) -> None:
+        super().__init__(message, detail)
+        self.reasons = reasons
+        """Refused records per reason (``gateway_refusals``); None: one refusal, 'invalid'."""
 
 
 class PayloadTooLargeError(IngestError):

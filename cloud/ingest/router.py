@@ -8,6 +8,8 @@ transaction has committed.
 from __future__ import annotations
 
 import logging
+from collections import Counter
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -18,10 +20,11 @@ from psycopg_pool import PoolTimeout
 
 from cloud.api.deps import Pool, Settings
 from cloud.ingest import IngestError, InvalidBatchError, StorageUnavailableError
-from cloud.ingest.auth import authenticate, authorize, bearer_token
+from cloud.ingest.admission import AdmissionSettings, record_problems
+from cloud.ingest.auth import GatewayIdentity, authenticate, authorize, bearer_token
 from cloud.ingest.body import decode, parse, read_limited
+from cloud.ingest.refusals import count_refusals
 from cloud.ingest.writer import store_batch
-from cloud.limits.middleware import request_lease
 from protocols.batch import Batch, BatchAck, BatchError
 
 log = logging.getLogger(__name__)
@@ -89,6 +92,7 @@ async def post_batch(request: Request, pool: Pool, settings: Settings) -> BatchA
     comes as ``Authorization: Bearer <token>``.
     """
     headers = request.headers
+    identity: GatewayIdentity | None = None
     try:
         token = bearer_token(headers.get("authorization"))
         async with pool.connection() as conn:
@@ -96,18 +100,16 @@ async def post_batch(request: Request, pool: Pool, settings: Settings) -> BatchA
         body = await read_limited(
             request.stream(), headers.get("content-length"), settings.max_batch_bytes
         )
-        lease = request_lease(request.scope)
-        raw = decode(
-            body,
-            headers.get("content-encoding"),
-            settings.max_batch_decompressed_bytes,
-            None if lease is None else lease.take,
-        )
+        raw = decode(body, headers.get("content-encoding"), settings.max_batch_decompressed_bytes)
         batch = parse(raw)
         authorize(identity, batch.gateway_id)
+        admit(batch, datetime.now(UTC), settings.admission)
         async with pool.connection() as conn:
-            result = await store_batch(conn, batch)
+            limit = settings.admission.max_chunks_per_batch
+            result = await store_batch(conn, batch, max_chunks=limit)
     except IngestError as err:
+        if isinstance(err, InvalidBatchError) and identity is not None:
+            await _count(pool, identity.gateway_id, err)
         return error_response(err)
     except (pg_errors.DataError, pg_errors.IntegrityError) as err:
         # Validation should have caught it; the database is the last line and says why.
@@ -121,3 +123,25 @@ async def post_batch(request: Request, pool: Pool, settings: Settings) -> BatchA
     return BatchAck(
         gateway_id=batch.gateway_id, boot_id=batch.boot_id, stored_through=result.stored_through
     )
+
+
+def admit(batch: Batch, now: datetime, settings: AdmissionSettings) -> None:
+    """Refuses (422, naming each record) values outside physics and times outside the horizons,
+    judged by the cloud's clock ``now``; the edge dead-letters those records and resends."""
+    problems = record_problems(batch, now, settings)
+    if problems:
+        raise InvalidBatchError(
+            f"{len(problems)} record(s) refused: outside the physical range or the time horizons",
+            [detail for _, detail in problems[:1000]],
+            reasons=Counter(code for code, _ in problems),
+        )
+
+
+async def _count(pool: Pool, gateway_id: str, err: InvalidBatchError) -> None:
+    """Counts a 422 per gateway and reason (device API); the answer matters more than the count."""
+    reasons = err.reasons or Counter({"invalid": 1})
+    try:
+        async with pool.connection() as conn, conn.transaction():
+            await count_refusals(conn, gateway_id, reasons, dict.fromkeys(reasons, err.message))
+    except (PsycopgError, PoolTimeout) as db_err:
+        log.warning("refusal of a batch of %s not counted: %s", gateway_id, db_err)

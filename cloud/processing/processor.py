@@ -189,7 +189,7 @@ class Processor:
         )
         for step in self._steps:
             await step.apply(conn, batch)
-        await update_devices(conn, row.gateway_id, records)
+        await update_devices(conn, row.gateway_id, records, row.received_at)
         await conn.execute(
             "UPDATE ingest_batches SET processed_at = now() WHERE batch_id = %s", (row.batch_id,)
         )
