@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, PostgresDsn, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PostgresDsn, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from cloud.coldchain.alerts import AlertSettings
 from cloud.ingest.admission import AdmissionSettings
+from cloud.limits.config import RequestLimits
 from cloud.storage.database import Timeouts
 
 PositiveDelta = Annotated[timedelta, Field(gt=timedelta(0))]
@@ -118,3 +119,15 @@ class CloudSettings(BaseSettings):
     """Webhook delivery of alerts; without ``webhook_url`` alerts stay in the alarm list only."""
     admission: AdmissionSettings = AdmissionSettings()
     """Backlog and future horizons and the chunk bound ingest applies (cloud.ingest.admission)."""
+    limits: RequestLimits = RequestLimits()
+    """Body sizes, body times and the in-flight byte budget of every request."""
+
+    @model_validator(mode="after")
+    def _budget_holds_one_batch(self) -> CloudSettings:
+        batch = self.max_batch_bytes + self.max_batch_decompressed_bytes
+        if self.limits.inflight_bytes < batch:
+            raise ValueError(
+                f"limits.inflight_bytes ({self.limits.inflight_bytes}) must hold one batch and"
+                f" its inflation (max_batch_bytes + max_batch_decompressed_bytes = {batch})"
+            )
+        return self

@@ -25,6 +25,7 @@ from cloud.ingest.auth import GatewayIdentity, authenticate, authorize, bearer_t
 from cloud.ingest.body import decode, parse, read_limited
 from cloud.ingest.refusals import count_refusals
 from cloud.ingest.writer import store_batch
+from cloud.limits.middleware import request_lease
 from protocols.batch import Batch, BatchAck, BatchError
 
 log = logging.getLogger(__name__)
@@ -100,7 +101,13 @@ async def post_batch(request: Request, pool: Pool, settings: Settings) -> BatchA
         body = await read_limited(
             request.stream(), headers.get("content-length"), settings.max_batch_bytes
         )
-        raw = decode(body, headers.get("content-encoding"), settings.max_batch_decompressed_bytes)
+        lease = request_lease(request.scope)
+        raw = decode(
+            body,
+            headers.get("content-encoding"),
+            settings.max_batch_decompressed_bytes,
+            None if lease is None else lease.take,
+        )
         batch = parse(raw)
         authorize(identity, batch.gateway_id)
         admit(batch, datetime.now(UTC), settings.admission)
