@@ -171,7 +171,8 @@ class OutboxStats:
     """At the fill rate of the recent window; None when not filling."""
     high_water: bool
     full: bool
-    """At a bound, or an append is waiting for room (back-pressure is on)."""
+    """At a bound, or an append is waiting for room or was refused for lack of it since the
+    last acknowledgement (back-pressure is on)."""
     duplicates_dropped: int = 0
     """Redelivered readings not committed again since the outbox was opened."""
     disk_bytes: int = 0
@@ -302,6 +303,7 @@ class SqliteOutbox:
         self._closed = False
         self._closing = False
         self._blocked = False
+        self._refused = False
         self._disk_error: str | None = None
         self._disk_retry_at = 0.0
         self._append_lock = asyncio.Lock()
@@ -689,6 +691,7 @@ class SqliteOutbox:
                 if self._closing:
                     raise OutboxClosedError(f"outbox {self._path} closed while waiting for room")
                 if self._limits.overflow is OverflowPolicy.RAISE:
+                    self._refused = True  # back-pressure is on until an ack makes room
                     raise OutboxFullError(
                         f"outbox full ({self._count} records, {self._disk} bytes on disk"
                         + (f", filesystem full: {self._disk_error}" if self._disk_error else "")
@@ -726,6 +729,7 @@ class SqliteOutbox:
         through = min(through_seq, self._last_seq)
         deleted: int = await self._run(self._ack_sync, through)
         if deleted:
+            self._refused = False
             await self._notify()
         return deleted
 
@@ -770,6 +774,7 @@ class SqliteOutbox:
             time_to_full=self._fill.time_to_full(self._clock.monotonic(), ratio),
             high_water=ratio >= self._limits.high_water,
             full=self._blocked
+            or self._refused
             or self._count >= self._limits.max_records
             or self._disk >= self._usable_bytes(),
             duplicates_dropped=self._duplicates,
