@@ -327,6 +327,10 @@ class _Session:
         else:
             self.sim.requests[message.name] += 1
             reply, close = handle_request(self.table, message)
+        final = self.table.take_final_reports()  # an ROSpec this command ended
+        if final and not self.sim.silent:
+            self.sim.record(final, 0)
+            await self.send(ro_access_report(self.next_id(), final))
         if reply is not None and not self.sim.silent:
             await self.send(reply)
         self._config_changed.set()

@@ -21,9 +21,10 @@ from enum import Enum
 from protocols.llrp.errors import DecodeError
 from protocols.llrp.messages import Message, MessageType
 from protocols.llrp.params import Parameter
-from protocols.llrp.reports import LlrpStatus, StatusCode, response
+from protocols.llrp.reports import LlrpStatus, StatusCode, TagReport, response
 from protocols.llrp.specs import (
     KEEPALIVE_SPEC,
+    REPORT_NONE,
     RO_REPORT_SPEC,
     ROSPEC,
     START_IMMEDIATE,
@@ -71,6 +72,7 @@ class RoSpecTable:
         self.config = ReaderConfig()
         self.events_enabled = False
         self.pending_report = False
+        self.final_reports: list[TagReport] = []
 
     @property
     def keepalive(self) -> KeepaliveSpec:
@@ -101,7 +103,17 @@ class RoSpecTable:
             held.state, held.run = SpecState.INACTIVE, None
 
     def stop(self, held: _Held, state: SpecState) -> None:
+        """Ends an ROSpec; what it saw since its last report is reported, as its report
+        trigger asks (upon N tags or the end of the AISpec / ROSpec)."""
+        report = held.spec.report
+        if held.run is not None and report is not None and report.trigger != REPORT_NONE:
+            self.final_reports += held.run.flush()
         held.state, held.run = state, None
+
+    def take_final_reports(self) -> list[TagReport]:
+        """The reports of ROSpecs that ended on a command, to send before its response."""
+        reports, self.final_reports = self.final_reports, []
+        return reports
 
 
 def _error(code: int, text: str, field: tuple[int, int] | None = None) -> LlrpStatus:
@@ -112,23 +124,32 @@ def _ok() -> LlrpStatus:
     return LlrpStatus()
 
 
+_ALL_ALLOWED = {_T.DELETE_ROSPEC, _T.ENABLE_ROSPEC, _T.DISABLE_ROSPEC}  # ROSpecID 0 = all
+
+
 def _rospec_command(table: RoSpecTable, message: Message) -> LlrpStatus:
     spec_id = message.spec_id()
-    if message.type == _T.DELETE_ROSPEC and spec_id == 0:
-        table.specs.clear()
+    if spec_id == 0 and message.type in _ALL_ALLOWED:
+        for held_id in list(table.specs):
+            _one_rospec(table, message.type, held_id)
         return _ok()
-    held = table.specs.get(spec_id)
-    if held is None:
+    if spec_id not in table.specs:
         return _error(StatusCode.FIELD_ERROR, f"no ROSpec {spec_id}", (0, StatusCode.A_INVALID))
-    if message.type == _T.DELETE_ROSPEC:
+    return _one_rospec(table, message.type, spec_id)
+
+
+def _one_rospec(table: RoSpecTable, command: int, spec_id: int) -> LlrpStatus:
+    held = table.specs[spec_id]
+    if command == _T.DELETE_ROSPEC:
+        table.stop(held, SpecState.DISABLED)
         del table.specs[spec_id]
-    elif message.type == _T.ENABLE_ROSPEC:
+    elif command == _T.ENABLE_ROSPEC:
         if held.state is SpecState.DISABLED:
             immediate = held.spec.start_trigger == START_IMMEDIATE
             held.state = SpecState.ACTIVE if immediate else SpecState.INACTIVE
-    elif message.type == _T.DISABLE_ROSPEC:
+    elif command == _T.DISABLE_ROSPEC:
         table.stop(held, SpecState.DISABLED)
-    elif message.type == _T.START_ROSPEC:
+    elif command == _T.START_ROSPEC:
         if held.state is SpecState.DISABLED:
             return _error(StatusCode.FIELD_ERROR, f"ROSpec {spec_id} is disabled")
         held.state = SpecState.ACTIVE

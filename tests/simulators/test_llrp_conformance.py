@@ -48,9 +48,12 @@ async def test_get_rospecs_reports_the_current_state() -> None:
         for command in (None, T.ENABLE_ROSPEC, T.START_ROSPEC, T.STOP_ROSPEC, T.DISABLE_ROSPEC):
             if command is not None:
                 await client.send(command, spec_id_fields(1))
-                assert status_of(await client.expect(command + 10)).ok
+                reply = await client.expect(command + 10, skip=(T.KEEPALIVE, T.RO_ACCESS_REPORT))
+                assert status_of(reply).ok
             await client.send(T.GET_ROSPECS)
-            answer = await client.expect(T.GET_ROSPECS_RESPONSE, skip=(T.KEEPALIVE, 61))
+            answer = await client.expect(
+                T.GET_ROSPECS_RESPONSE, skip=(T.KEEPALIVE, T.RO_ACCESS_REPORT)
+            )
             states += rospec_state(answer)
     assert states == [0, 1, 2, 1, 0]  # Disabled, Inactive, Active (running), Inactive, Disabled
 
