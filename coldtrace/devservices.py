@@ -240,12 +240,22 @@ def _ensure_timescaledb() -> None:
         subprocess.run(["bash", str(script)], check=True)  # noqa: S603, S607
 
 
+GATEWAY_BROKER = REPO_ROOT / "deploy" / "balena" / "mosquitto"
+"""The gateway broker's policy (conf.d/coldtrace.conf) and ACL, shared with the balena image."""
+
+
 @dataclass
 class MosquittoService:
-    """A private Mosquitto broker with persistence."""
+    """A private Mosquitto broker with persistence.
+
+    With ``accounts`` (user → password) it runs the gateway broker's own policy file and ACL
+    from ``deploy/balena/mosquitto`` verbatim (logins required, the deployed queue limits and
+    autosave); without, the anonymous development broker the other tests share.
+    """
 
     directory: Path
     user: str | None
+    accounts: dict[str, str] | None = None
 
     @classmethod
     def default(cls) -> MosquittoService:
@@ -308,19 +318,25 @@ class MosquittoService:
         state = self.directory / "service.json"
         port = json.loads(state.read_text())["port"] if state.exists() else free_port()
         (self.directory / "db").mkdir(parents=True, exist_ok=True)
-        lines = [
-            f"listener {port} 127.0.0.1",
-            "allow_anonymous true",
-            "persistence true",
+        common = [
             f"persistence_location {self.directory / 'db'}/",
-            "autosave_interval 1",
             f"pid_file {self.pidfile}",
             f"log_dest file {self.directory / 'mosquitto.log'}",
             "log_type error",
             "log_type warning",
-            "max_queued_messages 100000",
-            "persistent_client_expiration 7d",
         ]
+        if self.accounts is not None:
+            lines = [*common, *self._gateway_policy(), f"listener {port} 127.0.0.1"]
+        else:
+            lines = [
+                f"listener {port} 127.0.0.1",
+                "allow_anonymous true",
+                "persistence true",
+                "autosave_interval 1",
+                *common,
+                "max_queued_messages 100000",
+                "persistent_client_expiration 7d",
+            ]
         if self.user:
             lines.append(f"user {self.user}")
         self.conf.write_text("\n".join(lines) + "\n")
@@ -334,6 +350,21 @@ class MosquittoService:
         while self._pid() is None and time.monotonic() < deadline:
             time.sleep(0.05)
         return self.url
+
+    def _gateway_policy(self) -> list[str]:
+        """Password file from ``accounts``; the deployed ACL and policy file, included as is."""
+        assert self.accounts is not None
+        passwd = self.directory / "passwd"
+        passwd.write_text("")
+        passwd.chmod(0o600)
+        binary = shutil.which("mosquitto_passwd") or "/usr/bin/mosquitto_passwd"
+        for name, password in self.accounts.items():
+            subprocess.run([binary, "-b", str(passwd), name, password], check=True)  # noqa: S603
+        return [
+            f"password_file {passwd}",
+            f"acl_file {GATEWAY_BROKER / 'acl'}",
+            f"include_dir {GATEWAY_BROKER / 'conf.d'}",
+        ]
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
         pid = self._pid()
