@@ -15,6 +15,8 @@ import httpx
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 
+from cloud.alarms.channels import AppriseNotifier
+from cloud.alarms.worker import AlarmWorker
 from cloud.api.registry import routers
 from cloud.coldchain.alerts import AlertDeliverer
 from cloud.config import CloudSettings
@@ -51,11 +53,17 @@ def create_app(settings: CloudSettings) -> FastAPI:
                     )
                     group.create_task(processor.run(stop))
                 if settings.run_scheduler:
-                    group.create_task(running_scheduler(pool, settings.jobs, stop))
+                    group.create_task(
+                        running_scheduler(pool, settings.jobs, stop, alarms=settings.alarms)
+                    )
                 if settings.alerts.webhook_url is not None:
                     client = await stack.enter_async_context(httpx.AsyncClient())
                     deliverer = AlertDeliverer(pool, client, settings.alerts)
                     group.create_task(deliverer.run(stop))
+                if settings.alarms.run_worker:
+                    notifier = AppriseNotifier(settings.alarms.send_timeout)
+                    worker = AlarmWorker(pool, notifier, settings.alarms)
+                    group.create_task(worker.run(stop, str(settings.database_url)))
                 try:
                     yield
                 finally:

@@ -8,6 +8,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, PostgresDsn, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from cloud.alarms.settings import AlarmSettings
 from cloud.coldchain.alerts import AlertSettings
 from cloud.ingest.admission import AdmissionSettings
 from cloud.limits.config import RequestLimits
@@ -117,6 +118,8 @@ class CloudSettings(BaseSettings):
     jobs: JobSettings = JobSettings()
     alerts: AlertSettings = AlertSettings()
     """Webhook delivery of alerts; without ``webhook_url`` alerts stay in the alarm list only."""
+    alarms: AlarmSettings = AlarmSettings()
+    """Notifications to people: delivery, escalation, links, condition checks (docs/alarms.md)."""
     admission: AdmissionSettings = AdmissionSettings()
     """Backlog and future horizons and the chunk bound ingest applies (cloud.ingest.admission)."""
     limits: RequestLimits = RequestLimits()

@@ -38,7 +38,10 @@ class Situation:
     acknowledged: bool = False
     critical: bool = False
     cleared: bool = False
-    """The condition is over (the excursion ended): nobody needs waking for it any more."""
+    """The condition is over (the excursion ended, the gateway is back)."""
+    sticky: bool = False
+    """Needs a person's acknowledgement even once over (an action-level excursion: product
+    was put at risk), unless it was held through a suppression window."""
     suppressed_until: datetime | None = None
     quiet_until: datetime | None = None
     was_suppressed: bool = False
@@ -63,8 +66,8 @@ def decide(s: Situation) -> Decision:
     assert s.policy is not None  # _finished ends an alarm without a policy
     if s.suppressed_until is not None and s.now < s.suppressed_until:
         return Decision(s.step, s.round, next_at=s.suppressed_until, held="suppressed")
-    if s.cleared and (s.was_suppressed or not s.critical):
-        # Held through a window, or never critical: the condition is over, the list shows it.
+    if s.cleared and (s.was_suppressed or not s.sticky):
+        # The condition is over and nobody needs waking for it; the alarm list still shows it.
         return Decision(s.step, s.round, finish="cleared")
     if s.quiet_until is not None and not s.critical and s.now < s.quiet_until:
         return Decision(s.step, s.round, next_at=s.quiet_until, held="quiet_hours")

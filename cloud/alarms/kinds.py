@@ -50,6 +50,8 @@ KINDS: dict[str, KindDefault] = {
     "clock_skew": KindDefault("warning", "notify", "Device clock skewed"),
     "record_refused": KindDefault("warning", "notify", "Record refused"),
     "stream_stalled": KindDefault("critical", "page", "Processing stalled"),
+    "stream_resumed": KindDefault("info", "none", "Processing resumed"),
+    "batch_set_aside": KindDefault("critical", "page", "Batch set aside"),
     "channel_failing": KindDefault("critical", "page", "Notification channel failing"),
 }
 """Known kinds. Kinds raised by other rooms that are not listed get a route from severity."""

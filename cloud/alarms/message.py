@@ -66,7 +66,7 @@ class AlarmFacts:
     round: int = 0
 
 
-def _zone(name: str) -> ZoneInfo:
+def zone(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
@@ -79,7 +79,7 @@ def when(at: datetime, tz_name: str) -> str:
     >>> when(datetime(2026, 7, 1, 12, 30, tzinfo=UTC), "America/New_York")
     '2026-07-01 08:30 EDT (12:30 UTC)'
     """
-    local = at.astimezone(_zone(tz_name))
+    local = at.astimezone(zone(tz_name))
     utc = at.astimezone(UTC)
     same_day = local.date() == utc.date()
     utc_text = f"{utc:%H:%M} UTC" if same_day else f"{utc:%Y-%m-%d %H:%M} UTC"

@@ -38,7 +38,14 @@ SELECT a.alert_id, a.step, a.round, a.held, al.kind, al.severity, al.location_id
              AND x.excursion_id = al.excursion_id AND x.alert_id > al.alert_id
              AND x.acknowledged_at IS NOT NULL),
        coalesce(a.site_id, l.site_id, s.site_id, g.site_id),
-       coalesce(e.ended_at IS NOT NULL, false)
+       CASE WHEN al.excursion_id IS NOT NULL THEN e.ended_at IS NOT NULL OR EXISTS (
+                -- an alert-level page is superseded by its excursion's action-level one
+                SELECT 1 FROM alerts x WHERE x.excursion_id = al.excursion_id
+                  AND x.alert_id > al.alert_id AND x.kind = 'excursion_escalated')
+            WHEN al.kind = 'gateway_offline' THEN EXISTS (
+                SELECT 1 FROM gateway_streams gs
+                WHERE gs.gateway_id = al.detail->>'gateway_id' AND gs.updated_at > al.at)
+            ELSE false END
 FROM alarms a
 JOIN alerts al USING (alert_id)
 LEFT JOIN locations l ON l.location_id = al.location_id

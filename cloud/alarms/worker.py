@@ -18,7 +18,6 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from psycopg import AsyncConnection, InterfaceError, OperationalError
 from psycopg.rows import TupleRow
@@ -30,7 +29,7 @@ from cloud.alarms.config_store import directory
 from cloud.alarms.directory import resolve
 from cloud.alarms.escalation import Situation, decide
 from cloud.alarms.kinds import default_route
-from cloud.alarms.message import render
+from cloud.alarms.message import render, zone
 from cloud.alarms.policy import choose_policy, quiet_until
 from cloud.alarms.settings import AlarmSettings
 from cloud.coldchain.alerts import NewAlert, raise_alert
@@ -48,13 +47,6 @@ class TickResult:
     queued: int
     sent: int
     failed: int
-
-
-def _zone(name: str) -> ZoneInfo:
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        return ZoneInfo("UTC")
 
 
 class AlarmWorker:
@@ -88,7 +80,7 @@ class AlarmWorker:
             )  # fmt: skip
             return 0
         book = await directory(conn, alarm.site_id)
-        tz = _zone(await store.site_timezone(conn, alarm.site_id))
+        tz = zone(await store.site_timezone(conn, alarm.site_id))
         locations, profile = await store.location_chain(conn, alarm.location_id)
         chosen = choose_policy(
             book.policies, kind=alarm.kind, severity=alarm.severity,
@@ -103,6 +95,7 @@ class AlarmWorker:
                 policy=policy, route=route, step=alarm.step, round=alarm.round, now=now,
                 acknowledged=alarm.acknowledged, critical=alarm.severity == "critical",
                 cleared=alarm.cleared,
+                sticky=alarm.severity == "critical" and alarm.excursion_id is not None,
                 suppressed_until=await store.suppressed_until(conn, locations, now),
                 quiet_until=quiet_until(policy.quiet_hours, now, tz) if policy else None,
                 was_suppressed=alarm.held == "suppressed",

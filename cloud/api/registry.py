@@ -11,7 +11,7 @@ from cloud.ingest.router import router as ingest_router
 def routers() -> list[APIRouter]:
     return [health.router, ingest_router, readings.router, devices.router, gateways.router,
             *ledger_routers(), *coldchain_routers(), *web_routers(),
-            *masterdata_routers()]  # fmt: skip
+            *masterdata_routers(), *alarm_routers()]  # fmt: skip
 
 
 def ledger_routers() -> list[APIRouter]:
@@ -33,6 +33,13 @@ def masterdata_routers() -> list[APIRouter]:
     from cloud.api import masterdata
 
     return [masterdata.router]
+
+
+def alarm_routers() -> list[APIRouter]:
+    """Channels, policies, rotas, acknowledgement links, suppression, closures (issue 14)."""
+    from cloud.api import alarm_actions, alarm_config
+
+    return [alarm_config.router, alarm_actions.router]
 
 
 def web_routers() -> list[APIRouter]:

@@ -19,6 +19,8 @@ from psycopg import AsyncConnection, InterfaceError, OperationalError
 from psycopg.rows import TupleRow
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
+from cloud.alarms.conditions import detect_conditions
+from cloud.alarms.settings import AlarmSettings
 from cloud.coldchain.step import check_silences
 from cloud.config import JobSettings
 from cloud.jobs.locks import run_exclusive
@@ -39,8 +41,9 @@ class Job:
     work: Work
 
 
-def jobs(settings: JobSettings) -> list[Job]:
+def jobs(settings: JobSettings, alarms: AlarmSettings | None = None) -> list[Job]:
     """The maintenance jobs, in code; nothing is read from a job store."""
+    alarm_settings = alarms or AlarmSettings()
 
     async def retention(conn: AsyncConnection[TupleRow], now: datetime) -> object:
         return await prune_all(
@@ -53,11 +56,15 @@ def jobs(settings: JobSettings) -> list[Job]:
     async def stale(conn: AsyncConnection[TupleRow], now: datetime) -> object:
         return await detect_stale(conn, now, settings.default_silence)
 
+    async def conditions(conn: AsyncConnection[TupleRow], now: datetime) -> object:
+        return await detect_conditions(conn, now, alarm_settings)
+
     return [
         Job("retention", settings.retention_interval, retention),
         Job("rollups", settings.rollup_interval, rollups),
         Job("stale_sensors", settings.stale_interval, stale),
         Job("coldchain_silences", settings.silence_check_interval, check_silences),
+        Job("alarm_conditions", alarm_settings.conditions_interval, conditions),
     ]
 
 
@@ -71,7 +78,9 @@ async def run_job(pool: Pool, job: Job, now: datetime | None = None) -> tuple[bo
     return (ran, result)
 
 
-async def running_scheduler(pool: Pool, settings: JobSettings, stop: asyncio.Event) -> None:
+async def running_scheduler(
+    pool: Pool, settings: JobSettings, stop: asyncio.Event, *, alarms: AlarmSettings | None = None
+) -> None:
     """Runs the scheduler until ``stop`` is set, then waits for the jobs in flight."""
     in_flight: set[asyncio.Task[object]] = set()
 
@@ -90,7 +99,7 @@ async def running_scheduler(pool: Pool, settings: JobSettings, stop: asyncio.Eve
         return fire
 
     scheduler = AsyncIOScheduler(timezone=UTC)
-    for job in jobs(settings):
+    for job in jobs(settings, alarms):
         scheduler.add_job(
             guarded(job),
             "interval",
