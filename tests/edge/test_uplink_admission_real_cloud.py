@@ -36,7 +36,12 @@ def at(
 
 def config(token: str) -> UplinkConfig:
     return UplinkConfig.model_validate(
-        {"cloud_url": "http://cloud", "token": token, "max_batch_records": 500}
+        {
+            "cloud_url": "http://cloud",  # the app in-process, no network
+            "allow_insecure_http": True,
+            "token": token,
+            "max_batch_records": 500,
+        }
     )
 
 
