@@ -34,14 +34,29 @@ class DeviceOut(BaseModel):
     state_at: datetime | None
     silent_since: datetime | None
     """Set while the device is silent: its last_seen_at when the silence was detected."""
+    processing_stalled_since: datetime | None
+    """Set while a processing stream of the device's gateway is stalled: what the device sent
+    since may be stored but is not processed, so ``last_seen_at`` is not news."""
+    processing_error: str | None
+    """The error the stalled stream keeps failing with."""
+    silence: Literal["no_data", "processing_stalled"] | None
+    """Why nothing new is known: the device is silent (``no_data``), or its gateway's data is
+    not being processed (``processing_stalled``, which takes precedence); None when current."""
 
 
 _SELECT = """
 SELECT d.device_id, d.device_type, d.gateway_id, coalesce(s.location_id, d.location_id),
-       d.last_seen_at, d.last_state, d.last_detail, d.state_at, x.last_seen_at
+       d.last_seen_at, d.last_state, d.last_detail, d.state_at, x.last_seen_at,
+       p.stalled_since, p.last_error
 FROM devices d
 LEFT JOIN sensors s ON s.sensor_id = d.device_id
 LEFT JOIN device_silences x ON x.device_id = d.device_id AND x.ended_at IS NULL
+LEFT JOIN LATERAL (
+    SELECT ps.stalled_since, ps.last_error FROM processor_streams ps
+    WHERE ps.gateway_id = CASE WHEN d.device_type = 'gateway' THEN d.device_id ELSE d.gateway_id END
+      AND ps.stalled_since IS NOT NULL
+    ORDER BY ps.stalled_since LIMIT 1
+) p ON true
 """
 
 
@@ -78,7 +93,9 @@ async def _fetch(
         DeviceOut(
             device_id=r[0], device_type=r[1], gateway_id=r[2], location_id=r[3],
             last_seen_at=r[4], last_state=r[5], last_detail=r[6], state_at=r[7],
-            silent_since=r[8],
+            silent_since=r[8], processing_stalled_since=r[9], processing_error=r[10],
+            silence="processing_stalled" if r[9] is not None else
+                    "no_data" if r[8] is not None else None,
         )
         for r in await cur.fetchall()
     ]  # fmt: skip

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from cloud.api import devices, gateways, health, readings
+from cloud.api import devices, gateways, health, readings, streams
 from cloud.ingest.router import router as ingest_router
 
 
 def routers() -> list[APIRouter]:
     return [health.router, ingest_router, readings.router, devices.router, gateways.router,
-            *ledger_routers(), *coldchain_routers(), *web_routers(),
+            streams.router, *ledger_routers(), *coldchain_routers(), *web_routers(),
             *masterdata_routers(), *alarm_routers()]  # fmt: skip
 
 

@@ -295,6 +295,10 @@ async def sweep_silences(
         " JOIN storage_profiles p ON p.profile_id = l.profile_id"
         " WHERE (%s::text IS NULL OR st.gateway_id = %s) AND st.last_time < %s - p.silence_after"
         " AND st.state->>'no_data_since' IS NULL AND NOT (st.sensor_id = ANY(%s))"
+        # While its gateway's processing is stalled, a sensor's silence is not "no data": what
+        # it sent may be stored and waiting (the stream_stalled alert covers it).
+        " AND NOT EXISTS (SELECT 1 FROM processor_streams ps"
+        "  WHERE ps.gateway_id = st.gateway_id AND ps.stalled_since IS NOT NULL)"
         " ORDER BY st.sensor_id",
         (gateway_id, gateway_id, now, sorted(skip or ())),
     )

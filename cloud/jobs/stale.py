@@ -3,6 +3,8 @@
 The silence interval is the storage profile's ``silence_after`` of the location the sensor is
 mounted at, or the configured default. "Seen" is ``devices.last_seen_at``, the device time of the
 newest reading the processor has handled. A silence is closed when the sensor is seen again.
+No silence is opened for a sensor whose gateway has a stalled processing stream: its readings
+may be stored and waiting, which the devices API reports as "processing stalled".
 """
 
 from __future__ import annotations
@@ -24,6 +26,9 @@ WHERE d.device_type = 'sensor' AND d.last_seen_at IS NOT NULL
   AND d.last_seen_at < %(now)s - coalesce(p.silence_after, %(default)s)
   AND NOT EXISTS (
       SELECT 1 FROM device_silences x WHERE x.device_id = d.device_id AND x.ended_at IS NULL)
+  AND NOT EXISTS (  -- a stalled gateway's sensors are "processing stalled", not silent
+      SELECT 1 FROM processor_streams ps
+      WHERE ps.gateway_id = d.gateway_id AND ps.stalled_since IS NOT NULL)
 """
 
 _CLOSE_SQL = """

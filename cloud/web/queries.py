@@ -308,7 +308,8 @@ async def fingerprint(conn: AsyncConnection[TupleRow]) -> tuple[object, ...]:
         " (SELECT max(alert_id) FROM alerts),"
         " (SELECT max(acknowledged_at) FROM alerts),"
         " (SELECT max(receipt_id) FROM receipts),"
-        " (SELECT count(*) FROM device_silences WHERE ended_at IS NULL)"
+        " (SELECT count(*) FROM device_silences WHERE ended_at IS NULL),"
+        " (SELECT max(updated_at) FROM processor_streams)"
     )
     row = await cur.fetchone()
     assert row is not None

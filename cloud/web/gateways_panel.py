@@ -1,0 +1,93 @@
+"""The dashboard's gateway panel: each gateway's processing, a stalled stream first, with its error.
+
+A stalled stream means readings of that gateway's sensors are stored but not judged; the panel
+says so next to the error, the failing batch and how to set it aside. Streams that are merely
+behind show how many batches wait and since when. Everything from the database goes through
+``pages.e``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from psycopg import AsyncConnection
+from psycopg.rows import TupleRow
+
+from cloud.processing.streams import StreamState, stream_states
+from cloud.web.pages import e, when
+
+
+@dataclass(frozen=True)
+class GatewayRow:
+    gateway_id: str
+    site_id: str | None
+    disabled: bool
+    streams: tuple[StreamState, ...]
+
+    @property
+    def state(self) -> str:
+        if any(s.stalled_since is not None for s in self.streams):
+            return "stalled"
+        if any(s.failures for s in self.streams):
+            return "failing"
+        return "behind" if self.streams else "ok"
+
+
+async def gateway_rows(conn: AsyncConnection[TupleRow]) -> list[GatewayRow]:
+    """Every gateway with its streams that are behind, failing or stalled; stalled first."""
+    states = await stream_states(conn)
+    cur = await conn.execute(
+        "SELECT gateway_id, site_id, disabled_at IS NOT NULL FROM gateways ORDER BY gateway_id"
+    )
+    rows = [
+        GatewayRow(str(g), s, bool(d), tuple(x for x in states if x.gateway_id == g))
+        for g, s, d in await cur.fetchall()
+    ]
+    order = {"stalled": 0, "failing": 1, "behind": 2, "ok": 3}
+    return sorted(rows, key=lambda r: (order[r.state], r.gateway_id))
+
+
+def gateways_section(rows: Sequence[GatewayRow]) -> str:
+    if not rows:
+        return "<p class='empty'>No gateway registered.</p>"
+    body = "".join(_row(r) for r in rows)
+    return (
+        "<table class='gateways'><thead><tr><th>Gateway</th><th>Site</th><th>Processing</th>"
+        f"<th>Detail</th></tr></thead><tbody>{body}</tbody></table>"
+    )
+
+
+def _row(r: GatewayRow) -> str:
+    label = {
+        "stalled": "<b>PROCESSING STALLED</b>",
+        "failing": "<b>retrying</b>",
+        "behind": "catching up",
+        "ok": "up to date",
+    }[r.state]
+    details = "".join(_stream(s) for s in r.streams) or "—"
+    off = " (disabled)" if r.disabled else ""
+    return (
+        f'<tr class="{e(r.state)}" data-gateway="{e(r.gateway_id)}" data-state="{e(r.state)}">'
+        f"<td>{e(r.gateway_id)}{e(off)}</td><td>{e(r.site_id or '—')}</td><td>{label}</td>"
+        f"<td>{details}</td></tr>"
+    )
+
+
+def _stream(s: StreamState) -> str:
+    waiting = f"{s.pending_batches} batches waiting since {when(s.oldest_pending_at)}"
+    if s.failures == 0:
+        return f"<div>{waiting}</div>"
+    since: datetime | None = s.stalled_since or s.failing_since
+    head = (
+        f"batch {e(s.failing_batch_id)} failed {e(s.failures)}× since {when(since)}"
+        f" — its sensors' readings are stored but not judged"
+    )
+    fix = (
+        f"<div class='hint'>Fix the cause, or set the batch aside: <code>coldtrace cloud stream"
+        f" skip {e(s.gateway_id)} --batch {e(s.failing_batch_id)} --reason …</code></div>"
+        if s.stalled_since is not None
+        else ""
+    )
+    return f"<div>{head}; {waiting}</div><pre class='error'>{e(s.last_error)}</pre>{fix}"
