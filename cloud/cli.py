@@ -45,18 +45,26 @@ def register(
     gateway_sub = gateway.add_subparsers(dest="gateway_command", required=True)
     add = gateway_sub.add_parser("add", help="register a gateway and print its token once")
     add.add_argument("gateway_id")
-    add.add_argument("--site", help="site id the gateway belongs to")
+    add.add_argument(
+        "--site",
+        help="site the gateway writes for (without it, it may write only for devices bound to"
+        " no site)",
+    )
     add.add_argument("--rotate", action="store_true", help="replace an existing gateway's token")
     rotate = gateway_sub.add_parser("rotate", help="give a gateway a new token (printed once)")
     rotate.add_argument("gateway_id")
     disable = gateway_sub.add_parser("disable", help="switch a gateway off (its token is refused)")
     disable.add_argument("gateway_id")
-    for command in (add, rotate, disable):
+    site = gateway_sub.add_parser("site", help="register a gateway to the site it writes for")
+    site.add_argument("gateway_id")
+    site.add_argument("site_id")
+    for command in (add, rotate, disable, site):
         command.add_argument("--reason", help="why, for the audit trail")
         command.add_argument("--database-url")
     add.set_defaults(handler=lambda args: _gateway_add(args, url(args)))
     rotate.set_defaults(handler=lambda args: _gateway_add(args, url(args), rotate=True))
     disable.set_defaults(handler=lambda args: _gateway_disable(args, url(args)))
+    site.set_defaults(handler=lambda args: _gateway_site(args, url(args)))
 
 
 def _serve(args: argparse.Namespace, database_url: str) -> int:
@@ -139,8 +147,35 @@ def _gateway_add(args: argparse.Namespace, database_url: str, *, rotate: bool = 
     except LookupError as err:
         print(str(err), file=sys.stderr)
         return 1
+    if not rotate and not getattr(args, "rotate", False) and args.site is None:
+        print(
+            f"warning: gateway {args.gateway_id!r} has no site: its records of devices mounted"
+            " at a site will be refused; set one with 'coldtrace cloud gateway site'",
+            file=sys.stderr,
+        )
     print(f"gateway {args.gateway_id} token (shown once, store it on the gateway):")
     print(token)
+    return 0
+
+
+def _gateway_site(args: argparse.Namespace, database_url: str) -> int:
+    from cloud.admin.gateways import move_gateway
+
+    async def run() -> str | None:
+        async with await psycopg.AsyncConnection.connect(database_url) as conn:
+            return await move_gateway(
+                conn, args.gateway_id, args.site_id, actor=_actor(), reason=args.reason
+            )
+
+    try:
+        previous = asyncio.run(run())
+    except psycopg.errors.ForeignKeyViolation:
+        print(f"no site {args.site_id!r}", file=sys.stderr)
+        return 1
+    except LookupError as err:
+        print(str(err), file=sys.stderr)
+        return 1
+    print(f"gateway {args.gateway_id} writes for site {args.site_id} (was {previous or 'none'})")
     return 0
 
 

@@ -42,6 +42,34 @@ async def rotate_gateway(
     return token
 
 
+async def move_gateway(
+    conn: AsyncConnection[TupleRow], gateway_id: str, site_id: str, *, actor: str,
+    reason: str | None,
+) -> str | None:  # fmt: skip
+    """Registers a gateway to ``site_id`` (the site it writes for); returns the site it had.
+
+    ``LookupError`` when there is no such gateway; a missing site is a ForeignKeyViolation.
+    From the next batch on, ingest judges its records against the new site
+    (``cloud.ingest.scope``); what it sent before stays as it was judged.
+    """
+    async with conn.transaction():
+        cur = await conn.execute(
+            "SELECT site_id FROM gateways WHERE gateway_id = %s FOR UPDATE", (gateway_id,)
+        )
+        row = await cur.fetchone()
+        if row is None:
+            raise LookupError(f"no gateway {gateway_id!r}")
+        await conn.execute(
+            "UPDATE gateways SET site_id = %s WHERE gateway_id = %s", (site_id, gateway_id)
+        )
+        await audit(
+            conn, actor=actor, action="gateway.site", subject=f"gateway:{gateway_id}",
+            reason=reason or "gateway registered to a site",
+            detail={"site_id": site_id, "previous_site_id": row[0]},
+        )  # fmt: skip
+    return None if row[0] is None else str(row[0])
+
+
 async def disable_gateway(
     conn: AsyncConnection[TupleRow], gateway_id: str, *, actor: str, reason: str | None
 ) -> bool:

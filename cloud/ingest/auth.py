@@ -4,6 +4,18 @@ A gateway sends ``Authorization: Bearer <token>``. The gateway is found by the d
 token (a unique index), so the token itself never sits in the database; the digest fetched is
 compared again with ``hmac.compare_digest`` so that no byte-by-byte comparison of secrets happens
 anywhere in our code.
+
+Who may write what, in three layers:
+
+1. **the token** names one gateway (``authenticate``; disabled gateways are refused, 401);
+2. **the batch** must be that gateway's own (``authorize``, 403 otherwise);
+3. **each record** must concern the gateway's site: a gateway is registered to one site
+   (``gateways.site_id``: ``coldtrace cloud gateway add ID --site SITE``, moved with
+   ``coldtrace cloud gateway site ID SITE``, both audited in ``cloud.admin.gateways``). Records
+   of another site's sensors, readers or doors, and statuses of devices another gateway owns,
+   are kept as refused dead letters instead of being applied (``cloud.ingest.scope``; the
+   batch is still acknowledged). A gateway without a site may write only for devices bound to
+   no site.
 """
 
 from __future__ import annotations
@@ -54,6 +66,7 @@ def bearer_token(authorization: str | None) -> str:
 class GatewayIdentity:
     gateway_id: str
     site_id: str | None
+    """The site the gateway writes for (None: only devices bound to no site)."""
 
 
 async def authenticate(conn: AsyncConnection[TupleRow], token: str) -> GatewayIdentity:
@@ -82,7 +95,8 @@ def authorize(identity: GatewayIdentity, gateway_id: str) -> None:
 async def add_gateway(
     conn: AsyncConnection[TupleRow], gateway_id: str, site_id: str | None, *, rotate: bool = False
 ) -> str:
-    """Registers a gateway (or gives it a new token with ``rotate``); returns the token once."""
+    """Registers a gateway for ``site_id`` (or gives it a new token with ``rotate``); returns the
+    token once. Callers outside tests go through ``cloud.admin.gateways``, which audits it."""
     token = new_token()
     if rotate:
         cur = await conn.execute(

@@ -36,11 +36,14 @@ LEFT JOIN gateways g ON g.gateway_id = u.id
 """
 
 
-async def writer_of(conn: AsyncConnection[TupleRow], gateway_id: str) -> Writer:
-    """The gateway and its site, as registered now."""
-    cur = await conn.execute("SELECT site_id FROM gateways WHERE gateway_id = %s", (gateway_id,))
+async def writer_of(conn: AsyncConnection[TupleRow], gateway_id: str) -> tuple[Writer, datetime]:
+    """The gateway and its site as registered now, and the transaction's time (cloud receipt)."""
+    cur = await conn.execute(
+        "SELECT (SELECT site_id FROM gateways WHERE gateway_id = %s), now()", (gateway_id,)
+    )
     row = await cur.fetchone()
-    return Writer(gateway_id, None if row is None or row[0] is None else str(row[0]))
+    assert row is not None
+    return Writer(gateway_id, None if row[0] is None else str(row[0])), row[1]
 
 
 async def subjects(conn: AsyncConnection[TupleRow], ids: Iterable[str]) -> dict[str, Subject]:

@@ -206,10 +206,9 @@ async def store_batch(
             return StoreResult(stored_through, 0, None)
         if fresh[0].seq != stored_through + 1:
             raise SequenceGapError(expected=stored_through + 1, got=fresh[0].seq)
-        admitted, refused = await _scope(conn, batch.gateway_id, fresh)
+        admitted, refused, now = await _scope(conn, batch.gateway_id, fresh)
         if max_chunks is not None:
             await _bound_chunks(conn, admitted, max_chunks)
-        now = await _now(conn)
         await store_refused(conn, batch.gateway_id, batch.boot_id, refused, now)
         await count_refusals(conn, batch.gateway_id, *tally(refused, admitted))
         await _copy_records(conn, batch, admitted)
@@ -232,22 +231,15 @@ async def store_batch(
     return StoreResult(fresh[-1].seq, len(fresh), int(row[0]), len(refused))
 
 
-async def _now(conn: AsyncConnection[TupleRow]) -> datetime:
-    cur = await conn.execute("SELECT now()")
-    row = await cur.fetchone()
-    assert row is not None
-    return row[0]  # type: ignore[no-any-return]
-
-
 async def _scope(
     conn: AsyncConnection[TupleRow], gateway_id: str, fresh: Sequence[Sequenced]
-) -> tuple[list[Sequenced], list[RefusedRecord]]:
+) -> tuple[list[Sequenced], list[RefusedRecord], datetime]:
     """Splits records into those the gateway may write and those refused for their scope.
 
     Master data is read inside the stream's transaction: a mount that commits later applies to
     later batches.
     """
-    writer = await writer_of(conn, gateway_id)
+    writer, now = await writer_of(conn, gateway_id)
     known = await subjects(conn, subject_ids(item.record for item in fresh))
     admitted: list[Sequenced] = []
     refused: list[RefusedRecord] = []
@@ -257,7 +249,7 @@ async def _scope(
             admitted.append(item)
         else:
             refused.append(RefusedRecord(item, verdict))
-    return admitted, refused
+    return admitted, refused, now
 
 
 _PARTITIONED = {"readings": Reading, "tag_reads": TagRead}

@@ -10,6 +10,8 @@ gw-1's own records in the same batches are stored and judged.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from uuid import uuid4
@@ -216,3 +218,42 @@ async def test_no_gateway_reports_another_gateways_status(timescale_url: str) ->
         await process(url)
     assert await rows(url, "SELECT refusal FROM dead_letters") == [("foreign_device",)]
     assert await count(url, "devices", "device_id = 'gw-2'") == 0
+
+
+def coldtrace(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "coldtrace", *args], capture_output=True, text=True, timeout=60,
+        check=False,
+    )  # fmt: skip
+
+
+async def test_a_gateway_without_a_site_is_registered_to_one_by_the_cli(
+    timescale_url: str,
+) -> None:
+    url = timescale_url
+    await seed_two_sites(url, T0)
+    add = coldtrace("cloud", "gateway", "add", "gw-old", "--database-url", url)
+    assert add.returncode == 0, add.stderr
+    assert "has no site" in add.stderr
+    gateway = Gateway("gw-old", add.stdout.strip().splitlines()[-1])
+    async with app_client(url) as client:
+        before = await post(client, gateway, batch(gateway, warm(sensor(1))[:2]))
+        assert before.status_code == 200, before.text
+        moved = coldtrace("cloud", "gateway", "site", "gw-old", "site-1", "--reason", "dock 1",
+                          "--database-url", url)  # fmt: skip
+        assert moved.returncode == 0, moved.stderr
+        after = await post(client, gateway, batch(gateway, warm(sensor(1))[2:4]))
+        assert after.status_code == 200, after.text
+    nowhere = coldtrace("cloud", "gateway", "site", "gw-old", "site-9", "--database-url", url)
+    assert nowhere.returncode == 1
+    assert "no site 'site-9'" in nowhere.stderr
+    assert await rows(url, "SELECT refusal, count(*) FROM dead_letters GROUP BY 1") == [
+        ("no_site", 2)
+    ]
+    assert await count(url, "readings", "gateway_id = 'gw-old'") == 2
+    trail = await rows(url, "SELECT action, reason, detail->>'site_id' FROM audit_log"
+                       " WHERE subject = 'gateway:gw-old' ORDER BY audit_id")  # fmt: skip
+    assert trail == [
+        ("gateway.add", "gateway registered", None),
+        ("gateway.site", "dock 1", "site-1"),
+    ]
