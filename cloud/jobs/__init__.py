@@ -2,7 +2,8 @@
 
 Every process of the service runs the scheduler (apscheduler 3.x, in-memory job store, jobs
 registered in code); a PostgreSQL advisory lock per job makes sure only one process runs a given
-job at a time, the others skip that round.
+job at a time, and the job's next-run time in ``job_schedule`` (moved under its row lock) makes
+it run once per interval across all processes.
 
 Exception tree::
 

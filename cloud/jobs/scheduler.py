@@ -1,16 +1,22 @@
 """The maintenance scheduler: apscheduler 3.x, in-memory store, jobs registered here in code.
 
-Each job runs under its advisory lock (``locks.run_exclusive``), so any number of service
-processes can run the scheduler and each job still runs in one of them at a time. apscheduler's
-asyncio executor starts jobs as free tasks; ``running_scheduler`` keeps a reference to each and
-waits for the ones in flight before it returns, so nothing is left running after shutdown.
+Every service process runs the scheduler, and a job still runs once per interval across all of
+them: when a process's trigger fires, it takes the job's advisory lock (no overlap with a run in
+another process) and, under the lock of the job's ``job_schedule`` row, runs the job only if
+``next_run_at`` has come, moving it one interval ahead first (database clock, so processes with
+different clocks agree). Triggers fire several times per interval (``TICKS_PER_INTERVAL``), so
+the run happens within a fraction of the interval of being due whichever process gets it.
+
+apscheduler's asyncio executor starts jobs as free tasks; ``running_scheduler`` keeps a reference
+to each and waits for the ones in flight before it returns, so nothing is left running after
+shutdown.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -32,6 +38,9 @@ log = logging.getLogger(__name__)
 
 Work = Callable[[AsyncConnection[TupleRow], datetime], Awaitable[object]]
 Pool = AsyncConnectionPool[AsyncConnection[TupleRow]]
+
+TICKS_PER_INTERVAL = 4
+"""How often per interval each process asks whether a job is due."""
 
 
 @dataclass(frozen=True)
@@ -68,20 +77,69 @@ def jobs(settings: JobSettings, alarms: AlarmSettings | None = None) -> list[Job
     ]
 
 
-async def run_job(pool: Pool, job: Job, now: datetime | None = None) -> tuple[bool, object]:
-    """Runs ``job`` once under its lock; ``(False, None)`` when another process holds it."""
+_DUE_SQL = """
+UPDATE job_schedule SET next_run_at = clock_timestamp() + %(every)s,
+                        last_started_at = clock_timestamp(), runs = runs + 1
+WHERE name = %(name)s AND (next_run_at <= clock_timestamp() OR %(force)s)
+RETURNING runs
+"""
+
+
+async def run_job(
+    pool: Pool, job: Job, now: datetime | None = None, *, force: bool = False
+) -> tuple[bool, object]:
+    """Runs ``job`` once if it is due (or ``force``) and no other process is running it.
+
+    ``(False, None)`` when it was not due or another process holds it.
+    """
     at = now or datetime.now(UTC)
     async with pool.connection() as conn:
-        ran, result = await run_exclusive(conn, job.name, lambda c: job.work(c, at))
-    if ran:
+        ran, result = await run_exclusive(conn, job.name, lambda c: _if_due(c, job, at, force))
+    if ran and result is not _NOT_DUE:
         log.info("job %s: %s", job.name, result)
-    return (ran, result)
+        return (True, result)
+    return (False, None)
+
+
+_NOT_DUE = object()
+
+
+async def _if_due(conn: AsyncConnection[TupleRow], job: Job, at: datetime, force: bool) -> object:
+    async with conn.transaction():
+        await conn.execute(
+            "INSERT INTO job_schedule (name) VALUES (%s) ON CONFLICT DO NOTHING", (job.name,)
+        )
+        cur = await conn.execute(_DUE_SQL, {"every": job.every, "name": job.name, "force": force})
+        if await cur.fetchone() is None:
+            return _NOT_DUE
+    error: str | None = None
+    try:
+        return await job.work(conn, at)
+    except Exception as err:
+        error = repr(err)[:2000]
+        raise
+    finally:
+        await conn.rollback()  # whatever the work left open
+        await conn.execute(
+            "UPDATE job_schedule SET last_finished_at = clock_timestamp(), last_error = %s"
+            " WHERE name = %s",
+            (error, job.name),
+        )
+        await conn.commit()
 
 
 async def running_scheduler(
-    pool: Pool, settings: JobSettings, stop: asyncio.Event, *, alarms: AlarmSettings | None = None
+    pool: Pool,
+    settings: JobSettings,
+    stop: asyncio.Event,
+    *,
+    alarms: AlarmSettings | None = None,
+    only: Sequence[Job] | None = None,
 ) -> None:
-    """Runs the scheduler until ``stop`` is set, then waits for the jobs in flight."""
+    """Runs the scheduler until ``stop`` is set, then waits for the jobs in flight.
+
+    ``only`` replaces the maintenance jobs (tests).
+    """
     in_flight: set[asyncio.Task[object]] = set()
 
     def guarded(job: Job) -> Callable[[], Awaitable[None]]:
@@ -99,11 +157,12 @@ async def running_scheduler(
         return fire
 
     scheduler = AsyncIOScheduler(timezone=UTC)
-    for job in jobs(settings, alarms):
+    for job in jobs(settings, alarms) if only is None else only:
+        tick = max(job.every / TICKS_PER_INTERVAL, timedelta(milliseconds=100))
         scheduler.add_job(
             guarded(job),
             "interval",
-            seconds=job.every.total_seconds(),
+            seconds=tick.total_seconds(),
             id=job.name,
             max_instances=1,
             coalesce=True,
