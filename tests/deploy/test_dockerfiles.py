@@ -1,0 +1,120 @@
+"""What the Dockerfiles copy and run exists, in the repository and in the runtime lock (21.4).
+
+Without an engine the images are not built here, so each claim an image's build or start would
+test is checked from the files: every COPY source exists, the lock installed is the runtime lock,
+the programs CMD, ENTRYPOINT and HEALTHCHECK start are copied scripts (executable, valid shell),
+coldtrace commands that parse, or Python that compiles; and every module the copied packages
+import comes from the standard library, the packages themselves or the runtime lock.
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+import subprocess
+import sys
+from importlib import metadata
+from pathlib import Path
+
+import pytest
+
+from coldtrace.cli import build_parser
+from scripts import runtime_lock
+from tests.deploy.dockerfiles import Dockerfile
+
+ROOT = Path(__file__).resolve().parents[2]
+DOCKERFILES = sorted(ROOT.glob("deploy/**/Dockerfile*"))
+BASE_IMAGE_PROGRAMS = {"python", "mosquitto", "mosquitto_sub", "sh"}
+"""Programs the base images provide (python:3.11 slim, eclipse-mosquitto)."""
+
+
+def test_there_are_dockerfiles() -> None:
+    names = {p.relative_to(ROOT).as_posix() for p in DOCKERFILES}
+    assert names >= {
+        "deploy/cloud/Dockerfile",
+        "deploy/balena/Dockerfile.template",
+        "deploy/balena/mosquitto/Dockerfile",
+    }
+
+
+@pytest.mark.parametrize("path", DOCKERFILES, ids=lambda p: p.relative_to(ROOT).as_posix())
+def test_every_copied_file_exists(path: Path) -> None:
+    dockerfile = Dockerfile.read(path)
+    assert dockerfile.copies
+    for sources, _ in dockerfile.copies:
+        for source in sources:
+            assert (ROOT / source).exists(), f"{path.name}: COPY {source}: not in the repository"
+
+
+@pytest.mark.parametrize("path", DOCKERFILES, ids=lambda p: p.relative_to(ROOT).as_posix())
+def test_images_install_the_runtime_lock_only(path: Path) -> None:
+    dockerfile = Dockerfile.read(path)
+    for requirements in dockerfile.requirement_files():
+        assert requirements == "requirements-runtime.lock", f"{path.name} installs {requirements}"
+        assert any(requirements in sources for sources, _ in dockerfile.copies)
+
+
+@pytest.mark.parametrize("path", DOCKERFILES, ids=lambda p: p.relative_to(ROOT).as_posix())
+def test_what_the_image_starts_exists(path: Path) -> None:
+    dockerfile = Dockerfile.read(path)
+    commands = [c for c in (dockerfile.cmd, dockerfile.entrypoint, dockerfile.healthcheck) if c]
+    assert commands, f"{path.name} starts nothing"
+    assert dockerfile.healthcheck, f"{path.name} has no HEALTHCHECK"
+    for command in commands:
+        program = command[0]
+        if program == "coldtrace":
+            build_parser().parse_args(command[1:])  # exits (fails the test) when unknown
+        elif program == "python" and command[1:2] == ["-c"]:
+            compile(command[2], f"{path.name} command", "exec")
+            for module in _imports(ast.parse(command[2])):
+                assert _provided(module), f"{path.name}: {module} is not in the runtime lock"
+        elif program.startswith("/"):
+            copied = dockerfile.destination_of(program)
+            assert copied is not None, f"{path.name}: {program} is not copied into the image"
+            script = ROOT / copied[0]
+            assert script.stat().st_mode & 0o111, f"{script} is not executable"
+            check = subprocess.run(["sh", "-n", str(script)], capture_output=True, check=False)
+            assert check.returncode == 0, check.stderr
+        else:
+            assert program in BASE_IMAGE_PROGRAMS, f"{path.name}: who provides {program}?"
+
+
+def _imports(tree: ast.AST) -> set[str]:
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found.add(node.module.split(".")[0])
+    return found
+
+
+FIRST_PARTY = {"protocols", "edge", "cloud", "simulators", "coldtrace"}
+
+
+@functools.cache
+def _installed_by_runtime_lock() -> frozenset[str]:
+    """Top-level modules the runtime lock's distributions provide."""
+    runtime = runtime_lock.read_lock(runtime_lock.RUNTIME_LOCK)
+    return frozenset(
+        module
+        for module, distributions in metadata.packages_distributions().items()
+        if any(runtime_lock.canonical(d) in runtime for d in distributions)
+    )
+
+
+def _provided(module: str) -> bool:
+    if module in sys.stdlib_module_names or module in FIRST_PARTY or module == "__future__":
+        return True
+    return module in _installed_by_runtime_lock()
+
+
+def test_every_module_the_images_import_is_in_the_runtime_lock() -> None:
+    missing: dict[str, set[str]] = {}
+    for package in sorted(FIRST_PARTY):
+        for source in (ROOT / package).rglob("*.py"):
+            tree = ast.parse(source.read_text(encoding="utf-8"))
+            for module in _imports(tree):
+                if not _provided(module):
+                    missing.setdefault(module, set()).add(source.relative_to(ROOT).as_posix())
+    assert missing == {}, f"imported but not installed in the images: {missing}"
