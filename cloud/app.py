@@ -35,18 +35,33 @@ def create_app(settings: CloudSettings) -> FastAPI:
         min_size=settings.pool_min_size,
         max_size=settings.pool_max_size,
         timeout=settings.pool_timeout,
+        timeouts=settings.read_timeouts,
     )
+    # Bulkheads: the processor and the jobs have pools of their own, with their own bounds, so
+    # neither a burst of requests nor a long job can take the other's connections.
+    processor_pool = make_pool(
+        str(settings.database_url), min_size=1, max_size=2, timeout=settings.pool_timeout,
+        timeouts=settings.processor.timeouts, name="coldtrace-processor",
+    )  # fmt: skip
+    jobs_pool = make_pool(
+        str(settings.database_url), min_size=1, max_size=4, timeout=settings.pool_timeout,
+        timeouts=settings.jobs.timeouts, name="coldtrace-jobs",
+    )  # fmt: skip
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # wait=False: the service starts (and /healthz answers 503) while the database is down.
         await pool.open(wait=False)
+        if settings.run_processor:
+            await processor_pool.open(wait=False)
+        if settings.run_scheduler:
+            await jobs_pool.open(wait=False)
         stop = asyncio.Event()
         try:
             async with AsyncExitStack() as stack, asyncio.TaskGroup() as group:
                 if settings.run_processor:
                     processor = Processor(
-                        pool,
+                        processor_pool,
                         default_steps(),
                         settings.processor,
                         listen_url=str(settings.database_url),
@@ -54,7 +69,7 @@ def create_app(settings: CloudSettings) -> FastAPI:
                     group.create_task(processor.run(stop))
                 if settings.run_scheduler:
                     group.create_task(
-                        running_scheduler(pool, settings.jobs, stop, alarms=settings.alarms)
+                        running_scheduler(jobs_pool, settings.jobs, stop, alarms=settings.alarms)
                     )
                 if settings.alerts.webhook_url is not None:
                     client = await stack.enter_async_context(httpx.AsyncClient())
@@ -69,6 +84,8 @@ def create_app(settings: CloudSettings) -> FastAPI:
                 finally:
                     stop.set()
         finally:
+            await processor_pool.close()
+            await jobs_pool.close()
             await pool.close()
 
     # API docs served from a package, not a CDN: /docs and /redoc work on an offline site.

@@ -19,10 +19,12 @@ from psycopg import errors as pg_errors
 from psycopg_pool import PoolTimeout
 
 from cloud.api.deps import Pool, Settings
+from cloud.config import CloudSettings
 from cloud.ingest import IngestError, InvalidBatchError, StorageUnavailableError
 from cloud.ingest.admission import AdmissionSettings, record_problems
 from cloud.ingest.auth import GatewayIdentity, authenticate, authorize, bearer_token
 from cloud.ingest.body import decode, parse, read_limited
+from cloud.ingest.gate import StreamBusyError, StreamGate
 from cloud.ingest.refusals import count_refusals
 from cloud.ingest.writer import store_batch
 from cloud.limits.middleware import request_lease
@@ -111,9 +113,18 @@ async def post_batch(request: Request, pool: Pool, settings: Settings) -> BatchA
         batch = parse(raw)
         authorize(identity, batch.gateway_id)
         admit(batch, datetime.now(UTC), settings.admission)
-        async with pool.connection() as conn:
-            limit = settings.admission.max_chunks_per_batch
-            result = await store_batch(conn, batch, max_chunks=limit)
+        # Waits for its stream in this process without a connection, then boundedly in the
+        # database (cloud.ingest.gate); a client that went away while waiting is dropped.
+        async with (
+            _gate(request, settings).hold(batch.gateway_id, batch.boot_id, request.is_disconnected),
+            pool.connection() as conn,
+        ):
+            result = await store_batch(
+                conn,
+                batch,
+                max_chunks=settings.admission.max_chunks_per_batch,
+                timeouts=settings.ingest_timeouts,
+            )
     except IngestError as err:
         if isinstance(err, InvalidBatchError) and identity is not None:
             await _count(pool, identity.gateway_id, err)
@@ -122,6 +133,11 @@ async def post_batch(request: Request, pool: Pool, settings: Settings) -> BatchA
         # Validation should have caught it; the database is the last line and says why.
         log.warning("batch refused by the database: %s", err)
         return error_response(InvalidBatchError("the database refused a value", str(err)))
+    except (pg_errors.LockNotAvailable, pg_errors.QueryCanceled) as err:
+        log.warning("batch not stored in time: %s", err)
+        return error_response(
+            StreamBusyError(f"stream or database busy ({type(err).__name__}); retry later")
+        )
     except (PsycopgError, PoolTimeout) as err:
         log.warning("batch not stored, database unavailable: %s", err)
         return error_response(
@@ -130,6 +146,15 @@ async def post_batch(request: Request, pool: Pool, settings: Settings) -> BatchA
     return BatchAck(
         gateway_id=batch.gateway_id, boot_id=batch.boot_id, stored_through=result.stored_through
     )
+
+
+def _gate(request: Request, settings: CloudSettings) -> StreamGate:
+    """The application's stream gate, made on first use."""
+    state = request.app.state
+    gate: StreamGate | None = getattr(state, "stream_gate", None)
+    if gate is None:
+        gate = state.stream_gate = StreamGate(settings.stream_wait)
+    return gate
 
 
 def admit(batch: Batch, now: datetime, settings: AdmissionSettings) -> None:

@@ -30,6 +30,7 @@ from cloud.ingest.refusals import (
     writer_of,
 )
 from cloud.ingest.scope import judge, subject_ids
+from cloud.storage.database import Timeouts, set_timeouts
 from protocols.batch import Batch, Sequenced
 from protocols.records import (
     INT4_MAX,
@@ -191,15 +192,22 @@ class StoreResult:
 
 
 async def store_batch(
-    conn: AsyncConnection[TupleRow], batch: Batch, *, max_chunks: int | None = None
+    conn: AsyncConnection[TupleRow],
+    batch: Batch,
+    *,
+    max_chunks: int | None = None,
+    timeouts: Timeouts | None = None,
 ) -> StoreResult:
     """Writes what is new in ``batch`` and advances the stream; commits before returning.
 
     Records the gateway may not write (``cloud.ingest.scope``) are kept as dead letters with the
     reason instead of in their tables. ``max_chunks`` bounds the hypertable chunks the batch
-    writes into (``InvalidBatchError`` above it; None: unbounded).
+    writes into (``InvalidBatchError`` above it; None: unbounded). ``timeouts`` bound this
+    transaction (the stream's row lock is waited for at most ``timeouts.lock``).
     """
     async with conn.transaction():
+        if timeouts is not None:
+            await set_timeouts(conn, timeouts, local=True)
         stored_through = await _lock_stream(conn, batch.gateway_id, batch.boot_id)
         fresh = [item for item in batch.records if item.seq > stored_through]
         if not fresh:
