@@ -181,11 +181,13 @@ class AlarmWorker:
             if failures >= s.channel_failure_threshold:
                 await _channel_alarm(conn, c, failures, error, now)
 
-    async def run(self, stop: asyncio.Event, listen_url: str) -> None:
-        """Works until ``stop`` is set, woken by NOTIFY or every ``poll_interval``."""
+    async def run(self, stop: asyncio.Event, listen_url: str | None) -> None:
+        """Works until ``stop`` is set, woken by NOTIFY (unless ``listen_url`` is None) or every
+        ``poll_interval``."""
         wake = asyncio.Event()
         async with asyncio.TaskGroup() as group:
-            group.create_task(self._listen(listen_url, wake, stop))
+            if listen_url is not None:
+                group.create_task(self._listen(listen_url, wake, stop))
             group.create_task(self._work(wake, stop))
 
     async def _work(self, wake: asyncio.Event, stop: asyncio.Event) -> None:
