@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | md5sum | cut -c1-12)
 
-.PHONY: setup system venv services services-stop test lint typecheck check demo bench clean
+.PHONY: setup system venv interop-deps services services-stop test lint typecheck check demo bench clean
 
 setup: system venv
 
@@ -21,13 +21,23 @@ $(STAMP): requirements.lock pyproject.toml
 	@$(BIN)/python -m pip install -q --disable-pip-version-check --no-build-isolation --no-deps -e .
 	@rm -f $(VENV)/.installed-* && touch $@
 
+# The independent OPC-UA server of the interop tests (node-opcua, pinned by its package-lock).
+INTEROP := tests/interop/opcua-server
+INTEROP_STAMP := $(INTEROP)/node_modules/.installed-$(shell cat $(INTEROP)/package-lock.json | md5sum | cut -c1-12)
+
+interop-deps: $(INTEROP_STAMP)
+
+$(INTEROP_STAMP): $(INTEROP)/package-lock.json
+	@cd $(INTEROP) && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
 services: setup
 	@$(BIN)/coldtrace services start
 
 services-stop:
 	@test -x $(BIN)/coldtrace && $(BIN)/coldtrace services stop || true
 
-test: setup
+test: setup interop-deps
 	@$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: venv

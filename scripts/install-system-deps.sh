@@ -10,6 +10,9 @@ command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || need+=(mosquitt
 command -v make >/dev/null || need+=(make)
 # Headless Chromium for the dashboard's browser tests (driven by Playwright through its path).
 [ -x /usr/bin/chromium ] || need+=(chromium)
+# Node.js and npm for the independent OPC-UA server (node-opcua) of the interop tests.
+command -v node >/dev/null || need+=(nodejs)
+command -v npm >/dev/null || need+=(npm)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "install-system-deps: missing ${need[*]}; run as root or install them" >&2; exit 1
