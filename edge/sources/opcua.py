@@ -236,14 +236,24 @@ class _Recent:
         return True
 
 
-def _sample_key(data: ua.DataValue) -> tuple[object, ...]:
-    # A sample is identified by its source timestamp (the server says it is the same
-    # measurement even if it re-reads the value); without one, by everything it carries.
-    when = source_time(data.SourceTimestamp)
+def _sample_key(data: ua.DataValue) -> tuple[object, ...] | None:
+    """What identifies a sample: its source timestamp (the server says it is the same
+    measurement even if it re-reads the value), else its server timestamp and content. None
+    when it carries no usable timestamp at all: such samples cannot be told apart from a
+    repeat, so each is kept (at-least-once, as readings timed by receipt are)."""
     status = 0 if data.StatusCode is None else int(data.StatusCode.value)
+    when = _usable(source_time(data.SourceTimestamp))
     if when is not None:
         return (when, status)
-    return (data.ServerTimestamp, status, repr(data.Value))
+    server = _usable(source_time(data.ServerTimestamp))
+    if server is not None:
+        return ("server", server, status, repr(data.Value))
+    return None
+
+
+def _usable(when: datetime | None) -> datetime | None:
+    # A clock that was never set (1900) is the same on every sample: not an identity.
+    return when if when is not None and EARLIEST <= when <= LATEST else None
 
 
 def _first_der(chain: bytes) -> bytes:
@@ -662,10 +672,11 @@ class OpcUaSource:
     def _value_record(self, node: _Node, data: ua.DataValue) -> AnyRecord | None:
         """One DataValue as a record, or None when this sample was already yielded."""
         sensor_id = node.sensor_id
-        if not self._recent.setdefault(sensor_id, _Recent()).add(_sample_key(data)):
+        key = _sample_key(data)
+        if key is not None and not self._recent.setdefault(sensor_id, _Recent()).add(key):
             return None  # the repeat after a reconnect, or read back and notified
-        when = source_time(data.SourceTimestamp)
-        if when is not None and EARLIEST <= when <= LATEST:
+        when = _usable(source_time(data.SourceTimestamp))
+        if when is not None:
             known = self._last_time.get(sensor_id)
             self._last_time[sensor_id] = when if known is None else max(known, when)
         return record_of(sensor_id, data, self._clock(), node.unit)

@@ -124,14 +124,16 @@ async def test_bad_values_cost_only_themselves(opcua_server: UaTestServer) -> No
         got = Collected()
         start = datetime.now(UTC)
         await opcua_server.write("fridge-a", 3.0, datetime(1900, 1, 1, tzinfo=UTC))
+        await opcua_server.write("fridge-a", 3.1, datetime(1900, 1, 1, tzinfo=UTC))
         await opcua_server.write("fridge-b", 5.5, T0 + timedelta(seconds=1))
         await opcua_server.write("fridge-a", float("nan"), T0 + timedelta(seconds=2))
         await opcua_server.write("fridge-a", 4.0, T0 + timedelta(seconds=3))
-        await until(records, got, lambda c: len(c.readings) >= 4)
+        await until(records, got, lambda c: len(c.readings) >= 5)
     fridge_a = [r for r in got.readings if r.sensor_id == "fridge-a/t"]
     fridge_b = [r for r in got.readings if r.sensor_id == "fridge-b/t"]
     assert [(r.value, r.quality) for r in fridge_a] == [
         (3.0, Quality.UNCERTAIN),
+        (3.1, Quality.UNCERTAIN),  # the same unset clock is not the same sample
         (None, Quality.BAD),
         (4.0, Quality.GOOD),
     ]
