@@ -2,12 +2,15 @@
 
 The lifespan opens the pool and, unless the settings turn them off, runs the processor and the
 maintenance scheduler beside the HTTP API, under one task group: shutdown stops them, lets the
-processor finish the batch in hand, and closes the pool last.
+processor finish the batch in hand, and closes the pool last. The ledger signing key is read
+once here and bound for every task and request (``cloud.ledger.signing``), so every ledger entry
+the service writes is signed; with the scheduler, the signed chain head is exported at intervals.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 
@@ -21,6 +24,8 @@ from cloud.api.registry import routers
 from cloud.coldchain.alerts import AlertDeliverer
 from cloud.config import CloudSettings
 from cloud.jobs.scheduler import running_scheduler
+from cloud.ledger import signing
+from cloud.ledger.anchoring import run_anchoring
 from cloud.limits.budget import ByteBudget
 from cloud.limits.middleware import RequestLimitMiddleware, RouteLimits
 from cloud.processing.processor import Processor
@@ -28,8 +33,21 @@ from cloud.processing.registry import default_steps
 from cloud.storage.database import make_pool
 from cloud.web.headers import SecurityHeadersMiddleware
 
+log = logging.getLogger(__name__)
+
+
+def _ledger_signer(settings: CloudSettings) -> signing.LedgerSigner | None:
+    signer = settings.ledger.signer()  # an unreadable key stops the start here, by name
+    if signer is None:
+        log.warning(
+            "no ledger signing key (COLDTRACE_CLOUD_LEDGER__SIGNING_KEY_FILE): ledger entries"
+            " are written unsigned, and a forged entry cannot be told from a real one"
+        )
+    return signer
+
 
 def create_app(settings: CloudSettings) -> FastAPI:
+    signer = _ledger_signer(settings)
     pool = make_pool(
         str(settings.database_url),
         min_size=settings.pool_min_size,
@@ -59,6 +77,7 @@ def create_app(settings: CloudSettings) -> FastAPI:
         stop = asyncio.Event()
         try:
             async with AsyncExitStack() as stack, asyncio.TaskGroup() as group:
+                stack.enter_context(signing.bound(signer))  # the tasks below inherit it
                 if settings.run_processor:
                     processor = Processor(
                         processor_pool,
@@ -79,6 +98,10 @@ def create_app(settings: CloudSettings) -> FastAPI:
                     notifier = AppriseNotifier(settings.alarms.send_timeout)
                     worker = AlarmWorker(pool, notifier, settings.alarms)
                     group.create_task(worker.run(stop, str(settings.database_url)))
+                if settings.run_scheduler:
+                    client = await stack.enter_async_context(httpx.AsyncClient())
+                    anchor = settings.ledger.anchor
+                    group.create_task(run_anchoring(pool, signer, anchor, client, stop))
                 try:
                     yield
                 finally:
@@ -104,6 +127,7 @@ def create_app(settings: CloudSettings) -> FastAPI:
     )
     # Added last, so outermost: refusals by the limits carry the headers too.
     app.add_middleware(SecurityHeadersMiddleware)
+    app.add_middleware(signing.BindSigner, signer=signer)  # every request signs as the service
     return app
 
 

@@ -93,11 +93,13 @@ def _serve(args: argparse.Namespace, database_url: str) -> int:
 
 
 def _process(database_url: str) -> int:
+    from cloud.ledger import signing
     from cloud.processing.processor import Processor
     from cloud.processing.registry import default_steps
     from cloud.storage.database import make_pool
 
     settings = CloudSettings(database_url=database_url)
+    signer = settings.ledger.signer()
 
     async def run() -> None:
         stop = asyncio.Event()
@@ -110,7 +112,8 @@ def _process(database_url: str) -> int:
             processor = Processor(
                 pool, default_steps(), settings.processor, listen_url=database_url
             )
-            await processor.run(stop)
+            with signing.bound(signer):  # the quarantines it writes are signed as the service's
+                await processor.run(stop)
         finally:
             await pool.close()
 

@@ -11,6 +11,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from cloud.alarms.settings import AlarmSettings
 from cloud.coldchain.alerts import AlertSettings
 from cloud.ingest.admission import AdmissionSettings
+from cloud.ledger.settings import LedgerSettings
 from cloud.limits.config import RequestLimits
 from cloud.storage.database import Timeouts
 
@@ -118,12 +119,14 @@ class CloudSettings(BaseSettings):
     jobs: JobSettings = JobSettings()
     alerts: AlertSettings = AlertSettings()
     """Webhook delivery of alerts; without ``webhook_url`` alerts stay in the alarm list only."""
-    alarms: AlarmSettings = AlarmSettings()
-    """Notifications to people: delivery, escalation, links, condition checks (docs/alarms.md)."""
     admission: AdmissionSettings = AdmissionSettings()
     """Backlog and future horizons and the chunk bound ingest applies (cloud.ingest.admission)."""
+    alarms: AlarmSettings = AlarmSettings()
+    """Notifications to people: delivery, escalation, links, condition checks (docs/alarms.md)."""
     limits: RequestLimits = RequestLimits()
     """Body sizes, body times and the in-flight byte budget of every request."""
+    ledger: LedgerSettings = LedgerSettings()
+    """The ledger signing key (outside the database) and the signed head export."""
 
     @model_validator(mode="after")
     def _budget_holds_one_batch(self) -> CloudSettings:

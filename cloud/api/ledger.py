@@ -19,6 +19,7 @@ from cloud.ledger import (
     LedgerError,
     NotQuarantinedError,
     UnknownLotError,
+    signing,
 )
 from cloud.ledger.chain import verify
 from cloud.ledger.core import Draft, Movement, Place, Status, expired
@@ -137,6 +138,14 @@ class VerifyOut(BaseModel):
     chain_problem: str | None
     balance_problems: list[str]
     head_problem: str | None
+    derived_problems: list[str]
+    """Lot statuses and unit places that differ from what the entries say."""
+    guard_problems: list[str]
+    """Append-only triggers or the roles' privileges not in place."""
+    signed: int
+    signatures_checked: bool
+    """Checked against the service's own key (a copy of it kept elsewhere is stronger:
+    ``coldtrace ledger verify --public-key``)."""
 
 
 _ENTRY_COLUMNS = (
@@ -243,7 +252,9 @@ async def verify_chain(pool: Pool, _: Admin) -> VerifyOut:
     async with pool.connection() as conn, conn.transaction():
         # one snapshot for the whole check, so concurrent appends do not look like tampering
         await conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-        report = await verify(conn)
+        signer = signing.current()
+        keys = signing.TrustedKeys.of(signer.public_key) if signer is not None else None
+        report = await verify(conn, keys=keys)
     return VerifyOut(
         ok=report.ok,
         entries=report.entries,
@@ -251,4 +262,8 @@ async def verify_chain(pool: Pool, _: Admin) -> VerifyOut:
         chain_problem=report.chain_problem,
         balance_problems=list(report.balance_problems),
         head_problem=report.head_problem,
+        derived_problems=list(report.derived_problems),
+        guard_problems=list(report.guard_problems),
+        signed=report.signed,
+        signatures_checked=report.signatures_checked,
     )

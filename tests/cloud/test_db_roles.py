@@ -16,6 +16,7 @@ from psycopg import sql
 from cloud.jobs.retention import prune
 from cloud.ledger.core import Draft, Movement, Place, Status
 from cloud.ledger.service import ensure_lot, post
+from cloud.ledger.signing import LedgerSigner
 from cloud.storage.migrations import migrate
 from cloud.storage.roles import RoleNames, role_names
 from coldtrace.cli import main
@@ -235,7 +236,9 @@ async def test_the_service_role_runs_ingest_processing_quarantine_and_retention(
                                    [5.0] * 5 + [9.0] * 40)  # fmt: skip
     batch = batch_with("cc-gw", uuid.uuid4(), 1, warm)
     fast = {"poll_interval": "PT0.2S", "retry_initial": "PT0.05S", "retry_max": "PT0.2S"}
-    async with app_client(service, run_processor=True, processor=fast) as client:
+    signer = LedgerSigner.generate()
+    ledger = {"signing_key": signer.private_pem().decode()}
+    async with app_client(service, run_processor=True, processor=fast, ledger=ledger) as client:
         from tests.support.cloud_ingest import Gateway
 
         response = await post_batch(client, Gateway("cc-gw", token), batch)
@@ -252,6 +255,11 @@ async def test_the_service_role_runs_ingest_processing_quarantine_and_retention(
                 break
             await asyncio.sleep(0.2)
     assert row == ("quarantined",)
+    async with await psycopg.AsyncConnection.connect(service) as conn:
+        cur = await conn.execute(
+            "SELECT DISTINCT signing_key_id FROM ledger_entries WHERE movement = 'quarantine'"
+        )
+        assert await cur.fetchall() == [(signer.key_id,)]  # the processor signs as the service
     async with await psycopg.AsyncConnection.connect(service) as conn:
         pruned = await prune(conn, "readings", timedelta(days=1), datetime.now(UTC))
         assert pruned.method == "drop_chunks"

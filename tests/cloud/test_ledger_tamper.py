@@ -294,3 +294,48 @@ def test_keygen_writes_a_private_key_only_once(tmp_path: Path) -> None:
     assert signing.key_id(signing.load_public(public.read_bytes())) == signer.key_id
     assert main(["ledger", "keygen", str(private), str(public)]) == 1
     assert signing.load_signer(private.read_bytes()).key_id == signer.key_id
+
+
+async def test_the_service_signs_what_requests_and_the_processor_write_and_exports_its_head(
+    timescale_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The key reaches the request handlers and the head export through the app (the processor:
+    tests/cloud/test_db_roles.py), never the database."""
+    from cloud.auth.model import Role
+    from cloud.auth.service import add_user
+    from tests.support.cloud_ingest import app_client
+
+    signer = LedgerSigner.generate()
+    key = tmp_path / "ledger.key"
+    key.write_bytes(signer.private_pem())
+    public = tmp_path / "ledger.pub"
+    public.write_bytes(signer.public_pem())
+    anchors = tmp_path / "heads.jsonl"
+    async with await psycopg.AsyncConnection.connect(timescale_url) as conn:
+        await seed(conn)
+        lot = await ensure_lot(conn, gtin=GTIN_A, lot_number="S1", expiry=None)
+        token = await add_user(conn, "op-1", Role.OPERATOR)
+        await conn.commit()
+    ledger = {"signing_key_file": str(key), "anchor": {"file": str(anchors), "interval": "PT0.1S"}}
+    async with app_client(timescale_url, run_scheduler=True, ledger=ledger) as client:
+        response = await client.post(
+            "/v1/ledger/movements",
+            json={"movement": "receive", "lot_id": lot, "quantity": 3, "to_location": DOCK,
+                  "to_status": "available", "reason": "delivery"},
+            headers={"Authorization": f"Bearer {token}"},
+        )  # fmt: skip
+        assert response.status_code == 201, response.text
+        for _ in range(100):  # the head export runs every 0.1 s
+            if anchors.exists() and anchors.read_text().strip():
+                break
+            await asyncio.sleep(0.05)
+    async with await psycopg.AsyncConnection.connect(timescale_url) as conn:
+        cur = await conn.execute("SELECT signing_key_id, signature FROM ledger_entries")
+        rows = await cur.fetchall()
+    assert [(kid, len(bytes(sig))) for kid, sig in rows] == [(signer.key_id, 64)]
+    record = Anchor.from_json(anchors.read_text().splitlines()[0])
+    assert record.entry_id == 1
+    assert record.signed_by(signing.TrustedKeys.of(signer.public_key))
+    args = ["ledger", "verify", "--database-url", timescale_url, "--public-key", str(public)]
+    assert await asyncio.to_thread(main, [*args, "--anchors-file", str(anchors)]) == 0
+    assert "signatures: 1 signed entries checked" in capsys.readouterr().out
