@@ -37,13 +37,12 @@ from cloud.web.gateways_panel import gateway_rows, gateways_section
 from cloud.web.lot_page import lot_page
 from cloud.web.session import (
     COOKIE,
-    ActionUser,
     MaybeUser,
+    QualityAction,
+    ResponderAction,
     SessionUser,
     is_https,
-    operator,
     policy,
-    quality,
 )
 
 SIGNATURE_MEANING = {
@@ -140,8 +139,7 @@ def build_router(settings: WebSettings | None = None) -> APIRouter:
         )
 
     @router.post("/alerts/acknowledge")
-    async def ack(body: AcknowledgeIn, pool: Pool, user: ActionUser) -> dict[str, int]:
-        actor = operator(user)
+    async def ack(body: AcknowledgeIn, pool: Pool, actor: ResponderAction) -> dict[str, int]:
         async with pool.connection() as conn, conn.transaction():
             done = 0
             for alert_id in body.alert_ids:
@@ -153,9 +151,8 @@ def build_router(settings: WebSettings | None = None) -> APIRouter:
 
     @router.post("/lots/{lot_id}/disposition")
     async def disposition(
-        lot_id: IdPath, body: DispositionIn, pool: Pool, user: ActionUser
+        lot_id: IdPath, body: DispositionIn, pool: Pool, actor: QualityAction
     ) -> dict[str, str]:
-        actor = quality(user)
         try:
             async with pool.connection() as conn, conn.transaction():
                 await dispose_lot(

@@ -99,3 +99,16 @@ def operator(user: User) -> User:
 def quality(user: User) -> User:
     """Quality dispositions: QA and admins only."""
     return _actor(user, Role.QA)
+
+
+# As dependencies, so that the role is refused (403) before the body is judged (422).
+async def _responder_action(user: ActionUser) -> User:
+    return operator(user)
+
+
+async def _quality_action(user: ActionUser) -> User:
+    return quality(user)
+
+
+ResponderAction = Annotated[User, Depends(_responder_action)]
+QualityAction = Annotated[User, Depends(_quality_action)]
