@@ -102,6 +102,24 @@ def subject_ids(records: Iterable[Record]) -> set[str]:
     return ids
 
 
+def scope_key(record: Record) -> tuple[str, ...]:
+    """What ``judge`` depends on in ``record``: records with one key get one verdict, so a
+    batch is judged once per subject, not once per record.
+
+    >>> scope_key(_reading("a")), scope_key(_status("a"))
+    (('reading', 'a'), ('device_status', 'a'))
+    """
+    if isinstance(record, Reading):
+        return (record.kind, record.sensor_id)
+    if isinstance(record, TagRead):
+        return (record.kind, record.reader_id)
+    if isinstance(record, PortalPassage):
+        return (record.kind, record.door_id, record.reader_id)
+    if isinstance(record, DeviceStatus):
+        return (record.kind, record.device_id)
+    return (record.kind,)
+
+
 def judge(writer: Writer, record: Record, known: Mapping[str, Subject]) -> Verdict | None:
     """None when ``writer`` may write ``record``, else why not.
 

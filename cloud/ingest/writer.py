@@ -14,6 +14,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from itertools import chain
 from uuid import UUID
 
 from psycopg import AsyncConnection, sql
@@ -29,7 +30,8 @@ from cloud.ingest.refusals import (
     tally,
     writer_of,
 )
-from cloud.ingest.scope import judge, subject_ids
+from cloud.ingest.scope import Verdict, judge, scope_key, subject_ids
+from cloud.jobs.rollups import queue_touched
 from cloud.storage.database import Timeouts, set_timeouts
 from protocols.batch import Batch, Sequenced
 from protocols.records import (
@@ -220,6 +222,7 @@ async def store_batch(
         await store_refused(conn, batch.gateway_id, batch.boot_id, refused, now)
         await count_refusals(conn, batch.gateway_id, *tally(refused, admitted))
         await _copy_records(conn, batch, admitted)
+        await queue_touched(conn, admitted)  # the rollup job recomputes these hours
         span = _time_span(admitted)
         cur = await conn.execute(
             "INSERT INTO ingest_batches (gateway_id, boot_id, first_seq, last_seq, record_count,"
@@ -251,8 +254,12 @@ async def _scope(
     known = await subjects(conn, subject_ids(item.record for item in fresh))
     admitted: list[Sequenced] = []
     refused: list[RefusedRecord] = []
+    verdicts: dict[tuple[str, ...], Verdict | None] = {}  # one judgement per subject
     for item in fresh:
-        verdict = judge(writer, item.record, known)
+        key = scope_key(item.record)
+        if key not in verdicts:
+            verdicts[key] = judge(writer, item.record, known)
+        verdict = verdicts[key]
         if verdict is None:
             admitted.append(item)
         else:
@@ -348,12 +355,17 @@ async def _lock_stream(conn: AsyncConnection[TupleRow], gateway_id: str, boot_id
 async def _copy_records(
     conn: AsyncConnection[TupleRow], batch: Batch, items: Sequence[Sequenced]
 ) -> None:
-    grouped: dict[type, list[Row]] = {}
-    problems: list[dict[str, object]] = []
+    grouped: dict[type, list[Sequenced]] = {}
     for item in items:
-        target = TARGETS[type(item.record)]
-        row = target.row((batch.gateway_id, batch.boot_id, item.seq), item.record)
-        for column, message in column_problems(target, row):
+        grouped.setdefault(type(item.record), []).append(item)
+    problems: list[dict[str, object]] = []
+    staged: list[tuple[Target, list[Row]]] = []
+    for kind, members in grouped.items():
+        target = TARGETS[kind]
+        key = (batch.gateway_id, batch.boot_id)
+        rows = [target.row((*key, m.seq), m.record) for m in members]
+        for position, column, message in column_problems(target, rows):
+            item = members[position]
             problems.append(
                 {
                     "loc": ["records", item.seq - batch.first_seq, "record", item.record.kind],
@@ -362,11 +374,11 @@ async def _copy_records(
                     "type": "value_error",
                 }
             )
-        grouped.setdefault(type(item.record), []).append(row)
+        staged.append((target, rows))
     if problems:
         raise InvalidBatchError("values do not fit their columns", problems[:1000])
-    for kind, rows in grouped.items():
-        await copy_through_staging(conn, TARGETS[kind], rows)
+    for target, rows in staged:
+        await copy_through_staging(conn, target, rows)
 
 
 _INT_RANGE = {"int4": (-INT4_MAX - 1, INT4_MAX), "int8": (-INT8_MAX - 1, INT8_MAX)}
@@ -407,19 +419,44 @@ _VALUE_CHECKS: dict[str, Callable[[str, object], str | None]] = {
 }
 
 
-def column_problems(target: Target, row: Row) -> list[tuple[str, str]]:
-    """(column, why) for every value of ``row`` that does not fit its column's type.
+def _column_fits(column_type: str, values: list[object]) -> bool:
+    """True when every value surely fits, checked a column at a time in C-level builtins; False
+    sends the column through the per-value checks that name the culprits."""
+    try:
+        if column_type in _INT_RANGE:
+            low, high = _INT_RANGE[column_type]
+            ints = [v for v in values if type(v) is int]
+            return len(ints) == len(values) and low <= min(ints) and max(ints) <= high
+        if column_type == "float8":
+            return all(map(math.isfinite, values))  # type: ignore[arg-type]
+        if column_type == "text":
+            return "\x00" not in "".join(values)  # type: ignore[arg-type]
+        if column_type == "text[]":
+            return "\x00" not in "".join(chain.from_iterable(values))  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return False  # not all of the expected type: the per-value checks say which
+    return True
 
-    >>> column_problems(TARGETS[TagRead], (None,) * 6 + (2**31,) + (None,) * 4)
-    [('read_count', '2147483648 does not fit int4')]
+
+def column_problems(target: Target, rows: Sequence[Row]) -> list[tuple[int, str, str]]:
+    """(row position, column, why) for every value that does not fit its column's type.
+
+    >>> column_problems(TARGETS[TagRead], [(None,) * 6 + (2**31,) + (None,) * 4])
+    [(0, 'read_count', '2147483648 does not fit int4')]
     """
-    found: list[tuple[str, str]] = []
+    found: list[tuple[int, str, str]] = []
     for index in _CHECKED[target.table]:
-        value, column_type = row[index], target.types[index]
-        why = None if value is None else _VALUE_CHECKS[column_type](column_type, value)
-        if why is not None:
-            found.append((target.columns[index], why))
-    return found
+        column_type = target.types[index]
+        values = [row[index] for row in rows if row[index] is not None]
+        if not values or _column_fits(column_type, values):
+            continue
+        check = _VALUE_CHECKS[column_type]
+        for position, row in enumerate(rows):
+            value = row[index]
+            why = None if value is None else check(column_type, value)
+            if why is not None:
+                found.append((position, target.columns[index], why))
+    return sorted(found)
 
 
 async def copy_through_staging(
