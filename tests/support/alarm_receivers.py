@@ -42,11 +42,19 @@ class SmtpSink:
     port: int = 0
     mails: list[Mail] = field(default_factory=list)
     refuse: bool = False
+    hold: bool = False
+    """Take the message and never answer (a send in flight, for kill tests)."""
     arrived: asyncio.Event = field(default_factory=asyncio.Event)
+    holding: asyncio.Event = field(default_factory=asyncio.Event)
+    released: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802
         if self.refuse:
             return "554 Transaction failed"
+        if self.hold:
+            self.holding.set()
+            await self.released.wait()
+            return "451 Try again later"
         content = envelope.content
         assert isinstance(content, bytes)
         self.mails.append(
@@ -70,6 +78,7 @@ async def smtp_sink() -> AsyncIterator[SmtpSink]:
     try:
         yield sink
     finally:
+        sink.released.set()
         server.close()
         await server.wait_closed()
 
