@@ -8,7 +8,10 @@
 - ``battery_low`` / ``signal_low``: devices whose attributes report ``battery_percent`` or
   ``rssi_dbm`` beyond the limits (only devices that report them);
 - ``clock_skew``: readings stamped by a device ahead of the gateway's receipt, or received by a
-  gateway ahead of the cloud's clock, by more than ``clock_skew_limit``.
+  gateway ahead of the cloud's clock, by more than ``clock_skew_limit``;
+- ``record_refused``: records of another site refused at ingest (``gateway_refusals``, reasons
+  ``foreign_site``, ``foreign_device``, ``no_site``) within the last hour; one alarm per gateway,
+  reason and hour while they go on.
 
 Each alert has a ``dedup_key`` naming the occurrence (a gateway's last batch, a sensor's mount,
 an hour of skew), so a job run twice, or by two processes, raises it once. The alerts go through
@@ -18,7 +21,7 @@ an hour of skew), so a job run twice, or by two processes, raises it once. The a
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from psycopg import AsyncConnection
@@ -77,6 +80,14 @@ class Raise(Protocol):
     ) -> None: ...
 
 
+_REFUSED_SQL = """
+SELECT r.gateway_id, g.site_id, r.reason, r.refused, r.last_at, r.last_detail
+FROM gateway_refusals r JOIN gateways g USING (gateway_id)
+WHERE r.reason IN ('foreign_site', 'foreign_device', 'no_site') AND r.last_at > %(since)s
+  AND g.site_id IS NOT NULL
+"""
+
+
 @dataclass(frozen=True)
 class ConditionResult:
     raised: dict[str, int]
@@ -129,6 +140,15 @@ async def detect_conditions(
             )  # fmt: skip
         await _devices(conn, now, settings, alert)
         await _skew(conn, now, settings, alert)
+        cur = await conn.execute(_REFUSED_SQL, {"since": now - timedelta(hours=1)})
+        for gateway_id, site_id, reason, count, last_at, last_detail in await cur.fetchall():
+            await alert(
+                "record_refused", "warning",
+                f"gateway {gateway_id}: records refused ({reason.replace('_', ' ')}),"
+                f" {count} so far; last: {last_detail or '-'}",
+                f"record_refused:{gateway_id}:{reason}:{last_at:%Y-%m-%dT%H}",
+                detail={"site_id": site_id, "gateway_id": gateway_id, "reason": reason},
+            )  # fmt: skip
     return ConditionResult(raised)
 
 

@@ -57,6 +57,11 @@ async def test_each_condition_is_raised_once_and_routed(site: Site) -> None:
             " WHERE device_id = %s",
             (SENSOR[FRIDGE_B],),
         )
+        await conn.execute(
+            "INSERT INTO gateway_refusals (gateway_id, reason, refused, last_at, last_detail)"
+            " VALUES ('cc-gw', 'foreign_site', 3, %s, 'sensor x is mounted at site other')",
+            (now,),
+        )
     later = now + timedelta(minutes=11)
     first = await run(site, later)
     assert first == {
@@ -66,6 +71,7 @@ async def test_each_condition_is_raised_once_and_routed(site: Site) -> None:
         "battery_low": 1,
         "signal_low": 1,
         "clock_skew": 1,
+        "record_refused": 1,
     }
     assert await run(site, later + timedelta(seconds=30)) == {}  # the same occurrences
     rows = await site.rows(
