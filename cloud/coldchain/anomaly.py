@@ -1,25 +1,34 @@
-"""Per-sensor anomaly models: door-open patterns, stuck sensors, drifting sensors.
+"""Per-sensor anomaly models, defined in time: level (drift included), door-open, stuck.
 
-Each detector follows river's conventions (``river.anomaly.base.AnomalyDetector``): ``score_one``
-before ``learn_one`` on a feature dict, constructor parameters kept verbatim so ``clone()`` and
-pickling work, no hidden randomness. Features come from ``features``: the value and its rate of
-change in °C per minute (reading time, uneven sampling allowed).
+Every window, warm-up and rate is a ``timedelta`` or a rate per minute of reading time, so a
+one-minute OPC-UA logger, a five-minute MQTT one, a fifteen-minute LoRaWAN one, an hourly one
+and a bursty backlog are judged alike: smoothing weighs each reading by the time since the
+previous one, warm-ups count reading time covered, and a condition must *hold* for a time.
 
-- ``DoorOpenDetector``: a rise rate far above the sensor's usual rates (robust z-score of the
-  rate, learned online) and faster than ``min_rate``: warm air rushing in. Compressor failures
-  warm slower and are left to the forecast and the excursion rules.
-- ``StuckDetector``: the spread of the last ``window`` values collapses while the sensor's
-  long-run spread is normal: a frozen ADC or a dead probe repeating its last value.
-- ``DriftDetector``: the slow mean (hours) walks away from the baseline learned in the first
-  ``warmup`` readings while the fast dynamics stay normal: calibration drift.
+Each detector follows river's conventions (``river.anomaly.base.AnomalyDetector``):
+``score_one`` before ``learn_one`` on ``{"t": POSIX seconds, "value": float}``, constructor
+parameters kept verbatim so ``clone()`` and pickling work, no randomness. A score ≥ 1 means
+"anomalous now" (``SensorModels`` raises a flag on the onset and re-arms below 0.5).
 
-``SensorModels`` bundles the three with the Holt forecaster for one sensor; it is pickled into
-the processor's checkpoint (a few kilobytes) and raises a flag on the onset of each condition.
+- ``LevelDetector``: the smoothed reading leaves the unit's own band for its time of day (a
+  baseline learned over ``memory`` with a per-hour offset, so a defrost at 03:00 or a busy
+  morning is learned as that unit's normal) by ``z`` residual standard deviations, for
+  ``hold``. It judges any sampling interval, hourly included, and finds a drifting probe too
+  (an earlier drift detector against a frozen warm-up baseline re-fired on every seasonal
+  change of real data: 32 false flags on NAB's hourly ambient-temperature file).
+- ``DoorOpenDetector``: a rise per minute far above the unit's usual rises (routine openings
+  are learned as normal), on readings at most ``max_interval`` apart (a rate over an hour says
+  nothing about a door).
+- ``StuckDetector``: the spread over the last ``window`` (and at least ``min_readings``)
+  collapses while the unit's long-run spread is normal.
 
->>> d = StuckDetector(window=5, min_spread=0.01)
->>> for v in [4.0, 4.6, 3.9, 5.1, 4.4, 4.8, 4.2] + [4.5] * 5:
-...     d.learn_one({"value": v, "rate": 0.0})
->>> d.score_one({"value": 4.5, "rate": 0.0}) >= 1.0
+>>> from datetime import UTC, datetime, timedelta
+>>> d = StuckDetector(window=timedelta(minutes=5), min_readings=5, min_spread=0.01)
+>>> t0 = datetime(2026, 1, 1, tzinfo=UTC).timestamp()
+>>> values = [4.0, 4.6, 3.9, 5.1, 4.4, 4.8, 4.2, 4.9, 4.1, 4.7, 4.3, 5.0] + [4.5] * 6
+>>> for i, v in enumerate(values):
+...     d.learn_one({"t": t0 + 60 * i, "value": v})
+>>> d.score_one({"t": t0 + 60 * len(values), "value": 4.5}) >= 1.0
 True
 """
 
@@ -27,97 +36,239 @@ from __future__ import annotations
 
 import math
 import pickle
+from collections import deque
 from collections.abc import Hashable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from river import stats, utils
 from river.base import AnomalyDetector
 
 from cloud.coldchain import CheckpointError
-from cloud.coldchain.forecast import EarlyWarning, HoltParams, HoltState, update, warn
+from cloud.coldchain.forecast import EarlyWarner, EarlyWarning, WarningParams
 from cloud.coldchain.profiles import StorageProfile
 
 Features = dict[Hashable, Any]
+DAY = timedelta(days=1)
+
+
+def _decay(dt: float, half_life: timedelta) -> float:
+    """Weight of a new reading after ``dt`` seconds for an exponential memory of ``half_life``."""
+    return 1.0 - float(0.5 ** (dt / half_life.total_seconds()))
+
+
+def _weight(dt: float, covered: float, half_life: timedelta) -> float:
+    """Weight of a reading covering ``dt`` seconds after ``covered`` seconds already learned.
+
+    The plain time average until the memory is full, the exponential one after: an exponential
+    mean or variance started cold would under-estimate the spread for weeks and flag everything.
+    """
+    return max(_decay(dt, half_life), dt / (covered + dt))
+
+
+class LevelDetector(AnomalyDetector):
+    """Distance of the smoothed reading from the unit's time-of-day baseline, in ``z`` units."""
+
+    def __init__(
+        self,
+        *,
+        smooth: timedelta = timedelta(minutes=30),
+        memory: timedelta = timedelta(days=7),
+        z: float = 3.0,
+        hold: timedelta = timedelta(hours=1),
+        warmup: timedelta = DAY,
+        buckets: int = 24,
+        max_gap: timedelta = timedelta(hours=2),
+        floor: float = 0.05,
+    ) -> None:
+        self.smooth = smooth
+        self.memory = memory
+        self.z = z
+        self.hold = hold
+        self.warmup = warmup
+        self.buckets = buckets
+        self.max_gap = max_gap
+        self.floor = floor
+        self._last: float | None = None
+        self._fast = 0.0
+        self._mean = 0.0
+        self._var = 0.0
+        self._offset = [0.0] * buckets
+        self._bucket_covered = [0.0] * buckets
+        self._covered = 0.0
+        self._since: float | None = None
+
+    def _bucket(self, t: float) -> int:
+        return int((t % 86_400) * self.buckets // 86_400)
+
+    def _offset_at(self, k: int) -> float:
+        # An hour of the day seen on fewer than two days has no offset of its own yet.
+        return self._offset[k] if self._bucket_covered[k] >= 2 * 86_400 / self.buckets else 0.0
+
+    def _step(self, x: Features) -> tuple[float, float, float]:
+        """(dt, smoothed value after x, raw score of x) without changing the state."""
+        t, value = float(x["t"]), float(x["value"])
+        if self._last is None or t <= self._last:
+            return 0.0, value if self._last is None else self._fast, 0.0
+        dt = t - self._last
+        fast = self._fast + _decay(dt, self.smooth) * (value - self._fast)
+        if self._covered < self.warmup.total_seconds():
+            return dt, fast, 0.0
+        base = self._mean + self._offset_at(self._bucket(t))
+        sd = max(math.sqrt(self._var), self.floor)
+        return dt, fast, abs(fast - base) / sd / self.z
+
+    def score_one(self, x: Features) -> float:
+        _, _, raw = self._step(x)
+        if raw < 1.0:
+            return raw
+        held = self._since is not None and float(x["t"]) - self._since >= self.hold.total_seconds()
+        return raw if held else 0.99  # anomalous, not for long enough yet
+
+    def learn_one(self, x: Features) -> None:
+        t, value = float(x["t"]), float(x["value"])
+        if self._last is None:
+            self._last, self._fast, self._mean = t, value, value
+            return
+        dt, fast, raw = self._step(x)
+        if dt <= 0:
+            return
+        if raw < 1.0:
+            self._since = None
+        elif self._since is None:
+            self._since = t
+        self._last, self._fast = t, fast
+        # The baseline learns ten times slower while the reading is anomalous: a fault is not
+        # learned as normal within hours, a lasting change (a new set point) within weeks.
+        dt = min(dt, self.max_gap.total_seconds())
+        slow = 0.1 if raw >= 1 else 1.0
+        k = self._bucket(t)
+        # The residual is judged against the baseline *before* this reading: out of sample.
+        r = value - self._mean - self._offset_at(k)
+        b = _weight(dt, self._covered, self.memory) * slow
+        self._var = (1 - b) * (self._var + b * r * r)
+        self._mean += b * (value - self._mean)
+        # An hour of the day sees 1/buckets of the time: its offset has the same memory in
+        # calendar time, so each of its readings weighs as if it covered buckets × dt.
+        w = _weight(dt * self.buckets, self._bucket_covered[k] * self.buckets, self.memory)
+        self._offset[k] += w * slow * (value - self._mean - self._offset[k])
+        self._bucket_covered[k] += dt
+        self._covered += dt
 
 
 class DoorOpenDetector(AnomalyDetector):
-    """Robust z-score of the rise rate; scores ≥ 1 mean "door-open pattern"."""
+    """Robust z-score of the rise per minute; scores ≥ 1 mean "door-open pattern"."""
 
-    def __init__(self, z_threshold: float = 6.0, min_rate: float = 0.3, warmup: int = 30) -> None:
+    def __init__(
+        self,
+        z_threshold: float = 6.0,
+        min_rise: float = 0.3,
+        warmup: timedelta = timedelta(hours=6),
+        memory: timedelta = timedelta(days=7),
+        max_interval: timedelta = timedelta(minutes=5),
+    ) -> None:
         self.z_threshold = z_threshold
-        self.min_rate = min_rate
+        self.min_rise = min_rise
         self.warmup = warmup
-        self._rate = stats.Var(ddof=0)
+        self.memory = memory
+        self.max_interval = max_interval
+        self._last: tuple[float, float] | None = None
+        self._mean = 0.0
+        self._var = 0.0
+        self._covered = 0.0
 
-    def learn_one(self, x: Features) -> None:
-        # Learn only ordinary rates, so that a burst of door openings does not teach the model
-        # that bursts are normal.
-        if self.score_one(x) < 1.0:
-            self._rate.update(float(x["rate"]))
+    def _rate(self, x: Features) -> tuple[float, float] | None:
+        """(seconds since the previous reading, °C per minute), or None if not comparable."""
+        if self._last is None:
+            return None
+        dt = float(x["t"]) - self._last[0]
+        if dt <= 0 or dt > self.max_interval.total_seconds():
+            return None
+        return dt, (float(x["value"]) - self._last[1]) * 60.0 / dt
 
     def score_one(self, x: Features) -> float:
-        rate = float(x["rate"])
-        if self._rate.n < self.warmup or rate < self.min_rate:
+        found = self._rate(x)
+        if found is None or self._covered < self.warmup.total_seconds():
             return 0.0
-        mean = self._rate.mean.get()
-        std = max(math.sqrt(self._rate.get()), 0.02)
-        return max(0.0, (rate - mean) / std) / self.z_threshold
+        rate = found[1]
+        if rate < self.min_rise:
+            return 0.0
+        std = max(math.sqrt(self._var), 0.02)
+        return max(0.0, (rate - self._mean) / std) / self.z_threshold
+
+    def learn_one(self, x: Features) -> None:
+        found = self._rate(x)
+        # Learn only ordinary rates, so that a burst of door openings does not teach the model
+        # that bursts are normal.
+        if found is not None and self.score_one(x) < 1.0:
+            dt, rate = found
+            b = _weight(dt, self._covered, self.memory)
+            d = rate - self._mean
+            self._mean += b * d
+            self._var = (1 - b) * (self._var + b * d * d)
+            self._covered += dt
+        if self._last is None or float(x["t"]) > self._last[0]:
+            self._last = (float(x["t"]), float(x["value"]))
 
 
 class StuckDetector(AnomalyDetector):
-    """Ratio of the long-run spread to the recent spread; scores ≥ 1 mean "stuck"."""
-
-    def __init__(self, window: int = 30, min_spread: float = 0.005, fading: float = 0.01) -> None:
-        self.window = window
-        self.min_spread = min_spread
-        self.fading = fading
-        self._recent = utils.Rolling(stats.Var, window_size=window, ddof=0)
-        self._long = stats.EWVar(fading_factor=fading)
-        self._n = 0
-
-    def learn_one(self, x: Features) -> None:
-        value = float(x["value"])
-        self._recent.update(value)
-        if self.score_one(x) < 1.0:
-            self._long.update(value)
-        self._n += 1
-
-    def score_one(self, x: Features) -> float:
-        if self._n < 2 * self.window:
-            return 0.0
-        recent = math.sqrt(max(float(self._recent.get()), 0.0))  # type: ignore[operator]
-        long_run = math.sqrt(max(self._long.get(), 0.0))
-        if long_run < 10 * self.min_spread:
-            return 0.0  # a naturally flat signal: nothing to compare against
-        return 1.0 if recent < self.min_spread else self.min_spread / recent
-
-
-class DriftDetector(AnomalyDetector):
-    """Distance of the slow mean from the warm-up baseline, in baseline standard deviations."""
+    """Ratio of the minimum spread to the recent spread; scores ≥ 1 mean "stuck"."""
 
     def __init__(
-        self, warmup: int = 720, fading: float = 0.002, threshold: float = 3.0, floor: float = 0.2
+        self,
+        window: timedelta = timedelta(minutes=30),
+        min_readings: int = 6,
+        min_spread: float = 0.005,
+        memory: timedelta = DAY,
     ) -> None:
-        self.warmup = warmup
-        self.fading = fading
-        self.threshold = threshold
-        self.floor = floor
-        self._baseline = stats.Var(ddof=0)
-        self._slow = stats.EWMean(fading_factor=fading)
+        self.window = window
+        self.min_readings = min_readings
+        self.min_spread = min_spread
+        self.memory = memory
+        self._recent: deque[tuple[float, float]] = deque()
+        self._mean = 0.0
+        self._var = 0.0
+        self._covered = 0.0
+
+    def _recent_spread(self) -> float | None:
+        if len(self._recent) < self.min_readings:
+            return None
+        values = [v for _, v in self._recent]
+        mean = sum(values) / len(values)
+        return math.sqrt(sum((v - mean) ** 2 for v in values) / len(values))
 
     def learn_one(self, x: Features) -> None:
-        value = float(x["value"])
-        if self._baseline.n < self.warmup:
-            self._baseline.update(value)
-        self._slow.update(value)
+        t, value = float(x["t"]), float(x["value"])
+        last = self._recent[-1][0] if self._recent else None
+        if last is not None and t <= last:
+            return
+        stuck = self.score_one(x) >= 1.0
+        self._recent.append((t, value))
+        # Keep the window of time, and never fewer than min_readings (sparse loggers).
+        while (
+            len(self._recent) > self.min_readings
+            and self._recent[0][0] < t - self.window.total_seconds()
+        ):
+            self._recent.popleft()
+        if last is None:
+            self._mean = value
+            return
+        if stuck:
+            return  # a stuck value is not the sensor's normal spread
+        dt = t - last
+        b = _weight(dt, self._covered, self.memory)
+        d = value - self._mean
+        self._mean += b * d
+        self._var = (1 - b) * (self._var + b * d * d)
+        self._covered += dt
 
     def score_one(self, x: Features) -> float:
-        if self._baseline.n < self.warmup:
+        if self._covered < 2 * self.window.total_seconds():
             return 0.0
-        std = max(math.sqrt(self._baseline.get()), self.floor)
-        return abs(self._slow.get() - self._baseline.mean.get()) / std / self.threshold
+        recent = self._recent_spread()
+        if recent is None or math.sqrt(self._var) < 10 * self.min_spread:
+            return 0.0  # a naturally flat signal: nothing to compare against
+        return 1.0 if recent < self.min_spread else self.min_spread / recent
 
 
 @dataclass(frozen=True)
@@ -130,7 +281,11 @@ class AnomalyFlag:
 
 
 def default_detectors() -> dict[str, AnomalyDetector]:
-    return {"door_open": DoorOpenDetector(), "stuck": StuckDetector(), "drift": DriftDetector()}
+    return {
+        "level": LevelDetector(),
+        "door_open": DoorOpenDetector(),
+        "stuck": StuckDetector(),
+    }
 
 
 @dataclass
@@ -138,23 +293,19 @@ class SensorModels:
     """Everything learned about one sensor; pickled into the processor's checkpoint."""
 
     detectors: dict[str, AnomalyDetector] = field(default_factory=default_detectors)
-    holt: HoltState = field(default_factory=HoltState)
-    last: tuple[datetime, float] | None = None
+    warner: EarlyWarner = field(default_factory=EarlyWarner)
+    last: datetime | None = None
     active: set[str] = field(default_factory=set)
 
-    def features(self, t: datetime, value: float) -> Features:
-        if self.last is None or t <= self.last[0]:
-            return {"value": value, "rate": 0.0}
-        minutes = (t - self.last[0]).total_seconds() / 60.0
-        return {"value": value, "rate": (value - self.last[1]) / minutes}
-
     def observe(
-        self, t: datetime, value: float, profile: StorageProfile, params: HoltParams
+        self, t: datetime, value: float, profile: StorageProfile, params: WarningParams
     ) -> tuple[list[AnomalyFlag], EarlyWarning | None]:
-        """Scores then learns one reading; returns condition onsets and an early warning."""
-        if self.last is not None and t <= self.last[0]:
+        """Scores then learns one in-order reading; returns condition onsets and a warning."""
+        if self.last is not None and t <= self.last:
             return [], None
-        x = self.features(t, value)
+        if self.warner.params is not params and self.warner.params != params:
+            self.warner = EarlyWarner(params)  # settings changed: learn the envelope afresh
+        x: Features = {"t": t.timestamp(), "value": value}
         flags: list[AnomalyFlag] = []
         for name, detector in self.detectors.items():
             score = float(detector.score_one(x))
@@ -164,9 +315,8 @@ class SensorModels:
             elif score < 0.5:
                 self.active.discard(name)  # hysteresis: re-arm only once clearly normal
             detector.learn_one(x)
-        self.holt = update(self.holt, t, value, params)
-        self.holt, warning = warn(self.holt, profile, value, params)
-        self.last = (t, value)
+        warning = self.warner.observe(t, value, profile)
+        self.last = t
         return flags, warning
 
     def dumps(self) -> bytes:
@@ -174,11 +324,19 @@ class SensorModels:
 
     @staticmethod
     def loads(blob: bytes) -> SensorModels:
-        """Restores a checkpoint written by ``dumps`` (our own database, never user input)."""
+        """Restores a checkpoint written by ``dumps`` (our own database, never user input).
+
+        A checkpoint of an older layout (before the models were defined in time) cannot be
+        continued: the sensor starts learning afresh rather than failing its batches.
+        """
         try:
             models = pickle.loads(blob)  # noqa: S301 - written by this module only
-        except (pickle.UnpicklingError, EOFError, AttributeError, ImportError) as err:
+        except (AttributeError, ImportError):
+            return SensorModels()  # classes of an older layout: the models learn afresh
+        except (pickle.UnpicklingError, EOFError, TypeError, ValueError) as err:
             raise CheckpointError(f"anomaly checkpoint cannot be read: {err}") from err
         if not isinstance(models, SensorModels):
             raise CheckpointError("anomaly checkpoint holds something else")
+        if not hasattr(models, "warner"):
+            return SensorModels()
         return models

@@ -29,7 +29,7 @@ from pydantic import BaseModel, ConfigDict
 from cloud.coldchain.alerts import AlertKind, NewAlert, Severity, raise_alert
 from cloud.coldchain.anomaly import SensorModels
 from cloud.coldchain.excursions import ExcursionEvent, SensorState, check_silence, run
-from cloud.coldchain.forecast import EarlyWarning, HoltParams
+from cloud.coldchain.forecast import EarlyWarning, WarningParams
 from cloud.coldchain.quarantine import quarantine_for
 from cloud.coldchain.store import (
     SensorContext,
@@ -50,11 +50,12 @@ from protocols.records import Quality, Reading, clock_ahead
 
 
 class ColdChainSettings(BaseModel):
-    """Tuning of the step; defaults suit 1-minute loggers."""
+    """Settings of the step; every duration is in time, so one configuration suits loggers of
+    any sampling interval."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    holt: HoltParams = HoltParams()
+    warning: WarningParams = WarningParams()
     checkpoint_every: timedelta = timedelta(hours=1)
     checkpoint_retention: timedelta = timedelta(days=30)
     replay_lookback: timedelta = timedelta(days=1)
@@ -184,7 +185,7 @@ class ColdChainStep:
         stored: StoredState,
         samples: Samples,
     ) -> None:
-        params = self._settings.holt
+        params = self._settings.warning
         for t, value in samples:
             flags, warning = stored.models.observe(t, value, ctx.profile, params)
             for flag in flags:
@@ -203,7 +204,8 @@ def _anomaly_alert(ctx: SensorContext, model: str, at: datetime, score: float) -
     what = {
         "door_open": "door-open pattern (sharp rise)",
         "stuck": "sensor looks stuck (its value stopped moving)",
-        "drift": "sensor looks like it is drifting from its baseline",
+        "level": "readings have left this unit's normal band for the time of day (a fault,"
+        " a drifting probe or a changed set point)",
     }.get(model, model)
     return NewAlert(
         kind="anomaly",
