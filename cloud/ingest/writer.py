@@ -31,6 +31,7 @@ from cloud.ingest.refusals import (
     writer_of,
 )
 from cloud.ingest.scope import Verdict, judge, scope_key, subject_ids
+from cloud.jobs.rollups import queue_touched
 from cloud.storage.database import Timeouts, set_timeouts
 from protocols.batch import Batch, Sequenced
 from protocols.records import (
@@ -221,6 +222,7 @@ async def store_batch(
         await store_refused(conn, batch.gateway_id, batch.boot_id, refused, now)
         await count_refusals(conn, batch.gateway_id, *tally(refused, admitted))
         await _copy_records(conn, batch, admitted)
+        await queue_touched(conn, admitted)  # the rollup job recomputes these hours
         span = _time_span(admitted)
         cur = await conn.execute(
             "INSERT INTO ingest_batches (gateway_id, boot_id, first_seq, last_seq, record_count,"

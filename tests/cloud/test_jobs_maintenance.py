@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from uuid import uuid4
 
 import psycopg
@@ -16,7 +16,6 @@ from cloud.ingest.writer import store_batch
 from cloud.jobs import RetentionRefusedError
 from cloud.jobs.locks import run_exclusive
 from cloud.jobs.retention import Pruned, prune
-from cloud.jobs.rollups import refresh_rollups
 from cloud.jobs.scheduler import jobs, run_job, running_scheduler
 from cloud.jobs.stale import detect_stale
 from cloud.storage.database import make_pool
@@ -57,38 +56,6 @@ async def test_retention_prunes_old_rows_in_both_layouts(
 def test_retention_settings_refuse_the_ledger() -> None:
     with pytest.raises(ValueError, match="ledger"):
         JobSettings(retention={"ledger_entries": timedelta(days=1)})
-
-
-async def test_rollups_are_incremental_and_fold_in_late_data(database_url: str) -> None:
-    await _store(
-        database_url, [_reading("s1", T0 + timedelta(minutes=m), float(m)) for m in (0, 30, 90)]
-    )
-    async with await psycopg.AsyncConnection.connect(database_url) as conn:
-        now = datetime.now(UTC) + timedelta(minutes=5)
-        first = await refresh_rollups(conn, now, timedelta(minutes=2))
-        again = await refresh_rollups(conn, now, timedelta(minutes=2))
-    # A backlog arrives later for the first hour: stored now, device time in the past.
-    async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
-        await conn.execute(
-            "INSERT INTO readings (time, sensor_id, value, quality, received_at, stored_at,"
-            " gateway_id, boot_id, seq) VALUES (%s, 's1', 60.0, 'good', %s, %s, 'gw-1', %s, 1)",
-            (T0 + timedelta(minutes=45), T0, now + timedelta(minutes=1), uuid4()),
-        )
-    async with await psycopg.AsyncConnection.connect(database_url) as conn:
-        late = await refresh_rollups(conn, now + timedelta(minutes=10), timedelta(minutes=2))
-        cur = await conn.execute(
-            "SELECT samples, min_value, avg_value, max_value FROM readings_hourly ORDER BY bucket"
-        )
-        hourly = await cur.fetchall()
-        cur = await conn.execute(
-            "SELECT samples, min_value, avg_value, max_value FROM readings_daily"
-        )
-        daily = await cur.fetchall()
-    assert (first.method, first.hours, first.days) == ("incremental", 2, 1)
-    assert again.hours == 0
-    assert late.hours == 1
-    assert hourly == [(3, 0.0, 30.0, 60.0), (1, 90.0, 90.0, 90.0)]
-    assert daily == [(4, 0.0, 45.0, 90.0)]
 
 
 async def test_stale_sensors_open_and_close_silences(timescale_url: str) -> None:
