@@ -50,13 +50,11 @@ import contextlib
 import logging
 import random
 import time
-from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from datetime import UTC, datetime
 from types import TracebackType
-from typing import Any, Literal, Self
+from typing import Any, Self
 
 from asyncua import ua
 from asyncua.client.client import Client
@@ -66,26 +64,33 @@ from asyncua.crypto.security_policies import SecurityPolicyBasic256Sha256
 from asyncua.ua.attribute_ids import AttributeIds
 from asyncua.ua.uaerrors import UaError, UaStatusCodeError
 from cryptography.hazmat.primitives.serialization import Encoding
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from edge.backoff import backoff_delay
 from edge.sources.base import PermanentSourceError
+from edge.sources.opcua_config import (
+    OpcUaEndpointConfig,
+    OpcUaSecurity,
+    UnknownNamespaceError,
+    parse_node_id,
+)
 from edge.sources.opcua_history import HISTORY_READ_BIT, gap_statuses, read_raw
 from edge.sources.opcua_values import (
     CELSIUS,
     TO_CELSIUS,
+    RecentSamples,
     dead_letter,
     quality_of,
     reading_of,
     record_of,
+    sample_key,
     source_time,
     status_name,
+    usable_time,
 )
 from protocols.records import (
     EARLIEST,
     LATEST,
     MAX_CLOCK_AHEAD,
-    DeviceId,
     DeviceState,
     DeviceStatus,
 )
@@ -98,86 +103,18 @@ _log = logging.getLogger(__name__)
 _TRANSIENT = (OSError, TimeoutError, ConnectionError, UaError, asyncio.TimeoutError)
 _REFUSED_CERTIFICATE = ("BadCertificate", "BadSecurity", "BadNonce", "BadApplicationSignature")
 _REFUSED_IDENTITY = ("BadIdentity", "BadUser")
-_RECENT = 64  # sample keys remembered per node for de-duplication
+# Status codes of a HistoryRead that mean the session, not the history, failed.
+_SESSION_GONE = (
+    "BadSession",
+    "BadSecureChannel",
+    "BadConnection",
+    "BadServerNot",
+    "BadShutdown",
+    "BadServerHalted",
+    "BadCommunicationError",
+    "BadTcp",
+)
 _HISTORY_CHUNK = 500  # records per yielded tuple when reading back a gap
-
-
-class OpcUaSecurity(BaseModel):
-    """Basic256Sha256 with a client application instance certificate."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    mode: Literal["Sign", "SignAndEncrypt"]
-    certificate: Path = Field(description="client certificate, PEM or DER")
-    private_key: Path = Field(description="its private key, PEM")
-    server_certificate: Path | None = Field(
-        default=None, description="pin the server's certificate; None: take it from the endpoint"
-    )
-    application_uri: str = Field(
-        default="urn:coldtrace:edge", description="must equal the URI in the certificate's SAN"
-    )
-
-
-class OpcUaEndpointConfig(BaseModel):
-    """One OPC-UA server and the nodes read from it (``nodes``: NodeId -> sensor id)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    name: DeviceId = Field(description="device id of the server in statuses")
-    endpoint: str
-    security: OpcUaSecurity | None = None
-    username: str | None = None
-    password: SecretStr | None = None
-    nodes: dict[str, DeviceId] = Field(
-        min_length=1, description="'ns=2;s=x' or 'nsu=<namespace uri>;s=x' -> sensor id"
-    )
-    sampling_interval: timedelta = timedelta(seconds=1)
-    publishing_interval: timedelta = timedelta(seconds=1)
-    keepalive_count: int = Field(default=5, ge=1, le=1000)
-    queue_size: int = Field(default=10, ge=1, le=10_000, description="server-side, per node")
-    handoff_size: int = Field(default=1000, ge=1, le=1_000_000)
-    watchdog: timedelta = timedelta(seconds=30)
-    request_timeout: timedelta = timedelta(seconds=5)
-    session_timeout: timedelta = timedelta(minutes=2)
-    backoff_initial: timedelta = timedelta(milliseconds=500)
-    backoff_max: timedelta = timedelta(seconds=30)
-    history_read: bool = Field(
-        default=True, description="read back values published while disconnected (HistoryRead)"
-    )
-    history_limit: int = Field(
-        default=100_000, ge=1, le=10_000_000, description="values read back per node and gap"
-    )
-
-    @field_validator("endpoint")
-    @classmethod
-    def _opc_tcp(cls, value: str) -> str:
-        if not value.startswith("opc.tcp://"):
-            raise ValueError("endpoint must be an opc.tcp:// URL")
-        return value
-
-    @field_validator("nodes")
-    @classmethod
-    def _node_ids(cls, value: dict[str, str]) -> dict[str, str]:
-        for text in value:
-            _parse_node_id(text, {})
-        return value
-
-    @model_validator(mode="after")
-    def _timing(self) -> OpcUaEndpointConfig:
-        for name in ("publishing_interval", "request_timeout", "backoff_initial", "watchdog"):
-            if getattr(self, name) <= timedelta(0):
-                raise ValueError(f"{name} must be positive")
-        if self.sampling_interval < timedelta(0):
-            raise ValueError("sampling_interval must not be negative")
-        keepalive = self.publishing_interval * self.keepalive_count
-        if self.watchdog < 2 * keepalive:
-            raise ValueError(
-                f"watchdog ({self.watchdog}) must be at least twice the keep-alive period "
-                f"publishing_interval x keepalive_count ({keepalive})"
-            )
-        if self.backoff_max < self.backoff_initial:
-            raise ValueError("backoff_max must not be below backoff_initial")
-        return self
 
 
 class _SessionLost(Exception):  # noqa: N818 - internal signal, never leaves the module
@@ -188,27 +125,6 @@ class _Refused(Exception):  # noqa: N818 - internal signal, leaves as PermanentS
     """The server refused us for a reason retrying cannot fix; the text says what to do."""
 
 
-class _UnknownNamespaceError(LookupError):
-    """An ``nsu=`` node id whose namespace URI the server does not have."""
-
-
-def _parse_node_id(text: str, namespaces: dict[str, int]) -> ua.NodeId:
-    """A NodeId from 'ns=..;' or 'nsu=<uri>;' text; uri looked up in ``namespaces``."""
-    if text.startswith("nsu="):
-        uri, sep, rest = text[4:].partition(";")
-        if not sep or not uri or not rest:
-            raise ValueError(f"invalid NodeId {text!r}: expected nsu=<uri>;<identifier>")
-        if not namespaces:
-            return ua.NodeId.from_string(rest)  # syntax check only
-        if uri not in namespaces:
-            raise _UnknownNamespaceError(f"the server has no namespace {uri!r}")
-        text = f"ns={namespaces[uri]};{rest}"
-    try:
-        return ua.NodeId.from_string(text)
-    except (ValueError, UaError, IndexError) as err:
-        raise ValueError(f"invalid NodeId {text!r}: {err}") from err
-
-
 @dataclass(frozen=True, slots=True)
 class _Node:
     """One monitored variable as this connection found it."""
@@ -216,44 +132,6 @@ class _Node:
     sensor_id: str
     unit: int
     history: bool
-
-
-class _Recent:
-    """The last few sample keys of one node: a sample seen again is not yielded twice."""
-
-    def __init__(self) -> None:
-        self._order: deque[tuple[object, ...]] = deque()
-        self._keys: set[tuple[object, ...]] = set()
-
-    def add(self, key: tuple[object, ...]) -> bool:
-        """True when ``key`` is new (and remembers it)."""
-        if key in self._keys:
-            return False
-        self._order.append(key)
-        self._keys.add(key)
-        if len(self._order) > _RECENT:
-            self._keys.discard(self._order.popleft())
-        return True
-
-
-def _sample_key(data: ua.DataValue) -> tuple[object, ...] | None:
-    """What identifies a sample: its source timestamp (the server says it is the same
-    measurement even if it re-reads the value), else its server timestamp and content. None
-    when it carries no usable timestamp at all: such samples cannot be told apart from a
-    repeat, so each is kept (at-least-once, as readings timed by receipt are)."""
-    status = 0 if data.StatusCode is None else int(data.StatusCode.value)
-    when = _usable(source_time(data.SourceTimestamp))
-    if when is not None:
-        return (when, status)
-    server = _usable(source_time(data.ServerTimestamp))
-    if server is not None:
-        return ("server", server, status, repr(data.Value))
-    return None
-
-
-def _usable(when: datetime | None) -> datetime | None:
-    # A clock that was never set (1900) is the same on every sample: not an identity.
-    return when if when is not None and EARLIEST <= when <= LATEST else None
 
 
 def _first_der(chain: bytes) -> bytes:
@@ -278,7 +156,7 @@ class OpcUaSource:
         self._cfg = config
         self._clock = clock
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
-        self._recent: dict[str, _Recent] = {}
+        self._recent: dict[str, RecentSamples] = {}
         self._last_time: dict[str, datetime] = {}  # sensor -> newest source time yielded
         self._watched_since: dict[str, datetime] = {}  # sensor -> subscribed since (gateway)
         self._gap_open = False  # a subscribed session was lost: read back or record the gap
@@ -490,8 +368,8 @@ class OpcUaSource:
         failed: list[str] = []
         for text, sensor_id in cfg.nodes.items():
             try:
-                node_id = _parse_node_id(text, namespaces)
-            except _UnknownNamespaceError as err:
+                node_id = parse_node_id(text, namespaces)
+            except UnknownNamespaceError as err:
                 failed.append(f"{text} ({err})")
                 continue
             node, problem = await self._describe(client, node_id, sensor_id)
@@ -591,13 +469,21 @@ class OpcUaSource:
         elif not self._cfg.history_read:
             reason = "reading back history is switched off (history_read: false)"
         else:
+            limit = self._cfg.request_timeout.total_seconds() * 4
             try:
-                async with asyncio.timeout(self._cfg.request_timeout.total_seconds() * 4):
+                async with asyncio.timeout(limit):
                     history = await read_raw(
                         client, node_id, start, end + MAX_CLOCK_AHEAD, self._cfg.history_limit
                     )
             except UaStatusCodeError as err:
-                reason = f"HistoryRead refused: {status_name(err.code)}"
+                name = status_name(err.code)
+                if name.startswith(_SESSION_GONE):
+                    raise  # the session broke: reconnect and try the read-back again
+                reason = f"HistoryRead refused: {name}"
+            except TimeoutError:
+                # The session may be fine; a server too slow to answer must not keep the live
+                # values waiting behind an endless retry of the read-back.
+                reason = f"HistoryRead did not answer within {limit:g} s"
             else:
                 records = [
                     record
@@ -672,10 +558,10 @@ class OpcUaSource:
     def _value_record(self, node: _Node, data: ua.DataValue) -> AnyRecord | None:
         """One DataValue as a record, or None when this sample was already yielded."""
         sensor_id = node.sensor_id
-        key = _sample_key(data)
-        if key is not None and not self._recent.setdefault(sensor_id, _Recent()).add(key):
+        key = sample_key(data)
+        if key is not None and not self._recent.setdefault(sensor_id, RecentSamples()).add(key):
             return None  # the repeat after a reconnect, or read back and notified
-        when = _usable(source_time(data.SourceTimestamp))
+        when = usable_time(source_time(data.SourceTimestamp))
         if when is not None:
             known = self._last_time.get(sensor_id)
             self._last_time[sensor_id] = when if known is None else max(known, when)

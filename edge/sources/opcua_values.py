@@ -18,6 +18,7 @@ Pure functions over asyncua's ``ua`` types; :mod:`edge.sources.opcua` does the I
 from __future__ import annotations
 
 import math
+from collections import deque
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -30,6 +31,7 @@ from protocols.records import Record as AnyRecord
 
 _NO_TIME_BEFORE = datetime(1601, 1, 2, tzinfo=UTC)  # OPC-UA's "no timestamp" is 1601-01-01
 _RAW_LIMIT = 4096
+_RECENT = 64  # sample keys remembered per node for de-duplication
 
 # UNECE Recommendation 20 codes, as OPC-UA Part 8 encodes them in EUInformation.UnitId.
 CELSIUS = int.from_bytes(b"CEL", "big")
@@ -103,10 +105,6 @@ def source_time(value: datetime | None) -> datetime | None:
         return None
 
 
-def _trusted(value: datetime | None) -> datetime | None:
-    return value if value is not None and EARLIEST <= value <= LATEST else None
-
-
 def _severity(quality: Quality) -> int:
     return {Quality.GOOD: 0, Quality.UNCERTAIN: 1, Quality.BAD: 2}[quality]
 
@@ -119,8 +117,8 @@ def _time_of(
     data: ua.DataValue, received_at: datetime, quality: Quality
 ) -> tuple[datetime, Quality]:
     source = source_time(data.SourceTimestamp)
-    server = _trusted(source_time(data.ServerTimestamp))
-    if _trusted(source) is not None:
+    server = usable_time(source_time(data.ServerTimestamp))
+    if usable_time(source) is not None:
         return source, quality  # type: ignore[return-value]  # checked just above
     if source is None and server is not None:
         return server, quality  # documented fallback: no source time, the server's time
@@ -178,3 +176,46 @@ def dead_letter(sensor_id: str, reason: str, raw: object, received_at: datetime)
         raw=repr(raw).encode()[:_RAW_LIMIT],
         received_at=received_at,
     )
+
+
+class RecentSamples:
+    """The last few sample keys of one node: a sample seen again is not yielded twice."""
+
+    def __init__(self) -> None:
+        self._order: deque[tuple[object, ...]] = deque()
+        self._keys: set[tuple[object, ...]] = set()
+
+    def add(self, key: tuple[object, ...]) -> bool:
+        """True when ``key`` is new (and remembers it)."""
+        if key in self._keys:
+            return False
+        self._order.append(key)
+        self._keys.add(key)
+        if len(self._order) > _RECENT:
+            self._keys.discard(self._order.popleft())
+        return True
+
+
+def sample_key(data: ua.DataValue) -> tuple[object, ...] | None:
+    """What identifies a sample: its source timestamp (the server says it is the same
+    measurement even if it re-reads the value), else its server timestamp and content. None
+    when it carries no usable timestamp at all: such samples cannot be told apart from a
+    repeat, so each is kept (at-least-once, as readings timed by receipt are)."""
+    status = 0 if data.StatusCode is None else int(data.StatusCode.value)
+    when = usable_time(source_time(data.SourceTimestamp))
+    if when is not None:
+        return (when, status)
+    server = usable_time(source_time(data.ServerTimestamp))
+    if server is not None:
+        return ("server", server, status, repr(data.Value))
+    return None
+
+
+def usable_time(when: datetime | None) -> datetime | None:
+    """``when`` if a record may carry it (1970 to 9999), else None: a clock that was never set
+    (1900) is neither a device time nor, being the same on every sample, an identity.
+
+    >>> usable_time(datetime(1900, 1, 1, tzinfo=UTC)) is None
+    True
+    """
+    return when if when is not None and EARLIEST <= when <= LATEST else None
