@@ -21,6 +21,18 @@ class QuarantinedLotOut(BaseModel):
     status: str
 
 
+class ClosureSummary(BaseModel):
+    """Root cause and corrective action, once QA closed the excursion (``cloud.alarms``)."""
+
+    root_cause: str
+    root_cause_detail: str | None
+    corrective_action: str | None
+    corrective_action_detail: str | None
+    comment: str | None
+    closed_by: str
+    closed_at: datetime
+
+
 class ExcursionOut(BaseModel):
     excursion_id: int
     location_id: str
@@ -35,13 +47,17 @@ class ExcursionOut(BaseModel):
     frozen: bool
     profile_id: str | None
     lots: list[QuarantinedLotOut]
+    closure: ClosureSummary | None = None
 
 
 _SELECT = (
     "SELECT e.excursion_id, e.location_id, e.sensor_id, e.kind, e.level, e.started_at,"
     " e.confirmed_at, e.escalated_at, e.ended_at, e.peak_value, e.frozen, e.profile_id,"
     " coalesce((SELECT json_agg(json_build_object('lot_id', l.lot_id, 'status', l.status)"
-    "   ORDER BY l.lot_id) FROM lots l WHERE l.lot_id = ANY(e.quarantined_lots)), '[]')"
+    "   ORDER BY l.lot_id) FROM lots l WHERE l.lot_id = ANY(e.quarantined_lots)), '[]'),"
+    " (SELECT row_to_json(c) FROM (SELECT root_cause, root_cause_detail, corrective_action,"
+    "   corrective_action_detail, comment, closed_by, closed_at FROM excursion_closures"
+    "   WHERE excursion_id = e.excursion_id) c)"
     " FROM excursions e"
 )
 _FIELDS = list(ExcursionOut.model_fields)

@@ -220,6 +220,7 @@ def kpis_section(k: Kpis, period: timedelta) -> str:
 SECTIONS: dict[str, str] = {
     "units": "Storage units",
     "excursions": "Open excursions and alarms",
+    "alarms": "Notifications and planned suppression",
     "gateways": "Gateways and processing",
     "quarantine": "Quarantined lots awaiting disposition",
     "receiving": "Today's receiving",

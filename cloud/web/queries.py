@@ -309,7 +309,10 @@ async def fingerprint(conn: AsyncConnection[TupleRow]) -> tuple[object, ...]:
         " (SELECT max(acknowledged_at) FROM alerts),"
         " (SELECT max(receipt_id) FROM receipts),"
         " (SELECT count(*) FROM device_silences WHERE ended_at IS NULL),"
-        " (SELECT max(updated_at) FROM processor_streams)"
+        " (SELECT max(updated_at) FROM processor_streams),"
+        " (SELECT max(updated_at) FROM alarms),"
+        " (SELECT max(window_id) FROM alarm_suppressions),"
+        " (SELECT max(cancelled_at) FROM alarm_suppressions)"
     )
     row = await cur.fetchone()
     assert row is not None

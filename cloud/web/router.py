@@ -31,7 +31,7 @@ from cloud.coldchain.alerts import acknowledge
 from cloud.coldchain.exposure import lot_exposure
 from cloud.ledger import LedgerError
 from cloud.ledger.service import dispose_lot
-from cloud.web import kpis, pages, queries
+from cloud.web import alarms_panel, kpis, pages, queries
 from cloud.web.config import WebSettings
 from cloud.web.gateways_panel import gateway_rows, gateways_section
 from cloud.web.lot_page import lot_page
@@ -78,6 +78,7 @@ async def render_sections(conn: AsyncConnection[TupleRow], settings: WebSettings
     return {
         "units": pages.units_section(units),
         "excursions": pages.excursions_section(excursions, alerts),
+        "alarms": await alarms_panel.render(conn, now),
         "gateways": gateways_section(await gateway_rows(conn)),
         "quarantine": pages.quarantine_section(await queries.quarantined_lots(conn)),
         "receiving": pages.receiving_section(await queries.receipts_since(conn, today)),

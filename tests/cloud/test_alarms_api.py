@@ -256,6 +256,11 @@ async def test_closing_an_action_excursion_needs_cause_and_action(client: tuple[
     assert (
         await a.client.post(f"/v1/excursions/{still_open}/closure", json=body, headers=qa)
     ).status_code == 409
+    on_excursion = await a.client.get(f"/v1/excursions/{ended}", headers=a.as_(Role.VIEWER))
+    assert on_excursion.json()["closure"]["corrective_action"] == "staff_retrained"
+    assert (await a.client.get(f"/v1/excursions/{still_open}", headers=a.as_(Role.VIEWER))).json()[
+        "closure"
+    ] is None
     shown = await a.client.get(f"/v1/excursions/{ended}/closure", headers=a.as_(Role.VIEWER))
     assert shown.json()["root_cause_detail"] == "door ajar after delivery"
     audit = await rows(

@@ -185,7 +185,8 @@ async def test_event_stream_pushes_sections_when_data_changes(
         first = await anext(stream)
         assert first.startswith("event: sections\ndata: ")
         sections = json.loads(first.split("data: ", 1)[1])
-        assert set(sections) == {"units", "excursions", "quarantine", "receiving", "kpis"}
+        shown = {"units", "excursions", "alarms", "gateways", "quarantine", "receiving", "kpis"}
+        assert set(sections) == shown
         assert 'data-state="excursion"' in sections["units"]
         await seeded.site.rows(
             "UPDATE alerts SET acknowledged_at = now(), acknowledged_by = 'x' RETURNING 1"
