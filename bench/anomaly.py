@@ -29,6 +29,7 @@ from pathlib import Path
 
 from bench import nab
 from cloud.coldchain.anomaly import SensorModels
+from cloud.coldchain.excursions import SensorState, advance
 from cloud.coldchain.forecast import WarningParams
 from cloud.coldchain.profiles import STANDARD_PROFILES
 from simulators.scenarios import ScenarioPlayer, named
@@ -178,6 +179,29 @@ def healthy(days: int) -> None:
           f" {fixed / weeks:.1f} alarms per unit-week")  # fmt: skip
 
 
+def throughput(days: int = 2) -> None:
+    """The models' cost per reading beside the excursion rules', on the same readings."""
+    readings = trace(fridge(seed=9, door_openings_per_hour=4.0), START + timedelta(days=days))
+    started = time.perf_counter()
+    state = SensorState()
+    for t, v in readings:
+        state, _ = advance(FRIDGE, state, t, v)
+    rules = len(readings) / (time.perf_counter() - started)
+    models = SensorModels()
+    started = time.perf_counter()
+    for t, v in readings:
+        models.observe(t, v, FRIDGE, PARAMS)
+    rate = len(readings) / (time.perf_counter() - started)
+    blob = models.dumps()
+    started = time.perf_counter()
+    for _ in range(100):
+        SensorModels.loads(models.dumps())
+    checkpoint = (time.perf_counter() - started) * 10
+    print(f"\n== Cost, one core, {len(readings)} one-minute readings: models (warning + level +"
+          f" door-open + stuck) {rate:,.0f} readings/s; excursion rules {rules:,.0f}/s (same run);"
+          f" pickled models {len(blob):,} bytes, dump + load {checkpoint:.2f} ms")  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--healthy-days", type=int, default=7)
@@ -187,6 +211,7 @@ def main() -> None:
     started = time.perf_counter()
     scenarios()
     healthy(args.healthy_days)
+    throughput()
     nab.report(nab.load_files(nab.NAB_DIR, args.nab_extra))
     print(f"\ntotal {time.perf_counter() - started:.0f} s")
 

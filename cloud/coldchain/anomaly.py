@@ -50,14 +50,16 @@ from cloud.coldchain.profiles import StorageProfile
 
 Features = dict[Hashable, Any]
 DAY = timedelta(days=1)
+_LN2 = math.log(2.0)
 
 
-def _decay(dt: float, half_life: timedelta) -> float:
-    """Weight of a new reading after ``dt`` seconds for an exponential memory of ``half_life``."""
-    return 1.0 - float(0.5 ** (dt / half_life.total_seconds()))
+def _decay(dt: float, half_life: float) -> float:
+    """Weight of a new reading after ``dt`` seconds for an exponential memory of ``half_life``
+    seconds."""
+    return 1.0 - math.exp(-_LN2 * dt / half_life)
 
 
-def _weight(dt: float, covered: float, half_life: timedelta) -> float:
+def _weight(dt: float, covered: float, half_life: float) -> float:
     """Weight of a reading covering ``dt`` seconds after ``covered`` seconds already learned.
 
     The plain time average until the memory is full, the exponential one after: an exponential
@@ -89,6 +91,12 @@ class LevelDetector(AnomalyDetector):
         self.buckets = buckets
         self.max_gap = max_gap
         self.floor = floor
+        # Seconds, computed once: these run for every reading of every sensor.
+        self._smooth_s = smooth.total_seconds()
+        self._memory_s = memory.total_seconds()
+        self._hold_s = hold.total_seconds()
+        self._warmup_s = warmup.total_seconds()
+        self._max_gap_s = max_gap.total_seconds()
         self._last: float | None = None
         self._fast = 0.0
         self._mean = 0.0
@@ -111,8 +119,8 @@ class LevelDetector(AnomalyDetector):
         if self._last is None or t <= self._last:
             return 0.0, value if self._last is None else self._fast, 0.0
         dt = t - self._last
-        fast = self._fast + _decay(dt, self.smooth) * (value - self._fast)
-        if self._covered < self.warmup.total_seconds():
+        fast = self._fast + _decay(dt, self._smooth_s) * (value - self._fast)
+        if self._covered < self._warmup_s:
             return dt, fast, 0.0
         base = self._mean + self._offset_at(self._bucket(t))
         sd = max(math.sqrt(self._var), self.floor)
@@ -122,7 +130,7 @@ class LevelDetector(AnomalyDetector):
         _, _, raw = self._step(x)
         if raw < 1.0:
             return raw
-        held = self._since is not None and float(x["t"]) - self._since >= self.hold.total_seconds()
+        held = self._since is not None and float(x["t"]) - self._since >= self._hold_s
         return raw if held else 0.99  # anomalous, not for long enough yet
 
     def learn_one(self, x: Features) -> None:
@@ -140,17 +148,17 @@ class LevelDetector(AnomalyDetector):
         self._last, self._fast = t, fast
         # The baseline learns ten times slower while the reading is anomalous: a fault is not
         # learned as normal within hours, a lasting change (a new set point) within weeks.
-        dt = min(dt, self.max_gap.total_seconds())
+        dt = min(dt, self._max_gap_s)
         slow = 0.1 if raw >= 1 else 1.0
         k = self._bucket(t)
         # The residual is judged against the baseline *before* this reading: out of sample.
         r = value - self._mean - self._offset_at(k)
-        b = _weight(dt, self._covered, self.memory) * slow
+        b = _weight(dt, self._covered, self._memory_s) * slow
         self._var = (1 - b) * (self._var + b * r * r)
         self._mean += b * (value - self._mean)
         # An hour of the day sees 1/buckets of the time: its offset has the same memory in
         # calendar time, so each of its readings weighs as if it covered buckets × dt.
-        w = _weight(dt * self.buckets, self._bucket_covered[k] * self.buckets, self.memory)
+        w = _weight(dt * self.buckets, self._bucket_covered[k] * self.buckets, self._memory_s)
         self._offset[k] += w * slow * (value - self._mean - self._offset[k])
         self._bucket_covered[k] += dt
         self._covered += dt
@@ -172,6 +180,9 @@ class DoorOpenDetector(AnomalyDetector):
         self.warmup = warmup
         self.memory = memory
         self.max_interval = max_interval
+        self._warmup_s = warmup.total_seconds()
+        self._memory_s = memory.total_seconds()
+        self._max_interval_s = max_interval.total_seconds()
         self._last: tuple[float, float] | None = None
         self._mean = 0.0
         self._var = 0.0
@@ -182,13 +193,13 @@ class DoorOpenDetector(AnomalyDetector):
         if self._last is None:
             return None
         dt = float(x["t"]) - self._last[0]
-        if dt <= 0 or dt > self.max_interval.total_seconds():
+        if dt <= 0 or dt > self._max_interval_s:
             return None
         return dt, (float(x["value"]) - self._last[1]) * 60.0 / dt
 
     def score_one(self, x: Features) -> float:
         found = self._rate(x)
-        if found is None or self._covered < self.warmup.total_seconds():
+        if found is None or self._covered < self._warmup_s:
             return 0.0
         rate = found[1]
         if rate < self.min_rise:
@@ -202,7 +213,7 @@ class DoorOpenDetector(AnomalyDetector):
         # that bursts are normal.
         if found is not None and self.score_one(x) < 1.0:
             dt, rate = found
-            b = _weight(dt, self._covered, self.memory)
+            b = _weight(dt, self._covered, self._memory_s)
             d = rate - self._mean
             self._mean += b * d
             self._var = (1 - b) * (self._var + b * d * d)
@@ -225,17 +236,38 @@ class StuckDetector(AnomalyDetector):
         self.min_readings = min_readings
         self.min_spread = min_spread
         self.memory = memory
+        self._window_s = window.total_seconds()
+        self._memory_s = memory.total_seconds()
+        # The recent readings, with running sums of (value − first value) and its square:
+        # O(1) per reading, and shifted so that 4.5 °C ± 0.005 keeps its precision.
         self._recent: deque[tuple[float, float]] = deque()
+        self._shift = 0.0
+        self._sum = 0.0
+        self._sumsq = 0.0
         self._mean = 0.0
         self._var = 0.0
         self._covered = 0.0
 
     def _recent_spread(self) -> float | None:
-        if len(self._recent) < self.min_readings:
+        n = len(self._recent)
+        if n < self.min_readings:
             return None
-        values = [v for _, v in self._recent]
-        mean = sum(values) / len(values)
-        return math.sqrt(sum((v - mean) ** 2 for v in values) / len(values))
+        mean = self._sum / n
+        return math.sqrt(max(self._sumsq / n - mean * mean, 0.0))
+
+    def _push(self, t: float, value: float) -> None:
+        if not self._recent:
+            self._shift, self._sum, self._sumsq = value, 0.0, 0.0
+        d = value - self._shift
+        self._recent.append((t, value))
+        self._sum += d
+        self._sumsq += d * d
+        # Keep the window of time, and never fewer than min_readings (sparse loggers).
+        while len(self._recent) > self.min_readings and self._recent[0][0] < t - self._window_s:
+            _, old = self._recent.popleft()
+            d = old - self._shift
+            self._sum -= d
+            self._sumsq -= d * d
 
     def learn_one(self, x: Features) -> None:
         t, value = float(x["t"]), float(x["value"])
@@ -243,30 +275,24 @@ class StuckDetector(AnomalyDetector):
         if last is not None and t <= last:
             return
         stuck = self.score_one(x) >= 1.0
-        self._recent.append((t, value))
-        # Keep the window of time, and never fewer than min_readings (sparse loggers).
-        while (
-            len(self._recent) > self.min_readings
-            and self._recent[0][0] < t - self.window.total_seconds()
-        ):
-            self._recent.popleft()
+        self._push(t, value)
         if last is None:
             self._mean = value
             return
         if stuck:
             return  # a stuck value is not the sensor's normal spread
         dt = t - last
-        b = _weight(dt, self._covered, self.memory)
+        b = _weight(dt, self._covered, self._memory_s)
         d = value - self._mean
         self._mean += b * d
         self._var = (1 - b) * (self._var + b * d * d)
         self._covered += dt
 
     def score_one(self, x: Features) -> float:
-        if self._covered < 2 * self.window.total_seconds():
+        if self._covered < 2 * self._window_s:
             return 0.0
         recent = self._recent_spread()
-        if recent is None or math.sqrt(self._var) < 10 * self.min_spread:
+        if recent is None or self._var < (10 * self.min_spread) ** 2:
             return 0.0  # a naturally flat signal: nothing to compare against
         return 1.0 if recent < self.min_spread else self.min_spread / recent
 

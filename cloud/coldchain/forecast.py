@@ -106,6 +106,10 @@ class UnitEnvelope(base.Base):
         self.bucket_warmup = bucket_warmup
         self.max_gap = max_gap
         buckets = int(DAY / bucket)
+        self._bucket_s = bucket.total_seconds()
+        self._warmup_s = warmup.total_seconds()
+        self._bucket_warmup_s = bucket_warmup.total_seconds()
+        self._max_gap_s = max_gap.total_seconds()
         self._all = {q: stats.Quantile(q) for q in quantiles}
         self._by_time = [{q: stats.Quantile(q) for q in quantiles} for _ in range(buckets)]
         self._covered = 0.0
@@ -113,13 +117,13 @@ class UnitEnvelope(base.Base):
         self._last: float | None = None
 
     def _bucket_of(self, t: float) -> int:
-        return int((t % 86_400) // self.bucket.total_seconds())
+        return int((t % 86_400) // self._bucket_s)
 
     def learn_one(self, x: dict[str, float]) -> None:
         t, value = x["t"], x["value"]
         k = self._bucket_of(t)
         if self._last is not None and t > self._last:
-            covered = min(t - self._last, self.max_gap.total_seconds())
+            covered = min(t - self._last, self._max_gap_s)
             self._covered += covered
             self._bucket_covered[k] += covered
         self._last = t if self._last is None else max(self._last, t)
@@ -129,10 +133,10 @@ class UnitEnvelope(base.Base):
 
     def get(self, q: float, t: float) -> float | None:
         """Quantile ``q`` for the time of day of ``t``; None until warmed up."""
-        if self._covered < self.warmup.total_seconds():
+        if self._covered < self._warmup_s:
             return None
         k = self._bucket_of(t)
-        if self._bucket_covered[k] >= self.bucket_warmup.total_seconds():
+        if self._bucket_covered[k] >= self._bucket_warmup_s:
             found = self._by_time[k][q].get()
         else:
             found = self._all[q].get()
@@ -182,6 +186,12 @@ class EarlyWarner:
             bucket_warmup=p.bucket_warmup,
             max_gap=p.max_gap,
         )
+        # Seconds, computed once: the warner runs for every reading of every sensor.
+        self._hold_s = p.hold.total_seconds()
+        self._trend_s = p.trend_window.total_seconds()
+        self._horizon_s = p.horizon.total_seconds()
+        self._max_gap_s = p.max_gap.total_seconds()
+        self._keep_s = max(self._hold_s, self._trend_s)
         self._recent: deque[Point] = deque()
         self._armed: dict[str, bool] = {"high": True, "low": True}
         self._warned_at: float | None = None
@@ -189,26 +199,26 @@ class EarlyWarner:
     def observe(self, t: datetime, value: float, profile: StorageProfile) -> EarlyWarning | None:
         """Judges one in-order reading, then learns it; returns a warning at most once per
         approach to a limit."""
-        p = self.params
         ts = t.timestamp()
         recent = self._recent
         if recent and ts <= recent[-1][0]:
             return None
-        if recent and ts - recent[-1][0] > p.max_gap.total_seconds():
+        if recent and ts - recent[-1][0] > self._max_gap_s:
             recent.clear()
         recent.append((ts, value))
-        keep = max(p.hold, p.trend_window).total_seconds()
-        while len(recent) > 2 and recent[1][0] <= ts - keep:
+        while len(recent) > 2 and recent[1][0] <= ts - self._keep_s:
             recent.popleft()
+        inside = profile.in_range(value)
         found: EarlyWarning | None = None
-        for side in SIDES:
-            warning = self._judge(side, t, value, profile)
-            found = found or warning
+        if inside:
+            for side in SIDES:
+                warning = self._judge(side, t, value, profile)
+                found = found or warning
         if found is not None:
             self._warned_at = ts
         # Learn in-range readings, except while a warning is fresh: a fault is not normal.
-        fresh = self._warned_at is not None and ts - self._warned_at < p.horizon.total_seconds()
-        if not fresh and profile.in_range(value):
+        fresh = self._warned_at is not None and ts - self._warned_at < self._horizon_s
+        if not fresh and inside:
             self.envelope.learn_one({"t": ts, "value": value})
         return found
 
@@ -231,7 +241,7 @@ class EarlyWarner:
     ) -> EarlyWarning | None:
         limit = profile.limit(side, "action")
         levels = self._levels(side, t.timestamp(), profile)
-        if limit is None or levels is None or not profile.in_range(value):
+        if limit is None or levels is None:
             return None
         sign = 1.0 if side == "high" else -1.0
         env, guard = levels
@@ -250,7 +260,7 @@ class EarlyWarner:
         """Beyond the envelope for ``hold`` with no cooling dip, and not past its peak."""
         p = self.params
         points = list(self._recent)
-        since = points[-1][0] - p.hold.total_seconds()
+        since = points[-1][0] - self._hold_s
         anchor = max((i for i, (at, _) in enumerate(points) if at <= since), default=None)
         if anchor is None:
             return False
@@ -264,10 +274,9 @@ class EarlyWarner:
 
     def _minutes_to(self, limit: float, value: float, sign: float) -> float | None:
         """Minutes until the trend reaches ``limit``, if it heads there within ``horizon``."""
-        p = self.params
-        since = self._recent[-1][0] - p.trend_window.total_seconds()
+        since = self._recent[-1][0] - self._trend_s
         slope = trend_per_minute([pt for pt in self._recent if pt[0] >= since])
         if slope is None or sign * slope <= 0:
             return None
         minutes = (limit - value) / slope
-        return minutes if minutes <= p.horizon.total_seconds() / 60 else None
+        return minutes if minutes <= self._horizon_s / 60 else None
