@@ -290,7 +290,7 @@ async def _bound_chunks(
         return  # cannot touch more chunks than it has records
     intervals = await chunk_intervals(conn)
     touched = {
-        table: chunks_touched(times[kind], intervals[table])
+        table: _touched(times[kind], intervals[table])
         for table, kind in _PARTITIONED.items()
         if table in intervals and times[kind]
     }
@@ -301,6 +301,16 @@ async def _bound_chunks(
             f" {limit} per batch: send fewer records per batch"
         )
         raise InvalidBatchError(message, [{"loc": ["records"], "msg": message, "type": "chunks"}])
+
+
+def _touched(times: list[datetime], interval: timedelta) -> int:
+    # The usual batch (minutes to hours of readings) spans less than one interval: it lies in
+    # one or two chunks and its earliest and latest times are in each, so they alone say how
+    # many; only a long backlog is bucketed time by time.
+    first, last = min(times), max(times)
+    if last - first < interval:
+        return chunks_touched([first, last], interval)
+    return chunks_touched(times, interval)
 
 
 async def chunk_intervals(conn: AsyncConnection[TupleRow]) -> dict[str, timedelta]:
