@@ -48,6 +48,7 @@ from edge.clock import Clock, ClockWatch, SystemClock
 from edge.config import EdgeConfig
 from edge.health import HealthServer, Snapshot, SourceHealth
 from edge.lag import CloudLag
+from edge.notify import LocalNotifier
 from edge.outbox import Outbox, OutboxClosedError, OutboxError, OutboxFullError, open_outbox
 from edge.portal import Portals
 from edge.sources.base import PermanentSourceError, Source, TransientSourceError
@@ -406,7 +407,11 @@ async def run_agent(
         if config.alarms.broker is not None:
             publisher = await stack.enter_async_context(MqttAlarmPublisher(config.alarms.broker))
         lag = CloudLag(clock, outbox.stats)
-        alarms = LocalAlarms(config.gateway_id, config.alarms, clock, lag.behind, publisher)
+        notifier = LocalNotifier(
+            config.gateway_id, config.alarms.notify, clock, lag.oldest_unacknowledged
+        )
+        alarms = LocalAlarms(config.gateway_id, config.alarms, clock, lag.behind, publisher,
+                             listener=notifier.on_signal)  # fmt: skip
         uplink = Uplink(
             config.gateway_id, outbox, client, config.cloud.uplink(), clock, alarms=alarms
         )
@@ -428,4 +433,9 @@ async def run_agent(
             )
         if started is not None:
             started(agent)
-        await agent.run(stop)
+        notifying = asyncio.create_task(notifier.run(), name="notify")
+        try:
+            await agent.run(stop)
+        finally:
+            notifying.cancel()
+            await asyncio.gather(notifying, return_exceptions=True)

@@ -146,12 +146,16 @@ class LocalAlarms:
         clock: Clock,
         cloud_behind: Callable[[str], timedelta],
         publisher: AlarmPublisher | None = None,
+        *,
+        listener: Callable[[str, str, bool, datetime], None] | None = None,
     ) -> None:
         self._gateway_id = gateway_id
         self._config = config
         self._clock = clock
         self._cloud_behind = cloud_behind
         self._publisher = publisher
+        self._listener = listener
+        """Told of every raise and clear (``edge.notify.LocalNotifier.on_signal``)."""
         self._sensors: dict[str, _SensorState] = {}
         self._active: dict[str, str] = {}
         self._pending: dict[str, DeviceStatus] = {}
@@ -232,6 +236,8 @@ class LocalAlarms:
             log.warning("local alarm cleared %s: %s", key, message)
             self._active.pop(key, None)
         self._publish(key, message, raised, at)
+        if self._listener is not None:
+            self._listener(key, message, raised, at)
         self._pending[key] = DeviceStatus(
             device_id=device,
             device_type="gateway" if device == self._gateway_id else "sensor",

@@ -32,6 +32,7 @@ from pydantic_settings import (
 )
 
 from edge.alarms import LocalAlarmConfig, MqttBrokerConfig
+from edge.notify import NotifyConfig
 from edge.outbox import OutboxLimits, OverflowPolicy
 from edge.portal import DoorConfig
 from edge.sources.llrp import LlrpReaderConfig
@@ -141,6 +142,9 @@ class SupervisionConfig(_Section):
 class AlarmsConfig(LocalAlarmConfig):
     broker: MqttBrokerConfig | None = None
     """The site broker for the alarm topic; without it alarms are logged and recorded only."""
+    notify: NotifyConfig = NotifyConfig()
+    """Channels on the site network (e-mail relay, MQTT siren, LAN webhook) for local alarms
+    while the cloud is unreachable (``edge.notify``)."""
 
 
 class EdgeConfig(BaseSettings):

@@ -131,6 +131,16 @@ async def save_decision(
     )  # fmt: skip
 
 
+async def defer(
+    conn: AsyncConnection[TupleRow], alert_id: int, until: datetime, problem: str
+) -> None:
+    """Looks at an alarm again at ``until``, noting why it could not be decided now."""
+    await conn.execute(
+        "UPDATE alarms SET next_at = %s, problems = %s, updated_at = now() WHERE alert_id = %s",
+        (until, problem, alert_id),
+    )
+
+
 def token_hash(token: str) -> bytes:
     """Links carry 192 random bits: a plain sha256 is enough and lets the lookup use an index."""
     return hashlib.sha256(token.encode("utf-8")).digest()

@@ -37,6 +37,7 @@ from cloud.coldchain.alerts import NewAlert, raise_alert
 log = logging.getLogger(__name__)
 
 NOTIFY_CHANNEL = "coldtrace_alarms"
+_RETRY_DECISION = timedelta(minutes=1)
 _TRANSIENT = (OperationalError, InterfaceError, PoolTimeout)
 Pool = AsyncConnectionPool[AsyncConnection[TupleRow]]
 
@@ -67,7 +68,15 @@ class AlarmWorker:
             due = await store.claim_due_alarms(conn, now, self._settings.batch_size)
             queued = 0
             for alarm in due:
-                queued += await self._decide(conn, alarm, now)
+                try:
+                    async with conn.transaction():  # a savepoint: one bad alarm holds up none
+                        queued += await self._decide(conn, alarm, now)
+                except _TRANSIENT:
+                    raise
+                except Exception as err:  # recorded on the alarm and tried again, never lost
+                    log.exception("alarm %s could not be decided", alarm.alert_id)
+                    await store.defer(conn, alarm.alert_id, now + _RETRY_DECISION,
+                                      f"{type(err).__name__}: {err}"[:500])  # fmt: skip
         return len(due), queued
 
     async def _decide(
@@ -134,13 +143,32 @@ class AlarmWorker:
             async with gate:
                 return await self._deliver(c, facts)
 
-        results = await asyncio.gather(*(one(c) for c in claimed))
-        sent = sum(results)
+        results = await asyncio.gather(*(one(c) for c in claimed), return_exceptions=True)
+        for result in results:
+            if isinstance(result, BaseException):
+                # The outcome could not be recorded (database away): the lease runs out and the
+                # delivery is tried again.
+                log.warning("alarm delivery outcome not recorded: %r", result)
+        sent = sum(1 for r in results if r is True)
         return sent, len(results) - sent
 
     async def _deliver(
         self, c: store.Claimed, cache: dict[tuple[int, str], dict[str, Any] | None]
     ) -> bool:
+        try:
+            outcome, permanent = await self._send(c, cache)
+        except _TRANSIENT:
+            raise
+        except Exception as err:  # a bug or a library failure: logged as this attempt's error
+            log.exception("alarm delivery %s failed unexpectedly", c.delivery_id)
+            outcome, permanent = SendOutcome(False, f"{type(err).__name__}: {err}"[:500]), False
+        await self._record(c, outcome, permanent=permanent)
+        return outcome.ok
+
+    async def _send(
+        self, c: store.Claimed, cache: dict[tuple[int, str], dict[str, Any] | None]
+    ) -> tuple[SendOutcome, bool]:
+        """The outcome of sending ``c``, and whether a failure is permanent."""
         key = (c.alert_id, c.site_id)
         if key not in cache:
             async with self._pool.connection() as conn:
@@ -158,8 +186,7 @@ class AlarmWorker:
                                   round=c.round)
             )  # fmt: skip
             outcome = await self._notifier.send(c.url, title, body)
-        await self._record(c, outcome, permanent=not c.channel_enabled or base is None)
-        return outcome.ok
+        return outcome, not c.channel_enabled or base is None
 
     async def _record(self, c: store.Claimed, outcome: SendOutcome, *, permanent: bool) -> None:
         s = self._settings

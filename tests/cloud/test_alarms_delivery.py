@@ -110,3 +110,18 @@ async def test_alert_without_policy_is_recorded_not_sent(site: Site) -> None:
     assert (result.queued, result.sent) == (0, 0)
     reasons = await site.rows("SELECT DISTINCT finish_reason FROM alarms")
     assert reasons == [("no_policy",)]
+
+
+async def test_a_broken_policy_document_is_recorded_and_retried_not_fatal(site: Site) -> None:
+    async with site.pool.connection() as conn, conn.transaction():
+        await conn.execute(
+            "INSERT INTO alarm_config (site_id, kind, name, spec, updated_by)"
+            " VALUES ('cc-site', 'policy', 'broken', '{\"steps\": \"not a list\"}', 'psql')"
+        )
+    await site.send(readings(SENSOR[FRIDGE_A], T0, WARM))
+    now = datetime.now(UTC)
+    result = await worker(site).tick(now)
+    assert result.queued == 0
+    rows = await site.rows("SELECT problems, next_at > %s, finished_at FROM alarms", now)
+    assert rows
+    assert all("ValidationError" in str(r[0]) and r[1] is True and r[2] is None for r in rows)

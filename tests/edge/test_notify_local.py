@@ -1,0 +1,119 @@
+"""Local notifications while the cloud is unreachable: a local alarm reaches an e-mail relay, a
+siren topic on the site broker and a LAN webhook (real SMTP, real Mosquitto, real HTTP), is
+retried when a channel fails, and people are told when the cloud is back."""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+import uuid
+from datetime import timedelta
+from urllib.parse import urlsplit
+
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+
+from edge.alarms import LocalAlarmConfig, LocalAlarms, SensorLimits
+from edge.clock import ManualClock
+from edge.notify import LocalNotifier, NotifyConfig
+from protocols.records import Reading
+from tests.edge.conftest import T0
+from tests.support.alarm_receivers import http_sink, smtp_sink
+
+pytestmark = pytest.mark.integration
+
+LIMITS = LocalAlarmConfig(
+    cloud_unreachable_after=timedelta(minutes=5),
+    on_delay=timedelta(minutes=2),
+    sensors={"fridge-1/t": SensorLimits(low=2.0, high=8.0)},
+)
+
+
+def reading(minute: int, value: float) -> Reading:
+    t = T0 + timedelta(minutes=minute)
+    return Reading(sensor_id="fridge-1/t", time=t, value=value,
+                   received_at=t + timedelta(seconds=1))  # fmt: skip
+
+
+class Behind:
+    def __init__(self) -> None:
+        self.value = timedelta(hours=1)
+
+    def __call__(self, *_: str) -> timedelta:
+        return self.value
+
+
+def siren_listener(mqtt_url: str, topic: str) -> tuple[mqtt.Client, queue.Queue[bytes]]:
+    got: queue.Queue[bytes] = queue.Queue()
+    parts = urlsplit(mqtt_url)
+    client = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2)
+    client.on_message = lambda _c, _u, msg: got.put(bytes(msg.payload))
+    client.connect(parts.hostname or "127.0.0.1", parts.port or 1883)
+    client.subscribe(topic, qos=1)
+    client.loop_start()
+    return client, got
+
+
+async def test_local_alarm_reaches_mail_siren_and_webhook_then_cloud_back(mqtt_url: str) -> None:
+    broker = urlsplit(mqtt_url)
+    topic = f"site/siren/{uuid.uuid4().hex[:8]}"
+    client, siren = siren_listener(mqtt_url, topic)
+    try:
+        async with smtp_sink() as smtp, http_sink() as hook:
+            smtp.refuse = True  # the relay is down at first: the mail is retried
+            config = NotifyConfig(
+                urls=(smtp.url("qa@example.org"),
+                      f"mqtt://{broker.hostname}:{broker.port}/{topic}", hook.url("/alarm")),
+                retry_initial=timedelta(seconds=1), retry_max=timedelta(seconds=2),
+            )  # fmt: skip
+            clock = ManualClock(T0)
+            behind = Behind()
+            notifier = LocalNotifier("gw-1", config, clock, behind)
+            alarms = LocalAlarms("gw-1", LIMITS, clock, behind, listener=notifier.on_signal)
+            await asyncio.sleep(0.3)  # the subscription is in place
+            for minute, value in enumerate([5.0, 9.0, 9.5, 10.0, 10.2]):
+                alarms.observe((reading(minute, value),))
+            assert "sensor/fridge-1/t" in alarms.active
+            assert await notifier.send_due() == 2  # siren and webhook; the relay refused
+            smtp.refuse = False
+            assert await notifier.send_due() == 0  # the mail waits for its backoff
+            clock.advance(3)
+            assert await notifier.send_due() == 1
+            behind.value = timedelta(seconds=10)  # the uplink caught up
+            assert await notifier.send_due() == 3  # "cloud back" on every channel
+            assert await notifier.send_due() == 0  # said once
+    finally:
+        client.loop_stop()
+        client.disconnect()
+    subjects = [m.subject for m in smtp.mails]
+    assert subjects == [
+        "[LOCAL ALARM] gateway gw-1: sensor/fridge-1/t",
+        "[cloud back] gateway gw-1: the cloud is reachable again",
+    ]
+    assert "fridge-1/t reads 10.0 degC, above 8.0" in smtp.mails[0].text
+    assert "sensor/fridge-1/t" in smtp.mails[1].text
+    posted = [body["title"] for _, _, body in hook.posts]
+    assert posted == subjects
+    siren_messages = [siren.get(timeout=5) for _ in range(2)]
+    assert b"LOCAL ALARM" in siren_messages[0]
+    assert b"cloud is reachable again" in siren_messages[1]
+
+
+def test_bad_urls_are_refused_at_configuration() -> None:
+    with pytest.raises(ValueError, match="notify url #1"):
+        NotifyConfig(urls=("nonsense://x",))
+
+
+async def test_pending_notices_are_bounded_coalesced_per_key() -> None:
+    class Never:
+        async def send(self, url: str, title: str, body: str) -> str | None:
+            return "down"
+
+    clock = ManualClock(T0)
+    config = NotifyConfig(urls=("json://127.0.0.1:9/x",), max_pending=2)
+    notifier = LocalNotifier("gw-1", config, clock, Behind(), sender=Never())
+    for key in ("a", "b", "a", "c"):
+        notifier.on_signal(key, f"alarm {key}", True, T0)
+    assert notifier.dropped == 1  # 'a' coalesced with itself; 'b' made room for 'c'
+    assert notifier.pending == ["alarm/a", "alarm/c"]
