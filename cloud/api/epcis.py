@@ -13,9 +13,12 @@ from cloud.api.ledger import LabelQuery
 from cloud.auth.deps import Viewer
 from cloud.epcis import export as epcis
 from cloud.ledger.instant import Instant
-from cloud.limits.bounds import check_bucket
+from cloud.limits.bounds import check_bucket, check_buckets
 
 router = APIRouter(prefix="/v1/epcis", tags=["epcis"])
+
+MAX_SENSOR_INTERVALS = 10_000
+"""Sensor report intervals per export window: a year of hours, a month of 5 minutes."""
 
 
 class EpcisResponse(JSONResponse):
@@ -40,6 +43,9 @@ async def events(
     if until <= since:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "'to' must be after 'from'")
     check_bucket(sensor_interval, name="sensor_interval", least=timedelta(minutes=1))
+    if sensors:
+        # each interval of each location costs a look-up of the lots held there
+        check_buckets(since, until, sensor_interval, max_buckets=MAX_SENSOR_INTERVALS)
     q = epcis.Query(since, until, gtin, lot, location_id, sensors, sensor_interval, limit)
     async with pool.connection() as conn:
         return await epcis.export(conn, q)

@@ -103,6 +103,8 @@ async def test_reads_that_would_grow_without_bound_answer_422_quickly(client: Ap
         (f"/v1/lots/{2**70}/exposure", {}, "less than or equal"),
         ("/v1/epcis/events", {"from": "1970-01-01T00:00:00Z", "to": "9999-12-30T00:00:00Z",
                               "sensors": "true", "sensor_interval": "P99999999D"}, "at most"),
+        ("/v1/epcis/events", {"from": "2020-01-01T00:00:00Z", "to": "2026-01-01T00:00:00Z",
+                              "sensors": "true", "sensor_interval": "PT1M"}, "buckets"),
         ("/v1/sensors/s-1/readings", {"start": "1970-01-01T00:00:00Z",
                                       "end": "9999-12-30T00:00:00Z", "bucket": "PT1S"}, "buckets"),
     ]  # fmt: skip
