@@ -52,6 +52,8 @@ import httpx
 import psycopg
 from pydantic import BaseModel, ConfigDict, Field
 
+from cloud.ledger import signing
+from cloud.ledger.signing import LedgerSigner
 from coldtrace import demo_site, devservices
 from edge.agent import SourceSpec
 from protocols.records import Quality, Reading, Record
@@ -190,22 +192,29 @@ def fresh_database(server_url: str, name: str, within: timedelta) -> str:
             time.sleep(0.5)
 
 
-async def prepare_database(url: str, now: datetime, history: timedelta) -> demo_site.Credentials:
+async def prepare_database(
+    url: str, now: datetime, history: timedelta, signer: LedgerSigner | None = None
+) -> demo_site.Credentials:
     from cloud.storage.migrations import migrate
 
     async with await psycopg.AsyncConnection.connect(url) as conn:
         await migrate(conn, timescaledb=None)
-        async with conn.transaction():
-            # stock arrives just after the simulated history starts, so it is covered by it
-            stocked = now - history + timedelta(minutes=5)
-            return await demo_site.load(conn, now=now, stocked_at=stocked)
+        # the stock's ledger entries are signed with the key the demo's service uses
+        with signing.bound(signer):
+            async with conn.transaction():
+                # stock arrives just after the simulated history starts, so it is covered by it
+                stocked = now - history + timedelta(minutes=5)
+                return await demo_site.load(conn, now=now, stocked_at=stocked)
 
 
 @contextlib.asynccontextmanager
-async def cloud_process(url: str, port: int, startup: timedelta) -> AsyncIterator[str]:
+async def cloud_process(
+    url: str, port: int, startup: timedelta, ledger_key: Path | None = None
+) -> AsyncIterator[str]:
     """``coldtrace cloud serve`` as a child; yields its base URL once /healthz answers 200."""
     env = {
         **os.environ,
+        **({"COLDTRACE_CLOUD_LEDGER__SIGNING_KEY_FILE": str(ledger_key)} if ledger_key else {}),
         "COLDTRACE_CLOUD_PROCESSOR__POLL_INTERVAL": "PT0.5S",
         "COLDTRACE_WEB_POLL_INTERVAL": "PT1S",
     }
@@ -245,7 +254,28 @@ async def _wait_healthy(proc: asyncio.subprocess.Process, base: str, within: tim
 # --- the run ------------------------------------------------------------------------------------
 
 
-def print_banner(base: str, creds: demo_site.Credentials, database_url: str) -> None:
+def ledger_key() -> tuple[LedgerSigner, Path, Path]:
+    """A new signing key for this run's fresh ledger, in .data/demo-ledger (private 0600)."""
+    folder = devservices.REPO_ROOT / ".data" / "demo-ledger"
+    folder.mkdir(parents=True, exist_ok=True)
+    signer = LedgerSigner.generate()
+    private, public = folder / "ledger.key", folder / "ledger.pub"
+    private.unlink(missing_ok=True)
+    private.touch(mode=0o600)
+    private.write_bytes(signer.private_pem())
+    public.write_bytes(signer.public_pem())
+    return signer, private, public
+
+
+def print_banner(
+    base: str, creds: demo_site.Credentials, database_url: str, public_key: Path | None = None
+) -> None:
+    verify = (
+        f"  Ledger key: {public_key}   (check: coldtrace ledger verify --database-url"
+        f" {database_url} --public-key {public_key})\n"
+        if public_key
+        else ""
+    )
     print(
         f"\ncoldtrace demo is running.\n"
         f"  Dashboard:  {base}/ui   (sign in with an API token below)\n"
@@ -254,6 +284,7 @@ def print_banner(base: str, creds: demo_site.Credentials, database_url: str) -> 
         f"  API:        {base}/docs\n"
         f"  Database:   {database_url}\n"
         f"  Grafana:    see docs/dashboards.md (dashboards/grafana/)\n"
+        f"{verify}"
         f"Ctrl-C stops everything.\n",
         flush=True,
     )
@@ -270,7 +301,8 @@ async def run(settings: DemoSettings, stop: asyncio.Event) -> int:
         fresh_database, server_url, settings.database_name, settings.startup_timeout
     )
     now = datetime.now(UTC)
-    creds = await prepare_database(database_url, now, settings.history)
+    signer, private_key, public_key = await asyncio.to_thread(ledger_key)
+    creds = await prepare_database(database_url, now, settings.history, signer)
     port = settings.port or devservices.free_port()
     scenario = Scenario(
         name="compressor-failure",
@@ -288,7 +320,7 @@ async def run(settings: DemoSettings, stop: asyncio.Event) -> int:
 
     async with AsyncExitStack() as stack:
         base = await stack.enter_async_context(
-            cloud_process(database_url, port, settings.startup_timeout)
+            cloud_process(database_url, port, settings.startup_timeout, private_key)
         )
         live = SimulatedClock(datetime.now(UTC), scale=1.0)
         sims = await simulators(stack, opcua, mqtt, live, mqtt_url)
@@ -301,7 +333,7 @@ async def run(settings: DemoSettings, stop: asyncio.Event) -> int:
         async with asyncio.TaskGroup() as group:
             agent = group.create_task(run_agent(config, agent_stop, specs), name="edge-agent")
             pallets = group.create_task(feed_pallets(sims, settings.pallet_every), name="pallets")
-            print_banner(base, creds, database_url)
+            print_banner(base, creds, database_url, public_key)
             with contextlib.suppress(TimeoutError):
                 seconds = settings.duration.total_seconds() if settings.duration else None
                 await asyncio.wait_for(stop.wait(), seconds)

@@ -20,6 +20,7 @@ import pytest
 
 from cloud.web.session import COOKIE
 from coldtrace import demo_site
+from coldtrace.cli import main
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -68,12 +69,17 @@ def test_demo_runs_the_scenario_and_stops_on_ctrl_c(postgres_url: str, demo_data
         banner = _lines_until(proc, r"Ctrl-C stops everything", timeout=90)
         dashboard, token = banner["Dashboard"], banner["QA user 'demo-qa' token"]
         database = banner["Database"]
+        public_key = banner["Ledger key"]
         assert urlsplit(database).path == f"/{demo_database}"
         # a pallet every 4 s; give the last one time to be read, matched and shown
         deadline = time.monotonic() + 60
         page = ""
+        browser = httpx.Client(timeout=10)  # signs in: the cookie carries a session id
+        signed_in = browser.post(f"{dashboard}/login", data={"token": token})
+        assert signed_in.status_code == 303
+        assert COOKIE in browser.cookies
         while time.monotonic() < deadline:
-            page = httpx.get(dashboard, cookies={COOKIE: token}, timeout=10).text
+            page = browser.get(dashboard).text
             if page.count("data-receipt=") >= 3 and 'data-state="excursion"' in page:
                 break
             time.sleep(2)
@@ -105,3 +111,7 @@ def test_demo_runs_the_scenario_and_stops_on_ctrl_c(postgres_url: str, demo_data
                        " AND level = 'action' AND ended_at IS NULL") == 1  # fmt: skip
     with pytest.raises(httpx.ConnectError):  # the cloud service stopped with the demo
         httpx.get(dashboard, timeout=2)
+    # every entry, the stock loaded at start and the quarantines, signed by the demo's key
+    assert _count(url, "SELECT count(*) FROM ledger_entries WHERE signature IS NULL") == 0
+    verify = ["ledger", "verify", "--database-url", url, "--public-key", public_key]
+    assert main(verify) == 0

@@ -249,6 +249,7 @@ async def _derived_problems(conn: AsyncConnection[TupleRow], derivation: Derivat
     problems += derivation.lot_problems({int(lot): str(st) for lot, st in await cur.fetchall()})
     cur = await conn.execute(
         "SELECT epc_uri, location_id, status FROM units WHERE location_id IS NOT NULL"
+        " AND unit_kind = 'sgtin'"
     )
     placed = {str(e): Place(str(loc), Status(st)) for e, loc, st in await cur.fetchall()}
     problems += derivation.unit_problems(dict(placed))

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from cloud.ledger import LedgerError
 from cloud.ledger.core import Book, Draft, Movement, Place
 
+SERIALIZED = "urn:epc:id:sgtin:"
+"""EPC URI prefix of serialized trade items, whose places the ledger's entries decide."""
 OUTSIDE_THE_LEDGER = frozenset({"recalled", "expired"})
 """Lot statuses that may be set without an entry (see the module docstring)."""
 
@@ -92,9 +94,12 @@ class Derivation:
         return problems
 
     def unit_problems(self, table: dict[str, Place | None]) -> list[str]:
-        """Differences between ``units`` (EPC → place, None when not on hand) and the ledger."""
+        """Differences between ``units`` (EPC → place, None when not on hand) and the ledger,
+        for serialized items (SGTIN). Containers (SSCC) are placed by receiving as they pass a
+        door, not by entries of their own: their contents' entries are what count."""
         problems = []
-        for epc in sorted(set(table) | set(self.book.units)):
+        epcs = {e for e in set(table) | set(self.book.units) if e.startswith(SERIALIZED)}
+        for epc in sorted(epcs):
             unit = self.book.units.get(epc)
             derived = unit.place if unit is not None else None
             stored = table.get(epc)
