@@ -123,6 +123,8 @@ async def test_every_panel_query_runs(database_url: str, storage_mode: str) -> N
         end = datetime.now(UTC)  # Grafana's "now-24h to now", after the data was stored
         start = end - timedelta(hours=24)
         async with await psycopg.AsyncConnection.connect(database_url) as conn:
+            # as Grafana's datasource connects: the read-only role (docs/security.md)
+            await conn.execute("SET ROLE coldtrace_readonly")
             for path in DASHBOARDS:
                 board = load(path)
                 variables: dict[str, list[str]] = {}
