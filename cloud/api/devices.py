@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Query
@@ -42,12 +42,15 @@ class DeviceOut(BaseModel):
     silence: Literal["no_data", "processing_stalled"] | None
     """Why nothing new is known: the device is silent (``no_data``), or its gateway's data is
     not being processed (``processing_stalled``, which takes precedence); None when current."""
+    clock_skew: timedelta | None = None
+    """For a gateway: its last batch's ``sent_at`` minus the cloud's receipt (positive: its clock
+    runs ahead). Site, refusals and more in ``GET /v1/gateways``."""
 
 
 _SELECT = """
 SELECT d.device_id, d.device_type, d.gateway_id, coalesce(s.location_id, d.location_id),
        d.last_seen_at, d.last_state, d.last_detail, d.state_at, x.last_seen_at,
-       p.stalled_since, p.last_error
+       p.stalled_since, p.last_error, k.last_sent_at - k.last_received_at
 FROM devices d
 LEFT JOIN sensors s ON s.sensor_id = d.device_id
 LEFT JOIN device_silences x ON x.device_id = d.device_id AND x.ended_at IS NULL
@@ -57,6 +60,12 @@ LEFT JOIN LATERAL (
       AND ps.stalled_since IS NOT NULL
     ORDER BY ps.stalled_since LIMIT 1
 ) p ON true
+LEFT JOIN LATERAL (
+    SELECT gs.last_sent_at, gs.last_received_at FROM gateway_streams gs
+    WHERE d.device_type = 'gateway' AND gs.gateway_id = d.device_id
+      AND gs.last_received_at IS NOT NULL
+    ORDER BY gs.last_received_at DESC LIMIT 1
+) k ON true
 """
 
 
@@ -96,6 +105,7 @@ async def _fetch(
             silent_since=r[8], processing_stalled_since=r[9], processing_error=r[10],
             silence="processing_stalled" if r[9] is not None else
                     "no_data" if r[8] is not None else None,
+            clock_skew=r[11],
         )
         for r in await cur.fetchall()
     ]  # fmt: skip

@@ -19,7 +19,7 @@ from pydantic import TypeAdapter
 from cloud.ingest import InvalidBatchError
 from cloud.ingest.writer import store_batch
 from protocols.batch import Batch, Sequenced
-from protocols.records import DeviceState, Reading, Record, TagRead
+from protocols.records import DeviceState, DeviceStatus, Reading, Record, TagRead
 from tests.cloud.test_site_scope import process, rows
 from tests.support.cloud_ingest import (
     app_client,
@@ -48,6 +48,8 @@ async def test_a_gateway_clock_a_day_ahead_is_stored_not_judged(timescale_url: s
         for i in range(40)
     ]  # fmt: skip
     hot.append(status(sensor(1), DeviceState.DEGRADED, ahead))
+    hot.append(DeviceStatus(device_id=gw.gateway_id, device_type="gateway",
+                            state=DeviceState.ONLINE, time=NOW))  # fmt: skip
     batch = Batch(gateway_id=gw.gateway_id, boot_id=uuid4(), sent_at=ahead,
                   records=[Sequenced(seq=i + 1, record=r) for i, r in enumerate(hot)])  # fmt: skip
     async with app_client(url) as client:
@@ -56,8 +58,9 @@ async def test_a_gateway_clock_a_day_ahead_is_stored_not_judged(timescale_url: s
         await process(url)
         viewer = await viewer_headers(url)
         shown = await client.get(f"/v1/gateways/{gw.gateway_id}", headers=viewer)
+        device = await client.get(f"/v1/devices/{gw.gateway_id}", headers=viewer)
     assert await count(url, "readings", f"sensor_id = '{sensor(1)}'") == 40  # stored as sent
-    assert await count(url, "device_status") == 1
+    assert await count(url, "device_status") == 2
     assert await count(url, "excursions") == 0
     assert await rows(url, "SELECT status FROM lots WHERE lot_id = %s", sites.lots[1]) == [
         ("available",)
@@ -72,6 +75,7 @@ async def test_a_gateway_clock_a_day_ahead_is_stored_not_judged(timescale_url: s
     assert shown.json()["last_batch_at"] is not None
     skew = TypeAdapter(timedelta).validate_python(shown.json()["clock_skew"])
     assert timedelta(hours=23, minutes=58) < skew <= timedelta(days=1)  # sent_at - cloud receipt
+    assert TypeAdapter(timedelta).validate_python(device.json()["clock_skew"]) == skew
 
 
 async def test_a_count_beyond_int4_is_refused_before_the_copy(timescale_url: str) -> None:
