@@ -67,6 +67,13 @@ class AcknowledgedOut(BaseModel):
     acknowledged: list[int]
 
 
+class AttemptOut(BaseModel):
+    attempt: int
+    at: datetime
+    outcome: Literal["sent", "failed", "given_up"]
+    error: str | None
+
+
 class DeliveryOut(BaseModel):
     delivery_id: int
     channel: str
@@ -78,6 +85,8 @@ class DeliveryOut(BaseModel):
     sent_at: datetime | None
     last_error: str | None
     created_at: datetime
+    log: list[AttemptOut]
+    """Every attempt: sent, failed (retried), given up, with the error."""
 
 
 class AlarmOut(BaseModel):
@@ -108,7 +117,10 @@ SELECT al.alert_id, al.kind, al.severity, al.message, a.site_id, a.policy, a.rou
        coalesce((SELECT json_agg(json_build_object(
            'delivery_id', d.delivery_id, 'channel', c.name, 'contact', d.contact,
            'step', d.step, 'round', d.round, 'status', d.status, 'attempts', d.attempts,
-           'sent_at', d.sent_at, 'last_error', d.last_error, 'created_at', d.created_at)
+           'sent_at', d.sent_at, 'last_error', d.last_error, 'created_at', d.created_at,
+           'log', coalesce((SELECT json_agg(json_build_object('attempt', t.attempt, 'at', t.at,
+               'outcome', t.outcome, 'error', t.error) ORDER BY t.attempt)
+             FROM alarm_delivery_attempts t WHERE t.delivery_id = d.delivery_id), '[]'))
            ORDER BY d.delivery_id)
          FROM alarm_deliveries d JOIN alarm_channels c USING (channel_id)
          WHERE d.alert_id = al.alert_id), '[]')

@@ -165,6 +165,17 @@ async def test_one_time_link_acknowledges_once_as_the_contact(client: tuple[Api,
     state = await a.client.get(f"/v1/alarms/{alert_id}", headers=a.as_(Role.VIEWER))
     assert state.json()["acknowledged_by"] == "contact:ana"
     assert state.json()["deliveries"][0]["channel"] == "desk"
+    assert state.json()["deliveries"][0]["log"] == []
+    async with await psycopg.AsyncConnection.connect(url) as conn:
+        await conn.execute(
+            "INSERT INTO alarm_delivery_attempts (delivery_id, attempt, outcome, error)"
+            " SELECT delivery_id, 1, 'failed', 'connection refused' FROM alarm_deliveries"
+        )
+        await conn.commit()
+    logged = await a.client.get(f"/v1/alarms/{alert_id}", headers=a.as_(Role.VIEWER))
+    [attempt] = logged.json()["deliveries"][0]["log"]
+    assert (attempt["attempt"], attempt["outcome"]) == (1, "failed")
+    assert attempt["error"] == "connection refused"
 
 
 async def test_acknowledge_roles_and_comment(client: tuple[Api, str]) -> None:
