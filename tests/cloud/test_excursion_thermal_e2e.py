@@ -11,6 +11,7 @@ from simulators.scenarios import ScenarioPlayer, named
 from tests.support.coldchain_seed import (
     FRIDGE_A,
     FRIDGE_B,
+    SENSOR,
     T0,
     Site,
     simulate,
@@ -106,3 +107,26 @@ async def test_power_cut_with_gateway_offline_is_judged_on_reading_time(site: Si
         "SELECT DISTINCT effective_at FROM ledger_entries WHERE movement = 'quarantine'"
     )
     assert quarantine == [(escalated,)]
+
+
+async def test_a_five_minute_logger_is_warned_before_the_breach(site: Site) -> None:
+    # The same failure read by a five-minute MQTT logger: the models are defined in time, so the
+    # warning still comes before the product passes 8 °C, and before the excursion opens.
+    units = site_units(T0 - timedelta(hours=2))
+    player = ScenarioPlayer(named("compressor-failure", FRIDGE_A), units, start=T0)
+    records = simulate(units, player, T0, T0 + timedelta(hours=2), every=5 * M)
+    await send_every(site, records, timedelta(minutes=30))  # type: ignore[arg-type]
+    fridge_a = [r for r in records if r.sensor_id == SENSOR[FRIDGE_A] and r.value is not None]
+    breach = min(r.time for r in fridge_a if r.value is not None and r.value > 8.0)
+    alerts = await site.rows(
+        "SELECT kind, at FROM alerts WHERE location_id = %s ORDER BY at, alert_id", FRIDGE_A
+    )
+    kinds = [str(k) for k, _ in alerts]
+    assert "early_warning" in kinds
+    warned = next(at for k, at in alerts if k == "early_warning")
+    assert isinstance(warned, datetime)
+    assert warned <= breach - 10 * M
+    assert kinds.index("early_warning") < kinds.index("excursion_opened")
+    assert await statuses(site) == {
+        "a1": "quarantined", "a2": "quarantined", "b1": "available", "r1": "available",
+    }  # fmt: skip
