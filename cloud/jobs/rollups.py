@@ -45,13 +45,18 @@ WITH taken AS (
 SELECT DISTINCT sensor_id, hour FROM taken
 """
 
+# Readings are read per UTC day with constant time bounds, so that on a hypertable the planner
+# keeps to that day's chunk; a join with the touched buckets as parameters would open every chunk
+# of the year for each bucket (measured: seconds per pass with 365 chunks).
 _HOURLY_SQL = f"""
-INSERT INTO readings_hourly AS h (sensor_id, bucket, samples, min_value, avg_value, max_value)
-SELECT t.sensor_id, t.hour, count(*), min(r.value), avg(r.value), max(r.value)
-FROM rollup_touched t
-JOIN readings r ON r.sensor_id = t.sensor_id
-    AND r.time >= t.hour AND r.time < t.hour + interval '1 hour' AND {_GOOD}
-GROUP BY t.sensor_id, t.hour
+INSERT INTO readings_hourly (sensor_id, bucket, samples, min_value, avg_value, max_value)
+SELECT r.sensor_id, date_bin('1 hour', r.time, '{_ORIGIN}') AS bucket, count(*),
+       min(r.value), avg(r.value), max(r.value)
+FROM readings r
+WHERE r.sensor_id = ANY(%(sensors)s) AND r.time >= %(lo)s AND r.time < %(hi)s AND {_GOOD}
+  AND (r.sensor_id, date_bin('1 hour', r.time, '{_ORIGIN}')) IN (
+      SELECT * FROM unnest(%(sensors)s::text[], %(hours)s::timestamptz[]))
+GROUP BY r.sensor_id, bucket
 """
 
 _HOURLY_CLEAR_SQL = """
@@ -90,27 +95,36 @@ SELECT b.*,
 FROM bounded b
 """
 
-_DAILY_SQL = f"""
-WITH parts AS (
-    SELECT d.sensor_id, d.day_start, h.samples, h.min_value, h.avg_value * h.samples AS total,
-           h.max_value
-    FROM rollup_days d JOIN readings_hourly h ON h.sensor_id = d.sensor_id
-        AND h.bucket >= d.first_hour AND h.bucket < d.end_hour
-    UNION ALL
-    SELECT d.sensor_id, d.day_start, 1, r.value, r.value, r.value
-    FROM rollup_days d JOIN readings r ON r.sensor_id = d.sensor_id
-        AND r.time >= d.day_start AND r.time < d.first_hour AND {_GOOD}
-    UNION ALL
-    SELECT d.sensor_id, d.day_start, 1, r.value, r.value, r.value
-    FROM rollup_days d JOIN readings r ON r.sensor_id = d.sensor_id
-        AND r.time >= d.end_hour AND r.time < d.day_end AND {_GOOD}
-)
+_DAILY_SQL = """
 INSERT INTO readings_daily (sensor_id, bucket, samples, min_value, avg_value, max_value,
                             local_date, time_zone)
-SELECT p.sensor_id, p.day_start, sum(p.samples), min(p.min_value),
-       sum(p.total) / nullif(sum(p.samples), 0), max(p.max_value), d.local_date, d.tz
-FROM parts p JOIN rollup_days d ON d.sensor_id = p.sensor_id AND d.day_start = p.day_start
-GROUP BY p.sensor_id, p.day_start, d.local_date, d.tz
+SELECT d.sensor_id, d.day_start, sum(h.samples), min(h.min_value),
+       sum(h.avg_value * h.samples) / sum(h.samples), max(h.max_value), d.local_date, d.tz
+FROM rollup_days d JOIN readings_hourly h ON h.sensor_id = d.sensor_id
+    AND h.bucket >= d.first_hour AND h.bucket < d.end_hour
+GROUP BY d.sensor_id, d.day_start, d.local_date, d.tz
+"""
+
+# Zones off the whole hour: the readings of the partial hours at the day's ends, merged in.
+_PARTIAL_DAYS_SQL = """
+SELECT sensor_id, day_start, local_date, tz, first_hour, end_hour, day_end FROM rollup_days
+WHERE first_hour <> day_start OR end_hour <> day_end
+"""
+
+_EDGES_SQL = f"""
+SELECT count(*), min(r.value), sum(r.value), max(r.value) FROM readings r
+WHERE r.sensor_id = %s AND r.time >= %s AND r.time < %s AND {_GOOD}
+"""
+
+_MERGE_SQL = """
+INSERT INTO readings_daily AS x (sensor_id, bucket, samples, min_value, avg_value, max_value,
+                                 local_date, time_zone)
+VALUES (%(sensor)s, %(day)s, %(n)s, %(lo)s, %(total)s / %(n)s, %(hi)s, %(date)s, %(tz)s)
+ON CONFLICT (sensor_id, bucket) DO UPDATE
+SET samples = x.samples + EXCLUDED.samples,
+    min_value = least(x.min_value, EXCLUDED.min_value),
+    avg_value = (x.avg_value * x.samples + %(total)s) / (x.samples + EXCLUDED.samples),
+    max_value = greatest(x.max_value, EXCLUDED.max_value)
 """
 
 _DAILY_CLEAR_SQL = """
@@ -166,14 +180,50 @@ async def refresh_rollups(
             # see the old rows or the new ones, never the gap (one transaction).
             if tables:
                 await conn.execute(_HOURLY_CLEAR_SQL)
-                await conn.execute(_HOURLY_SQL)
+                await _hours(conn)
             dated = await conn.execute(_DAYS_SQL)
             await conn.execute(_DAILY_CLEAR_SQL)
             await conn.execute(_DAILY_SQL)
+            await _partial_hours(conn)
         hours += taken.rowcount
         days += dated.rowcount
         rounds += 1
     return RollupResult("tables" if tables else "continuous_aggregate", hours, days, rounds)
+
+
+async def _hours(conn: AsyncConnection[TupleRow]) -> None:
+    """Recomputes the touched hours, one UTC day (one chunk) per statement."""
+    cur = await conn.execute("SELECT sensor_id, hour FROM rollup_touched ORDER BY hour")
+    by_day: dict[object, list[tuple[str, datetime]]] = {}
+    for sensor, hour in await cur.fetchall():
+        by_day.setdefault(hour.astimezone(UTC).date(), []).append((str(sensor), hour))
+    for pairs in by_day.values():
+        await conn.execute(
+            _HOURLY_SQL,
+            {
+                "sensors": [s for s, _ in pairs],
+                "hours": [h for _, h in pairs],
+                "lo": pairs[0][1],
+                "hi": pairs[-1][1] + timedelta(hours=1),
+            },
+        )
+
+
+async def _partial_hours(conn: AsyncConnection[TupleRow]) -> None:
+    cur = await conn.execute(_PARTIAL_DAYS_SQL)
+    for sensor, day, date, tz, first_hour, end_hour, day_end in await cur.fetchall():
+        for lo, hi in ((day, first_hour), (end_hour, day_end)):
+            if lo >= hi:
+                continue
+            edge = await (await conn.execute(_EDGES_SQL, (sensor, lo, hi))).fetchone()
+            if edge is None or not edge[0]:
+                continue
+            n, low, total, high = edge
+            await conn.execute(
+                _MERGE_SQL,
+                {"sensor": sensor, "day": day, "n": n, "lo": low, "total": total, "hi": high,
+                 "date": date, "tz": tz},
+            )  # fmt: skip
 
 
 async def queue_touched(conn: AsyncConnection[TupleRow], records: Iterable[Sequenced]) -> int:
