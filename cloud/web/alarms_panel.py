@@ -78,7 +78,9 @@ def _alarm_row(a: ActiveAlarm) -> str:
         f'<tr class="{e(a.severity)}" data-alarm="{a.alert_id}"><td>{e(a.location_id or "—")}</td>'
         f"<td><b>{e(a.kind.replace('_', ' '))}</b> {e(a.message)}</td>"
         f"<td>{e(a.policy or '—')}: {state}</td><td>{a.sent} sent{failed}</td>"
-        f'<td><button class="ack" data-alerts="{a.alert_id}">Acknowledge</button></td></tr>'
+        f'<td><input class="ack-note" maxlength="500" placeholder="comment (optional)"'
+        f' aria-label="comment for alarm {a.alert_id}">'
+        f'<button class="ack" data-alerts="{a.alert_id}">Acknowledge</button></td></tr>'
     )
 
 

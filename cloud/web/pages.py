@@ -15,7 +15,7 @@ from cloud.web.kpis import Kpis
 from cloud.web.queries import Alert, Excursion, QuarantinedLot, Receipt, Unit
 from cloud.web.svg import sparkline
 
-STATIC_VERSION = "4"
+STATIC_VERSION = "5"
 """Bumped when app.js or app.css change, so browsers fetch the new files."""
 
 

@@ -34,6 +34,7 @@ async def test_overview_shows_escalation_and_windows(site: Site) -> None:
     assert "excursion opened" in html
     assert "site: step 1, next" in html
     assert "1 sent" in html
+    assert 'class="ack-note"' in html  # an optional comment with the acknowledgement
     assert "monthly &lt;defrost&gt;" in html  # escaped
     assert "planned" in html
     assert FRIDGE_B in html

@@ -25,14 +25,16 @@ async function postJson(url, body) {
   return payload;
 }
 
-// Sections held back while the user types in a disposition form or waits for its answer: they
+// Sections held back while the user types in a disposition form or an acknowledgement comment,
+// or waits for the form's answer: they
 // are applied once the form is idle, so an answer ("Released.") is seen before its row goes.
 const pendingSections = {};
 
 function sectionBusy(target) {
   if (target.querySelector("form.disposition.busy")) return true;
   const active = document.activeElement;
-  return Boolean(active && target.contains(active) && active.closest("form.disposition"));
+  if (!active || !target.contains(active)) return false;
+  return Boolean(active.closest("form.disposition") || active.matches("input.ack-note"));
 }
 
 function swapSections(sections) {
@@ -77,8 +79,11 @@ async function onClick(event) {
   event.preventDefault();
   button.disabled = true;
   const ids = button.dataset.alerts.split(",").map(Number);
+  // An optional comment typed beside the button (the alarms section has one).
+  const input = button.parentElement ? button.parentElement.querySelector("input.ack-note") : null;
+  const note = input && input.value.trim() ? input.value.trim().slice(0, 500) : null;
   try {
-    await postJson("/ui/alerts/acknowledge", { alert_ids: ids });
+    await postJson("/ui/alerts/acknowledge", { alert_ids: ids, note });
     button.replaceWith(document.createTextNode("✓ acknowledged"));
   } catch (err) {
     button.disabled = false;
