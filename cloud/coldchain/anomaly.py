@@ -51,6 +51,7 @@ from cloud.coldchain.profiles import StorageProfile
 Features = dict[Hashable, Any]
 DAY = timedelta(days=1)
 _LN2 = math.log(2.0)
+_IMPLAUSIBLE = 1e6
 
 
 def _decay(dt: float, half_life: float) -> float:
@@ -326,8 +327,14 @@ class SensorModels:
     def observe(
         self, t: datetime, value: float, profile: StorageProfile, params: WarningParams
     ) -> tuple[list[AnomalyFlag], EarlyWarning | None]:
-        """Scores then learns one in-order reading; returns condition onsets and a warning."""
+        """Scores then learns one in-order reading; returns condition onsets and a warning.
+
+        A value that cannot be a temperature (not finite, beyond ±1e6) is not learned: one
+        corrupt reading would otherwise poison every mean and spread for good.
+        """
         if self.last is not None and t <= self.last:
+            return [], None
+        if not math.isfinite(value) or abs(value) > _IMPLAUSIBLE:
             return [], None
         if self.warner.params is not params and self.warner.params != params:
             self.warner = EarlyWarner(params)  # settings changed: learn the envelope afresh

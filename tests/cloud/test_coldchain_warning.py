@@ -310,3 +310,19 @@ def test_an_older_checkpoint_layout_starts_afresh_and_garbage_is_refused() -> No
         SensorModels.loads(b"not a pickle")
     with pytest.raises(CheckpointError):
         SensorModels.loads(pickle.dumps({"something": "else"}))
+
+
+def test_an_implausible_value_is_not_learned() -> None:
+    series, _ = simulated(6, 1.5, doors=2.0)
+    clean, dirty = SensorModels(), SensorModels()
+    for i, (t, v) in enumerate(series):
+        clean.observe(t, v, FRIDGE, PARAMS)
+        dirty.observe(t, v, FRIDGE, PARAMS)
+        if i == len(series) // 2:  # two corrupt readings between two good ones
+            assert dirty.observe(t + timedelta(seconds=1), math.nan, FRIDGE, PARAMS) == ([], None)
+            assert dirty.observe(t + timedelta(seconds=2), 1e300, FRIDGE, PARAMS) == ([], None)
+    end = series[-1][0]
+    more = [(end + i * M, 5.0 + 0.1 * i) for i in range(1, 40)]
+    after = [dirty.observe(t, v, FRIDGE, PARAMS) for t, v in more]
+    assert after == [clean.observe(t, v, FRIDGE, PARAMS) for t, v in more]
+    assert any(w is not None for _, w in after)  # and the models still work
