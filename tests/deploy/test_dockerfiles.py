@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import functools
+import re
 import subprocess
 import sys
 from importlib import metadata
@@ -118,3 +119,31 @@ def test_every_module_the_images_import_is_in_the_runtime_lock() -> None:
                 if not _provided(module):
                     missing.setdefault(module, set()).add(source.relative_to(ROOT).as_posix())
     assert missing == {}, f"imported but not installed in the images: {missing}"
+
+
+BALENA_ARCH = {
+    "raspberrypi4-64": "aarch64",
+    "raspberrypi5": "aarch64",
+    "generic-aarch64": "aarch64",
+    "jetson-orin-nano-devkit-nvme": "aarch64",
+    "genericx86-64-ext": "amd64",
+    "intel-nuc": "amd64",
+    "raspberrypi3": "armv7hf",
+    "beaglebone-black": "armv7hf",
+}
+"""balena device types and their architectures (balena's device type list)."""
+
+
+def test_the_gateway_images_claim_the_architectures_balena_yml_lists() -> None:
+    import yaml
+
+    manifest = yaml.safe_load((ROOT / "deploy" / "balena" / "balena.yml").read_text())
+    devices = manifest["data"]["supportedDeviceTypes"]
+    unknown = [d for d in devices if d not in BALENA_ARCH]
+    assert unknown == [], f"add the architecture of {unknown} to BALENA_ARCH"
+    wanted = {BALENA_ARCH[d] for d in devices}
+    for name in ("deploy/balena/Dockerfile.template", "deploy/balena/mosquitto/Dockerfile"):
+        text = (ROOT / name).read_text()
+        label = re.search(r'io\.coldtrace\.architectures="([^"]+)"', text)
+        assert label is not None, f"{name} does not say which architectures it is built for"
+        assert set(label.group(1).split()) == wanted, name
