@@ -164,7 +164,19 @@ def _place(writer: Writer, what: str, subject_id: str, site: str | None) -> Verd
     )
 
 
+def _other_gateway(writer: Writer, what: str, s: Subject) -> Verdict | None:
+    if s.is_gateway and s.subject_id != writer.gateway_id:
+        return Verdict(
+            Refusal.FOREIGN_DEVICE,
+            f"{what} {s.subject_id!r} is another gateway; only it reports for itself",
+        )
+    return None
+
+
 def _device(writer: Writer, what: str, s: Subject) -> Verdict | None:
+    foreign = _other_gateway(writer, what, s)
+    if foreign is not None:
+        return foreign
     if s.mounted_site is not None:
         return _place(writer, what, s.subject_id, s.mounted_site)
     if s.owner is None or s.owner == writer.gateway_id:
@@ -182,21 +194,24 @@ def _device(writer: Writer, what: str, s: Subject) -> Verdict | None:
 def _status_of(writer: Writer, status: DeviceStatus, s: Subject) -> Verdict | None:
     if s.subject_id == writer.gateway_id:
         return None
-    if s.is_gateway:
-        return Verdict(
-            Refusal.FOREIGN_DEVICE,
-            f"device {s.subject_id!r} is another gateway; only it reports its own status",
-        )
-    placed = _place(writer, "device", s.subject_id, s.mounted_site)
+    foreign = _other_gateway(writer, "device", s)
+    if foreign is not None:
+        return foreign
+    site = s.mounted_site or s.location_site
+    placed = _place(writer, "device", s.subject_id, site)
     if placed is not None:
         return placed
-    if s.owner is not None and s.owner != writer.gateway_id:
-        return Verdict(
-            Refusal.FOREIGN_DEVICE,
-            f"device {s.subject_id!r} belongs to gateway {s.owner!r}; only it reports the"
-            " device's status",
-        )
-    return None
+    if s.owner is None or s.owner == writer.gateway_id:
+        return None
+    if site is not None and s.owner_site != site:
+        # Mounted at the writer's site but first reported from elsewhere (before it was
+        # mounted): the mount decides, and the processor hands the device to this gateway.
+        return None
+    return Verdict(
+        Refusal.FOREIGN_DEVICE,
+        f"device {s.subject_id!r} belongs to gateway {s.owner!r}; only it reports the"
+        " device's status",
+    )
 
 
 _T = datetime(2026, 1, 1, tzinfo=UTC)

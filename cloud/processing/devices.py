@@ -8,8 +8,10 @@ state but not ``last_seen_at``.
 Times are bounded by the cloud's receipt of the batch (``protocols.records.clock_ahead``): a
 reading or tag read stamped ahead counts as seen at its receipt, and a status stamped ahead is
 stored but not applied, whatever receipt time the gateway claims. A device belongs to the gateway
-that reported it first (``gateway_id``, never changed here): only that gateway's statuses change
-its state (ingest refuses the others; this guards two first reports racing in one batch window).
+that reported it first (``gateway_id``): only that gateway's statuses change its state (ingest
+refuses the others; this guards two first reports racing in one batch window). Once a device is
+mounted, the mount decides: a gateway of the mount's site takes over a device first reported by a
+gateway of another site (reported before it was mounted, or by a squatter).
 """
 
 from __future__ import annotations
@@ -50,6 +52,19 @@ WHERE devices.gateway_id IS NULL OR devices.gateway_id = EXCLUDED.gateway_id
 """
 
 
+# Ingest admitted this batch's records for the gateway's site, so a device of the batch mounted
+# at that site but owned by a gateway of another site changes hands.
+_HANDOVER_SQL = """
+UPDATE devices d SET gateway_id = mine.gateway_id
+FROM gateways mine, gateways theirs, locations l
+WHERE mine.gateway_id = %(gateway)s AND d.device_id = ANY(%(ids)s)
+  AND theirs.gateway_id = d.gateway_id AND theirs.site_id IS DISTINCT FROM mine.site_id
+  AND l.location_id = coalesce(
+      (SELECT s.location_id FROM sensors s WHERE s.sensor_id = d.device_id), d.location_id)
+  AND l.site_id = mine.site_id
+"""
+
+
 async def update_devices(
     conn: AsyncConnection[TupleRow],
     gateway_id: str,
@@ -80,6 +95,9 @@ async def update_devices(
                 latest[record.device_id] = record
             if record.state is not DeviceState.OFFLINE:
                 _note(seen, record.device_id, record.device_type, record.time)
+    if seen or latest:
+        ids = sorted(set(seen) | set(latest))
+        await conn.execute(_HANDOVER_SQL, {"gateway": gateway_id, "ids": ids})
     if seen:
         await conn.execute(
             _SEEN_SQL,

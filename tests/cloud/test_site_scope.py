@@ -257,3 +257,48 @@ async def test_a_gateway_without_a_site_is_registered_to_one_by_the_cli(
         ("gateway.add", "gateway registered", None),
         ("gateway.site", "dock 1", "site-1"),
     ]
+
+
+async def test_the_mount_decides_over_a_first_report_from_another_site(
+    timescale_url: str,
+) -> None:
+    url = timescale_url
+    sites = await seed_two_sites(url, T0)
+    gw1, gw2 = sites.gateways[1], sites.gateways[2]
+    squatted = "new-probe/t"
+    async with app_client(url) as client:
+        first = await post(client, gw1, batch(gw1, warm(squatted)[:2]))
+        assert first.status_code == 200, first.text
+        await process(url)  # gw-1 reported it first, before anyone mounted it
+        async with await psycopg.AsyncConnection.connect(url) as conn:
+            await conn.execute(
+                "INSERT INTO sensors (sensor_id, location_id) VALUES (%s, 's2-fridge')", (squatted,)
+            )
+            await conn.commit()
+        late: list[Record] = [*warm(squatted)[2:4], status(squatted, DeviceState.OFFLINE, T0)]
+        stale = await post(client, gw1, batch(gw1, late))
+        theirs: list[Record] = [*warm(squatted)[4:6], status(squatted, DeviceState.ONLINE, T0)]
+        own = await post(client, gw2, batch(gw2, theirs))
+        # ids that are another site's door or another gateway are not devices gw-1 can report
+        odd = await post(client, gw1, batch(gw1, [
+            status(dock(2), DeviceState.OFFLINE, T0),
+            Reading(sensor_id="gw-2", time=T0, value=5.0, received_at=T0),
+        ]))  # fmt: skip
+        for answer in (stale, own, odd):
+            assert answer.status_code == 200, answer.text
+        await process(url)
+    assert await rows(
+        url, "SELECT gateway_id, last_state FROM devices WHERE device_id = %s", squatted
+    ) == [("gw-2", "online")]
+    assert await rows(
+        url, "SELECT gateway_id, count(*) FROM readings WHERE sensor_id = %s GROUP BY 1 ORDER BY 1",
+        squatted,
+    ) == [("gw-1", 2), ("gw-2", 2)]  # fmt: skip
+    assert await rows(
+        url, "SELECT refusal, record_kind, count(*) FROM dead_letters WHERE gateway_id = 'gw-1'"
+        " GROUP BY 1, 2 ORDER BY 1, 2",
+    ) == [
+        ("foreign_device", "reading", 1),
+        ("foreign_site", "device_status", 2),
+        ("foreign_site", "reading", 2),
+    ]  # fmt: skip
