@@ -2,7 +2,8 @@
 
 - ``gateway_offline``: no batch stored for a gateway within ``gateway_offline_after``;
 - ``sensor_never_reported``: a sensor mounted longer than ``never_reported_after`` ago that has
-  sent nothing since its mounting;
+  sent nothing since its mounting (a mount without a time counts from when the job first saw
+  it unseen, ``alarm_unseen_sensors``);
 - ``outbox_filling``: a gateway reporting its outbox above high water (the edge's local alarm
   ``outbox/high_water`` travels as a gateway status);
 - ``battery_low`` / ``signal_low``: devices whose attributes report ``battery_percent`` or
@@ -38,12 +39,33 @@ GROUP BY g.gateway_id, g.site_id, g.created_at
 HAVING greatest(g.created_at, max(s.updated_at)) < %(cutoff)s
 """
 
+# A mount without a time ('-infinity') counts from when this job first noticed it unseen.
+_UNSEEN_SQL = """
+WITH unseen AS (
+    SELECT s.sensor_id, s.location_id
+    FROM sensors s LEFT JOIN devices d ON d.device_id = s.sensor_id
+    WHERE s.location_id IS NOT NULL AND NOT isfinite(s.mounted_at) AND d.last_seen_at IS NULL
+), gone AS (
+    DELETE FROM alarm_unseen_sensors w
+    WHERE NOT EXISTS (SELECT 1 FROM unseen u WHERE u.sensor_id = w.sensor_id)
+)
+INSERT INTO alarm_unseen_sensors (sensor_id, location_id, noticed_at)
+SELECT sensor_id, location_id, %(now)s FROM unseen
+ON CONFLICT (sensor_id) DO UPDATE SET location_id = EXCLUDED.location_id,
+    noticed_at = CASE WHEN alarm_unseen_sensors.location_id = EXCLUDED.location_id
+                      THEN alarm_unseen_sensors.noticed_at ELSE EXCLUDED.noticed_at END
+"""
+
 _NEVER_SQL = """
-SELECT s.sensor_id, s.location_id, s.mounted_at, d.last_seen_at
+SELECT s.sensor_id, s.location_id, s.mounted_at
 FROM sensors s
 LEFT JOIN devices d ON d.device_id = s.sensor_id
-WHERE s.location_id IS NOT NULL AND s.mounted_at > '-infinity' AND s.mounted_at < %(cutoff)s
+WHERE s.location_id IS NOT NULL AND isfinite(s.mounted_at) AND s.mounted_at < %(cutoff)s
   AND (d.last_seen_at IS NULL OR d.last_seen_at < s.mounted_at)
+UNION ALL
+SELECT w.sensor_id, w.location_id, w.noticed_at
+FROM alarm_unseen_sensors w
+WHERE w.noticed_at < %(cutoff)s
 """
 
 _OUTBOX_SQL = """
@@ -121,12 +143,13 @@ async def detect_conditions(
                 detail={"site_id": site_id, "gateway_id": gateway_id,
                         "last_batch_at": last.isoformat()},
             )  # fmt: skip
+        await conn.execute(_UNSEEN_SQL, {"now": now})
         cur = await conn.execute(_NEVER_SQL, {"cutoff": now - settings.never_reported_after})
-        for sensor_id, location_id, mounted_at, _ in await cur.fetchall():
+        for sensor_id, location_id, mounted_at in await cur.fetchall():
             await alert(
                 "sensor_never_reported", "warning",
-                f"sensor {sensor_id} mounted at {location_id} on {mounted_at:%Y-%m-%d %H:%M}"
-                " UTC has not reported since",
+                f"sensor {sensor_id} mounted at {location_id} has not reported since"
+                f" {mounted_at:%Y-%m-%d %H:%M} UTC",
                 f"never_reported:{sensor_id}:{mounted_at.isoformat()}",
                 location_id=location_id, sensor_id=sensor_id,
             )  # fmt: skip

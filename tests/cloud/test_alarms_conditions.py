@@ -13,7 +13,7 @@ from cloud.alarms.settings import AlarmSettings
 from protocols.records import Reading
 from tests.support.alarm_receivers import smtp_sink
 from tests.support.alarm_setup import add_channel, add_contact, add_policy, contact, steps, worker
-from tests.support.coldchain_seed import FRIDGE_B, SENSOR, SITE, Site
+from tests.support.coldchain_seed import FRIDGE_A, FRIDGE_B, SENSOR, SITE, Site
 
 pytestmark = pytest.mark.integration
 
@@ -74,12 +74,21 @@ async def test_each_condition_is_raised_once_and_routed(site: Site) -> None:
         "record_refused": 1,
     }
     assert await run(site, later + timedelta(seconds=30)) == {}  # the same occurrences
+    # The seeded sensors of fridge A and the room were mounted without a time and never read:
+    # they count from when the job first noticed them (the first run), 30 minutes on.
+    third = await run(site, later + timedelta(minutes=31))
+    assert third.get("sensor_never_reported") == 2
+    assert await site.rows("SELECT sensor_id FROM alarm_unseen_sensors ORDER BY sensor_id") == [
+        (SENSOR[FRIDGE_A],),
+        ("cc-room/t",),
+    ]
     rows = await site.rows(
         "SELECT kind, severity, location_id, message FROM alerts"
         " WHERE kind <> 'excursion_opened' ORDER BY kind"
     )
     by_kind = {r[0]: r for r in rows}
-    assert "cc-fridge-b/t2" in str(by_kind["sensor_never_reported"][3])
+    never = [str(r[3]) for r in rows if r[0] == "sensor_never_reported"]
+    assert any("cc-fridge-b/t2" in m for m in never), never
     assert "full in about 0:20:00" in str(by_kind["outbox_filling"][3])
     assert "10 min ahead" in str(by_kind["clock_skew"][3])
     assert by_kind["gateway_offline"][1] == "critical"
