@@ -105,7 +105,7 @@ class LlrpSource:
         self._task: asyncio.Task[None] | None = None
         self._link: LlrpLink | None = None
         self._stopping = False
-        self._reported: tuple[DeviceState, str] | None = None
+        self._offline_reasons: set[str] = set()  # reported since the last time online
         self._budget = ErrorBudget()
         self.connections = 0
         """How many times the handshake reached inventory (tests and health)."""
@@ -143,9 +143,12 @@ class LlrpSource:
         return item
 
     async def _status(self, state: DeviceState, detail: str) -> None:
-        if (state, detail) == self._reported and state is not DeviceState.ONLINE:
-            return  # the same failure on every retry: one record, until something changes
-        self._reported = (state, detail)
+        if state is DeviceState.ONLINE:
+            self._offline_reasons.clear()
+        elif detail in self._offline_reasons:
+            return  # the same failure on every retry (or alternating ones): one record each
+        else:
+            self._offline_reasons.add(detail)
         status = DeviceStatus(
             device_id=self.config.reader_id,
             device_type="llrp_reader",

@@ -355,6 +355,11 @@ class LlrpLink:
     def on_broken_stream(self, reason: str, pending: bytes) -> None:
         """Dead-letters everything from the bad header on, in chunks, up to a bound."""
         now = self.clock.now()
+        # The same broken header on every reconnection (version, type, length alike) is
+        # dead-lettered once; the whole frames before it were delivered all the same.
+        if not self.budget.admit(b"broken stream:" + pending[:6]):
+            self._lose(f"malformed LLRP header: {reason}")
+            return
         chunks = [pending[i : i + _DEAD_CHUNK] for i in range(0, len(pending), _DEAD_CHUNK)]
         kept = chunks[:_DEAD_STREAM_LIMIT]
         cut = len(pending) - sum(map(len, kept))

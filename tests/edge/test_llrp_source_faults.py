@@ -110,3 +110,21 @@ async def test_a_reader_busy_with_another_client_is_reported_as_such() -> None:
         assert "another client is connected" in second.statuses[0].detail
         assert second.reads == []
         assert first.states() == ["online"]  # the connected client is not disturbed
+
+
+async def test_the_same_broken_header_on_every_connection_is_dead_lettered_once() -> None:
+    async with (
+        LlrpReaderSimulator(scene_in_front(), sim_config()) as sim,
+        collecting(fast_config(sim.port)) as (source, got),
+    ):
+        for connection in (1, 2, 3):
+
+            def inventorying(n: int = connection) -> bool:
+                return source.connections == n and len(got.reads) > 0
+
+            await got.until(inventorying)
+            assert await sim.send_malformed(MalformedKind.HEADER) == 1
+            await got.until(lambda: got.states()[-1:] == ["offline"])
+        await got.until(lambda: source.connections == 4)
+    assert len([d for d in got.dead if "stream broken" in d.reason]) == 1
+    assert got.states() == ["online", "offline"] * 3 + ["online"]  # each loss is reported
