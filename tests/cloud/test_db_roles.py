@@ -174,6 +174,8 @@ def test_the_readonly_role_reads_but_changes_nothing_and_sees_no_secrets(
         "SELECT coldtrace_drop_chunks('readings', now())",
     ):
         assert refused(reader, statement), statement
+    # an auditor checks the ledger with the read-only role: it reads all verify needs
+    assert main(["ledger", "verify", "--database-url", reader]) == 0
 
 
 def test_a_non_superuser_owner_migrates_and_later_tables_are_granted(
