@@ -5,12 +5,14 @@
 slightly negative on a correct clock) and how many records were refused, by reason.
 ``GET /v1/dead-letters`` (admin) lists what was kept instead of applied: records the cloud
 refused for their scope (``refusal`` set, ``raw`` is the record's JSON) and dead letters the
-gateways made (``refusal`` null).
+gateways made (``refusal`` null), newest first, paged by an opaque keyset cursor (one batch's
+dead letters share a ``stored_at``, so a time alone cannot page them).
 """
 
 from __future__ import annotations
 
 import base64
+import json
 from datetime import datetime, timedelta
 from typing import Annotated, Literal
 from uuid import UUID
@@ -23,7 +25,6 @@ from pydantic import BaseModel
 from cloud.api.deps import IdPath, IdQuery, Pool
 from cloud.auth.deps import require_role
 from cloud.auth.model import Role
-from protocols.records import UtcDatetime
 
 router = APIRouter(tags=["devices"])
 
@@ -114,31 +115,64 @@ def _text(raw: bytes) -> str | None:
         return None
 
 
+class DeadLetterPage(BaseModel):
+    dead_letters: list[DeadLetterOut]
+    next_cursor: str | None
+    """Pass as ``cursor`` for the next (older) page; None on the last page."""
+
+
+def _cursor(d: DeadLetterOut) -> str:
+    key = [d.stored_at.isoformat(), d.gateway_id, str(d.boot_id), d.seq]
+    return base64.urlsafe_b64encode(json.dumps(key).encode()).decode("ascii")
+
+
+def _key(cursor: str) -> tuple[datetime, str, UUID, int]:
+    """The position a cursor names; 422 for anything this API did not hand out."""
+    try:
+        stored, gateway, boot, seq = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        at = datetime.fromisoformat(stored)
+        if at.tzinfo is None or not isinstance(gateway, str) or type(seq) is not int:
+            raise ValueError("not a cursor")  # noqa: TRY301
+        return at, gateway, UUID(boot), seq
+    except (ValueError, TypeError, AttributeError) as err:  # binascii, JSON errors: ValueError
+        raise HTTPException(422, "cursor is not one this API handed out") from err
+
+
+_DEAD_LETTERS = """
+SELECT gateway_id, boot_id, seq, source, reason, refusal, record_kind, received_at, stored_at,
+       raw
+FROM dead_letters
+WHERE (%(g)s::text IS NULL OR gateway_id = %(g)s)
+  AND (%(m)s::text IS NULL OR (refusal IS NOT NULL) = (%(m)s = 'cloud'))
+  AND (%(at)s::timestamptz IS NULL OR (stored_at, gateway_id, boot_id, seq)
+       < (%(at)s::timestamptz, %(gw)s::text, %(boot)s::uuid, %(seq)s::int8))
+ORDER BY stored_at DESC, gateway_id DESC, boot_id DESC, seq DESC
+LIMIT %(n)s
+"""
+
+
 @router.get(
     "/v1/dead-letters",
-    response_model=list[DeadLetterOut],
+    response_model=DeadLetterPage,
     dependencies=[require_role(Role.ADMIN)],
 )
 async def list_dead_letters(
     pool: Pool,
     gateway_id: IdQuery = None,
     made_by: Annotated[Literal["cloud", "gateway"] | None, Query()] = None,
-    before: Annotated[UtcDatetime | None, Query()] = None,
+    cursor: Annotated[str | None, Query(max_length=1024, pattern=r"^[A-Za-z0-9_=-]+$")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-) -> list[DeadLetterOut]:
-    """Dead letters, newest first (page with ``before`` = the last ``stored_at`` seen)."""
+) -> DeadLetterPage:
+    """Dead letters, newest first, ``limit`` per page (``next_cursor`` pages on)."""
+    at, gw, boot, seq = _key(cursor) if cursor else (None, None, None, None)
     async with pool.connection() as conn:
         cur = await conn.execute(
-            "SELECT gateway_id, boot_id, seq, source, reason, refusal, record_kind, received_at,"
-            " stored_at, raw FROM dead_letters"
-            " WHERE (%(g)s::text IS NULL OR gateway_id = %(g)s)"
-            " AND (%(m)s::text IS NULL OR (refusal IS NOT NULL) = (%(m)s = 'cloud'))"
-            " AND (%(b)s::timestamptz IS NULL OR stored_at < %(b)s)"
-            " ORDER BY stored_at DESC, gateway_id, boot_id, seq LIMIT %(n)s",
-            {"g": gateway_id, "m": made_by, "b": before, "n": limit},
-        )
+            _DEAD_LETTERS,
+            {"g": gateway_id, "m": made_by, "at": at, "gw": gw, "boot": boot, "seq": seq,
+             "n": limit + 1},
+        )  # fmt: skip
         rows = await cur.fetchall()
-    return [
+    found = [
         DeadLetterOut(
             gateway_id=r[0], boot_id=r[1], seq=r[2], source=r[3], reason=r[4], refusal=r[5],
             record_kind=r[6], received_at=r[7], stored_at=r[8],
@@ -146,3 +180,6 @@ async def list_dead_letters(
         )
         for r in rows
     ]  # fmt: skip
+    more = len(found) > limit
+    page = found[:limit]
+    return DeadLetterPage(dead_letters=page, next_cursor=_cursor(page[-1]) if more else None)

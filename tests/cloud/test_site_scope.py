@@ -14,6 +14,7 @@ import subprocess
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from uuid import uuid4
 
 import psycopg
@@ -136,18 +137,31 @@ async def test_a_gateway_cannot_judge_receive_or_take_over_at_another_site(
         assert listed.status_code == 200, listed.text
         assert listed.json()["site_id"] == "site-1"
         assert listed.json()["refusals"] == {"foreign_site": 47}
-        letters = await client.get(
-            "/v1/dead-letters", params={"gateway_id": "gw-1", "made_by": "cloud", "limit": 100},
-            headers=users[Role.ADMIN],
-        )  # fmt: skip
-        assert letters.status_code == 200, letters.text
-        assert len(letters.json()) == 47
-        passage = next(d for d in letters.json() if d["record_kind"] == "portal_passage")
+        pages: list[dict[str, Any]] = []
+        cursor: str | None = None
+        while len(pages) < 10:  # one batch's 47 letters share a stored_at: keyset paging
+            params = {"gateway_id": "gw-1", "made_by": "cloud", "limit": 10} | (
+                {"cursor": cursor} if cursor else {}
+            )
+            page = await client.get("/v1/dead-letters", params=params, headers=users[Role.ADMIN])
+            assert page.status_code == 200, page.text
+            pages.append(page.json())
+            cursor = page.json()["next_cursor"]
+            if cursor is None:
+                break
+        letters = [d for p in pages for d in p["dead_letters"]]
+        assert [len(p["dead_letters"]) for p in pages] == [10, 10, 10, 10, 7]
+        assert len({(d["boot_id"], d["seq"]) for d in letters}) == 47
+        passage = next(d for d in letters if d["record_kind"] == "portal_passage")
         assert "site-2" in passage["reason"]
         assert "site-1" in passage["reason"]
         assert json.loads(passage["text"])["door_id"] == dock(2)
         viewer = await client.get("/v1/dead-letters", headers=users[Role.VIEWER])
         assert viewer.status_code == 403
+        junk = await client.get(
+            "/v1/dead-letters", params={"cursor": "bm90LWEtY3Vyc29y"}, headers=users[Role.ADMIN]
+        )
+        assert junk.status_code == 422
 
         # the same records from site 2's own gateway are judged and applied
         again: list[Record] = [*warm(sensor(2)), pallet_at(dock(2), T0 + timedelta(hours=1))]
