@@ -43,7 +43,14 @@ def _digest(session_id: str) -> bytes:
 async def open_session(
     conn: AsyncConnection[TupleRow], token_id: int, policy: SessionPolicy
 ) -> tuple[str, datetime]:
-    """A new session for the user of ``token_id``: the cookie value and when it ends at latest."""
+    """A new session for the user of ``token_id``: the cookie value and when it ends at latest.
+
+    Sessions that ended over a day ago are deleted on the way, so the table stays small.
+    """
+    await conn.execute(
+        "DELETE FROM ui_sessions WHERE expires_at < now() - interval '1 day'"
+        " OR revoked_at < now() - interval '1 day'"
+    )
     session_id = new_session_id()
     cur = await conn.execute(
         "INSERT INTO ui_sessions (session_hash, token_id, expires_at)"

@@ -63,6 +63,16 @@ async def test_the_cookie_is_a_session_that_sign_out_revokes(
     assert stored == hashlib.sha256(session_id.encode()).digest()  # only the hash is kept
     assert (await client.client.get("/ui")).status_code == 200
 
+    await sql(
+        timescale_url,
+        "INSERT INTO ui_sessions (session_hash, token_id, created_at, expires_at)"
+        " SELECT '\\x00', token_id, now() - interval '3 days', now() - interval '2 days'"
+        " FROM api_tokens LIMIT 1",
+    )
+    await sign_in(client.client, token)  # a sign-in clears sessions long ended
+    [(count,)] = await sql(timescale_url, "SELECT count(*) FROM ui_sessions")
+    assert count == 2
+    session_id = client.client.cookies[COOKIE]
     out = await client.client.post("/ui/logout")
     assert out.status_code == 303
     client.client.cookies.set(COOKIE, session_id)  # a copy of the cookie kept by an attacker
