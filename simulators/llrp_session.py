@@ -164,7 +164,7 @@ def _add_rospec(table: RoSpecTable, message: Message) -> LlrpStatus:
         return _error(StatusCode.MISSING_PARAMETER, "ADD_ROSPEC without ROSpec")
     try:
         spec = RoSpec.from_parameter(param)
-    except (DecodeError, IndexError, ValueError) as err:  # struct errors are ValueErrors
+    except (DecodeError, IndexError, ValueError, struct.error) as err:
         return _error(StatusCode.PARAMETER_ERROR, f"bad ROSpec: {err}"[:200])
     if spec.rospec_id == 0 or spec.rospec_id in table.specs:
         return _error(StatusCode.FIELD_ERROR, f"ROSpec id {spec.rospec_id} invalid or in use")
@@ -316,4 +316,9 @@ def handle_request(table: RoSpecTable, message: Message) -> Reply:
     if handler is None:
         status = _error(StatusCode.UNSUPPORTED_MESSAGE, f"message {message.name} not supported")
         return response(_T.ERROR_MESSAGE, message.id, status), False
-    return handler(table, message)
+    try:
+        return handler(table, message)
+    except (DecodeError, IndexError, ValueError, struct.error) as err:
+        # Parameters that decode but do not hold together: refused, the connection stays.
+        status = _error(StatusCode.PARAMETER_ERROR, f"malformed {message.name}: {err}"[:200])
+        return response(_T.ERROR_MESSAGE, message.id, status), False
