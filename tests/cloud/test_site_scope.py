@@ -140,9 +140,9 @@ async def test_a_gateway_cannot_judge_receive_or_take_over_at_another_site(
         pages: list[dict[str, Any]] = []
         cursor: str | None = None
         while len(pages) < 10:  # one batch's 47 letters share a stored_at: keyset paging
-            params = {"gateway_id": "gw-1", "made_by": "cloud", "limit": 10} | (
-                {"cursor": cursor} if cursor else {}
-            )
+            params: dict[str, str | int] = {"gateway_id": "gw-1", "made_by": "cloud", "limit": 10}
+            if cursor:
+                params["cursor"] = cursor
             page = await client.get("/v1/dead-letters", params=params, headers=users[Role.ADMIN])
             assert page.status_code == 200, page.text
             pages.append(page.json())
