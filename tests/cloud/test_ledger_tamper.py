@@ -339,3 +339,23 @@ async def test_the_service_signs_what_requests_and_the_processor_write_and_expor
     args = ["ledger", "verify", "--database-url", timescale_url, "--public-key", str(public)]
     assert await asyncio.to_thread(main, [*args, "--anchors-file", str(anchors)]) == 0
     assert "signatures: 1 signed entries checked" in capsys.readouterr().out
+
+
+async def test_entries_from_before_signing_are_accepted_only_when_said(
+    timescale_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    signer = LedgerSigner.generate()
+    public = tmp_path / "ledger.pub"
+    public.write_bytes(signer.public_pem())
+    dock = Place(DOCK, Status.AVAILABLE)
+    async with await psycopg.AsyncConnection.connect(timescale_url) as conn:
+        await seed(conn)
+        lot = await ensure_lot(conn, gtin=GTIN_A, lot_number="L1", expiry=None)
+        await post(conn, [Draft(Movement.RECEIVE, lot, 2, T0, "dock", to=dock)])  # no key yet
+        with signing.bound(signer):
+            await post(conn, [Draft(Movement.RECEIVE, lot, 3, T0, "dock", to=dock)])
+        await conn.commit()
+    args = ["ledger", "verify", "--database-url", timescale_url, "--public-key", str(public)]
+    assert await asyncio.to_thread(main, args) == 3
+    assert "first bad entry 1: entry 1: not signed" in capsys.readouterr().out
+    assert await asyncio.to_thread(main, [*args, "--unsigned-before", "2"]) == 0
