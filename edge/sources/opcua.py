@@ -134,6 +134,16 @@ class _Node:
     history: bool
 
 
+def _failed_in(err: BaseException) -> str:
+    """The name of the function in which ``err`` was raised (the innermost frame)."""
+    tb = err.__traceback__
+    if tb is None:
+        return ""
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    return tb.tb_frame.f_code.co_name
+
+
 def _first_der(chain: bytes) -> bytes:
     """The first certificate of an endpoint's DER chain, DER encoded."""
     cert = uacrypto.x509_from_der(chain)  # type: ignore[no-untyped-call]
@@ -351,7 +361,10 @@ class OpcUaSource:
         except AssertionError as err:
             # asyncua cannot parse the ServiceFault a server such as node-opcua sends in answer
             # to OpenSecureChannel when it rejects our certificate (BadSecurityChecksFailed):
-            # asyncua's OpenSecureChannel fails on an assertion. Only security does that.
+            # its OpenSecureChannel then fails on an assertion. Only that case is a refusal;
+            # an assertion anywhere else is a failed connection like any other.
+            if self._cfg.security is None or _failed_in(err) != "open_secure_channel":
+                raise _SessionLost(f"asyncua failed while connecting: {err!r}") from err
             raise _Refused(
                 self._certificate_advice(
                     "OpenSecureChannel refused with a fault asyncua cannot decode, as "
