@@ -31,7 +31,7 @@ from bench import nab
 from cloud.coldchain.anomaly import SensorModels
 from cloud.coldchain.excursions import SensorState, advance
 from cloud.coldchain.forecast import WarningParams
-from cloud.coldchain.profiles import STANDARD_PROFILES
+from cloud.coldchain.profiles import STANDARD_PROFILES, StorageProfile
 from simulators.scenarios import ScenarioPlayer, named
 from simulators.thermal import StorageUnitModel, UnitProfile, preset
 
@@ -75,13 +75,13 @@ class Seen:
     flags: dict[str, list[datetime]] = field(default_factory=dict)
 
 
-def observe(readings: Trace, every: int) -> Seen:
+def observe(readings: Trace, every: int, profile: StorageProfile = FRIDGE) -> Seen:
     """Feeds every ``every``-th reading (by reading time) to fresh models."""
     models, seen = SensorModels(), Seen()
     for t, v in readings:
         if int((t - START) / MINUTE) % every:
             continue
-        flags, warning = models.observe(t, v, FRIDGE, PARAMS)
+        flags, warning = models.observe(t, v, profile, PARAMS)
         for f in flags:
             seen.flags.setdefault(f.model, []).append(t)
         if warning is not None:
@@ -179,6 +179,43 @@ def healthy(days: int) -> None:
           f" {fixed / weeks:.1f} alarms per unit-week")  # fmt: skip
 
 
+def other_units() -> None:
+    """The same configuration on the other presets: compressor failure lead, healthy days."""
+    print("\n== Other units, same configuration: compressor failure (fault after 2 days) and 4"
+          " healthy days (3 door openings an hour)")  # fmt: skip
+    print(f"{'unit':<22} {'breach':>7} {'lead 1 min':>11} {'lead 5 min':>11}"
+          f" {'healthy warnings 1 / 5 / 15 min':>32}")  # fmt: skip
+    for preset_of, profile_id in (
+        (UnitProfile.FREEZER, "std-frozen"),
+        (UnitProfile.ULTRA_COLD, "std-ultra-cold"),
+    ):
+        profile = STANDARD_PROFILES[profile_id]
+        unit = StorageUnitModel(preset(preset_of, door_openings_per_hour=2.0), seed=4,
+                                start=START - timedelta(hours=6))  # fmt: skip
+        unit.advance(timedelta(hours=6))
+        start = START + WARMUP
+        history = trace(unit, start)
+        player = ScenarioPlayer(named("compressor-failure", "u"), {"u": unit}, start=start)
+        readings = history + trace(unit, start + timedelta(hours=4), player)
+        fault = start + timedelta(minutes=10)
+        high = profile.action_high
+        assert high is not None
+        breach = next((t for t, v in readings if t >= fault and v > high), None)
+        leads = []
+        for k in (1, 5):
+            warned = [w for w in observe(readings, k, profile).warnings if breach and fault <= w]
+            leads.append(f"{(breach - warned[0]) / MINUTE:.0f}" if breach and warned else "—")
+        quiet = StorageUnitModel(preset(preset_of, door_openings_per_hour=3.0), seed=5,
+                                 start=START - timedelta(hours=6))  # fmt: skip
+        quiet.advance(timedelta(hours=6))
+        healthy_trace = trace(quiet, START + timedelta(days=4))
+        false = " / ".join(
+            str(len(observe(healthy_trace, k, profile).warnings)) for k in (1, 5, 15)
+        )
+        br = f"+{(breach - fault) / MINUTE:.0f}" if breach else "never"
+        print(f"{profile_id:<22} {br:>7} {leads[0]:>11} {leads[1]:>11} {false:>32}")
+
+
 def throughput(days: int = 2) -> None:
     """The models' cost per reading beside the excursion rules', on the same readings."""
     readings = trace(fridge(seed=9, door_openings_per_hour=4.0), START + timedelta(days=days))
@@ -211,6 +248,7 @@ def main() -> None:
     started = time.perf_counter()
     scenarios()
     healthy(args.healthy_days)
+    other_units()
     throughput()
     nab.report(nab.load_files(nab.NAB_DIR, args.nab_extra))
     print(f"\ntotal {time.perf_counter() - started:.0f} s")

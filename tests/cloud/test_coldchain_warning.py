@@ -32,7 +32,7 @@ from cloud.coldchain.forecast import (
 )
 from cloud.coldchain.profiles import STANDARD_PROFILES
 from simulators.scenarios import ScenarioPlayer, named
-from simulators.thermal import StorageUnitModel, UnitProfile, preset
+from simulators.thermal import Fault, StorageUnitModel, UnitProfile, preset
 
 T0 = datetime(2026, 2, 1, tzinfo=UTC)
 FRIDGE = STANDARD_PROFILES["std-refrigerated"]
@@ -326,3 +326,28 @@ def test_an_implausible_value_is_not_learned() -> None:
     after = [dirty.observe(t, v, FRIDGE, PARAMS) for t, v in more]
     assert after == [clean.observe(t, v, FRIDGE, PARAMS) for t, v in more]
     assert any(w is not None for _, w in after)  # and the models still work
+
+
+@pytest.mark.parametrize("minutes", [1, 5])
+def test_a_freezer_is_warned_by_the_same_configuration(minutes: int) -> None:
+    profile = STANDARD_PROFILES["std-frozen"]
+    unit = StorageUnitModel(preset(UnitProfile.FREEZER, door_openings_per_hour=2.0), seed=4,
+                            start=T0 - timedelta(hours=6))  # fmt: skip
+    unit.advance(timedelta(hours=6))
+    fault = T0 + timedelta(days=1, minutes=10)
+    series: Series = []
+    t = T0
+    while t < fault + timedelta(hours=2):
+        t += M
+        if t == fault:
+            unit.start_fault(Fault.COMPRESSOR_FAILURE)
+        unit.advance_to(t)
+        sample = unit.read_sensor()
+        assert sample is not None
+        assert sample.value is not None
+        series.append((t, sample.value))
+    breach = next(t for t, v in series if v > -15.0)
+    warner = EarlyWarner()
+    warned = [t for t, v in every(series, minutes) if warner.observe(t, v, profile) is not None]
+    assert warned
+    assert fault < warned[0] <= breach - 10 * M
