@@ -304,6 +304,8 @@ class SqliteOutbox:
         self._closing = False
         self._blocked = False
         self._refused = False
+        self._reserve_released = False
+        """The reserve was spent on a space-freeing write and is not back yet."""
         self._disk_error: str | None = None
         self._disk_retry_at = 0.0
         self._append_lock = asyncio.Lock()
@@ -360,7 +362,7 @@ class SqliteOutbox:
             self._connect_sync()
         except sqlite3.Error as err:
             self._close_sync()
-            if is_disk_full(err) and self._reserve.release():
+            if is_disk_full(err) and self._release_reserve():
                 try:
                     self._connect_sync()
                 except sqlite3.Error as again:
@@ -373,13 +375,22 @@ class SqliteOutbox:
     def _connect_sync(self) -> None:
         conn = sqlite3.connect(self._path, isolation_level=None)
         self._conn = conn
+        # New files give freed pages back to the filesystem on request (incremental_vacuum):
+        # after a full disk, what the cloud acknowledged must become free space again. It only
+        # takes on a file without pages yet, so before anything else.
+        conn.execute("PRAGMA auto_vacuum=INCREMENTAL")
         mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
         if str(mode).lower() != "wal":
             raise OutboxError(f"{self._path}: WAL journal mode refused (got {mode})")
         conn.execute("PRAGMA synchronous=FULL")
-        # The WAL counts against max_bytes: keep it to about a sixteenth of the bound.
+        # The WAL counts against max_bytes: keep it to about a sixteenth of the bound, and to
+        # half the reserve, so that on a full disk the released reserve always holds what a
+        # checkpoint must add to the file (otherwise the WAL could never be emptied again).
         page = int(conn.execute("PRAGMA page_size").fetchone()[0])
-        pages = max(16, min(1000, self._limits.max_bytes // page // 16))
+        limit = self._limits.max_bytes // 16
+        if self._limits.reserve_bytes > 0:
+            limit = min(limit, self._limits.reserve_bytes // 2)
+        pages = max(16, min(1000, limit // page))
         conn.execute(f"PRAGMA wal_autocheckpoint={pages}")
         conn.execute(f"PRAGMA journal_size_limit={min(_JOURNAL_SIZE_LIMIT, pages * page)}")
         check = conn.execute("PRAGMA quick_check(1)").fetchone()[0]
@@ -470,6 +481,7 @@ class SqliteOutbox:
                 db.execute("ROLLBACK")
             if is_disk_full(err):
                 self._disk_error = str(err)
+                self._checkpoint_sync(release=False)  # an emptied outbox frees its WAL
                 raise _DiskFullError(str(err)) from err
             raise self._error("append to", err) from err
         self._disk_error = None
@@ -551,8 +563,11 @@ class SqliteOutbox:
             except sqlite3.Error as err:
                 if db.in_transaction:
                     db.execute("ROLLBACK")
-                if attempt == 1 and is_disk_full(err) and self._reserve.release():
+                if attempt == 1 and is_disk_full(err) and self._release_reserve():
                     continue
+                if is_disk_full(err):
+                    self._disk_error = str(err)
+                    raise OutboxFullError(f"{what} {self._path}: {err}") from err
                 raise self._error(what, err) from err
             return result
         raise AssertionError("unreachable")
@@ -573,19 +588,54 @@ class SqliteOutbox:
         self._oldest = self._oldest_sync()
         if count:
             self._disk_retry_at = 0.0  # room was made: a waiting append tries again now
-            lacking = self._reserve.size > 0 and not self._reserve.held
-            if self._disk_error is not None or lacking or self._disk > self._usable_bytes():
-                self._checkpoint_sync()
-                self._reserve.ensure()
+            if self._disk_error is not None or self._reserve_released:
+                self._reclaim_sync()
+            elif self._disk > self._usable_bytes():
+                self._checkpoint_sync(release=False)
         self._disk = self._disk_sync()
         return count
 
-    def _checkpoint_sync(self) -> None:
-        """Moves the WAL into the file and truncates it (frees disk after a full filesystem)."""
+    def _release_reserve(self) -> bool:
+        if self._reserve.release():
+            self._reserve_released = True
+            return True
+        return False
+
+    def _reclaim_sync(self) -> None:
+        """After a full disk: give freed pages and the WAL back to the filesystem, then take
+        the reserve again. Appends wait until the reserve is back (it is what lets the next
+        acknowledgement through)."""
         try:
-            self._db().execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            # executescript steps it to the end (execute() frees one page per step only)
+            self._db().executescript("PRAGMA incremental_vacuum;")
         except sqlite3.Error as err:
-            log.warning("outbox checkpoint failed: %s", err)
+            log.warning("outbox incremental vacuum failed: %s", err)
+        self._checkpoint_sync(release=True)
+        if self._reserve_released and self._reserve.ensure():
+            self._reserve_released = False
+
+    def _checkpoint_sync(self, *, release: bool) -> None:
+        """Moves the WAL into the file and truncates it (frees disk after a full filesystem);
+        the file may have to grow for it, so a space-freeing caller may release the reserve."""
+        for attempt in (1, 2):
+            try:
+                busy, _, _ = self._db().execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            except sqlite3.Error as err:
+                if release and attempt == 1 and is_disk_full(err) and self._release_reserve():
+                    continue
+                log.debug("outbox checkpoint failed: %s", err)  # retried; the alarm is raised
+                return
+            if busy and release and attempt == 1 and self._release_reserve():
+                continue  # SQLite reports a checkpoint it could not complete as busy
+            return
+
+    def _retake_reserve_sync(self) -> bool:
+        """Tries to take the reserve again (space freed by someone else); True when held."""
+        if self._reserve_released:
+            self._checkpoint_sync(release=False)
+            if self._reserve.ensure():
+                self._reserve_released = False
+        return not self._reserve_released
 
     def _dead_letter_sync(self, seq: int, reason: str, now: float) -> None:
         db = self._db()
@@ -671,19 +721,26 @@ class SqliteOutbox:
         async with self._append_lock:
             while True:
                 await self._wait_for_room(len(rows), size)
+                # The next acknowledgement needs the reserve: no append until it is back.
+                if self._reserve_released and not await self._run(self._retake_reserve_sync):
+                    self._note_disk_full("the reserve for acknowledgements cannot be retaken")
+                    continue
                 now = self._clock.now().timestamp()
                 try:
                     last, duplicates = await self._run(self._append_sync, rows, now)
                 except _DiskFullError as err:
-                    log.warning("outbox: filesystem full, append waits for room: %s", err)
-                    retry = self._limits.disk_retry.total_seconds()
-                    self._disk_retry_at = self._clock.monotonic() + retry
+                    self._note_disk_full(str(err))
                     continue
                 break
             self._duplicates += duplicates
             await self._notify()
             await self._maybe_prune(now)
             return last
+
+    def _note_disk_full(self, why: str) -> None:
+        log.warning("outbox: filesystem full, append waits for room: %s", why)
+        self._disk_error = self._disk_error or why
+        self._disk_retry_at = self._clock.monotonic() + self._limits.disk_retry.total_seconds()
 
     async def _wait_for_room(self, count: int, size: int) -> None:
         async with self._changed:

@@ -18,7 +18,9 @@ inflated, ``edge.http_body``) within ``request_timeout`` in all. Answers:
   ``outbox/rolled_back``, instead of being deleted as if the cloud had them.
 - 5xx, 429, timeouts, connection errors, an answer that cannot be read (a gzip-labelled 502
   that does not inflate, a body over the limit) or any other unexpected failure of the
-  exchange: jittered exponential backoff, ``Retry-After`` honoured. Only outbox errors escape.
+  exchange: jittered exponential backoff, ``Retry-After`` honoured. An acknowledgement the
+  outbox cannot write (disk full even after releasing its reserve) is the same: the batch is
+  resent later and the cloud skips what it has. Other outbox errors escape.
 - 413: halve the batch size and retry.
 - 422 naming records (``loc = ["records", i, ...]``), or a 422 for a batch of one record: those
   records are refused for good. They are replaced in the outbox by ``DeadLetter`` records holding
@@ -64,7 +66,7 @@ from edge.alarms import AlarmSink, NoAlarms
 from edge.backoff import backoff_delay
 from edge.clock import Clock
 from edge.http_body import BodyError, read_limited
-from edge.outbox import Outbox, OutboxError, Peeked
+from edge.outbox import Outbox, OutboxError, OutboxFullError, Peeked
 from protocols.batch import CONTENT_TYPE, MAX_RECORDS_PER_BATCH, BatchAck, BatchError
 
 log = logging.getLogger(__name__)
@@ -297,6 +299,8 @@ class Uplink:
             return await self._transient("error", f"unexpected: {err!r}", None)
         try:
             return await self._answer(peeked, code, headers, content)
+        except OutboxFullError as err:  # a full disk refused the ack: the cloud keeps them
+            return await self._transient("outbox_disk_full", f"ack not written: {err}", None)
         except OutboxError:
             raise
         except Exception as err:  # an answer we did not foresee must not end the uplink

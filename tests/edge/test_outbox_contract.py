@@ -118,7 +118,10 @@ async def test_bytes_bound_counts_the_disk_and_blocks_too(
     blocked: asyncio.Task[int] | None = None
     for chunk in range(200):
         task = asyncio.create_task(outbox.append([reading(chunk * 100 + i) for i in range(100)]))
-        await asyncio.sleep(0.05)
+        for _ in range(500):  # done, or waiting for room (back-pressure on), within 5 s
+            await asyncio.sleep(0.01)
+            if task.done() or outbox.stats().full:
+                break
         if not task.done():
             blocked = task
             break
