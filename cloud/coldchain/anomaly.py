@@ -166,37 +166,50 @@ class LevelDetector(AnomalyDetector):
 
 
 class DoorOpenDetector(AnomalyDetector):
-    """Robust z-score of the rise per minute; scores ≥ 1 mean "door-open pattern"."""
+    """Robust z-score of the rise per minute; scores ≥ 1 mean "door-open pattern".
+
+    The rise is measured from the newest reading at least ``min_span`` older (and at most
+    ``max_interval``): a logger reporting in bursts, seconds apart, would otherwise turn one
+    0.1 °C quantisation step into a rise of several degrees per minute.
+    """
 
     def __init__(
         self,
+        *,
         z_threshold: float = 6.0,
         min_rise: float = 0.3,
         warmup: timedelta = timedelta(hours=6),
         memory: timedelta = timedelta(days=7),
         max_interval: timedelta = timedelta(minutes=5),
+        min_span: timedelta = timedelta(minutes=1),
     ) -> None:
         self.z_threshold = z_threshold
         self.min_rise = min_rise
         self.warmup = warmup
         self.memory = memory
         self.max_interval = max_interval
+        self.min_span = min_span
         self._warmup_s = warmup.total_seconds()
         self._memory_s = memory.total_seconds()
         self._max_interval_s = max_interval.total_seconds()
-        self._last: tuple[float, float] | None = None
+        self._min_span_s = min_span.total_seconds()
+        self._recent: deque[tuple[float, float]] = deque()
         self._mean = 0.0
         self._var = 0.0
         self._covered = 0.0
 
     def _rate(self, x: Features) -> tuple[float, float] | None:
-        """(seconds since the previous reading, °C per minute), or None if not comparable."""
-        if self._last is None:
+        """(seconds since the reference reading, °C per minute), or None if not comparable."""
+        t = float(x["t"])
+        ref = None
+        for at, value in reversed(self._recent):
+            if t - at >= self._min_span_s:
+                ref = (at, value)
+                break
+        if ref is None or t - ref[0] > self._max_interval_s:
             return None
-        dt = float(x["t"]) - self._last[0]
-        if dt <= 0 or dt > self._max_interval_s:
-            return None
-        return dt, (float(x["value"]) - self._last[1]) * 60.0 / dt
+        dt = t - ref[0]
+        return dt, (float(x["value"]) - ref[1]) * 60.0 / dt
 
     def score_one(self, x: Features) -> float:
         found = self._rate(x)
@@ -209,18 +222,22 @@ class DoorOpenDetector(AnomalyDetector):
         return max(0.0, (rate - self._mean) / std) / self.z_threshold
 
     def learn_one(self, x: Features) -> None:
+        t = float(x["t"])
+        if self._recent and t <= self._recent[-1][0]:
+            return
         found = self._rate(x)
         # Learn only ordinary rates, so that a burst of door openings does not teach the model
-        # that bursts are normal.
+        # that bursts are normal. Each rate weighs the time since the previous reading.
         if found is not None and self.score_one(x) < 1.0:
-            dt, rate = found
+            dt = t - self._recent[-1][0]
             b = _weight(dt, self._covered, self._memory_s)
-            d = rate - self._mean
+            d = found[1] - self._mean
             self._mean += b * d
             self._var = (1 - b) * (self._var + b * d * d)
             self._covered += dt
-        if self._last is None or float(x["t"]) > self._last[0]:
-            self._last = (float(x["t"]), float(x["value"]))
+        self._recent.append((t, float(x["value"])))
+        while self._recent and self._recent[0][0] < t - self._max_interval_s:
+            self._recent.popleft()
 
 
 class StuckDetector(AnomalyDetector):

@@ -351,3 +351,16 @@ def test_a_freezer_is_warned_by_the_same_configuration(minutes: int) -> None:
     warned = [t for t, v in every(series, minutes) if warner.observe(t, v, profile) is not None]
     assert warned
     assert fault < warned[0] <= breach - 10 * M
+
+
+def test_a_bursty_logger_is_not_taken_for_door_openings() -> None:
+    # Every minute, and now and then a second report two seconds later, 0.2 °C on: over two
+    # seconds that is 6 °C per minute (a reading-to-reading rate flagged 49 door openings).
+    series, _ = simulated(9, 1.5, doors=0.0)
+    bursty: Series = []
+    for i, (t, v) in enumerate(series):
+        bursty.append((t, v))
+        if i % 37 == 0:
+            bursty.append((t + timedelta(seconds=2), round(v + 0.2, 1)))
+    assert [m for m, _ in models_flags(bursty) if m == "door_open"] == []
+    assert warnings_of(bursty) == []
