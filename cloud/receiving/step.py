@@ -27,7 +27,7 @@ from cloud.processing.steps import ProcessingBatch
 from cloud.receiving.matching import Reads, ToReceive, decode_reads, match_inbound
 from cloud.receiving.outbound import issue_departure
 from cloud.receiving.store import on_hand_keys, open_asns
-from protocols.records import Direction, PortalPassage
+from protocols.records import Direction, PortalPassage, clock_ahead
 
 
 @dataclass
@@ -50,12 +50,23 @@ class ReceivingStep:
     async def apply(self, conn: AsyncConnection[TupleRow], batch: ProcessingBatch) -> None:
         for item in batch.records:
             if isinstance(item.record, PortalPassage):
-                await handle_passage(conn, batch.gateway_id, batch.boot_id, item.seq, item.record)
+                await handle_passage(
+                    conn, batch.gateway_id, batch.boot_id, item.seq, item.record,
+                    received_at=batch.received_at,
+                )  # fmt: skip
 
 
 async def handle_passage(
-    conn: AsyncConnection[TupleRow], gateway_id: str, boot_id: UUID, seq: int, p: PortalPassage
+    conn: AsyncConnection[TupleRow],
+    gateway_id: str,
+    boot_id: UUID,
+    seq: int,
+    p: PortalPassage,
+    *,
+    received_at: datetime | None = None,
 ) -> Outcome:
+    """Receives or issues what passage ``p`` carried, once; ``received_at`` is the cloud's
+    receipt of its batch: a passage stamped later than that (``clock_ahead``) is not applied."""
     cur = await conn.execute(
         "SELECT 1 FROM receipts WHERE gateway_id = %s AND boot_id = %s AND seq = %s",
         (gateway_id, boot_id, seq),
@@ -77,6 +88,13 @@ async def handle_passage(
         out.summary["error"] = (
             f"door {p.door_id!r} is at site {door[1]!r}; gateway {gateway_id!r} writes for"
             f" site {site!r}"
+        )
+    elif received_at is not None and clock_ahead(p.started_at, received_at):
+        # A gateway clock ahead would post ledger entries effective in the future.
+        out.outcome = "refused"
+        out.summary["error"] = (
+            f"passage stamped {p.started_at.isoformat()}, ahead of the cloud's receipt"
+            f" {received_at.isoformat()}: not received; check the gateway's clock"
         )
     else:
         out.location_id, out.site_id = door

@@ -20,7 +20,7 @@ from cloud.ingest import InvalidBatchError
 from cloud.ingest.writer import store_batch
 from protocols.batch import Batch, Sequenced
 from protocols.records import DeviceState, DeviceStatus, Reading, Record, TagRead
-from tests.cloud.test_site_scope import process, rows
+from tests.cloud.test_site_scope import batch, pallet_at, process, rows
 from tests.support.cloud_ingest import (
     app_client,
     count,
@@ -29,7 +29,7 @@ from tests.support.cloud_ingest import (
     status,
     viewer_headers,
 )
-from tests.support.two_sites import seed_two_sites, sensor
+from tests.support.two_sites import dock, seed_two_sites, sensor
 
 pytestmark = pytest.mark.integration
 
@@ -111,3 +111,24 @@ async def test_a_count_beyond_int4_is_refused_before_the_copy(timescale_url: str
 
 def gz_json(value: object) -> bytes:
     return gzip.compress(json.dumps(value).encode())
+
+
+async def test_a_passage_stamped_ahead_of_the_cloud_is_not_received(timescale_url: str) -> None:
+    url = timescale_url
+    sites = await seed_two_sites(url, NOW - timedelta(hours=3))
+    gw = sites.gateways[2]
+    ahead = pallet_at(dock(2), NOW + timedelta(days=1))
+    on_time = pallet_at(dock(2), NOW - timedelta(minutes=1))
+    async with app_client(url) as client:
+        for passage in (ahead, on_time):
+            sent = await post(client, gw, batch(gw, [passage]))
+            assert sent.status_code == 200, sent.text
+        await process(url)
+    [(outcome, summary), (second, _)] = await rows(
+        url, "SELECT outcome, summary FROM receipts ORDER BY receipt_id"
+    )
+    assert outcome == "refused"
+    assert isinstance(summary, dict)
+    assert "ahead of the cloud's receipt" in summary["error"]
+    assert second == "complete"  # the same pallet on time is received, once
+    assert await count(url, "ledger_entries", "movement = 'receive' AND quantity = 40") == 1
