@@ -88,6 +88,7 @@ def _serve(args: argparse.Namespace, database_url: str) -> int:
         log_level="info",
         timeout_graceful_shutdown=5,
         access_log=not args.no_access_log,
+        limit_concurrency=settings.limits.max_connections,
     )
     return 0
 

@@ -35,6 +35,9 @@ class RequestLimits(BaseModel):
     """Longest pause between two parts of a body (a stalled or trickling client)."""
     body_timeout: PositiveDelta = timedelta(seconds=120)
     """Longest time to receive a whole body (8 MiB at 100 kB/s takes 84 s)."""
+    max_connections: Annotated[int, Field(ge=10)] = 2000
+    """Connections and requests at once (uvicorn's ``limit_concurrency``); above it, 503. Bounds
+    what many slow clients hold (sockets, tasks), where the byte budget bounds memory."""
     clock_skew: PositiveDelta = timedelta(minutes=5)
     """How far ahead of the cloud's clock a read may ask for (``at``, ``to``)."""
 

@@ -40,6 +40,7 @@ ENV = {
     "MALLOC_ARENA_MAX": "2",  # glibc reserves 64 MiB of address space per thread arena
     "COLDTRACE_CLOUD_LIMITS__BODY_IDLE_TIMEOUT": "PT1S",
     "COLDTRACE_CLOUD_LIMITS__BODY_TIMEOUT": "PT3S",
+    "COLDTRACE_CLOUD_LIMITS__MAX_CONNECTIONS": "40",
 }
 
 
@@ -187,6 +188,14 @@ async def test_hostile_requests_under_a_memory_limit(timescale_url: str) -> None
                 )  # fmt: skip
 
             flood = await asyncio.gather(*(send(g) for g in gateways))
+            # Many clients that connect and say nothing: above max_connections, 503.
+            idle = [socket.create_connection(("127.0.0.1", port)) for _ in range(45)]
+            try:
+                crowded = await client.get("/healthz")
+            finally:
+                for sock in idle:
+                    sock.close()
+            await asyncio.sleep(0.5)
             health = await client.get("/healthz")
         assert proc.poll() is None, "the service died"
         peak = _vm(proc.pid, "VmHWM")
@@ -202,5 +211,6 @@ async def test_hostile_requests_under_a_memory_limit(timescale_url: str) -> None
     assert all(c in (422, 503) for c in codes), codes  # whitespace is no batch: 422
     assert 503 in codes
     assert all(r.headers["retry-after"] for r in flood if r.status_code == 503)
+    assert crowded.status_code == 503
     assert health.status_code == 200
     print(f"peak resident {peak / MiB:.0f} MiB; flood answers {codes}")
