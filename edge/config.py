@@ -178,6 +178,13 @@ class EdgeConfig(BaseSettings):
         sensors = [sensor for o in self.opcua for sensor in o.nodes.values()]
         _unique("opcua sensor ids", sensors)
         _unique("doors", [d.door_id for d in self.doors])
+        batch = self.cloud.max_batch_bytes
+        if 0 < self.outbox.reserve_bytes < 2 * batch:
+            raise ValueError(
+                f"outbox.reserve_bytes: {self.outbox.reserve_bytes} is too small to delete one "
+                f"acknowledged batch on a full disk; give at least 2 x cloud.max_batch_bytes "
+                f"({2 * batch}), or 0 for no reserve"
+            )
         readers = {r.reader_id: r for r in self.llrp}
         for i, door in enumerate(self.doors):
             reader = readers.get(door.reader_id)

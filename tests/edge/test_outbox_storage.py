@@ -1,0 +1,118 @@
+"""The SQLite outbox's storage: de-duplication keys in generations (indexed prune, outside the
+appends), the earlier key layout migrated, damaged files moved aside, renumbering on rollback."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from datetime import timedelta
+from pathlib import Path
+
+from edge.clock import ManualClock
+from edge.outbox import OutboxLimits, SqliteOutbox, decode_all, open_outbox
+from tests.edge.conftest import reading
+
+DAY = 24 * 3600.0
+LIMITS = OutboxLimits(max_records=1_000_000, max_bytes=1 << 30, dedupe_window=timedelta(days=1))
+
+
+def plan(path: Path, sql: str, *args: object) -> str:
+    with sqlite3.connect(path) as conn:
+        rows = conn.execute(f"EXPLAIN QUERY PLAN {sql}", args).fetchall()
+    return " | ".join(str(r[-1]) for r in rows)
+
+
+async def test_redeliveries_are_dropped_for_a_window_then_forgotten_and_pruned(
+    tmp_path: Path, manual_clock: ManualClock
+) -> None:
+    path = tmp_path / "o.db"
+    async with await SqliteOutbox.open(path, LIMITS, manual_clock) as outbox:
+        await outbox.append([reading(i) for i in range(100)])
+        manual_clock.advance(0.9 * DAY)
+        assert await outbox.append([reading(i) for i in range(100)]) == 100  # all dropped
+        assert outbox.stats().duplicates_dropped == 100
+        manual_clock.advance(0.7 * DAY)  # 1.6 windows: forgotten, and pruned by the append
+        assert await outbox.append([reading(0)]) == 101
+        manual_clock.advance(0.6 * DAY)
+        await outbox.append([reading(1)])
+        keys = await asyncio.to_thread(_count_keys, path)
+    assert keys == 2  # the first generation's 100 keys were deleted
+
+
+def _count_keys(path: Path) -> int:
+    with sqlite3.connect(path) as conn:
+        return int(conn.execute("SELECT count(*) FROM seen_keys").fetchone()[0])
+
+
+async def test_lookups_and_prune_search_the_primary_key_never_scan(
+    tmp_path: Path, manual_clock: ManualClock
+) -> None:
+    path = tmp_path / "o.db"
+    async with await SqliteOutbox.open(path, LIMITS, manual_clock) as outbox:
+        await outbox.append([reading(1)])
+    lookup = plan(path, "SELECT 1 FROM seen_keys WHERE gen IN (?, ?, ?) AND key = ?", 3, 2, 1, b"k")
+    prune = plan(
+        path,
+        "DELETE FROM seen_keys WHERE (gen, key) IN "
+        "(SELECT gen, key FROM seen_keys WHERE gen < ? LIMIT ?)",
+        5,
+        20_000,
+    )
+    assert "SEARCH seen_keys USING PRIMARY KEY" in lookup
+    assert "SCAN" not in lookup
+    assert "SEARCH seen_keys USING PRIMARY KEY (gen<?)" in prune
+
+
+async def test_keys_of_the_earlier_layout_are_migrated(
+    tmp_path: Path, manual_clock: ManualClock
+) -> None:
+    from edge.outbox import reading_key
+
+    path = tmp_path / "o.db"
+    key = reading_key(reading(7))
+    assert key is not None
+    with sqlite3.connect(path) as conn:  # the layout before generations
+        conn.execute("CREATE TABLE seen_readings (key BLOB PRIMARY KEY, seen_at REAL NOT NULL)")
+        conn.execute(
+            "INSERT INTO seen_readings VALUES (?, ?)", (key, manual_clock.now().timestamp())
+        )
+    async with await SqliteOutbox.open(path, LIMITS, manual_clock) as outbox:
+        assert await outbox.append([reading(7), reading(8)]) == 1
+        assert outbox.stats().duplicates_dropped == 1
+
+
+async def test_a_file_marked_damaged_at_runtime_is_moved_aside_at_the_next_start(
+    tmp_path: Path, manual_clock: ManualClock
+) -> None:
+    path = tmp_path / "o.db"
+    async with await SqliteOutbox.open(path, LIMITS, manual_clock) as outbox:
+        await outbox.append([reading(1)])
+        old_boot = outbox.boot_id
+        outbox.damage_marker.write_text("malformed\n")  # as a runtime SQLITE_CORRUPT leaves it
+    opened = await open_outbox(path, LIMITS, manual_clock)
+    async with opened.outbox as fresh:
+        assert opened.moved_aside is not None
+        assert fresh.boot_id != old_boot
+        assert fresh.stats().records == 0
+    assert opened.moved_aside.exists()
+    assert not fresh.damage_marker.exists()
+    async with await SqliteOutbox.open(opened.moved_aside, LIMITS, manual_clock) as aside:
+        assert aside.stats().records == 1  # nothing deleted: an operator can still salvage it
+
+
+async def test_rebase_renumbers_from_one_under_a_new_boot(
+    tmp_path: Path, manual_clock: ManualClock
+) -> None:
+    path = tmp_path / "o.db"
+    async with await SqliteOutbox.open(path, LIMITS, manual_clock) as outbox:
+        await outbox.append([reading(i) for i in range(10)])
+        await outbox.ack(outbox.boot_id, 4)
+        old = outbox.boot_id
+        new = await outbox.rebase()
+        assert new != old
+        rows = (await outbox.peek(100, 1 << 20)).records
+        assert [r.seq for r in rows] == [1, 2, 3, 4, 5, 6]
+        assert decode_all(rows) == [reading(i) for i in range(4, 10)]
+        assert await outbox.append([reading(99)]) == 7
+    async with await SqliteOutbox.open(path, LIMITS, manual_clock) as again:
+        assert (again.boot_id, again.stats().last_seq) == (new, 7)
