@@ -340,6 +340,10 @@ class SensorModels:
     warner: EarlyWarner = field(default_factory=EarlyWarner)
     last: datetime | None = None
     active: set[str] = field(default_factory=set)
+    judged_by: tuple[str, float | None, float | None] | None = None
+    """The profile (id, action limits) the models learned under: another one means the sensor
+    was moved to another unit (or its band was redefined), and what was learned is not its
+    normal any more."""
 
     def observe(
         self, t: datetime, value: float, profile: StorageProfile, params: WarningParams
@@ -353,6 +357,11 @@ class SensorModels:
             return [], None
         if not math.isfinite(value) or abs(value) > _IMPLAUSIBLE:
             return [], None
+        judged_by = (profile.profile_id, profile.action_low, profile.action_high)
+        if self.judged_by != judged_by:
+            if self.judged_by is not None:  # moved to another unit: learn it afresh
+                self.detectors, self.warner, self.active = default_detectors(), EarlyWarner(), set()
+            self.judged_by = judged_by
         if self.warner.params is not params and self.warner.params != params:
             self.warner = EarlyWarner(params)  # settings changed: learn the envelope afresh
         x: Features = {"t": t.timestamp(), "value": value}

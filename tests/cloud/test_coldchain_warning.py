@@ -364,3 +364,25 @@ def test_a_bursty_logger_is_not_taken_for_door_openings() -> None:
             bursty.append((t + timedelta(seconds=2), round(v + 0.2, 1)))
     assert [m for m, _ in models_flags(bursty) if m == "door_open"] == []
     assert warnings_of(bursty) == []
+
+
+def test_a_logger_moved_to_a_freezer_learns_the_freezer_afresh() -> None:
+    fridge, _ = simulated(10, 1.5, doors=2.0)
+    models = SensorModels()
+    for t, v in fridge:
+        models.observe(t, v, FRIDGE, PARAMS)
+    freezer = StorageUnitModel(preset(UnitProfile.FREEZER, door_openings_per_hour=2.0), seed=3,
+                               start=fridge[-1][0])  # fmt: skip
+    frozen = STANDARD_PROFILES["std-frozen"]
+    out = []
+    t = fridge[-1][0]
+    for _ in range(24 * 60):
+        t += M
+        freezer.advance_to(t)
+        sample = freezer.read_sensor()
+        assert sample is not None
+        assert sample.value is not None
+        out.append(models.observe(t, sample.value, frozen, PARAMS))
+    # Judged against the fridge's band, every freezer reading is "beyond the low envelope".
+    assert [w for _, w in out if w is not None] == []
+    assert [f.model for flags, _ in out for f in flags] == []
