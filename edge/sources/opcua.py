@@ -73,7 +73,7 @@ from edge.sources.opcua_config import (
     UnknownNamespaceError,
     parse_node_id,
 )
-from edge.sources.opcua_history import HISTORY_READ_BIT, gap_statuses, read_raw
+from edge.sources.opcua_history import HISTORY_READ_BIT, gap_end, gap_start, read_raw
 from edge.sources.opcua_values import (
     CELSIUS,
     TO_CELSIUS,
@@ -93,6 +93,7 @@ from protocols.records import (
     MAX_CLOCK_AHEAD,
     DeviceState,
     DeviceStatus,
+    Reading,
 )
 from protocols.records import Record as AnyRecord
 
@@ -170,6 +171,7 @@ class OpcUaSource:
         self._last_time: dict[str, datetime] = {}  # sensor -> newest source time yielded
         self._watched_since: dict[str, datetime] = {}  # sensor -> subscribed since (gateway)
         self._gap_open = False  # a subscribed session was lost: read back or record the gap
+        self._open_gaps: dict[str, tuple[datetime, datetime]] = {}  # sensor -> recorded gap
         self._generator: AsyncGenerator[tuple[AnyRecord, ...], None] | None = None
         self._reported: tuple[DeviceState, str] | None = None
 
@@ -498,18 +500,16 @@ class OpcUaSource:
                 # values waiting behind an endless retry of the read-back.
                 reason = f"HistoryRead did not answer within {limit:g} s"
             else:
-                records = [
-                    record
-                    for data in history.values
-                    if (record := self._value_record(node, data)) is not None
-                ]
+                records = [r for data in history.values for r in self._value_records(node, data)]
                 for i in range(0, len(records), _HISTORY_CHUNK):
                     yield tuple(records[i : i + _HISTORY_CHUNK])
                 if history.complete:
                     return
                 start = self._last_time.get(node.sensor_id, start)
                 reason = f"more than history_limit ({self._cfg.history_limit}) values in the gap"
-        yield gap_statuses(node.sensor_id, max(start, EARLIEST), min(end, LATEST), reason)
+        start, end = max(start, EARLIEST), min(end, LATEST)
+        self._open_gaps[node.sensor_id] = (start, end)  # closed by its next reading
+        yield (gap_start(node.sensor_id, start, end, reason),)
 
     async def _notifications(
         self,
@@ -525,9 +525,9 @@ class OpcUaSource:
             event = await subscription.next_event(timeout=tick)
             if event is not None:
                 last_activity = time.monotonic()
-                record = self._event_record(event, nodes)
-                if record is not None:
-                    yield (record,)
+                records = self._event_records(event, nodes)
+                if records:
+                    yield records
             ended = self._ended(overflow, lost)
             if ended is not None:
                 # What was received before the end is data: hand it over first.
@@ -535,9 +535,9 @@ class OpcUaSource:
                     event = await subscription.next_event(timeout=0.01)
                     if event is None:
                         break
-                    record = self._event_record(event, nodes)
-                    if record is not None:
-                        yield (record,)
+                    records = self._event_records(event, nodes)
+                    if records:
+                        yield records
                 raise _SessionLost(ended)
             last_activity = max(last_activity, subscription.last_publish_at or 0.0)
             if event is None and time.monotonic() - last_activity > watchdog:
@@ -551,34 +551,40 @@ class OpcUaSource:
             return "connection to the server lost"
         return None
 
-    def _event_record(self, event: object, nodes: dict[ua.NodeId, _Node]) -> AnyRecord | None:
+    def _event_records(self, event: object, nodes: dict[ua.NodeId, _Node]) -> tuple[AnyRecord, ...]:
         if isinstance(event, StatusChangeEvent):
             status = getattr(event.notification, "Status", None)
             raise _SessionLost(f"subscription status changed: {status_name(status)}")
         if not isinstance(event, DataChangeEvent):
-            return None
+            return ()
         try:
             node = nodes.get(event.node.nodeid)
             if node is None:
-                return None  # not one of ours (cannot happen with one subscription per client)
-            return self._value_record(node, event.data.monitored_item.Value)
+                return ()  # not one of ours (cannot happen with one subscription per client)
+            return self._value_records(node, event.data.monitored_item.Value)
         except (AttributeError, TypeError, ValueError, OverflowError) as err:
             # A notification we cannot take apart costs only itself.
-            return dead_letter(
-                self._cfg.name, f"unreadable notification: {err}", event, self._clock()
-            )
+            reason = f"unreadable notification: {err}"
+            return (dead_letter(self._cfg.name, reason, event, self._clock()),)
 
-    def _value_record(self, node: _Node, data: ua.DataValue) -> AnyRecord | None:
-        """One DataValue as a record, or None when this sample was already yielded."""
+    def _value_records(self, node: _Node, data: ua.DataValue) -> tuple[AnyRecord, ...]:
+        """One DataValue as its record; none when this sample was already yielded. The first
+        reading after a recorded gap closes it (a status at that reading's time)."""
         sensor_id = node.sensor_id
         key = sample_key(data)
         if key is not None and not self._recent.setdefault(sensor_id, RecentSamples()).add(key):
-            return None  # the repeat after a reconnect, or read back and notified
+            return ()  # the repeat after a reconnect, or read back and notified
         when = usable_time(source_time(data.SourceTimestamp))
         if when is not None:
             known = self._last_time.get(sensor_id)
             self._last_time[sensor_id] = when if known is None else max(known, when)
-        return record_of(sensor_id, data, self._clock(), node.unit)
+        record = record_of(sensor_id, data, self._clock(), node.unit)
+        gap = self._open_gaps.pop(sensor_id, None) if isinstance(record, Reading) else None
+        if gap is None or not isinstance(record, Reading):
+            return (record,)
+        # Never later than receipt: a status must not claim the sensor was seen in the future.
+        at = max(min(record.time, record.received_at), gap[0])
+        return (record, gap_end(sensor_id, gap[0], gap[1], at))
 
     async def _discard(self, client: Client) -> None:
         """Closes a client that may be dead; bounded so that a hung server cannot hang us."""

@@ -5,8 +5,9 @@ gateway was away (server restart, network outage, backoff) never arrive as notif
 a variable keeps history (its AccessLevel has the HistoryRead bit, OPC-UA Part 3 §5.6.2), the
 source reads the gap back with HistoryRead *ReadRawModifiedDetails* (Part 11 §6.4.3) after it
 has re-subscribed, following continuation points up to a bound. Where it does not, or the read
-fails, the gap is recorded instead: a ``DeviceStatus`` of the sensor, ``degraded`` at the gap's
-start with the reason, and ``online`` at its end. The cloud sees the same silence in the readings
+fails, the gap is recorded instead: a ``DeviceStatus`` of the sensor, ``offline`` at the gap's
+start with the reason (it never marks the sensor as seen), and ``online`` at the time of the
+sensor's next reading. The cloud sees the same silence in the readings
 and judges it with its own no-data rule; the statuses say why it happened.
 
 asyncua's ``Node.read_raw_history`` stops after the first page when a value count is given,
@@ -78,32 +79,34 @@ async def _release(
     await client.uaclient.history_read(params)
 
 
-def gap_statuses(
-    sensor_id: str, start: datetime, end: datetime, reason: str
-) -> tuple[DeviceStatus, ...]:
-    """The no-data interval ``[start, end)`` of one sensor as two statuses, with the reason.
+def gap_start(sensor_id: str, start: datetime, end: datetime, reason: str) -> DeviceStatus:
+    """The start of a no-data interval that could not be read back, with its reason.
+
+    ``offline`` at ``start`` (the last value seen): it never marks the sensor as seen.
 
     >>> from datetime import UTC
     >>> t0, t1 = datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 1, 1, 0, 0, 30, tzinfo=UTC)
-    >>> [(s.state.value, s.time.second) for s in gap_statuses("f/t", t0, t1, "no history")]
-    [('degraded', 0), ('online', 30)]
+    >>> s = gap_start("f/t", t0, t1, "no history")
+    >>> (s.state.value, s.time == t0, s.detail[:38])
+    ('offline', True, 'no data from 2026-01-01T00:00:00+00:00')
     """
     span = f"{start.isoformat()} to {end.isoformat()}"
-    return (
-        DeviceStatus(
-            device_id=sensor_id,
-            device_type="sensor",
-            state=DeviceState.DEGRADED,
-            detail=f"no data from {span}: values published while disconnected are lost: {reason}"[
-                :2000
-            ],
-            time=start,
-        ),
-        DeviceStatus(
-            device_id=sensor_id,
-            device_type="sensor",
-            state=DeviceState.ONLINE,
-            detail=f"data again after a gap from {span}"[:2000],
-            time=max(start, end),
-        ),
+    detail = f"no data from {span}: values published while disconnected are lost: {reason}"
+    return DeviceStatus(
+        device_id=sensor_id,
+        device_type="sensor",
+        state=DeviceState.OFFLINE,
+        detail=detail[:2000],
+        time=start,
+    )
+
+
+def gap_end(sensor_id: str, start: datetime, end: datetime, at: datetime) -> DeviceStatus:
+    """The end of that interval: ``online`` at the time of the sensor's next reading."""
+    return DeviceStatus(
+        device_id=sensor_id,
+        device_type="sensor",
+        state=DeviceState.ONLINE,
+        detail=f"data again after a gap from {start.isoformat()} to {end.isoformat()}"[:2000],
+        time=at,
     )

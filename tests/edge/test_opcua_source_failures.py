@@ -22,7 +22,7 @@ from coldtrace.devservices import free_port
 from edge.sources.base import PermanentSourceError
 from edge.sources.opcua import OpcUaSource
 from edge.sources.opcua_values import record_of, status_name
-from protocols.records import DeadLetter, DeviceState, DeviceStatus, Quality, Reading, Record
+from protocols.records import DeadLetter, DeviceState, Quality, Reading, Record
 from simulators.opcua_server import generate_certificate
 from tests.support.opcua_servers import T0, UaTestServer, config, make_server, stamp
 from tests.support.temperature_sources import TEST_NAMESPACE, Collected, TcpPipe, wait_status
@@ -282,9 +282,11 @@ async def test_values_published_during_an_outage_are_read_back(
     assert fridge_a == [100.0 + i for i in range(24)]
     gaps = [s for s in got.statuses if s.device_type == "sensor"]
     assert [(s.device_id, s.state) for s in gaps] == [
-        ("fridge-b/t", DeviceState.DEGRADED),
+        ("fridge-b/t", DeviceState.OFFLINE),
         ("fridge-b/t", DeviceState.ONLINE),
     ]
     assert "no HistoryRead" in gaps[0].detail
-    assert gaps[0].time < gaps[1].time
-    assert isinstance(gaps[0], DeviceStatus)
+    # The gap closes at the sensor's next reading (7.0, written during the outage).
+    (after,) = [r for r in got.readings if r.sensor_id == "fridge-b/t" and r.value == 7.0]
+    assert gaps[0].time < gaps[1].time == min(after.time, after.received_at)
+    assert got.records.index(gaps[1]) == got.records.index(after) + 1
