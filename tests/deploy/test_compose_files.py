@@ -9,6 +9,7 @@ check-jsonschema ships (``vendor.compose-spec``).
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import json
 import re
@@ -76,6 +77,7 @@ def compose(
             staged.unlink()
 
 
+@functools.cache
 def resolved(path: Path) -> dict[str, Any]:
     result = compose(path, "config", "--format", "json", env=required_variables(path))
     assert result.returncode == 0, result.stderr
