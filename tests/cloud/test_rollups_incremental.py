@@ -10,9 +10,11 @@ import pytest
 
 from cloud.ingest.writer import store_batch
 from cloud.jobs.rollups import hourly_is_table, queue_touched, refresh_rollups
+from cloud.storage.migrations import available, migrate
 from protocols.batch import Sequenced
 from protocols.records import Quality, Reading
 from tests.support.cloud_ingest import T0, batch_with, count, create_gateway
+from tests.support.databases import DatabaseFactory
 
 pytestmark = pytest.mark.integration
 
@@ -148,3 +150,46 @@ async def test_a_zone_off_the_whole_hour_counts_the_partial_hours_exactly(
     assert (samples, low, high) == (n, lo, hi)
     assert mean == pytest.approx(expected_mean)
     assert samples == 288 - 69  # the day starts at 18:15 UTC on 30 April: 69 slots before data
+
+
+async def test_migration_0073_requeues_an_existing_database_in_local_days(
+    databases: DatabaseFactory,
+) -> None:
+    url = databases.create(migrated=False)
+    before = [m for m in available() if m.version < 73]
+    async with await psycopg.AsyncConnection.connect(url) as conn:
+        await migrate(conn, migrations=before)
+        # The old job's state: hours and UTC days rolled up, one reading stored after its pass.
+        await conn.execute(
+            "INSERT INTO readings (time, sensor_id, value, quality, received_at, stored_at,"
+            " gateway_id, boot_id, seq) SELECT t, 's1', 4.0, 'good', t, t, 'gw-1', %s, i"
+            " FROM generate_series(1, 48) i, LATERAL (SELECT %s + i * interval '1 hour') x(t)",
+            (uuid4(), T0),
+        )
+        await conn.execute(
+            "INSERT INTO readings_hourly (sensor_id, bucket, samples, min_value, avg_value,"
+            " max_value) SELECT 's1', %s + h * interval '1 hour', 1, 4, 4, 4"
+            " FROM generate_series(1, 47) h",
+            (T0,),
+        )
+        await conn.execute(
+            "INSERT INTO readings_daily (sensor_id, bucket, samples, min_value, avg_value,"
+            " max_value) VALUES ('s1', %s, 23, 4, 4, 4), ('s1', %s, 24, 4, 4, 4)",
+            (T0, T0 + timedelta(days=1)),
+        )
+        await conn.execute(
+            "INSERT INTO rollup_progress (name, stored_through) VALUES ('readings', %s)",
+            (T0 + timedelta(hours=47, minutes=30),),
+        )
+        await conn.commit()
+        await _site(url, "Europe/Berlin")  # UTC+1 in January
+        assert await migrate(conn) == [m.name for m in available() if m.version >= 73]
+        result = await refresh_rollups(conn, datetime.now(UTC), SETTLE)
+    assert result.hours >= 5  # 2 per old UTC day + the hour stored after the old pass
+    # The UTC days are gone; local days: 1 January 01:00-23:00 UTC, 2 January, 3 January.
+    midnight = T0 - timedelta(hours=1)
+    assert await _rows(url, "readings_daily") == [
+        (midnight, 22, 4.0, 4.0, 4.0),
+        (midnight + timedelta(days=1), 24, 4.0, 4.0, 4.0),
+        (midnight + timedelta(days=2), 2, 4.0, 4.0, 4.0),
+    ]
