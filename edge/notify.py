@@ -25,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Annotated, Protocol
+from urllib.parse import urlsplit
 
 import apprise
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -66,14 +67,27 @@ class Sender(Protocol):
         """None when the channel accepted the message, else why not."""
 
 
+_KEEP = frozenset({"mqtt", "mqtts"})
+"""Schemes whose Apprise object is kept between sends: MQTT keeps its connection (a fresh
+client per message raced its own handshake). Others get a fresh object each time, since Apprise
+throttles repeated sends through one object (e-mail: seconds apart)."""
+
+
 class AppriseSender:
+    """Sends one message to one URL at a time (sends are sequential)."""
+
     def __init__(self, timeout: timedelta) -> None:
         self._timeout = timeout
+        self._senders: dict[str, apprise.Apprise] = {}
 
     async def send(self, url: str, title: str, body: str) -> str | None:
-        sender = apprise.Apprise()
-        if not sender.add(url):
-            return "not an Apprise URL"
+        sender = self._senders.get(url)
+        if sender is None:
+            sender = apprise.Apprise()
+            if not sender.add(url):
+                return "not an Apprise URL"
+            if urlsplit(url).scheme.lower() in _KEEP:
+                self._senders[url] = sender
         result = await sender.async_notify(
             body=body, title=title, body_format=apprise.NotifyFormat.TEXT,
             timeout=self._timeout.total_seconds(),
