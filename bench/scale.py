@@ -35,6 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import httpx
 import psycopg
+from psycopg.rows import TupleRow
 
 from cloud.app import create_app
 from cloud.auth.model import Role
@@ -118,6 +119,16 @@ async def _load(url: str, readings: int, sensors: int) -> float:
     return time.perf_counter() - started
 
 
+async def _connect(url: str, *, autocommit: bool) -> psycopg.AsyncConnection[TupleRow]:
+    """A connection set up like the service's pools (UTC, no JIT), so figures compare."""
+    conn = await psycopg.AsyncConnection.connect(url, autocommit=autocommit)
+    await conn.execute("SET TIME ZONE 'UTC'")
+    await conn.execute("SET jit = off")
+    if not autocommit:
+        await conn.commit()
+    return conn
+
+
 async def _timed(runs: int, work: Callable[[], Awaitable[object]]) -> list[float]:
     times = []
     for _ in range(runs):
@@ -133,7 +144,7 @@ def _ms(times: list[float]) -> str:
 
 async def _rollups(url: str, sensors: int) -> None:
     """One minute of readings for every sensor, queued as ingest queues them, then one pass."""
-    async with await psycopg.AsyncConnection.connect(url) as conn:
+    async with await _connect(url, autocommit=False) as conn:
         # Earlier hours of today rolled up, as a running job would have left them.
         await conn.execute(
             "INSERT INTO rollup_queue (sensor_id, hour) SELECT 'bench-' || s, h"
@@ -173,7 +184,7 @@ async def _rollups(url: str, sensors: int) -> None:
 
 
 async def _claims(url: str, streams: int) -> None:
-    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+    async with await _connect(url, autocommit=True) as conn:
         await conn.execute(
             "WITH s AS (INSERT INTO gateway_streams (gateway_id, boot_id, stored_through)"
             " SELECT 'gw-' || (i %% %s), gen_random_uuid(), 100 FROM generate_series(1, %s) i"
@@ -204,7 +215,7 @@ async def _claims(url: str, streams: int) -> None:
 
 
 async def _indexes(url: str, layout: str) -> None:
-    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+    async with await _connect(url, autocommit=True) as conn:
         if layout == "hypertable":
             cur = await conn.execute(
                 "SELECT i.indexrelid::regclass::text, pg_relation_size(i.indexrelid),"
