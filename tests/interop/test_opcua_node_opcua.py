@@ -95,6 +95,17 @@ def server_pki(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("node-opcua-pki")
 
 
+@pytest.fixture(scope="module")
+async def strict_server(server_pki: Path) -> AsyncIterator[NodeOpcUa]:
+    """A server that trusts no certificate it does not know (node-opcua's default), fridge-a
+    counting every 100 ms; shared by the tests that do not restart it."""
+    server = await start_server(free_port(), server_pki, "--tick-ms", "100")
+    try:
+        yield server
+    finally:
+        await server.stop()
+
+
 @pytest.fixture
 def edge_pki(tmp_path: Path) -> dict[str, Path]:
     cert, key = generate_certificate("urn:coldtrace:edge", "coldtrace edge")
@@ -136,6 +147,7 @@ def counts(got: Collected) -> list[float]:
     return [r.value for r in got.readings if r.sensor_id == "fridge-a/t" and r.value is not None]
 
 
+@pytest.mark.timeout(120)  # about 15 s alone; two node-opcua starts on a loaded machine take more
 async def test_sign_and_encrypt_across_a_server_restart(
     server_pki: Path, edge_pki: dict[str, Path]
 ) -> None:
@@ -174,32 +186,29 @@ async def test_sign_and_encrypt_across_a_server_restart(
 
 
 async def test_bad_values_and_an_unknown_namespace_cost_only_themselves(
-    server_pki: Path,
+    strict_server: NodeOpcUa,
 ) -> None:
-    server = await start_server(free_port(), server_pki, "--tick-ms", "100")
-    try:
-        nodes = {
-            f"nsu={NAMESPACE};s=fridge-a.Temperature": "fridge-a/t",
-            f"nsu={NAMESPACE};s=fridge-b.Temperature": "fridge-b/t",
-            "nsu=urn:not:on:this:server;s=fridge-c.Temperature": "fridge-c/t",
-        }
-        async with OpcUaSource(config(server.endpoint, nodes=nodes)) as source:
-            records = aiter(source)
-            got = Collected()
-            degraded = await wait_status(records, got, DeviceState.DEGRADED, limit=20)
-            now = datetime.now(UTC)
-            for value, when, status in (
-                (3.5, "1900-01-01T00:00:00Z", ""),  # a device whose clock was never set
-                (4.5, (now + timedelta(seconds=1)).isoformat(), "BadSensorFailure"),
-                (5.5, (now + timedelta(seconds=2)).isoformat(), ""),
-            ):
-                await server.write("fridge-b", value, when, status)
-                await asyncio.sleep(0.3)  # one sample each
-            await collect(records, got, lambda c: any(r.value == 5.5 for r in c.readings))
-            before = len(counts(got))
-            await collect(records, got, lambda c: len(counts(c)) >= before + 5)
-    finally:
-        await server.stop()
+    server = strict_server
+    nodes = {
+        f"nsu={NAMESPACE};s=fridge-a.Temperature": "fridge-a/t",
+        f"nsu={NAMESPACE};s=fridge-b.Temperature": "fridge-b/t",
+        "nsu=urn:not:on:this:server;s=fridge-c.Temperature": "fridge-c/t",
+    }
+    async with OpcUaSource(config(server.endpoint, nodes=nodes)) as source:
+        records = aiter(source)
+        got = Collected()
+        degraded = await wait_status(records, got, DeviceState.DEGRADED, limit=20)
+        now = datetime.now(UTC)
+        for value, when, status in (
+            (3.5, "1900-01-01T00:00:00Z", ""),  # a device whose clock was never set
+            (4.5, (now + timedelta(seconds=1)).isoformat(), "BadSensorFailure"),
+            (5.5, (now + timedelta(seconds=2)).isoformat(), ""),
+        ):
+            await server.write("fridge-b", value, when, status)
+            await asyncio.sleep(0.3)  # one sample each
+        await collect(records, got, lambda c: any(r.value == 5.5 for r in c.readings))
+        before = len(counts(got))
+        await collect(records, got, lambda c: len(counts(c)) >= before + 5)
     assert "urn:not:on:this:server" in degraded.detail
     fridge_b = [r for r in got.readings if r.sensor_id == "fridge-b/t"]
     assert [(r.value, r.quality) for r in fridge_b[-3:]] == [
@@ -212,17 +221,13 @@ async def test_bad_values_and_an_unknown_namespace_cost_only_themselves(
 
 
 async def test_a_refused_certificate_is_reported_with_what_to_do(
-    server_pki: Path, edge_pki: dict[str, Path]
+    strict_server: NodeOpcUa, edge_pki: dict[str, Path]
 ) -> None:
-    server = await start_server(free_port(), server_pki)  # trusts no unknown certificate
     got = Collected()
-    try:
-        cfg = config(server.endpoint, security={"mode": "SignAndEncrypt", **edge_pki})
-        async with OpcUaSource(cfg) as source:
-            with pytest.raises(PermanentSourceError, match="refused our certificate"):
-                await collect(aiter(source), got, lambda _c: False)
-    finally:
-        await server.stop()
+    cfg = config(strict_server.endpoint, security={"mode": "SignAndEncrypt", **edge_pki})
+    async with OpcUaSource(cfg) as source:
+        with pytest.raises(PermanentSourceError, match="refused our certificate"):
+            await collect(aiter(source), got, lambda _c: False)
     (status,) = got.statuses
     assert status.state is DeviceState.OFFLINE
     assert "trust the edge certificate" in status.detail
