@@ -81,13 +81,16 @@ async def _table_flags(conn: AsyncConnection[TupleRow]) -> list[str]:
         problems.append("row-level security is on for ledger_entries (rows can be hidden)")
     if row[1]:
         problems.append("ledger_entries has rewrite rules (writes can be redirected)")
-    # PUBLIC (grantee 0) must hold nothing on the append-only tables
+    # nobody but the owner may change the append-only tables, whatever database_roles says
+    # (grantee 0 is PUBLIC)
     cur = await conn.execute(
-        "SELECT c.relname, a.privilege_type FROM pg_class c, aclexplode(c.relacl) a"
-        " WHERE c.oid = ANY(%s::regclass[]) AND a.grantee = 0 ORDER BY 1, 2",
-        (list(APPEND_ONLY),),
+        "SELECT c.relname, CASE a.grantee WHEN 0 THEN 'PUBLIC' ELSE pg_get_userbyid(a.grantee)"
+        " END, a.privilege_type FROM pg_class c, aclexplode(c.relacl) a"
+        " WHERE c.oid = ANY(%s::regclass[]) AND a.grantee <> c.relowner"
+        " AND a.privilege_type = ANY(%s) ORDER BY 1, 2, 3",
+        (list(APPEND_ONLY), list(FORBIDDEN_ON_APPEND_ONLY)),
     )
-    problems.extend(f"PUBLIC may {p} on {t}" for t, p in await cur.fetchall())
+    problems.extend(f"{who} was granted {p} on {t}" for t, who, p in await cur.fetchall())
     return problems
 
 
