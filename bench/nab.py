@@ -190,6 +190,24 @@ def score_times(
     return score_rows(len(times), spans, [i for i, hit in enumerate(flags) if hit], costs)
 
 
+def score_thresholded(
+    times: Sequence[datetime],
+    anomaly_scores: Sequence[float],
+    windows: Sequence[tuple[datetime, datetime]],
+    threshold: float,
+    costs: CostMatrix = STANDARD,
+) -> FileScore:
+    """NAB's way with a detector's per-row anomaly scores: every row scoring at least
+    ``threshold`` is a detection (NAB's results CSVs hold such scores and thresholds).
+
+    >>> from datetime import UTC, datetime, timedelta
+    >>> ts = [datetime(2014, 1, 1, tzinfo=UTC) + timedelta(hours=h) for h in range(10)]
+    >>> score_thresholded(ts, [0.1] * 5 + [0.9] + [0.1] * 4, [(ts[5], ts[7])], 0.5).raw
+    1.0
+    """
+    return score_times(times, [s >= threshold for s in anomaly_scores], windows, costs)
+
+
 # ---------------------------------------------------------------------------------------------
 # NAB files
 

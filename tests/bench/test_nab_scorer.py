@@ -25,6 +25,7 @@ from bench.nab import (
     probation_rows,
     scaled_sigmoid,
     score_rows,
+    score_thresholded,
     score_times,
 )
 
@@ -137,6 +138,12 @@ def test_the_shared_file_is_read_relative_to_the_repository() -> None:
         flags[i] = True
     score = score_times(machine.times, flags, machine.windows)
     assert score.raw == pytest.approx(1.36013273774, abs=1e-9)
+    # The same through per-row scores and NAB's threshold for numenta (0.542187690735): a row
+    # exactly at the threshold is a detection, one just below is not.
+    threshold = 0.542187690735
+    scores = [threshold if hit else threshold - 1e-9 for hit in flags]
+    by_scores = score_thresholded(machine.times, scores, machine.windows, threshold)
+    assert by_scores.raw == score.raw
 
 
 def test_module_examples() -> None:
