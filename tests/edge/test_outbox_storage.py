@@ -63,22 +63,25 @@ async def test_lookups_and_prune_search_the_primary_key_never_scan(
     assert "SEARCH seen_keys USING PRIMARY KEY (gen<?)" in prune
 
 
-async def test_keys_of_the_earlier_layout_are_migrated(
-    tmp_path: Path, manual_clock: ManualClock
-) -> None:
+async def test_the_earlier_key_table_is_dropped(tmp_path: Path, manual_clock: ManualClock) -> None:
+    path = tmp_path / "o.db"
+    with sqlite3.connect(path) as conn:  # the layout before generations (hash-only keys)
+        conn.execute("CREATE TABLE seen_readings (key BLOB PRIMARY KEY, seen_at REAL NOT NULL)")
+        conn.execute("INSERT INTO seen_readings VALUES (?, ?)", (b"k" * 32, 0.0))
+    async with await SqliteOutbox.open(path, LIMITS, manual_clock) as outbox:
+        assert await outbox.append([reading(7), reading(7)]) == 1
+    with sqlite3.connect(path) as conn:
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert "seen_readings" not in tables
+
+
+async def test_keys_of_a_commit_sort_together(tmp_path: Path, manual_clock: ManualClock) -> None:
+    """Device time leads the key: one commit's readings land on neighbouring B-tree pages."""
     from edge.outbox import reading_key
 
-    path = tmp_path / "o.db"
-    key = reading_key(reading(7))
-    assert key is not None
-    with sqlite3.connect(path) as conn:  # the layout before generations
-        conn.execute("CREATE TABLE seen_readings (key BLOB PRIMARY KEY, seen_at REAL NOT NULL)")
-        conn.execute(
-            "INSERT INTO seen_readings VALUES (?, ?)", (key, manual_clock.now().timestamp())
-        )
-    async with await SqliteOutbox.open(path, LIMITS, manual_clock) as outbox:
-        assert await outbox.append([reading(7), reading(8)]) == 1
-        assert outbox.stats().duplicates_dropped == 1
+    keys = [reading_key(reading(i, f"fridge-{i % 50}/t")) for i in range(100)]
+    assert keys == sorted(keys, key=lambda k: k[:8] if k else b"")
+    assert all(k is not None and len(k) == 24 for k in keys)
 
 
 async def test_a_file_marked_damaged_at_runtime_is_moved_aside_at_the_next_start(
