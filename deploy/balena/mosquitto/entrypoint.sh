@@ -10,7 +10,8 @@
 #                            Set the warehouse LAN address to keep the broker off the uplink.
 #   BROKER_PORT              default 1883
 set -eu
-RUN=/mosquitto/run
+RUN=${BROKER_RUN_DIR:-/mosquitto/run}          # generated files (tests point it elsewhere)
+CONFIG=${BROKER_CONFIG_DIR:-/mosquitto/config}
 mkdir -p "$RUN"
 umask 077
 : > "$RUN/passwd"
@@ -38,7 +39,7 @@ done
 head -c 24 /dev/urandom | base64 | tr -d '/+=' > "$RUN/health"
 add coldtrace-health "$(cat "$RUN/health")"
 
-cp /mosquitto/config/mosquitto.conf "$RUN/mosquitto.conf"
+cp "$CONFIG/mosquitto.conf" "$RUN/mosquitto.conf"
 for address in ${BROKER_BIND:-0.0.0.0}; do
     printf 'listener %s %s\n' "${BROKER_PORT:-1883}" "$address" >> "$RUN/mosquitto.conf"
 done
