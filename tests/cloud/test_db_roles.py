@@ -288,7 +288,7 @@ def test_db_migrate_role_prefix_gives_a_database_roles_of_its_own(
             ).fetchone()
         assert granted == (True, False, False)
     finally:
-        databases.drop_all()
+        databases.drop(url)  # its roles can only go once no database of theirs is left
         with psycopg.connect(postgres_url, autocommit=True) as conn:
             for purpose in ("service", "readonly"):
                 conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(

@@ -74,6 +74,13 @@ class DatabaseFactory:
         self.created.append(name)
         return with_dbname(self.server_url, name)
 
+    def drop(self, url: str) -> None:
+        """Drops one database made by :meth:`create` (the session's templates stay)."""
+        name = urlsplit(url).path.lstrip("/")
+        with self._admin() as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        self.created.remove(name)
+
     def drop_all(self) -> None:
         with self._admin() as conn:
             for name in reversed(self.created):
