@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import subprocess
 import tempfile
 import threading
 import uuid
@@ -37,6 +38,7 @@ from tests.support.temperature_sources import (
 pytestmark = pytest.mark.integration
 
 ACCOUNTS = {
+    "coldtrace-health": "health-secret",
     "coldtrace-edge": "edge-secret",
     "coldtrace-panel": "panel-secret",
     "group-fridges": "fridges-secret",
@@ -104,6 +106,22 @@ def test_the_policy_file_is_the_one_the_image_ships() -> None:
     policy = (GATEWAY_BROKER / "conf.d" / "coldtrace.conf").read_text()
     for line in ("allow_anonymous false", "max_queued_messages 200000", "persistence true"):
         assert line in policy.splitlines()
+
+
+@pytest.mark.parametrize(("password", "healthy"), [("health-secret", True), ("wrong", False)])
+def test_the_image_health_check_logs_in_and_reads_the_uptime(
+    gateway_broker: MosquittoService, tmp_path: Path, password: str, healthy: bool
+) -> None:
+    (tmp_path / "health").write_text(password)
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "BROKER_RUN_DIR": str(tmp_path),
+        "BROKER_PORT": str(gateway_broker.port),
+        "BROKER_BIND": "127.0.0.1 192.0.2.1",
+    }
+    check = subprocess.run([str(GATEWAY_BROKER / "healthcheck.sh")], env=env,
+                           capture_output=True, timeout=30, check=False)  # fmt: skip
+    assert (check.returncode == 0) is healthy, check.stderr
 
 
 def test_logins_and_topics_are_enforced(gateway_broker: MosquittoService) -> None:
