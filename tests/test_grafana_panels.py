@@ -35,6 +35,8 @@ MUST_HAVE_ROWS = {
     "Open excursions", "Lots awaiting disposition", "Excursions", "Lots in quarantine",
     "Alarms", "Temperature", "Last reading", "Excursions opened per interval",
     "Temperature of units with an open excursion", "Passages", "Receiving accuracy", "ASNs",
+    # the profile limits drawn beside the temperatures
+    "Temperature (B)", "Temperature of units with an open excursion (B)",
 }  # fmt: skip
 
 
@@ -139,7 +141,10 @@ async def test_every_panel_query_runs(database_url: str, storage_mode: str) -> N
                         if storage_mode == "postgresql" and TIMESCALE_ONLY.search(raw):
                             continue
                         rows = await _rows(conn, expand(raw, variables, start, end))
-                        ran[panel["title"]] = len(rows)
+                        key = panel["title"]
+                        if target["refId"] != "A":
+                            key += f" ({target['refId']})"
+                        ran[key] = len(rows)
                         if target["format"] == "time_series" and rows:
                             assert isinstance(rows[0][0], datetime), panel["title"]
     expected = MUST_HAVE_ROWS

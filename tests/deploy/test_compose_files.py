@@ -187,5 +187,5 @@ def test_the_service_runs_as_the_service_role_and_grafana_as_the_readonly_role()
     )
     assert "ports" not in services["cloud"], "only the TLS proxy may be reached from outside"
     assert services["cloud"]["environment"]["COLDTRACE_WEB_TRUST_FORWARDED_PROTO"] == "true"
-    datasource = (ROOT / "deploy" / "cloud" / "grafana-datasource.yml").read_text()
-    assert "user: coldtrace_readonly" in datasource
+    # the datasource file itself: tests/test_grafana_provisioning.py
+    assert services["grafana"]["environment"]["COLDTRACE_GRAFANA_DB_USER"] == "coldtrace_readonly"
