@@ -6,9 +6,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | md5sum | cut -c1-12)
 
-.PHONY: setup system venv interop-deps services services-stop test lint typecheck check demo bench clean
+.PHONY: setup system venv web-deps interop-deps services services-stop test lint typecheck check demo bench clean
 
-setup: system venv
+setup: system venv web-deps
 
 system:
 	@bash scripts/install-system-deps.sh
@@ -20,6 +20,17 @@ $(STAMP): requirements.lock pyproject.toml
 	@$(BIN)/python -m pip install -q --disable-pip-version-check -r requirements.lock
 	@$(BIN)/python -m pip install -q --disable-pip-version-check --no-build-isolation --no-deps -e .
 	@rm -f $(VENV)/.installed-* && touch $@
+
+# The dashboard's chart library (uPlot, MIT), pinned by its package-lock and served unmodified
+# from node_modules by /ui/vendor/.
+VENDOR := cloud/web/vendor
+VENDOR_STAMP := $(VENDOR)/node_modules/.installed-$(shell cat $(VENDOR)/package-lock.json | md5sum | cut -c1-12)
+
+web-deps: $(VENDOR_STAMP)
+
+$(VENDOR_STAMP): $(VENDOR)/package-lock.json
+	@cd $(VENDOR) && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
 
 # The independent OPC-UA server of the interop tests (node-opcua, pinned by its package-lock).
 INTEROP := tests/interop/opcua-server
