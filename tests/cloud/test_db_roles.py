@@ -18,7 +18,13 @@ from cloud.ledger.core import Draft, Movement, Place, Status
 from cloud.ledger.service import ensure_lot, post
 from cloud.ledger.signing import LedgerSigner
 from cloud.storage.migrations import migrate
-from cloud.storage.roles import RoleNames, role_names
+from cloud.storage.roles import (
+    APPEND_ONLY,
+    SECRET_COLUMN,
+    SERVICE_READ_ONLY,
+    RoleNames,
+    role_names,
+)
 from coldtrace.cli import main
 from tests.support import coldchain_seed
 from tests.support.cloud_ingest import app_client, batch_with
@@ -293,3 +299,26 @@ def test_db_migrate_role_prefix_gives_a_database_roles_of_its_own(
             for purpose in ("service", "readonly"):
                 conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(
                     sql.Identifier(f"{prefix}_{purpose}")))  # fmt: skip
+
+
+def test_every_column_of_every_table_follows_the_policy(timescale_url: str) -> None:
+    """Catalog-driven, so tables of later migrations are checked too (ack tokens, sessions…)."""
+    with psycopg.connect(timescale_url) as conn:
+        rows = conn.execute(
+            "SELECT c.relname, a.attname,"
+            " has_column_privilege('coldtrace_readonly', c.oid, a.attname, 'SELECT'),"
+            " has_table_privilege('coldtrace_service', c.oid, 'INSERT'),"
+            " has_table_privilege('coldtrace_service', c.oid, 'DELETE'), c.relkind"
+            " FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid"
+            " WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'p', 'v', 'm')"
+            " AND a.attnum > 0 AND NOT a.attisdropped ORDER BY 1, 2"
+        ).fetchall()
+    assert len({r[0] for r in rows}) > 40
+    for table, column, readable, insert, delete, kind in rows:
+        assert readable is not bool(SECRET_COLUMN.search(column)), f"{table}.{column}"
+        writable = kind in ("r", "p") and table not in SERVICE_READ_ONLY
+        assert insert is writable, table
+        assert delete is (writable and table not in APPEND_ONLY), table
+    hidden = {f"{t}.{c}" for t, c, readable, *_ in rows if not readable}
+    assert {"gateways.token_hash", "api_tokens.token_hash", "ui_sessions.session_hash",
+            "alarm_channels.url", "alarm_deliveries.ack_token"} <= hidden  # fmt: skip
