@@ -119,3 +119,22 @@ async def test_rebase_renumbers_from_one_under_a_new_boot(
         assert await outbox.append([reading(99)]) == 7
     async with await SqliteOutbox.open(path, LIMITS, manual_clock) as again:
         assert (again.boot_id, again.stats().last_seq) == (new, 7)
+
+
+async def test_after_an_unclean_stop_a_damaged_page_is_found_and_moved_aside(
+    tmp_path: Path, manual_clock: ManualClock
+) -> None:
+    path = tmp_path / "o.db"
+    async with await SqliteOutbox.open(path, LIMITS, manual_clock) as outbox:
+        await outbox.append([reading(i) for i in range(2000)])
+    data = bytearray(await asyncio.to_thread(path.read_bytes))
+    data[4096 * 3 : 4096 * 4] = b"\xa5" * 4096  # a B-tree page rots on the flash
+    await asyncio.to_thread(path.write_bytes, bytes(data))
+    wal = path.with_name(path.name + "-wal")
+    await asyncio.to_thread(wal.write_bytes, b"\0" * 64)  # left behind by a killed run
+    opened = await open_outbox(path, LIMITS, manual_clock)
+    async with opened.outbox as fresh:
+        assert opened.moved_aside is not None
+        assert opened.damage is not None
+        assert "quick check" in opened.damage or "malformed" in opened.damage
+        assert await fresh.append([reading(1)]) == 1
