@@ -42,28 +42,59 @@ async def read_raw(
 ) -> History:
     """Raw values of ``node_id`` from ``start`` to ``end``, at most ``limit`` of them.
 
+    Pages by continuation point. A server that fills a page and returns no continuation point
+    (asyncua's does so when NumValuesPerNode cuts the answer short) is asked again from the
+    last time it returned, so that a gap is never taken for read when it was only cut.
     Raises ``UaStatusCodeError`` (named) when the server refuses the read.
     """
     node = client.get_node(node_id)
-    details = ua.ReadRawModifiedDetails(
-        IsReadModified=False,
-        StartTime=start,
-        EndTime=end,
-        NumValuesPerNode=ua.UInt32(min(_PAGE, limit)),
-        ReturnBounds=False,
-    )
     values: list[ua.DataValue] = []
+    details = _details(start, end, min(_PAGE, limit))
     point: bytes | None = None
     while True:
         result = await node.history_read(details, point)
         result.StatusCode.check()
-        values.extend(getattr(result.HistoryData, "DataValues", None) or [])
+        page = list(getattr(result.HistoryData, "DataValues", None) or [])
+        full = len(page) >= int(details.NumValuesPerNode)
+        if point is None and values:
+            page = [v for v in page if not _seen(v, values)]  # the boundary value again
+        values += page
         previous, point = point, result.ContinuationPoint
-        if not point or point == previous:
+        if point and point != previous:  # the server has more
+            if len(values) >= limit:
+                await _release(client, node_id, details, point)
+                return History(tuple(values[:limit]), complete=False)
+            continue
+        if not full:
             return History(tuple(values[:limit]), complete=len(values) <= limit)
         if len(values) >= limit:
-            await _release(client, node_id, details, point)
-            return History(tuple(values[:limit]), complete=False)
+            return History(tuple(values[:limit]), complete=False)  # more may follow
+        last = values[-1].SourceTimestamp if values else None
+        if last is None or last <= details.StartTime:
+            return History(tuple(values), complete=False)  # cannot page on: not all read
+        details = _details(last, end, min(_PAGE, limit - len(values) + 1))
+        point = None
+
+
+def _details(start: datetime, end: datetime, count: int) -> ua.ReadRawModifiedDetails:
+    return ua.ReadRawModifiedDetails(
+        IsReadModified=False,
+        StartTime=start,
+        EndTime=end,
+        NumValuesPerNode=ua.UInt32(count),
+        ReturnBounds=False,
+    )
+
+
+def _seen(value: ua.DataValue, values: list[ua.DataValue]) -> bool:
+    """True when ``value`` (same source time, status and value) is among the last read."""
+    return any(
+        v.SourceTimestamp == value.SourceTimestamp
+        and v.StatusCode == value.StatusCode
+        and v.Value == value.Value
+        for v in values[-_PAGE:]
+        if v.SourceTimestamp == value.SourceTimestamp
+    )
 
 
 async def _release(

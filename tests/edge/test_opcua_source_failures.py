@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from asyncua import ua
+from asyncua.client.client import Client
 from asyncua.crypto.permission_rules import User
 from asyncua.server.internal_server import InternalServer
 from asyncua.server.server import Server
@@ -21,6 +22,7 @@ from hypothesis import strategies as st
 from coldtrace.devservices import free_port
 from edge.sources.base import PermanentSourceError
 from edge.sources.opcua import OpcUaSource
+from edge.sources.opcua_history import read_raw
 from edge.sources.opcua_values import record_of, status_name
 from protocols.records import DeadLetter, DeviceState, Quality, Reading, Record
 from simulators.opcua_server import generate_certificate
@@ -290,3 +292,61 @@ async def test_values_published_during_an_outage_are_read_back(
     (after,) = [r for r in got.readings if r.sensor_id == "fridge-b/t" and r.value == 7.0]
     assert gaps[0].time < gaps[1].time == min(after.time, after.received_at)
     assert got.records.index(gaps[1]) == got.records.index(after) + 1
+
+
+async def test_a_gap_longer_than_history_limit_is_read_back_in_part_and_recorded(
+    opcua_server: UaTestServer,
+) -> None:
+    async with TcpPipe(opcua_server.port) as pipe:
+        cfg = config(
+            f"opc.tcp://127.0.0.1:{pipe.port}/",
+            nodes={f"nsu={TEST_NAMESPACE};s=fridge-a.Temperature": "fridge-a/t"},
+            history_limit=5,
+        )
+        async with OpcUaSource(cfg) as source:
+            records = aiter(source)
+            got = Collected()
+            base = datetime.now(UTC).replace(microsecond=0) + timedelta(minutes=1)
+            await opcua_server.write("fridge-a", 200.0, base)
+            await until(records, got, lambda c: any(r.value == 200.0 for r in c.readings))
+            pipe.cut()
+            await wait_status(records, got, DeviceState.OFFLINE)
+            for i in range(1, 13):
+                await opcua_server.write("fridge-a", 200.0 + i, base + timedelta(seconds=i))
+            pipe.accepting = True
+            await until(records, got, lambda c: any(s.device_type == "sensor" for s in c.statuses))
+            await opcua_server.write("fridge-a", 300.0, base + timedelta(seconds=30))
+            await until(records, got, lambda c: any(r.value == 300.0 for r in c.readings))
+    values = [r.value for r in got.readings if r.value is not None and r.value >= 200]
+    # Five values read back (the first is 200.0 again, where the gap starts), then live ones.
+    assert values[:5] == [200.0, 201.0, 202.0, 203.0, 204.0]
+    assert values[5:] == [212.0, 300.0]  # 212.0: the current value on re-subscribing
+    gap_start, gap_end = [s for s in got.statuses if s.device_type == "sensor"]
+    assert "more than history_limit (5)" in gap_start.detail
+    assert gap_start.time == base + timedelta(seconds=4)  # from the last value read back
+    assert gap_end.state is DeviceState.ONLINE
+
+
+async def test_history_is_paged_past_a_server_that_cuts_without_continuation_point(
+    opcua_server: UaTestServer,
+) -> None:
+    """asyncua's server cuts an answer at NumValuesPerNode without a continuation point:
+    read_raw asks again from the last time until everything is read, or the limit is met."""
+    base = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=1)
+    for i in range(2500):  # values unlike any before: the server historizes changes
+        await opcua_server.write("fridge-a", 1e4 + i, base + timedelta(milliseconds=10 * i))
+    client = Client(opcua_server.endpoint)
+    async with client:
+        node_id = ua.NodeId(ua.String("fridge-a.Temperature"), ua.Int16(opcua_server.ns))
+        end = base + timedelta(minutes=1)
+        everything = await read_raw(client, node_id, base, end, 10_000)
+        bounded = await read_raw(client, node_id, base, end, 1200)
+    assert [value_of(v) for v in everything.values] == [1e4 + i for i in range(2500)]
+    assert everything.complete
+    assert [value_of(v) for v in bounded.values] == [1e4 + i for i in range(1200)]
+    assert not bounded.complete
+
+
+def value_of(data: ua.DataValue) -> object:
+    assert data.Value is not None
+    return data.Value.Value
