@@ -213,6 +213,7 @@ async def record_sent(conn: AsyncConnection[TupleRow], c: Claimed, now: datetime
         (now, c.delivery_id),
     )
     await _attempt(conn, c, now, "sent", None)
+    await _touch(conn, c.alert_id)
     await conn.execute(
         "UPDATE alarm_channels SET consecutive_failures = 0, last_success_at = %s"
         " WHERE channel_id = %s",
@@ -238,6 +239,7 @@ async def record_failure(
         (give_up, retry_at, error, give_up, c.delivery_id),
     )
     await _attempt(conn, c, now, "given_up" if give_up else "failed", error)
+    await _touch(conn, c.alert_id)
     cur = await conn.execute(
         "UPDATE alarm_channels SET consecutive_failures = consecutive_failures + 1,"
         " last_failure_at = %s, last_error = %s WHERE channel_id = %s"
@@ -246,6 +248,11 @@ async def record_failure(
     )
     row = await cur.fetchone()
     return 0 if row is None else int(row[0])
+
+
+async def _touch(conn: AsyncConnection[TupleRow], alert_id: int) -> None:
+    """Marks the alarm changed (the dashboard watches ``updated_at``)."""
+    await conn.execute("UPDATE alarms SET updated_at = now() WHERE alert_id = %s", (alert_id,))
 
 
 async def _attempt(

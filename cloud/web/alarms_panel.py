@@ -50,6 +50,7 @@ async def active_alarms(conn: AsyncConnection[TupleRow], *, limit: int = 50) -> 
         "  AND d.status = 'failed')"
         " FROM alarms a JOIN alerts al USING (alert_id)"
         " WHERE a.finished_at IS NULL AND (a.step >= 0 OR a.held IS NOT NULL)"
+        " AND al.acknowledged_at IS NULL"
         " ORDER BY al.alert_id DESC LIMIT %s",
         (limit,),
     )
