@@ -90,7 +90,6 @@ from edge.sources.opcua_values import (
 from protocols.records import (
     EARLIEST,
     LATEST,
-    MAX_CLOCK_AHEAD,
     DeviceState,
     DeviceStatus,
     Reading,
@@ -487,9 +486,8 @@ class OpcUaSource:
             limit = self._cfg.request_timeout.total_seconds() * 4
             try:
                 async with asyncio.timeout(limit):
-                    history = await read_raw(
-                        client, node_id, start, end + MAX_CLOCK_AHEAD, self._cfg.history_limit
-                    )
+                    # No end time: the server's clock may run ahead of the gateway's.
+                    history = await read_raw(client, node_id, start, None, self._cfg.history_limit)
             except UaStatusCodeError as err:
                 name = status_name(err.code)
                 if name.startswith(_SESSION_GONE):

@@ -38,9 +38,12 @@ class History:
 
 
 async def read_raw(
-    client: Client, node_id: ua.NodeId, start: datetime, end: datetime, limit: int
+    client: Client, node_id: ua.NodeId, start: datetime, end: datetime | None, limit: int
 ) -> History:
     """Raw values of ``node_id`` from ``start`` to ``end``, at most ``limit`` of them.
+
+    ``end`` None reads forward from ``start`` without an end (Part 11 §6.4.3.2: an unspecified
+    EndTime with a value count), so a server clock ahead of ours cannot hide values.
 
     Pages by continuation point. A server that fills a page and returns no continuation point
     (asyncua's does so when NumValuesPerNode cuts the answer short) is asked again from the
@@ -76,11 +79,11 @@ async def read_raw(
         point = None
 
 
-def _details(start: datetime, end: datetime, count: int) -> ua.ReadRawModifiedDetails:
+def _details(start: datetime, end: datetime | None, count: int) -> ua.ReadRawModifiedDetails:
     return ua.ReadRawModifiedDetails(
         IsReadModified=False,
         StartTime=start,
-        EndTime=end,
+        EndTime=ua.get_win_epoch() if end is None else end,  # 1601: "not specified"
         NumValuesPerNode=ua.UInt32(count),
         ReturnBounds=False,
     )

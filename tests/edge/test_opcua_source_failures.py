@@ -339,7 +339,7 @@ async def test_history_is_paged_past_a_server_that_cuts_without_continuation_poi
     async with client:
         node_id = ua.NodeId(ua.String("fridge-a.Temperature"), ua.Int16(opcua_server.ns))
         end = base + timedelta(minutes=1)
-        everything = await read_raw(client, node_id, base, end, 10_000)
+        everything = await read_raw(client, node_id, base, None, 10_000)  # no end time
         bounded = await read_raw(client, node_id, base, end, 1200)
     assert [value_of(v) for v in everything.values] == [1e4 + i for i in range(2500)]
     assert everything.complete
