@@ -16,6 +16,7 @@ False
 
 from __future__ import annotations
 
+import asyncio
 import re
 from dataclasses import dataclass
 from datetime import timedelta
@@ -73,6 +74,12 @@ def _scrub(url: str, shown: str) -> str:
     return shown
 
 
+_KEEP = frozenset({"mqtt", "mqtts"})
+"""Schemes whose Apprise object (and so its connection) is kept between messages: a fresh MQTT
+client per message races its own handshake. Others get a fresh object per message, since Apprise
+throttles repeated sends through one object (e-mail: seconds apart)."""
+
+
 @dataclass(frozen=True)
 class SendOutcome:
     ok: bool
@@ -91,17 +98,25 @@ class AppriseNotifier:
 
     def __init__(self, send_timeout: timedelta) -> None:
         self._send_timeout = send_timeout
+        self._kept: dict[str, tuple[apprise.Apprise, asyncio.Lock]] = {}
 
     async def send(self, url: str, title: str, body: str) -> SendOutcome:
-        sender = apprise.Apprise()
-        if not sender.add(url):
-            return SendOutcome(False, "the channel URL is no longer accepted by Apprise")
-        result = await sender.async_notify(
-            body=body,
-            title=title,
-            body_format=apprise.NotifyFormat.TEXT,
-            timeout=max(self._send_timeout.total_seconds(), 0.1),
-        )
+        kept = self._kept.get(url)
+        if kept is None:
+            sender = apprise.Apprise()
+            if not sender.add(url):
+                return SendOutcome(False, "the channel URL is no longer accepted by Apprise")
+            kept = (sender, asyncio.Lock())
+            if urlsplit(url).scheme.lower() in _KEEP:
+                self._kept[url] = kept
+        sender, lock = kept
+        async with lock:  # one message at a time through a kept connection
+            result = await sender.async_notify(
+                body=body,
+                title=title,
+                body_format=apprise.NotifyFormat.TEXT,
+                timeout=max(self._send_timeout.total_seconds(), 0.1),
+            )
         if result:
             return SendOutcome(True)
         problems = [entry.message for entry in result.logs() if entry.level in ("WARNING", "ERROR")]

@@ -3,9 +3,15 @@ and a real HTTP receiver through Apprise, saying what a person needs to act."""
 
 from __future__ import annotations
 
+import asyncio
+import queue
+import uuid
 from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit
 
+import paho.mqtt.client as mqtt
 import pytest
+from paho.mqtt.enums import CallbackAPIVersion
 
 from cloud.alarms.policy import Policy
 from tests.support.alarm_receivers import http_sink, smtp_sink
@@ -125,3 +131,30 @@ async def test_a_broken_policy_document_is_recorded_and_retried_not_fatal(site: 
     rows = await site.rows("SELECT problems, next_at > %s, finished_at FROM alarms", now)
     assert rows
     assert all("ValidationError" in str(r[0]) and r[1] is True and r[2] is None for r in rows)
+
+
+async def test_mqtt_channel_carries_every_step_through_one_kept_connection(
+    site: Site, mqtt_url: str
+) -> None:
+    broker = urlsplit(mqtt_url)
+    topic = f"site/panel/{uuid.uuid4().hex[:8]}"
+    got: queue.Queue[bytes] = queue.Queue()
+    client = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2)
+    client.on_message = lambda _c, _u, msg: got.put(bytes(msg.payload))
+    client.connect(broker.hostname or "127.0.0.1", broker.port or 1883)
+    client.subscribe(topic, qos=1)
+    client.loop_start()
+    try:
+        await asyncio.sleep(0.3)  # the subscription is in place
+        await add_channel(site, "panel", f"mqtt://{broker.hostname}:{broker.port}/{topic}")
+        await add_policy(site, "site", Policy(steps=steps([channel("panel")], [channel("panel")])))
+        await site.send(readings(SENSOR[FRIDGE_A], T0, WARM))
+        w, now = worker(site), datetime.now(UTC)
+        assert (await w.tick(now)).sent == 1
+        assert (await w.tick(now + timedelta(minutes=10, seconds=1))).sent == 1
+        messages = [got.get(timeout=5) for _ in range(2)]
+    finally:
+        client.loop_stop()
+        client.disconnect()
+    assert all(b"Lots affected (2):" in m for m in messages)
+    assert all(b"cc-fridge-a" in m for m in messages)
