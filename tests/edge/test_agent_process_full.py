@@ -1,4 +1,5 @@
-"""A real ``coldtrace edge run`` process stopped while its outbox is full and its cloud is down.
+"""A real ``coldtrace edge run`` process stopped (SIGTERM, or ``kill -9``) while its outbox is
+full and its cloud is down.
 
 Before: the pump's shielded append waited for room forever, so SIGTERM never ended (a second one
 did nothing) and the container runtime had to SIGKILL it. Now SIGTERM ends within
@@ -56,8 +57,9 @@ async def wait_until_full(port: int) -> None:
     raise AssertionError("the outbox never filled")
 
 
-async def test_sigterm_with_the_outbox_full_ends_in_its_grace_and_loses_nothing(
-    tmp_path: Path, mqtt_url: str
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["sigterm", "kill-9"])
+async def test_a_stop_with_the_outbox_full_loses_nothing(
+    tmp_path: Path, mqtt_url: str, sig: signal.Signals
 ) -> None:
     prefix = f"full-{uuid.uuid4().hex[:8]}"
     port = free_port()
@@ -73,14 +75,17 @@ async def test_sigterm_with_the_outbox_full_ends_in_its_grace_and_loses_nothing(
         await asyncio.to_thread(paced_publish, mqtt_url, messages)
         await wait_until_full(port)
         began = time.monotonic()
-        os.kill(first.pid, signal.SIGTERM)
+        os.kill(first.pid, sig)
         code = await asyncio.to_thread(first.wait, 30)
         took = time.monotonic() - began
     finally:
         if first.poll() is None:
             first.kill()
-    assert code == 0, await asyncio.to_thread(log.read_text)
-    assert took < 2 + 0.5 + 3, took  # stop_grace + shutdown_flush + process exit
+    if sig is signal.SIGTERM:
+        assert code == 0, await asyncio.to_thread(log.read_text)
+        assert took < 2 + 0.5 + 3, took  # stop_grace + shutdown_flush + process exit
+    else:
+        assert code == -signal.SIGKILL
     kept = await readings_in_outbox(tmp_path)
     assert 900 <= kept < N
 
