@@ -250,6 +250,32 @@ async def record_failure(
     return 0 if row is None else int(row[0])
 
 
+async def acknowledged(conn: AsyncConnection[TupleRow], alert_id: int) -> bool:
+    """Whether the alert (or a later one of its excursion) has been acknowledged."""
+    cur = await conn.execute(
+        "SELECT al.acknowledged_at IS NOT NULL OR EXISTS (SELECT 1 FROM alerts x"
+        " WHERE al.excursion_id IS NOT NULL AND x.excursion_id = al.excursion_id"
+        " AND x.alert_id > al.alert_id AND x.acknowledged_at IS NOT NULL)"
+        " FROM alerts al WHERE al.alert_id = %s",
+        (alert_id,),
+    )
+    row = await cur.fetchone()
+    return bool(row and row[0])
+
+
+async def record_skipped(
+    conn: AsyncConnection[TupleRow], c: Claimed, now: datetime, reason: str
+) -> None:
+    """Ends a delivery without sending it (not the channel's fault: its health is untouched)."""
+    await conn.execute(
+        "UPDATE alarm_deliveries SET status = 'failed', claimed_until = NULL, last_error = %s,"
+        " ack_token = NULL WHERE delivery_id = %s",
+        (reason, c.delivery_id),
+    )
+    await _attempt(conn, c, now, "given_up", reason)
+    await _touch(conn, c.alert_id)
+
+
 async def _touch(conn: AsyncConnection[TupleRow], alert_id: int) -> None:
     """Marks the alarm changed (the dashboard watches ``updated_at``)."""
     await conn.execute("UPDATE alarms SET updated_at = now() WHERE alert_id = %s", (alert_id,))

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -119,9 +119,9 @@ class AlarmWorker:
                 conn, alarm.alert_id, [(r.channel, r.contact) for r in recipients],
                 site_id=alarm.site_id, step=decision.step, round_=decision.round, now=now,
             )  # fmt: skip
-            if queued == 0 and decision.next_at is not None:
+            if queued == 0 and decision.finish is None and decision.step < len(policy.steps) - 1:
                 # Nobody could be told on this step: go on to the next one now.
-                decision = type(decision)(**{**decision.__dict__, "next_at": now})
+                decision = replace(decision, next_at=now)
         await store.save_decision(
             conn, alarm.alert_id, decision, site_id=alarm.site_id, policy=name, route=route,
             problems=problems, now=now,
@@ -155,6 +155,14 @@ class AlarmWorker:
     async def _deliver(
         self, c: store.Claimed, cache: dict[tuple[int, str], dict[str, Any] | None]
     ) -> bool:
+        async with self._pool.connection() as conn:
+            if await store.acknowledged(conn, c.alert_id):
+                # Someone answered while this waited (a retry, a slow step): nobody is woken.
+                async with conn.transaction():
+                    await store.record_skipped(
+                        conn, c, datetime.now(UTC), "not sent: acknowledged before it went out"
+                    )
+                return False
         try:
             outcome, permanent = await self._send(c, cache)
         except _TRANSIENT:

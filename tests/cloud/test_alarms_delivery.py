@@ -13,6 +13,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
+from cloud.alarms.actions import acknowledge_alert
 from cloud.alarms.policy import Policy
 from tests.support.alarm_receivers import http_sink, smtp_sink
 from tests.support.alarm_setup import (
@@ -158,3 +159,30 @@ async def test_mqtt_channel_carries_every_step_through_one_kept_connection(
         client.disconnect()
     assert all(b"Lots affected (2):" in m for m in messages)
     assert all(b"cc-fridge-a" in m for m in messages)
+
+
+async def test_a_retry_is_not_sent_once_someone_acknowledged(site: Site) -> None:
+    async with smtp_sink() as smtp:
+        smtp.refuse = True
+        await add_channel(site, "ana-mail", smtp.url("ana@example.org"))
+        await add_contact(site, "ana", "ana-mail")
+        await add_policy(site, "site", Policy(steps=steps([contact("ana")])))
+        await site.send(readings(SENSOR[FRIDGE_A], T0, WARM))
+        w, now = worker(site), datetime.now(UTC)
+        assert (await w.tick(now)).failed == 1
+        async with site.pool.connection() as conn, conn.transaction():
+            await acknowledge_alert(conn, await opened_alert(site), actor="bo", comment=None,
+                                    via="test")  # fmt: skip
+        smtp.refuse = False
+        await w.tick(now + timedelta(seconds=11))
+    assert smtp.mails == []
+    rows = await site.rows(
+        "SELECT d.status, d.last_error, c.consecutive_failures FROM alarm_deliveries d"
+        " JOIN alarm_channels c USING (channel_id)"
+    )
+    assert rows == [("failed", "not sent: acknowledged before it went out", 1)]
+
+
+async def opened_alert(site: Site) -> int:
+    rows = await site.rows("SELECT alert_id FROM alerts WHERE kind = 'excursion_opened'")
+    return int(str(rows[0][0]))
