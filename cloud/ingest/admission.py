@@ -11,9 +11,10 @@ record: the edge halves its batches until each fits.
   refused: one 1e308 would overflow ``avg`` in every rollup of its hour.
 - A record older than ``backlog_horizon`` before the cloud's time is refused: a year-old backlog
   is an archive import, not telemetry, and each day of it is a new chunk.
-- A record stamped more than ``future_horizon`` ahead of the cloud's time is refused; one stamped
-  ahead by less is stored but not judged (``protocols.records.clock_ahead`` with the cloud's
-  receipt time, applied by the processor).
+- A record stamped ahead of the cloud's receipt is stored as sent but never judged
+  (``protocols.records.clock_ahead`` with the cloud's receipt time, applied by the processor).
+  An operator may also set ``future_horizon`` to refuse records stamped further ahead than that
+  (off by default: the device's time is kept, and the chunk bound limits each batch).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from protocols.records import (
 )
 
 Problem = dict[str, object]
+_CENTURY = timedelta(days=36_525)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -43,11 +45,12 @@ class AdmissionSettings(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    backlog_horizon: Annotated[timedelta, Field(gt=timedelta(0))] = timedelta(days=365)
+    backlog_horizon: Annotated[timedelta, Field(gt=timedelta(0), le=_CENTURY)] = timedelta(days=365)
     """Records older than this before the cloud's time are refused."""
-    future_horizon: Annotated[timedelta, Field(gt=MAX_CLOCK_AHEAD)] = timedelta(days=7)
-    """Records stamped further ahead of the cloud's time are refused (nearer: stored, not
-    judged)."""
+    future_horizon: Annotated[timedelta, Field(gt=MAX_CLOCK_AHEAD, le=_CENTURY)] | None = None
+    """Records stamped further ahead of the cloud's time are refused. None (the default): a
+    record stamped ahead, however far, is stored as the device sent it but never judged; the
+    chunk bound still limits what one batch can create."""
     max_chunks_per_batch: Annotated[int, Field(ge=1)] = 64
     """Hypertable chunks one batch may write into; above it the batch is refused (422)."""
 
@@ -67,7 +70,9 @@ def record_problems(
     batch: Batch, now: datetime, settings: AdmissionSettings
 ) -> list[tuple[str, Problem]]:
     """(reason code, 422 detail item) for every record ingest refuses; empty when all pass."""
-    oldest, newest = now - settings.backlog_horizon, now + settings.future_horizon
+    oldest = now - settings.backlog_horizon
+    ahead = settings.future_horizon
+    newest = None if ahead is None else now + ahead
     found: list[tuple[str, Problem]] = []
     for index, item in enumerate(batch.records):
         record = item.record
@@ -86,7 +91,7 @@ def record_problems(
                 f" {settings.backlog_horizon} before the cloud's time {now.isoformat()}"
             )
             found.append(("too_old", _problem(index, item, field, why)))
-        elif at > newest:
+        elif newest is not None and at > newest:
             why = (
                 f"{field} {at.isoformat()} is more than {settings.future_horizon} ahead of"
                 f" the cloud's time {now.isoformat()}"

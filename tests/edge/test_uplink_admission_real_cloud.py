@@ -45,8 +45,12 @@ def config(token: str) -> UplinkConfig:
     )
 
 
+@pytest.mark.parametrize("future_horizon", [None, "P7D"])
 async def test_refused_records_become_dead_letters_and_every_good_one_arrives(
-    timescale_url: str, outbox_factory: OutboxFactory, manual_clock: ManualClock
+    timescale_url: str,
+    outbox_factory: OutboxFactory,
+    manual_clock: ManualClock,
+    future_horizon: str | None,
 ) -> None:
     gateway = await create_gateway(timescale_url, "gw-edge")
     outbox = await outbox_factory(LIMITS)
@@ -55,14 +59,15 @@ async def test_refused_records_become_dead_letters_and_every_good_one_arrives(
         at(-3 * hour, 4.0),
         at(-3 * hour + timedelta(minutes=1), 1e308),  # would overflow avg() in the rollups
         at(-timedelta(days=400)),  # beyond the one-year backlog horizon
-        at(timedelta(days=30)),  # a month ahead of the cloud's clock
+        at(timedelta(days=30), 5.0),  # a month ahead: stored, not judged, unless a horizon is set
         at(-2 * hour, 140.0, "percentRH"),  # no such humidity
         at(-2 * hour, -273.16),  # below absolute zero
         at(-hour, 5.5),
-        at(timedelta(hours=2), 6.0),  # ahead, but within a week: stored, not judged
+        at(timedelta(hours=2), 6.0),  # ahead: stored, not judged
     ]
     await outbox.append(records)
-    async with app_client(timescale_url) as client:
+    settings = {"admission": {"future_horizon": future_horizon}}
+    async with app_client(timescale_url, **settings) as client:
         uplink = Uplink("gw-edge", outbox, client, config(gateway.token), manual_clock,
                         rng=random.Random(1))  # fmt: skip
         assert (await uplink.send_once()).kind == "dead_lettered"
@@ -72,19 +77,24 @@ async def test_refused_records_become_dead_letters_and_every_good_one_arrives(
     assert outbox.stats().records == 0
     async with await psycopg.AsyncConnection.connect(timescale_url) as conn:
         cur = await conn.execute("SELECT value FROM readings ORDER BY seq")
-        assert [row[0] for row in await cur.fetchall()] == [4.0, 5.5, 6.0]
+        stored = [row[0] for row in await cur.fetchall()]
         cur = await conn.execute("SELECT seq, reason FROM dead_letters ORDER BY seq")
         letters = await cur.fetchall()
-    assert [seq for seq, _ in letters] == [2, 3, 4, 5, 6]
     reasons = " | ".join(reason for _, reason in letters)
     assert "1e+308 degC is outside the physical range" in reasons
     assert "140 percentRH is outside the physical range 0..100" in reasons
     assert "-273.16 degC" in reasons
     assert "older than the backlog horizon" in reasons
-    assert "ahead of the cloud's time" in reasons
-    assert listed.json()["refusals"] == {
-        "out_of_range": 3, "too_old": 1, "too_far_ahead": 1, "dead_letter": 5,
-    }  # fmt: skip
+    refusals = {"out_of_range": 3, "too_old": 1}
+    if future_horizon is None:
+        assert stored == [4.0, 5.0, 5.5, 6.0]
+        assert [seq for seq, _ in letters] == [2, 3, 5, 6]
+    else:
+        assert stored == [4.0, 5.5, 6.0]
+        assert [seq for seq, _ in letters] == [2, 3, 4, 5, 6]
+        assert "more than 7 days, 0:00:00 ahead of the cloud's time" in reasons
+        refusals["too_far_ahead"] = 1
+    assert listed.json()["refusals"] == refusals | {"dead_letter": len(letters)}
 
 
 async def test_a_batch_over_the_chunk_bound_is_split_by_the_edge_until_it_fits(
