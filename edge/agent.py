@@ -57,6 +57,8 @@ from protocols.records import Record, TagRead
 
 log = logging.getLogger(__name__)
 
+_CLEAR_AFTER = 3
+
 
 @dataclass(frozen=True)
 class SourceSpec:
@@ -95,6 +97,8 @@ class Agent:
         self._reader_clocks: dict[str, tuple[datetime, float]] = {}
         """Per reader: its latest reader time and the monotonic time it was seen at."""
         self._stopping = False
+        self._quiet: dict[str, int] = {}
+        """Outbox alarms: checks in a row that found the condition gone."""
         self._stop_sources = asyncio.Event()
         self.ready = asyncio.Event()
         """Set once every task runs (and the health server listens)."""
@@ -358,10 +362,15 @@ class Agent:
             await self._clock.sleep(interval)
 
     async def _toggle(self, key: str, on: bool, raised: str, cleared: str) -> None:
+        """Raises at once; clears after ``_CLEAR_AFTER`` quiet checks in a row, so an outbox
+        at its bound (room made by an ack, taken by the next append) does not flap."""
         if on:
+            self._quiet[key] = 0
             await self._alarms.raise_alarm(key, raised)
         elif key in self._alarms.active:
-            await self._alarms.clear_alarm(key, cleared)
+            self._quiet[key] = self._quiet.get(key, 0) + 1
+            if self._quiet[key] >= _CLEAR_AFTER:
+                await self._alarms.clear_alarm(key, cleared)
 
     async def _flush(self) -> None:
         budget = self._config.supervision.shutdown_flush.total_seconds()
