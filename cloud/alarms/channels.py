@@ -56,11 +56,15 @@ def inspect_url(url: str) -> ChannelInfo:
         shown = f"{scheme}://{host}{port}/…"
     else:
         shown = str(plugin.url(privacy=True))  # type: ignore[no-untyped-call]
-    return ChannelInfo(service=str(plugin.service_name), masked=_scrub(url, shown))
+    return ChannelInfo(service=str(plugin.service_name), masked=scrub(url, shown))
 
 
-def _scrub(url: str, shown: str) -> str:
-    """Removes from ``shown`` any credential or long query value that ``url`` holds."""
+def scrub(url: str, shown: str) -> str:
+    """Removes from ``shown`` any credential or long query value that ``url`` holds.
+
+    >>> scrub("json://u:hunter22@h/x", "failed posting to json://u:hunter22@h/x")
+    'failed posting to json://u:****@h/x'
+    """
     parts = urlsplit(url)
     secrets = [parts.password or ""]
     secrets += [value for _, value in parse_qsl(parts.query) if len(value) >= 8]
@@ -121,4 +125,4 @@ class AppriseNotifier:
             return SendOutcome(True)
         problems = [entry.message for entry in result.logs() if entry.level in ("WARNING", "ERROR")]
         reason = "; ".join(problems) or f"Apprise status {result.status.name}"
-        return SendOutcome(False, _scrub(url, reason)[:500])
+        return SendOutcome(False, scrub(url, reason)[:500])

@@ -24,7 +24,7 @@ from psycopg.rows import TupleRow
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from cloud.alarms import store
-from cloud.alarms.channels import Notifier, SendOutcome
+from cloud.alarms.channels import Notifier, SendOutcome, scrub
 from cloud.alarms.config_store import directory
 from cloud.alarms.directory import resolve
 from cloud.alarms.escalation import Situation, decide
@@ -169,7 +169,8 @@ class AlarmWorker:
             raise
         except Exception as err:  # a bug or a library failure: logged as this attempt's error
             log.exception("alarm delivery %s failed unexpectedly", c.delivery_id)
-            outcome, permanent = SendOutcome(False, f"{type(err).__name__}: {err}"[:500]), False
+            error = scrub(c.url, f"{type(err).__name__}: {err}")[:500]
+            outcome, permanent = SendOutcome(False, error), False
         await self._record(c, outcome, permanent=permanent)
         return outcome.ok
 
