@@ -186,3 +186,17 @@ async def test_a_retry_is_not_sent_once_someone_acknowledged(site: Site) -> None
 async def opened_alert(site: Site) -> int:
     rows = await site.rows("SELECT alert_id FROM alerts WHERE kind = 'excursion_opened'")
     return int(str(rows[0][0]))
+
+
+async def test_push_through_a_self_hosted_ntfy_server(site: Site) -> None:
+    async with http_sink() as ntfy:
+        await add_channel(site, "push", f"ntfy://127.0.0.1:{ntfy.port}/coldtrace-cc-site")
+        await add_policy(site, "site", Policy(steps=steps([channel("push")])))
+        await site.send(readings(SENSOR[FRIDGE_A], T0, WARM))
+        assert (await worker(site).tick()).sent == 1
+    [(path, _, body)] = ntfy.posts
+    assert path == "/"
+    assert body["topic"] == "coldtrace-cc-site"
+    assert body["title"] == "[CRITICAL] Temperature excursion — cc-fridge-a"
+    assert "Limits: alert 3 to 7 °C, action 2 to 8 °C" in body["message"]
+    assert "/alarms/ack/" in body["message"]
