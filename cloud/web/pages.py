@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from urllib.parse import quote
 
 from cloud.web.kpis import Kpis
 from cloud.web.queries import Alert, Excursion, QuarantinedLot, Receipt, Unit
@@ -55,8 +56,9 @@ def temp(value: float | None) -> str:
     return "—" if value is None else f"{value:.1f} °C"
 
 
-def frame(title: str, body: str, *, user: str | None, script: bool = True) -> str:
-    """The page around ``body``: header, navigation, the script and style of our own."""
+def frame(title: str, body: str, *, user: str | None, script: bool = True, head: str = "") -> str:
+    """The page around ``body``: header, navigation, the script and style of our own, and
+    ``head`` (a chart page's library and chart code)."""
     who = (
         f'<span class="who">{e(user)}</span>'
         '<form method="post" action="/ui/logout"><button>Sign out</button></form>'
@@ -70,7 +72,7 @@ def frame(title: str, body: str, *, user: str | None, script: bool = True) -> st
         "<meta name='viewport' content='width=device-width, initial-scale=1'>"
         "<link rel='icon' href='data:,'>"
         f"<title>{e(title)} · coldtrace</title>"
-        f"<link rel='stylesheet' href='/ui/static/app.css?v={STATIC_VERSION}'>{tag}</head>"
+        f"<link rel='stylesheet' href='/ui/static/app.css?v={STATIC_VERSION}'>{tag}{head}</head>"
         "<body><header><a class='brand' href='/ui'>coldtrace</a>"
         "<nav><a href='/ui'>Overview</a></nav>"
         f"<span class='live' id='live' hidden>live</span>{who}</header>"
@@ -100,7 +102,8 @@ def _unit_card(u: Unit) -> str:
     return (
         f'<article class="unit {e(u.state)}" data-location="{e(u.location_id)}"'
         f' data-state="{e(u.state)}">'
-        f"<h4>{e(u.name)}</h4><div class='kind'>{e(u.kind)} · {e(u.profile_name or 'no profile')}"
+        f"<h4><a href='/ui/units/{e(quote(u.location_id, safe=''))}'>{e(u.name)}</a></h4>"
+        f"<div class='kind'>{e(u.kind)} · {e(u.profile_name or 'no profile')}"
         f"</div><div class='now'>{e(temp(u.last_value))}</div>"
         f"<div class='detail'>{e(u.detail)} · {when(u.last_time)}</div>"
         f"{sparkline(u.trend, low=u.low, high=u.high, label=f'{u.name}: 24 h')}"

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from importlib import resources
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Form, HTTPException, Request, Response, status
+from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request, Response, status
 from fastapi.responses import HTMLResponse, RedirectResponse, StreamingResponse
 from psycopg import AsyncConnection
 from psycopg.rows import TupleRow
@@ -34,6 +35,7 @@ from cloud.ledger.service import dispose_lot
 from cloud.web import alarms_panel, kpis, pages, queries
 from cloud.web.config import WebSettings
 from cloud.web.gateways_panel import gateway_rows, gateways_section
+from cloud.web.history import MAX_SPAN, History, as_csv, as_json, history, unit_info
 from cloud.web.lot_page import lot_page
 from cloud.web.session import (
     COOKIE,
@@ -44,6 +46,8 @@ from cloud.web.session import (
     is_https,
     policy,
 )
+from cloud.web.unit_page import unit_page
+from protocols.records import UtcDatetime
 
 SIGNATURE_MEANING = {
     "release": "approved for use after excursion review",
@@ -51,7 +55,18 @@ SIGNATURE_MEANING = {
 }
 """What a QA user's release or reject signs for (21 CFR 11.50: the meaning of a signature)."""
 
-_STATIC = {"app.js": "text/javascript", "app.css": "text/css"}
+_STATIC = {
+    "app.js": "text/javascript",
+    "app.css": "text/css",
+    "charts.js": "text/javascript",
+    "charts.css": "text/css",
+}
+_VENDOR = {
+    # served unmodified from the npm package (make web-deps), with its licence
+    "uPlot.iife.min.js": ("dist/uPlot.iife.min.js", "text/javascript"),
+    "uPlot.min.css": ("dist/uPlot.min.css", "text/css"),
+    "uPlot-LICENSE.txt": ("LICENSE", "text/plain"),
+}
 
 
 class AcknowledgeIn(BaseModel):
@@ -131,6 +146,35 @@ def build_router(settings: WebSettings | None = None) -> APIRouter:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no lot {lot_id}")
         return HTMLResponse(lot_page(found, product=str(row[0]), user=user.name))
 
+    @router.get("/units/{location_id:path}", response_class=HTMLResponse)
+    async def unit(location_id: str, pool: Pool, user: MaybeUser) -> Response:
+        if user is None:
+            return _login_redirect()
+        async with pool.connection() as conn:
+            found = await unit_info(conn, location_id, default_silence=cfg.default_silence)
+        if found is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no storage unit {location_id!r}")
+        return HTMLResponse(unit_page(found, user=user.name))
+
+    @router.get("/history")
+    async def history_json(
+        location: HistoryLocation, start: HistoryStart, end: HistoryEnd, pool: Pool, _: SessionUser
+    ) -> dict[str, object]:
+        return as_json(await _history(pool, cfg, location, start, end))
+
+    @router.get("/history.csv")
+    async def history_csv(
+        location: HistoryLocation, start: HistoryStart, end: HistoryEnd, pool: Pool, _: SessionUser
+    ) -> Response:
+        found = await _history(pool, cfg, location, start, end)
+        name = re.sub(r"[^A-Za-z0-9._-]", "_", location)
+        stamp = f"{start:%Y%m%dT%H%M}-{end:%Y%m%dT%H%M}"
+        return Response(
+            as_csv(found),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="{name}-{stamp}.csv"'},
+        )
+
     @router.get("/events")
     async def events(request: Request, pool: Pool, _: SessionUser) -> StreamingResponse:
         return StreamingResponse(
@@ -205,12 +249,47 @@ def _add_session_routes(router: APIRouter, cfg: WebSettings) -> None:
         response.delete_cookie(COOKIE, path="/ui", httponly=True, samesite="strict")
         return response
 
+    @router.get("/vendor/{name}")
+    async def vendor(name: str) -> Response:
+        if name not in _VENDOR:
+            raise HTTPException(status.HTTP_404_NOT_FOUND)
+        path, media_type = _VENDOR[name]
+        package = resources.files("cloud.web").joinpath("vendor", "node_modules", "uplot")
+        try:
+            text = package.joinpath(*path.split("/")).read_text("utf-8")
+        except FileNotFoundError as err:
+            raise HTTPException(
+                status.HTTP_503_SERVICE_UNAVAILABLE, "chart library not installed: make web-deps"
+            ) from err
+        return Response(text, media_type=media_type, headers={"Cache-Control": "max-age=86400"})
+
     @router.get("/static/{name}")
     async def static(name: str) -> Response:
         if name not in _STATIC:
             raise HTTPException(status.HTTP_404_NOT_FOUND)
         text = resources.files("cloud.web").joinpath("static", name).read_text("utf-8")
         return Response(text, media_type=_STATIC[name], headers={"Cache-Control": "max-age=3600"})
+
+
+HistoryLocation = Annotated[str, Query(min_length=1, max_length=200)]
+HistoryStart = Annotated[UtcDatetime, Query(description="inclusive, RFC 3339 with offset")]
+HistoryEnd = Annotated[UtcDatetime, Query(description="exclusive, RFC 3339 with offset")]
+
+
+async def _history(
+    pool: Pool, cfg: WebSettings, location: str, start: datetime, end: datetime
+) -> History:
+    if end <= start:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "end must be after start")
+    if end - start > MAX_SPAN:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT, f"at most {MAX_SPAN.days} days at a time"
+        )
+    async with pool.connection() as conn:
+        found = await unit_info(conn, location, default_silence=cfg.default_silence)
+        if found is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no storage unit {location!r}")
+        return await history(conn, found, start=start, end=end)
 
 
 async def event_stream(

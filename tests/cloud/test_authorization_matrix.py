@@ -124,12 +124,16 @@ POST   /v1/excursions/{excursion_id}/closure           401 401 401 401 403 403 o
 GET    /v1/excursions/{excursion_id}/closure           401 401 401 401 ok  ok  ok  ok  401 401
 GET    /ui                                             303 303 303 303 ok  ok  ok  ok  303 303
 GET    /ui/lots/{lot_id}                               303 303 303 303 ok  ok  ok  ok  303 303
+GET    /ui/units/{location_id}                         303 303 303 303 ok  ok  ok  ok  303 303
+GET    /ui/history                                     401 401 401 401 ok  ok  ok  ok  401 401
+GET    /ui/history.csv                                 401 401 401 401 ok  ok  ok  ok  401 401
 GET    /ui/events                                      401 401 401 401 ok  ok  ok  ok  401 401
 POST   /ui/alerts/acknowledge                          401 401 401 401 403 ok  ok  ok  401 401
 POST   /ui/lots/{lot_id}/disposition                   401 401 401 401 403 403 ok  ok  401 401
 GET    /ui/login                                       ok  ok  ok  ok  ok  ok  ok  ok  ok  ok
 POST   /ui/login                                       ok  401 401 401 303 303 303 303 401 401
 GET    /ui/static/{name}                               ok  ok  ok  ok  ok  ok  ok  ok  ok  ok
+GET    /ui/vendor/{name}                               ok  ok  ok  ok  ok  ok  ok  ok  ok  ok
 POST   /ui/logout                                      ok  ok  ok  ok  ok  ok  ok  ok  ok  ok
 """
 

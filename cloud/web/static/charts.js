@@ -1,0 +1,276 @@
+// coldtrace charts: a storage unit's history and a lot's exposure, drawn with uPlot (MIT,
+// served unmodified from /ui/vendor/). Data come from the server as JSON at the resolution the
+// shown range calls for; zooming or panning asks for the new range. The dashboard's CSP allows
+// no inline script or style: everything here is set through the DOM and the canvas.
+"use strict";
+
+const COLOURS = ["#12355b", "#4f8fd6", "#7a4fd6", "#0f7d7d"];
+const SHADE = {
+  action: "rgba(179, 38, 30, 0.16)",
+  alert: "rgba(184, 110, 0, 0.14)",
+  no_data: "rgba(107, 111, 118, 0.18)",
+  gap: "rgba(107, 111, 118, 0.18)",
+};
+const LIMIT_STYLE = {
+  action: { colour: "#b3261e", dash: [] },
+  alert: { colour: "#b86e00", dash: [6, 4] },
+};
+
+function celsius(v) {
+  return v === null || v === undefined ? "—" : `${v.toFixed(1)} °C`;
+}
+
+function zoned(tz) {
+  const fmt = new Intl.DateTimeFormat("en-GB", {
+    timeZone: tz, year: "numeric", month: "2-digit", day: "2-digit",
+    hour: "2-digit", minute: "2-digit", hourCycle: "h23",
+  });
+  return (seconds) => fmt.format(new Date(seconds * 1000)).replace(",", "");
+}
+
+// Time-axis labels in the site's zone, 24-hour clock; the date where a day starts.
+function timeTicks(tz) {
+  const parts = (seconds) => {
+    const out = {};
+    const fmt = new Intl.DateTimeFormat("en-GB", {
+      timeZone: tz, day: "2-digit", month: "2-digit", year: "numeric",
+      hour: "2-digit", minute: "2-digit", hourCycle: "h23",
+    });
+    for (const p of fmt.formatToParts(new Date(seconds * 1000))) out[p.type] = p.value;
+    return out;
+  };
+  return (u, ticks, axisIdx, space, incr) => ticks.map((t) => {
+    const p = parts(t);
+    const date = `${p.day}/${p.month}`;
+    if (incr >= 28 * 86400) return `${p.month}/${p.year}`;
+    if (incr >= 86400) return date;
+    const clock = `${p.hour}:${p.minute}`;
+    return clock === "00:00" ? `${clock}\n${date}` : clock;
+  });
+}
+
+// Shaded intervals (excursions, no data) behind the lines; limits as labelled lines on top.
+function shadeIntervals(u, intervals) {
+  const { ctx, bbox } = u;
+  ctx.save();
+  for (const iv of intervals) {
+    const x0 = Math.max(u.valToPos(iv.start, "x", true), bbox.left);
+    const x1 = Math.min(u.valToPos(iv.end, "x", true), bbox.left + bbox.width);
+    if (x1 <= x0) continue;
+    ctx.fillStyle = SHADE[iv.kind] || SHADE.gap;
+    ctx.fillRect(x0, bbox.top, Math.max(x1 - x0, 1), bbox.height);
+  }
+  ctx.restore();
+}
+
+function drawLimits(u, limits) {
+  const { ctx, bbox } = u;
+  const ratio = window.devicePixelRatio || 1;
+  ctx.save();
+  ctx.font = `${Math.round(11 * ratio)}px system-ui, sans-serif`;
+  ctx.textAlign = "left"; // uPlot leaves the y axis' "right" set
+  for (const lim of limits) {
+    const y = Math.round(u.valToPos(lim.value, "y", true));
+    if (y < bbox.top || y > bbox.top + bbox.height) continue;
+    const style = LIMIT_STYLE[lim.level];
+    ctx.strokeStyle = style.colour;
+    ctx.fillStyle = style.colour;
+    ctx.lineWidth = ratio;
+    ctx.setLineDash(style.dash.map((d) => d * ratio));
+    ctx.beginPath();
+    ctx.moveTo(bbox.left, y);
+    ctx.lineTo(bbox.left + bbox.width, y);
+    ctx.stroke();
+    const label = `${lim.level} ${lim.side} ${celsius(lim.value)}`;
+    const below = lim.side === "low";
+    ctx.textBaseline = below ? "top" : "bottom";
+    ctx.fillText(label, bbox.left + 4 * ratio, y + (below ? 2 : -2) * ratio);
+  }
+  ctx.restore();
+}
+
+function limitList(limits) {
+  const out = [];
+  for (const [level, side] of [["action", "high"], ["alert", "high"], ["alert", "low"], ["action", "low"]]) {
+    const value = limits[`${level}_${side}`];
+    if (value !== null && value !== undefined) out.push({ level, side, value });
+  }
+  return out;
+}
+
+function yRange(limits) {
+  return (u, min, max) => {
+    const values = limits.map((l) => l.value);
+    if (min !== null && Number.isFinite(min)) values.push(min);
+    if (max !== null && Number.isFinite(max)) values.push(max);
+    if (!values.length) return [0, 10];
+    const lo = Math.min(...values);
+    const hi = Math.max(...values);
+    const pad = Math.max((hi - lo) * 0.08, 0.5);
+    return [lo - pad, hi + pad];
+  };
+}
+
+// One table per sensor, joined on time: a null is a gap (the line breaks), the undefined
+// cells uPlot.join adds to align the sensors are spanned.
+function aligned(series, withBand) {
+  const tables = [];
+  const modes = [];
+  for (const s of series) {
+    tables.push(withBand ? [s.time, s.mean, s.min, s.max] : [s.time, s.mean]);
+    modes.push(withBand ? [1, 1, 1] : [1]);
+  }
+  if (!tables.length) return [[]];
+  return tables.length === 1 ? tables[0] : uPlot.join(tables, modes);
+}
+
+function seriesOptions(series, withBand, tz) {
+  const format = zoned(tz);
+  const out = [{ label: `time (${tz})`, value: (u, v) => (v === null || v === undefined ? "—" : format(v)) }];
+  series.forEach((s, i) => {
+    const colour = COLOURS[i % COLOURS.length];
+    out.push({ label: withBand ? `${s.sensor_id} mean` : s.sensor_id, stroke: colour, width: 1.5,
+      spanGaps: false, value: (u, v) => celsius(v) });
+    if (withBand) {
+      out.push({ label: `${s.sensor_id} min`, stroke: colour, width: 1, dash: [2, 3],
+        spanGaps: false, value: (u, v) => celsius(v) });
+      out.push({ label: `${s.sensor_id} max`, stroke: colour, width: 1, dash: [2, 3],
+        spanGaps: false, value: (u, v) => celsius(v) });
+    }
+  });
+  return out;
+}
+
+function makeChart(box, view, payload, onSelectRange) {
+  const limits = limitList(payload.limits);
+  const withBand = payload.resolution !== "raw";
+  const opts = {
+    width: Math.max(box.clientWidth, 280),
+    height: 360,
+    tzDate: (ts) => uPlot.tzDate(new Date(ts * 1000), view.tz),
+    scales: {
+      x: { time: true, range: () => [view.start, view.end] },
+      y: { range: yRange(limits) },
+    },
+    axes: [
+      { stroke: "#5d6670", grid: { stroke: "#e6e9ed" }, values: timeTicks(view.tz), size: 48 },
+      { stroke: "#5d6670", grid: { stroke: "#e6e9ed" }, label: "°C", size: 56,
+        values: (u, ticks) => ticks.map((v) => v.toFixed(1)) },
+    ],
+    series: seriesOptions(payload.series, withBand, view.tz),
+    cursor: { drag: { x: true, y: false, setScale: false } },
+    legend: { live: true },
+    hooks: {
+      drawClear: [(u) => shadeIntervals(u, view.shaded)],
+      draw: [(u) => drawLimits(u, limits)],
+      setSelect: [(u) => {
+        if (u.select.width < 4) return;
+        const a = u.posToVal(u.select.left, "x");
+        const b = u.posToVal(u.select.left + u.select.width, "x");
+        u.setSelect({ left: 0, top: 0, width: 0, height: 0 }, false);
+        onSelectRange(a, b);
+      }],
+    },
+  };
+  return new uPlot(opts, aligned(payload.series, withBand), box);
+}
+
+function shadedFrom(payload) {
+  const now = Date.now() / 1000;
+  const shaded = payload.gaps.map(([start, end]) => ({ start, end: Math.min(end, now), kind: "gap" }));
+  for (const x of payload.excursions) {
+    const kind = x.kind === "no_data" ? "no_data" : x.level;
+    shaded.push({ start: x.start, end: x.end === null ? now : x.end, kind });
+  }
+  return shaded;
+}
+
+// The unit history page -------------------------------------------------------------------
+
+function unitHistory(section) {
+  const box = section.querySelector(".chart-box");
+  const shown = section.querySelector(".shown");
+  const csv = section.querySelector("a.csv");
+  const format = zoned(section.dataset.tz);
+  const view = { tz: section.dataset.tz, start: 0, end: 0, shaded: [] };
+  let chart = null;
+  let request = 0;
+
+  async function load(start, end) {
+    const span = Math.max(end - start, 60);
+    view.start = Math.floor(start);
+    view.end = Math.ceil(start + span);
+    const query = `&start=${iso(view.start)}&end=${iso(view.end)}`;
+    csv.href = section.dataset.csv + query;
+    const mine = ++request;
+    section.dataset.loading = "1";
+    const response = await fetch(section.dataset.history + query, { credentials: "same-origin" });
+    if (mine !== request) return; // a newer range was asked for meanwhile
+    if (response.status === 401) {
+      window.location.assign("/ui/login");
+      return;
+    }
+    if (!response.ok) {
+      shown.textContent = `Could not load the history: ${response.status} ${response.statusText}`;
+      delete section.dataset.loading;
+      return;
+    }
+    const payload = await response.json();
+    if (mine !== request) return;
+    view.shaded = shadedFrom(payload);
+    if (chart) chart.destroy();
+    chart = makeChart(box, view, payload, (a, b) => load(a, b));
+    fillStats(section, payload);
+    shown.textContent = `${format(view.start)} – ${format(view.end)} (${view.tz}),` +
+      ` ${payload.resolution === "raw" ? "every reading" : `${payload.resolution} min/mean/max`}`;
+    section.dataset.resolution = payload.resolution;
+    delete section.dataset.loading;
+    section.dataset.loaded = String(Number(section.dataset.loaded || 0) + 1);
+  }
+
+  section.addEventListener("click", (event) => {
+    const button = event.target.closest("button");
+    if (!button) return;
+    const span = view.end - view.start;
+    if (button.dataset.span) {
+      const now = Date.now() / 1000;
+      load(now - Number(button.dataset.span), now);
+    } else if (button.dataset.pan) {
+      const shift = span * Number(button.dataset.pan);
+      load(view.start + shift, view.end + shift);
+    } else if (button.dataset.zoom) {
+      const middle = (view.start + view.end) / 2;
+      const half = (span * Number(button.dataset.zoom)) / 2;
+      load(middle - half, middle + half);
+    }
+  });
+  window.addEventListener("resize", () => {
+    if (chart) chart.setSize({ width: Math.max(box.clientWidth, 280), height: 360 });
+  });
+  const now = Date.now() / 1000;
+  load(now - 86400, now);
+}
+
+function iso(seconds) {
+  return encodeURIComponent(new Date(seconds * 1000).toISOString());
+}
+
+function fillStats(section, payload) {
+  const s = payload.stats;
+  const text = {
+    min: celsius(s.min), max: celsius(s.max), mean: celsius(s.mean),
+    mkt: payload.resolution === "raw" ? celsius(s.mkt) :
+      (s.mkt === null ? "—" : `${celsius(s.mkt)} (from ${payload.resolution} means)`),
+    samples: String(s.samples),
+    resolution: payload.resolution === "raw" ? "readings" : `${payload.resolution} rollups`,
+  };
+  for (const [key, value] of Object.entries(text)) {
+    const cell = section.querySelector(`[data-stat="${key}"]`);
+    if (cell) cell.textContent = value;
+  }
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  if (!window.uPlot) return;
+  for (const section of document.querySelectorAll("section.unit-history")) unitHistory(section);
+});

@@ -1,0 +1,123 @@
+"""A unit's history page in headless Chromium: reached from the unit's card, uPlot draws on a
+canvas under the dashboard's CSP without a console error, the limits are labelled, a drag
+zooms in (new data for the new range), the range buttons switch to rollups, and the CSV
+downloaded is what the readings API answers for the shown range."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import AsyncIterator, Iterator
+from datetime import datetime
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+from playwright.async_api import Browser, ConsoleMessage, async_playwright, expect
+
+from tests.browser.test_dashboard_browser import ARGS, CHROMIUM, SCREENSHOTS, sign_in
+from tests.support.cloud_processes import CloudProcess, serve
+from tests.support.coldchain_seed import FRIDGE_A
+from tests.support.web_dashboard import Seeded, seeded_site
+
+UPLOT = Path(__file__).resolve().parents[2] / "cloud/web/vendor/node_modules/uplot/dist"
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.integration,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="/usr/bin/chromium is not installed"),
+]
+
+
+@pytest.fixture
+async def seeded(timescale_url: str) -> AsyncIterator[Seeded]:
+    assert (UPLOT / "uPlot.iife.min.js").exists(), "uPlot is not installed: run make web-deps"
+    async with seeded_site(timescale_url) as s:
+        yield s
+
+
+@pytest.fixture
+def cloud(timescale_url: str, seeded: Seeded) -> Iterator[CloudProcess]:
+    with serve(timescale_url) as process:
+        yield process
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    async with async_playwright() as p:
+        b = await p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
+        try:
+            yield b
+        finally:
+            await b.close()
+
+
+async def test_unit_history_chart(cloud: CloudProcess, browser: Browser, seeded: Seeded) -> None:
+    page = await browser.new_page(viewport={"width": 1200, "height": 900}, accept_downloads=True)
+    problems: list[str] = []
+
+    def on_console(message: ConsoleMessage) -> None:
+        if message.type in ("error", "warning"):
+            problems.append(f"{message.type}: {message.text}")
+
+    page.on("console", on_console)
+    page.on("pageerror", lambda err: problems.append(f"page error: {err}"))
+    base = cloud.base_url
+    await sign_in(page, base, seeded.tokens["viewer"])
+    await page.locator(f'[data-location="{FRIDGE_A}"] h4 a').click()
+    await expect(page).to_have_url(f"{base}/ui/units/{FRIDGE_A}")
+
+    section = page.locator("section.unit-history")
+    await expect(section).to_have_attribute("data-loaded", "1")
+    await expect(section).to_have_attribute("data-resolution", "raw")
+    canvas = section.locator(".chart-box canvas")
+    await expect(canvas).to_be_visible()
+    await expect(section.locator("[data-limit=action-high]")).to_have_text("action high 8.0 °C")
+    await expect(section.locator("[data-limit=alert-low]")).to_have_text("alert low 3.0 °C")
+    await expect(section.locator("[data-stat=max]")).to_have_text("12.0 °C")
+    await expect(section.locator("[data-stat=min]")).to_have_text("5.0 °C")
+    await expect(section.locator(".shown")).to_contain_text("(UTC)")  # the site's zone
+    await page.screenshot(path=str(SCREENSHOTS / "unit-history.png"), full_page=True)
+
+    # the CSV of the shown range is the readings API's answer for it
+    async with page.expect_download() as info:
+        await section.locator("a.csv").click()
+    download = await info.value
+    text = (await download.path()).read_text("utf-8")
+    href = await section.locator("a.csv").get_attribute("href")
+    assert href is not None
+    query = parse_qs(urlsplit(href).query)
+    async with httpx.AsyncClient(base_url=base) as client:
+        api = await client.get(
+            f"/v1/locations/{FRIDGE_A}/readings",
+            params={"start": query["start"][0], "end": query["end"][0]},
+            headers={"Authorization": f"Bearer {seeded.tokens['viewer']}"},
+        )
+    assert api.status_code == 200
+    expected = [(datetime.fromisoformat(r["time"]), s["sensor_id"], r["value"])
+                for s in api.json()["series"] for r in s["readings"]]  # fmt: skip
+    header, *rows = list(csv.reader(io.StringIO(text)))
+    assert header == ["time", "sensor_id", "value_degC"]
+    assert [(datetime.fromisoformat(t), s, float(v)) for t, s, v in rows] == expected
+    assert len(rows) == 100
+
+    # drag across the right half: the chart asks for that range only
+    box = await section.locator(".u-over").bounding_box()
+    assert box is not None
+    y = box["y"] + box["height"] / 2
+    await page.mouse.move(box["x"] + box["width"] * 0.90, y)
+    await page.mouse.down()
+    await page.mouse.move(box["x"] + box["width"] * 0.99, y, steps=5)
+    await page.mouse.up()
+    await expect(section).to_have_attribute("data-loaded", "2")
+    zoomed = await section.locator("a.csv").get_attribute("href")
+    assert zoomed != href
+
+    await section.locator("button[data-span='2592000']").click()  # 30 days: hourly rollups
+    await expect(section).to_have_attribute("data-resolution", "hourly")
+    await section.locator("button[data-span='31536000']").click()  # a year: daily rollups
+    await expect(section).to_have_attribute("data-resolution", "daily")
+    await expect(canvas).to_be_visible()
+    await page.close()
+    assert problems == []
