@@ -6,20 +6,23 @@ same computation the recall view and the API use; this module only lays them out
 
 from __future__ import annotations
 
+import json
+import re
 from datetime import timedelta
 
 from cloud.coldchain.exposure import LotExposure
+from cloud.coldchain.profiles import StorageProfile
 from cloud.web.pages import disposition_form, duration, e, frame, temp, when
-from cloud.web.svg import Point, line_chart
+from cloud.web.unit_page import chart_head
 
 
-def _chart(x: LotExposure) -> str:
-    """The trace from its first known bucket: months of "no data" before it would squash the
+def _chart(x: LotExposure, places: dict[str, str], timezone: str) -> str:
+    """The exposure chart: ``static/charts.js`` draws it with uPlot from the data attribute
+    (the whole trace is small: at most ``MAX_TRACE_BUCKETS`` buckets, zoomed in the browser).
+
+    The trace starts at its first known bucket: months of "no data" before it would squash the
     chart to a line (the unknown time is in the figures table and said under the chart)."""
     profile = x.lot.profile
-    mean: list[Point] = []
-    low: list[Point] = []
-    high: list[Point] = []
     trace = x.exposure.trace
     first = next((i for i, b in enumerate(trace) if b.mean is not None), len(trace))
     note = (
@@ -28,17 +31,68 @@ def _chart(x: LotExposure) -> str:
         if 0 < first < len(trace)
         else ""
     )
-    for b in trace[first:]:
-        mean.append((b.start, b.mean))
-        low.append((b.start, b.min))
-        high.append((b.start, b.max))
-    chart = line_chart(
-        [("mean", mean), ("min", low), ("max", high)],
-        low=profile.action_low,
-        high=profile.action_high,
-        label=f"Exposure of lot {x.lot.lot_number}",
+    shown = trace[first:]
+    width = (shown[1].start - shown[0].start).total_seconds() if len(shown) > 1 else 3600.0
+    data = {
+        "timezone": timezone,
+        "bucket": width,
+        "limits": {"action_low": profile.action_low, "action_high": profile.action_high,
+                   "alert_low": profile.alert_low, "alert_high": profile.alert_high},
+        "time": [b.start.timestamp() for b in shown],
+        "mean": [_round(b.mean) for b in shown],
+        "min": [_round(b.min) for b in shown],
+        "max": [_round(b.max) for b in shown],
+        "known": [b.known.total_seconds() for b in shown],
+        "stays": [{"location": s.location_id, "name": places.get(s.location_id, s.location_id),
+                   "start": s.start.timestamp(),
+                   "end": None if s.end is None else s.end.timestamp()} for s in x.stays],
+        "excursions": [{"start": ex.started_at.timestamp(),
+                        "end": None if ex.ended_at is None else ex.ended_at.timestamp(),
+                        "level": ex.level, "kind": ex.kind} for ex in x.excursions],
+    }  # fmt: skip
+    name = re.sub(r"[^A-Za-z0-9._-]", "_", f"lot-{x.lot.lot_number}")
+    controls = (
+        "<div class='chart-controls'>"
+        "<button type='button' data-pan='-0.5'>← earlier</button>"
+        "<button type='button' data-pan='0.5'>later →</button>"
+        "<button type='button' data-reset='1'>whole life</button>"
+        f"<a class='csv' href='#' download='{e(name)}.csv'>Download CSV of the shown data</a>"
+        "</div><p class='shown' aria-live='polite'></p>"
     )
-    return chart + note
+    stats = "".join(
+        f"<tr><th>{label}</th><td data-stat='{key}'>…</td></tr>"
+        for label, key in (("Minimum", "min"), ("Maximum", "max"), ("Mean", "mean"),
+                           ("MKT of the hourly means shown", "mkt"))
+    )  # fmt: skip
+    return (
+        f"<div class='lot-exposure' data-exposure='{e(json.dumps(data))}'>{controls}"
+        "<div class='chart-box' role='img'"
+        f" aria-label='Exposure of lot {e(x.lot.lot_number)}'></div>"
+        "<p class='legend'>Drag across the chart to zoom in, double-click for the whole life."
+        " Mean, min and max per bucket; shaded: <span class='x-action'>action-level excursion"
+        "</span>, <span class='x-alert'>alert-level excursion</span>, <span class='x-gap'>"
+        "no data</span>; each stay's location is named along the top.</p>"
+        f"{_limit_list(profile)}<table class='figures chart-stats'>{stats}</table></div>{note}"
+    )
+
+
+def _round(v: float | None) -> float | None:
+    return None if v is None else round(v, 3)
+
+
+def _limit_list(profile: StorageProfile) -> str:
+    items = [
+        ("action", "high", profile.action_high),
+        ("alert", "high", profile.alert_high),
+        ("alert", "low", profile.alert_low),
+        ("action", "low", profile.action_low),
+    ]
+    shown = "".join(
+        f"<li class='{level}' data-limit='{level}-{side}'>{level} {side} {e(temp(value))}</li>"
+        for level, side, value in items
+        if value is not None
+    )
+    return f"<ul class='chart-limits'>{shown}</ul>"
 
 
 def _figures(x: LotExposure) -> str:
@@ -61,9 +115,10 @@ def _figures(x: LotExposure) -> str:
     return f"<table class='figures'>{cells}</table>"
 
 
-def _stays(x: LotExposure) -> str:
+def _stays(x: LotExposure, places: dict[str, str]) -> str:
     rows = "".join(
-        f"<tr><td>{e(s.location_id)}</td><td>{when(s.start)}</td><td>{when(s.end)}</td></tr>"
+        f"<tr><td>{e(places.get(s.location_id, s.location_id))}</td><td>{when(s.start)}</td>"
+        f"<td>{when(s.end)}</td></tr>"
         for s in x.stays
     )
     return (
@@ -87,7 +142,17 @@ def _excursions(x: LotExposure) -> str:
     )
 
 
-def lot_page(x: LotExposure, *, product: str, user: str) -> str:
+def lot_page(
+    x: LotExposure,
+    *,
+    product: str,
+    user: str,
+    places: dict[str, str] | None = None,
+    timezone: str = "UTC",
+) -> str:
+    """``places``: location names by id (ids where missing); ``timezone``: the site's, for the
+    chart's time axis."""
+    places = places or {}
     lot = x.lot
     act = (
         f"<section><h2>QA disposition</h2>{disposition_form(lot.lot_id)}</section>"
@@ -98,10 +163,8 @@ def lot_page(x: LotExposure, *, product: str, user: str) -> str:
         f'<section class="lot" data-lot="{lot.lot_id}" data-status="{e(lot.status)}">'
         f"<h2>{e(product)} · lot {e(lot.lot_number)}</h2>"
         f"<p>GTIN {e(lot.gtin)} · lot id {lot.lot_id}</p>{_figures(x)}</section>"
-        f"<section><h2>Exposure</h2>{_chart(x)}"
-        "<p class='legend'><span class='s0'>mean</span> <span class='s1'>min</span>"
-        " <span class='s2'>max</span> per bucket; the band is the action range.</p></section>"
-        f"{act}<section><h2>Where it was</h2>{_stays(x)}</section>"
+        f"<section><h2>Exposure</h2>{_chart(x, places, timezone)}</section>"
+        f"{act}<section><h2>Where it was</h2>{_stays(x, places)}</section>"
         f"<section><h2>Excursions during its stays</h2>{_excursions(x)}</section>"
     )
-    return frame(f"Lot {lot.lot_number}", body, user=user)
+    return frame(f"Lot {lot.lot_number}", body, user=user, head=chart_head())

@@ -29,7 +29,7 @@ from cloud.auth import UnauthenticatedError
 from cloud.auth.service import token_owner
 from cloud.coldchain import TraceTooLongError
 from cloud.coldchain.alerts import acknowledge
-from cloud.coldchain.exposure import lot_exposure
+from cloud.coldchain.exposure import LotExposure, lot_exposure
 from cloud.ledger import LedgerError
 from cloud.ledger.service import dispose_lot
 from cloud.web import alarms_panel, kpis, pages, queries
@@ -142,9 +142,11 @@ def build_router(settings: WebSettings | None = None) -> APIRouter:
                 (lot_id,),
             )
             row = await cur.fetchone()
-        if found is None or row is None:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no lot {lot_id}")
-        return HTMLResponse(lot_page(found, product=str(row[0]), user=user.name))
+            if found is None or row is None:
+                raise HTTPException(status.HTTP_404_NOT_FOUND, f"no lot {lot_id}")
+            places, zone = await _places(conn, found)
+        page = lot_page(found, product=str(row[0]), user=user.name, places=places, timezone=zone)
+        return HTMLResponse(page)
 
     @router.get("/units/{location_id:path}", response_class=HTMLResponse)
     async def unit(location_id: str, pool: Pool, user: MaybeUser) -> Response:
@@ -269,6 +271,21 @@ def _add_session_routes(router: APIRouter, cfg: WebSettings) -> None:
             raise HTTPException(status.HTTP_404_NOT_FOUND)
         text = resources.files("cloud.web").joinpath("static", name).read_text("utf-8")
         return Response(text, media_type=_STATIC[name], headers={"Cache-Control": "max-age=3600"})
+
+
+async def _places(
+    conn: AsyncConnection[TupleRow], found: LotExposure
+) -> tuple[dict[str, str], str]:
+    """Names of the places a lot stayed, and the time zone of the last one's site."""
+    cur = await conn.execute(
+        "SELECT l.location_id, l.name, s.timezone FROM locations l JOIN sites s USING (site_id)"
+        " WHERE l.location_id = ANY(%s)",
+        ([st.location_id for st in found.stays],),
+    )
+    rows = {str(r[0]): (str(r[1]), str(r[2])) for r in await cur.fetchall()}
+    last = found.stays[-1].location_id if found.stays else ""
+    zone = rows[last][1] if last in rows else "UTC"
+    return {k: name for k, (name, _) in rows.items()}, zone
 
 
 HistoryLocation = Annotated[str, Query(min_length=1, max_length=200)]

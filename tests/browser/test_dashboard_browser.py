@@ -150,7 +150,7 @@ async def test_live_excursion_release_and_lot_page(
 
     await page.goto(f"{base}/ui/lots/{lots['a2']}")
     await expect(page.locator("section.lot")).to_have_attribute("data-status", "quarantined")
-    await expect(page.locator("svg.chart polyline").first).to_be_visible()
+    await expect(page.locator(".lot-exposure canvas").first).to_be_visible()
     await page.screenshot(path=str(SCREENSHOTS / "lot-exposure.png"), full_page=True)
     await page.close()
     assert problems == []

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import AsyncIterator, Iterator
 from datetime import datetime
 from pathlib import Path
@@ -14,7 +15,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
-from playwright.async_api import Browser, ConsoleMessage, async_playwright, expect
+from playwright.async_api import Browser, ConsoleMessage, Page, async_playwright, expect
 
 from tests.browser.test_dashboard_browser import ARGS, CHROMIUM, SCREENSHOTS, sign_in
 from tests.support.cloud_processes import CloudProcess, serve
@@ -119,5 +120,37 @@ async def test_unit_history_chart(cloud: CloudProcess, browser: Browser, seeded:
     await section.locator("button[data-span='31536000']").click()  # a year: daily rollups
     await expect(section).to_have_attribute("data-resolution", "daily")
     await expect(canvas).to_be_visible()
+
+    await _lot_chart(page, base, seeded)
     await page.close()
     assert problems == []
+
+
+async def _lot_chart(page: Page, base: str, seeded: Seeded) -> None:
+    """The lot exposure chart: canvas, limits, the stay's location, figures, and a CSV of the
+    shown range that is the exposure API's trace (the last, still growing, bucket aside)."""
+    lot = seeded.site.lots["a1"]
+    await page.goto(f"{base}/ui/lots/{lot}")
+    holder = page.locator(".lot-exposure")
+    await expect(holder).to_have_attribute("data-loaded", re.compile(r"^[1-9]"))
+    await expect(holder.locator("canvas")).to_be_visible()
+    await expect(holder.locator("[data-limit=action-high]")).to_have_text("action high 8.0 °C")
+    await expect(holder.locator("[data-stat=max]")).to_have_text("12.0 °C")
+    async with page.expect_download() as info:
+        await holder.locator("a.csv").click()
+    text = (await (await info.value).path()).read_text("utf-8")
+    header, *rows = list(csv.reader(io.StringIO(text)))
+    assert header[:2] == ["bucket_start", "location_id"]
+    async with httpx.AsyncClient(base_url=base) as client:
+        api = await client.get(
+            f"/v1/lots/{lot}/exposure",
+            headers={"Authorization": f"Bearer {seeded.tokens['viewer']}"},
+        )
+    assert api.status_code == 200, api.text
+    trace = [b for b in api.json()["trace"] if b["mean"] is not None]
+    assert len(rows) == len(trace) >= 2
+    assert {r[1] for r in rows} == {FRIDGE_A}
+    for row, b in list(zip(rows, trace, strict=True))[:-1]:
+        assert datetime.fromisoformat(row[0]) == datetime.fromisoformat(b["start"])
+        got = [float(v) for v in row[3:]]
+        assert got == pytest.approx([b["min"], b["mean"], b["max"]], abs=1e-3)

@@ -113,11 +113,13 @@ function yRange(limits) {
 
 // One table per sensor, joined on time: a null is a gap (the line breaks), the undefined
 // cells uPlot.join adds to align the sensors are spanned.
-function aligned(series, withBand) {
+function aligned(series, withBand, shift) {
   const tables = [];
   const modes = [];
   for (const s of series) {
-    tables.push(withBand ? [s.time, s.mean, s.min, s.max] : [s.time, s.mean]);
+    // a bucket is drawn at its middle: the hour 09:00-10:00 is the point at 09:30
+    const time = shift ? s.time.map((t) => t + shift) : s.time;
+    tables.push(withBand ? [time, s.mean, s.min, s.max] : [time, s.mean]);
     modes.push(withBand ? [1, 1, 1] : [1]);
   }
   if (!tables.length) return [[]];
@@ -172,7 +174,8 @@ function makeChart(box, view, payload, onSelectRange) {
       }],
     },
   };
-  return new uPlot(opts, aligned(payload.series, withBand), box);
+  const shift = { raw: 0, hourly: 1800, daily: 43200 }[payload.resolution] || 0;
+  return new uPlot(opts, aligned(payload.series, withBand, shift), box);
 }
 
 function shadedFrom(payload) {
@@ -270,7 +273,150 @@ function fillStats(section, payload) {
   }
 }
 
+// The lot exposure chart -------------------------------------------------------------------
+// The whole trace is in the page (at most a few thousand buckets): zoom and pan stay in the
+// browser; figures and CSV follow the range in view.
+
+function drawStays(u, stays) {
+  const { ctx, bbox } = u;
+  const ratio = window.devicePixelRatio || 1;
+  ctx.save();
+  ctx.font = `${Math.round(11 * ratio)}px system-ui, sans-serif`;
+  ctx.textAlign = "left";
+  ctx.textBaseline = "top";
+  ctx.fillStyle = "#12355b";
+  ctx.strokeStyle = "#12355b";
+  ctx.setLineDash([2 * ratio, 3 * ratio]);
+  ctx.lineWidth = ratio;
+  const now = Date.now() / 1000;
+  for (const stay of stays) {
+    const x0 = u.valToPos(stay.start, "x", true);
+    const x1 = u.valToPos(stay.end === null ? now : stay.end, "x", true);
+    if (x1 < bbox.left || x0 > bbox.left + bbox.width) continue;
+    if (x0 >= bbox.left) {
+      ctx.beginPath();
+      ctx.moveTo(x0, bbox.top);
+      ctx.lineTo(x0, bbox.top + bbox.height);
+      ctx.stroke();
+    }
+    const left = Math.max(x0, bbox.left) + 3 * ratio;
+    const room = Math.min(x1, bbox.left + bbox.width) - left;
+    if (room > 20 * ratio) ctx.fillText(stay.name, left, bbox.top + 2 * ratio, room);
+  }
+  ctx.restore();
+}
+
+function stayAt(stays, t) {
+  for (const s of stays) if (t >= s.start && (s.end === null || t < s.end)) return s;
+  return null;
+}
+
+function lotExposure(holder) {
+  const data = JSON.parse(holder.dataset.exposure);
+  const box = holder.querySelector(".chart-box");
+  const shown = holder.querySelector(".shown");
+  const csv = holder.querySelector("a.csv");
+  const format = zoned(data.timezone);
+  const limits = limitList(data.limits);
+  const now = Date.now() / 1000;
+  const shaded = [];
+  data.time.forEach((t, i) => {
+    if (data.mean[i] === null) shaded.push({ start: t, end: t + data.bucket, kind: "gap" });
+  });
+  for (const x of data.excursions) {
+    shaded.push({ start: x.start, end: x.end === null ? now : x.end,
+      kind: x.kind === "no_data" ? "no_data" : x.level });
+  }
+  const first = data.time.length ? data.time[0] : now - 3600;
+  const last = data.time.length ? data.time[data.time.length - 1] + data.bucket : now;
+  let csvUrl = null;
+
+  function update(u) {
+    const lo = u.scales.x.min;
+    const hi = u.scales.x.max;
+    let n = 0, total = 0, arrhenius = 0, min = null, max = null;
+    const rows = ["bucket_start,location_id,known_minutes,min_degC,mean_degC,max_degC"];
+    data.time.forEach((t, i) => {
+      if (t + data.bucket <= lo || t >= hi) return;
+      const stay = stayAt(data.stays, t);
+      const mean = data.mean[i];
+      rows.push([new Date(t * 1000).toISOString(), stay ? csvCell(stay.location) : "",
+        (data.known[i] / 60).toFixed(1), cell(data.min[i]), cell(mean), cell(data.max[i])].join(","));
+      if (mean === null) return;
+      const w = data.known[i];
+      n += w;
+      total += w * mean;
+      arrhenius += w * Math.exp(-10000 / (mean + 273.15));
+      min = min === null ? data.min[i] : Math.min(min, data.min[i]);
+      max = max === null ? data.max[i] : Math.max(max, data.max[i]);
+    });
+    const stats = {
+      min: celsius(min), max: celsius(max), mean: n ? celsius(total / n) : "—",
+      mkt: n ? celsius(10000 / -Math.log(arrhenius / n) - 273.15) : "—",
+    };
+    for (const [key, value] of Object.entries(stats)) {
+      const c = holder.querySelector(`[data-stat="${key}"]`);
+      if (c) c.textContent = value;
+    }
+    shown.textContent = `${format(lo)} – ${format(hi)} (${data.timezone})`;
+    if (csvUrl) URL.revokeObjectURL(csvUrl);
+    csvUrl = URL.createObjectURL(new Blob([rows.join("\n") + "\n"], { type: "text/csv" }));
+    csv.href = csvUrl;
+    holder.dataset.loaded = String(Number(holder.dataset.loaded || 0) + 1);
+  }
+
+  const opts = {
+    width: Math.max(box.clientWidth, 280),
+    height: 320,
+    tzDate: (ts) => uPlot.tzDate(new Date(ts * 1000), data.timezone),
+    scales: { x: { time: true }, y: { range: yRange(limits) } },
+    axes: [
+      { stroke: "#5d6670", grid: { stroke: "#e6e9ed" }, values: timeTicks(data.timezone), size: 48 },
+      { stroke: "#5d6670", grid: { stroke: "#e6e9ed" }, label: "°C", size: 56,
+        values: (u, ticks) => ticks.map((v) => v.toFixed(1)) },
+    ],
+    series: [
+      { label: `time (${data.timezone})`, value: (u, v) => (v === null || v === undefined ? "—" : format(v)) },
+      { label: "mean", stroke: COLOURS[0], width: 1.5, spanGaps: false, value: (u, v) => celsius(v) },
+      { label: "min", stroke: COLOURS[1], width: 1, dash: [2, 3], spanGaps: false, value: (u, v) => celsius(v) },
+      { label: "max", stroke: "#b3261e", width: 1, dash: [2, 3], spanGaps: false, value: (u, v) => celsius(v) },
+    ],
+    cursor: { drag: { x: true, y: false } },
+    hooks: {
+      drawClear: [(u) => shadeIntervals(u, shaded)],
+      draw: [(u) => { drawLimits(u, limits); drawStays(u, data.stays); }],
+      setScale: [(u, key) => { if (key === "x") update(u); }],
+    },
+  };
+  // each bucket drawn at its middle: the hour 09:00-10:00 is the point at 09:30
+  const middles = data.time.map((t) => t + data.bucket / 2);
+  const chart = new uPlot(opts, [middles, data.mean, data.min, data.max], box);
+  chart.setScale("x", { min: first, max: last }); // the last bucket to its end, not its start
+  holder.addEventListener("click", (event) => {
+    const button = event.target.closest("button");
+    if (!button) return;
+    const lo = chart.scales.x.min;
+    const hi = chart.scales.x.max;
+    if (button.dataset.reset) chart.setScale("x", { min: first, max: last });
+    else if (button.dataset.pan) {
+      const shift = (hi - lo) * Number(button.dataset.pan);
+      chart.setScale("x", { min: lo + shift, max: hi + shift });
+    }
+  });
+  window.addEventListener("resize", () => chart.setSize({ width: Math.max(box.clientWidth, 280), height: 320 }));
+}
+
+function cell(v) {
+  return v === null || v === undefined ? "" : String(v);
+}
+
+function csvCell(text) {
+  const safe = /^[=+\-@\t\r]/.test(text) ? `'${text}` : text;
+  return /[",\n]/.test(safe) ? `"${safe.replace(/"/g, '""')}"` : safe;
+}
+
 document.addEventListener("DOMContentLoaded", () => {
   if (!window.uPlot) return;
   for (const section of document.querySelectorAll("section.unit-history")) unitHistory(section);
+  for (const holder of document.querySelectorAll(".lot-exposure[data-exposure]")) lotExposure(holder);
 });
