@@ -107,7 +107,12 @@ def _process(database_url: str) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        pool = make_pool(database_url, max_size=2, timeout=settings.pool_timeout)
+        pool = make_pool(
+            database_url,
+            max_size=2,
+            timeout=settings.pool_timeout,
+            timeouts=settings.processor.timeouts,
+        )
         await pool.open(wait=False)
         try:
             processor = Processor(
