@@ -1,6 +1,6 @@
-"""Inline SVG charts drawn on the server: a sparkline and a line chart with limit bands.
+"""Inline SVG sparklines drawn on the server (the zoomable charts are uPlot: static/charts.js).
 
-Pure functions from numbers to SVG text, so pages need no charting library and every figure can
+Pure functions from numbers to SVG text, so the overview needs no charting library and each can
 be tested without a browser. Gaps (``None``) break the line instead of being interpolated: a
 silent sensor must not look like a steady one.
 
@@ -10,6 +10,8 @@ silent sensor must not look like a steady one.
 >>> svg = sparkline(points, low=2.0, high=8.0)
 >>> svg.count("<polyline")  # the gap splits the line in two
 2
+>>> [t.split(">")[1] for t in svg.split("<text")[1:]]  # its scale: top and bottom
+['8.5°</text', '1.5°</text']
 """
 
 from __future__ import annotations
@@ -117,42 +119,25 @@ def sparkline(
     )
     if frame is None:
         return head + '<text x="4" y="22" class="nodata">no data</text></svg>'
-    return head + _band(frame, low, high) + _polylines(frame, points, "line") + "</svg>"
-
-
-def line_chart(
-    series: Sequence[tuple[str, Sequence[Point]]],
-    *,
-    low: float | None,
-    high: float | None,
-    width: int = 960,
-    height: int = 240,
-    label: str,
-) -> str:
-    """Several named series over the in-range band, with min/max value labels on the left.
-
-    >>> from datetime import UTC, datetime, timedelta
-    >>> t0 = datetime(2026, 1, 1, tzinfo=UTC)
-    >>> svg = line_chart([("mean", [(t0, 5.0), (t0 + timedelta(hours=1), 9.0)])],
-    ...                  low=2, high=8, label="exposure")
-    >>> 'class="line s0"' in svg and "°C" in svg
-    True
-    """
-    everything = sorted((p for _, pts in series for p in pts), key=lambda p: p[0])
-    frame = _frame(everything, [low, high], width, height)
-    head = (
-        f'<svg class="chart" viewBox="0 0 {width} {height}" width="100%"'
-        f' role="img" aria-label="{html.escape(label)}">'
+    return (
+        head
+        + _band(frame, low, high)
+        + _polylines(frame, points, "line")
+        + _scale(frame)
+        + ("</svg>")
     )
-    if frame is None:
-        return head + '<text x="8" y="24" class="nodata">no readings</text></svg>'
-    parts = [head, _band(frame, low, high)]
-    for index, (_name, points) in enumerate(series):
-        parts.append(_polylines(frame, points, f"line s{index}"))
-    # the top and bottom of the value axis, inside the box
-    for value, nudge in ((frame.v1, 12), (frame.v0, -4)):
-        parts.append(
-            f'<text class="axis" x="4" y="{frame.y(value) + nudge:.0f}">{value:.1f} °C</text>'
+
+
+def _scale(frame: _Frame) -> str:
+    """The sparkline's scale: the temperatures at its top and bottom edges, at the left (the
+    oldest end; the latest readings at the right stay clear).
+
+    Presentation attributes, not ``style``: the dashboard's CSP allows no inline style.
+    """
+    out = []
+    for value, y in ((frame.v1, 8), (frame.v0, frame.height - 1)):
+        out.append(
+            f'<text class="scale" x="1" y="{y:.0f}" text-anchor="start"'
+            f' font-size="8" fill="#5d6670">{value:.1f}°</text>'
         )
-    parts.append("</svg>")
-    return "".join(parts)
+    return "".join(out)

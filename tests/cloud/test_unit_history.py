@@ -136,6 +136,7 @@ async def _csv_matches_the_readings_api(client: httpx.AsyncClient, seeded: Seede
 async def _page_and_chart_assets(client: httpx.AsyncClient, seeded: Seeded) -> None:
     overview = await client.get("/ui")
     assert f"href='/ui/units/{FRIDGE_A}'" in overview.text
+    assert overview.text.count('<text class="scale"') == 6  # each sparkline's top and bottom
     page = await client.get(f"/ui/units/{FRIDGE_A}")
     assert page.status_code == 200
     assert "data-limit='action-high'>action high 8.0 °C" in page.text
