@@ -70,6 +70,16 @@ class Excursion:
 
 
 @dataclass(frozen=True)
+class Annotation:
+    """Something people did or saw at the unit: an instant, or a window when ``end`` is set."""
+
+    at: datetime
+    end: datetime | None
+    kind: Literal["alert", "acknowledged", "maintenance", "disposition"]
+    text: str
+
+
+@dataclass(frozen=True)
 class Stats:
     samples: int
     low: float | None
@@ -88,6 +98,7 @@ class History:
     gaps: list[tuple[datetime, datetime]]
     excursions: list[Excursion]
     stats: Stats
+    annotations: list[Annotation] = field(default_factory=list)
 
 
 def resolution_for(span: timedelta) -> Resolution:
@@ -178,7 +189,55 @@ async def history(
     cur = await conn.execute(_EXCURSIONS_SQL, {"loc": unit.location_id, "start": start, "end": end})
     excursions = [Excursion(r[0], r[1], r[2], r[3]) for r in await cur.fetchall()]
     gaps = _gaps(series, start=start, end=end, step=step, slack=slack[resolution])
-    return History(unit, start, end, resolution, series, gaps, excursions, _stats(series))
+    notes = await unit_annotations(conn, unit.location_id, start=start, end=end)
+    return History(unit, start, end, resolution, series, gaps, excursions, _stats(series), notes)
+
+
+MAX_ANNOTATIONS = 500
+"""Per kind and request: a year of a unit with a door opened hourly stays readable and small."""
+_ANNOTATION_SQL = """
+(SELECT at, NULL::timestamptz, 'alert', message FROM alerts
+ WHERE location_id = %(loc)s AND at >= %(start)s AND at < %(end)s
+   AND kind IN ('anomaly', 'early_warning', 'no_data')
+ ORDER BY at LIMIT %(n)s)
+UNION ALL
+(SELECT acknowledged_at, NULL, 'acknowledged',
+        'acknowledged by ' || acknowledged_by
+        || CASE WHEN count(*) > 1 THEN ' (' || count(*) || ' alerts)' ELSE '' END
+        || coalesce(': ' || min(ack_note), '')
+ FROM alerts
+ WHERE location_id = %(loc)s AND acknowledged_at >= %(start)s AND acknowledged_at < %(end)s
+ GROUP BY acknowledged_at, acknowledged_by ORDER BY acknowledged_at LIMIT %(n)s)
+UNION ALL
+(SELECT starts_at, least(ends_at, coalesce(cancelled_at, ends_at)), 'maintenance',
+        kind || ' (alarms suppressed): ' || reason || ', by ' || created_by
+ FROM alarm_suppressions
+ WHERE location_id = %(loc)s AND starts_at < %(end)s
+   AND least(ends_at, coalesce(cancelled_at, ends_at)) > %(start)s
+   AND (cancelled_at IS NULL OR cancelled_at > starts_at)
+ ORDER BY starts_at LIMIT %(n)s)
+UNION ALL
+(SELECT e.effective_at, NULL, 'disposition',
+        CASE e.movement WHEN 'release' THEN 'released' ELSE 'rejected' END || ' lot '
+        || l.lot_number || ' by ' || e.actor || coalesce(': ' || e.reason, '')
+ FROM ledger_entries e JOIN lots l USING (lot_id)
+ WHERE e.movement IN ('release', 'reject')
+   AND (e.from_location = %(loc)s OR e.to_location = %(loc)s)
+   AND e.effective_at >= %(start)s AND e.effective_at < %(end)s
+ ORDER BY e.effective_at LIMIT %(n)s)
+ORDER BY 1
+"""
+
+
+async def unit_annotations(
+    conn: AsyncConnection[TupleRow], location_id: str, *, start: datetime, end: datetime
+) -> list[Annotation]:
+    """Warnings (door-open patterns, early warnings, no data), acknowledgements, maintenance
+    windows (``alarm_suppressions``) and QA dispositions of stock at the unit, in the range."""
+    cur = await conn.execute(
+        _ANNOTATION_SQL, {"loc": location_id, "start": start, "end": end, "n": MAX_ANNOTATIONS}
+    )
+    return [Annotation(r[0], r[1], r[2], r[3]) for r in await cur.fetchall()]
 
 
 def _append(
@@ -303,6 +362,15 @@ def as_json(h: History) -> dict[str, object]:
                 "kind": x.kind,
             }
             for x in h.excursions
+        ],
+        "annotations": [
+            {
+                "at": a.at.timestamp(),
+                "end": None if a.end is None else a.end.timestamp(),
+                "kind": a.kind,
+                "text": a.text,
+            }
+            for a in h.annotations
         ],
         "stats": {
             "samples": h.stats.samples,

@@ -14,7 +14,7 @@ from cloud.web.pages import e, frame, temp
 
 UPLOT_VERSION = "1.6.32"
 """Pinned by ``cloud/web/vendor/package-lock.json``; in the asset URLs so browsers refetch."""
-CHARTS_VERSION = "1"
+CHARTS_VERSION = "2"
 """Bumped when charts.js or charts.css change."""
 
 SPANS = (("6 h", 6 * 3600), ("24 h", 86400), ("7 d", 7 * 86400), ("30 d", 30 * 86400),
@@ -74,6 +74,10 @@ def unit_page(u: UnitInfo, *, user: str) -> str:
         "<p class='legend'>Drag across the chart to zoom in. Shaded: <span class='x-action'>"
         "action-level excursion</span>, <span class='x-alert'>alert-level excursion</span>,"
         " <span class='x-gap'>no data</span>.</p>"
-        f"{_limits(u)}<table class='figures chart-stats'>{stats}</table></section>"
+        f"{_limits(u)}<table class='figures chart-stats'>{stats}</table>"
+        "<h3>Noted in this range</h3><p class='legend'>! warning (door-open pattern, early"
+        " warning, no data) · ✓ acknowledged · Q QA disposition · <span class='x-maint'>M"
+        " maintenance window</span> (alarms suppressed)</p><ol class='annotations'></ol>"
+        "</section>"
     )
     return frame(u.name, body, user=user, head=chart_head())

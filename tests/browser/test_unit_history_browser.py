@@ -9,11 +9,12 @@ import csv
 import io
 import re
 from collections.abc import AsyncIterator, Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
+import psycopg
 import pytest
 from playwright.async_api import Browser, ConsoleMessage, Page, async_playwright, expect
 
@@ -54,7 +55,16 @@ async def browser() -> AsyncIterator[Browser]:
             await b.close()
 
 
-async def test_unit_history_chart(cloud: CloudProcess, browser: Browser, seeded: Seeded) -> None:
+async def test_unit_history_chart(
+    cloud: CloudProcess, browser: Browser, seeded: Seeded, timescale_url: str
+) -> None:
+    async with await psycopg.AsyncConnection.connect(timescale_url) as conn:
+        await conn.execute(
+            "INSERT INTO alarm_suppressions (location_id, kind, starts_at, ends_at, reason,"
+            " created_by) VALUES (%s, 'maintenance', %s, %s, 'defrost check', 'tech')",
+            (FRIDGE_A, seeded.start, seeded.start + timedelta(minutes=15)),
+        )
+        await conn.commit()
     page = await browser.new_page(viewport={"width": 1200, "height": 900}, accept_downloads=True)
     problems: list[str] = []
 
@@ -79,6 +89,8 @@ async def test_unit_history_chart(cloud: CloudProcess, browser: Browser, seeded:
     await expect(section.locator("[data-stat=max]")).to_have_text("12.0 °C")
     await expect(section.locator("[data-stat=min]")).to_have_text("5.0 °C")
     await expect(section.locator(".shown")).to_contain_text("(UTC)")  # the site's zone
+    note = section.locator("ol.annotations li[data-kind=maintenance]")
+    await expect(note).to_contain_text("defrost check, by tech")
     await page.screenshot(path=str(SCREENSHOTS / "unit-history.png"), full_page=True)
 
     # the CSV of the shown range is the readings API's answer for it

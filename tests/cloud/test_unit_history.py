@@ -175,6 +175,47 @@ async def _bad_requests_are_refused(client: httpx.AsyncClient, seeded: Seeded) -
     assert (await client.get("/ui/history", params=params)).status_code == 401
 
 
+async def _annotations(client: httpx.AsyncClient, seeded: Seeded, url: str) -> None:
+    """A maintenance window, an acknowledgement and a QA release show on the unit's chart."""
+    t = seeded.start + timedelta(minutes=10)
+    async with await psycopg.AsyncConnection.connect(url) as conn:
+        await conn.execute(
+            "INSERT INTO alarm_suppressions (location_id, kind, starts_at, ends_at, reason,"
+            " created_by) VALUES (%s, 'maintenance', %s, %s, 'door seal replaced', 'tech')",
+            (FRIDGE_A, t, t + timedelta(minutes=20)),
+        )
+        cur = await conn.execute(
+            "UPDATE alerts SET acknowledged_at = now(), acknowledged_by = 'op', ack_note = 'seen'"
+            " WHERE location_id = %s RETURNING alert_id", (FRIDGE_A,),
+        )  # fmt: skip
+        acknowledged = len(await cur.fetchall())
+        await conn.commit()
+    assert acknowledged >= 1
+    client.cookies.clear()
+    login = await client.post("/ui/login", data={"token": seeded.tokens["qa"]})
+    assert login.status_code == 303
+    lot = seeded.site.lots["a1"]
+    done = await client.post(
+        f"/ui/lots/{lot}/disposition", json={"decision": "release", "reason": "data reviewed"},
+        headers={"X-Coldtrace-Action": "1"},
+    )  # fmt: skip
+    assert done.status_code == 200, done.text
+    body = await history(client, **span(seeded, timedelta(hours=1), after=timedelta(minutes=5)))
+    notes = {(n["kind"], n["text"]): n for n in body["annotations"]}
+    window = notes["maintenance", "maintenance (alarms suppressed): door seal replaced, by tech"]
+    assert (window["at"], window["end"]) == (t.timestamp(), (t + timedelta(minutes=20)).timestamp())
+    ack = [n for (kind, _), n in notes.items() if kind == "acknowledged"]
+    assert len(ack) == 1  # alerts acknowledged together are one note
+    assert ack[0]["text"].startswith("acknowledged by op")
+    assert ack[0]["text"].endswith(": seen")
+    assert ("disposition", "released lot A1 by qa: data reviewed") in notes
+    # another unit's chart does not show them
+    other = await client.get(
+        "/ui/history", params={"location": "cc-room", **span(seeded, timedelta(hours=1))}
+    )
+    assert other.json()["annotations"] == []
+
+
 # One seeded site per test costs ~15 s on a loaded machine: each test covers several checks.
 async def test_history_data_resolutions_and_csv(client: httpx.AsyncClient, seeded: Seeded) -> None:
     await _raw_history_has_limits_excursion_gap_and_figures(client, seeded)
@@ -182,6 +223,9 @@ async def test_history_data_resolutions_and_csv(client: httpx.AsyncClient, seede
     await _csv_matches_the_readings_api(client, seeded)
 
 
-async def test_page_assets_and_refusals(client: httpx.AsyncClient, seeded: Seeded) -> None:
+async def test_page_assets_annotations_and_refusals(
+    client: httpx.AsyncClient, seeded: Seeded, timescale_url: str
+) -> None:
     await _page_and_chart_assets(client, seeded)
     await _bad_requests_are_refused(client, seeded)
+    await _annotations(client, seeded, timescale_url)

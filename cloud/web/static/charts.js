@@ -11,6 +11,58 @@ const SHADE = {
   no_data: "rgba(107, 111, 118, 0.18)",
   gap: "rgba(107, 111, 118, 0.18)",
 };
+const MARK = {
+  alert: { colour: "#b86e00", glyph: "!" },
+  acknowledged: { colour: "#1b7f3b", glyph: "✓" },
+  disposition: { colour: "#7a4fd6", glyph: "Q" },
+  maintenance: { colour: "#2f6fb3", glyph: "M" },
+};
+SHADE.maintenance = "rgba(47, 111, 179, 0.12)";
+
+// Annotations: a marked line per instant (the windows are shaded), listed under the chart too.
+function drawMarks(u, notes) {
+  const { ctx, bbox } = u;
+  const ratio = window.devicePixelRatio || 1;
+  ctx.save();
+  ctx.font = `bold ${Math.round(11 * ratio)}px system-ui, sans-serif`;
+  ctx.textAlign = "center";
+  ctx.textBaseline = "top";
+  ctx.lineWidth = ratio;
+  ctx.setLineDash([]);
+  for (const note of notes) {
+    const x = Math.round(u.valToPos(note.at, "x", true));
+    if (x < bbox.left || x > bbox.left + bbox.width) continue;
+    const mark = MARK[note.kind];
+    ctx.strokeStyle = mark.colour;
+    ctx.fillStyle = mark.colour;
+    ctx.globalAlpha = 0.5;
+    ctx.beginPath();
+    ctx.moveTo(x, bbox.top + 14 * ratio);
+    ctx.lineTo(x, bbox.top + bbox.height);
+    ctx.stroke();
+    ctx.globalAlpha = 1;
+    ctx.fillText(mark.glyph, x, bbox.top + 1 * ratio);
+  }
+  ctx.restore();
+}
+
+function listNotes(list, notes, format) {
+  list.replaceChildren();
+  for (const note of notes) {
+    const item = document.createElement("li");
+    item.className = note.kind;
+    item.dataset.kind = note.kind;
+    const when = note.end === null ? format(note.at) : `${format(note.at)} – ${format(note.end)}`;
+    item.textContent = `${MARK[note.kind].glyph} ${when}: ${note.text}`;
+    list.append(item);
+  }
+  if (!notes.length) {
+    const item = document.createElement("li");
+    item.textContent = "Nothing noted in this range.";
+    list.append(item);
+  }
+}
+
 const LIMIT_STYLE = {
   action: { colour: "#b3261e", dash: [] },
   alert: { colour: "#b86e00", dash: [6, 4] },
@@ -164,7 +216,7 @@ function makeChart(box, view, payload, onSelectRange) {
     legend: { live: true },
     hooks: {
       drawClear: [(u) => shadeIntervals(u, view.shaded)],
-      draw: [(u) => drawLimits(u, limits)],
+      draw: [(u) => { drawLimits(u, limits); drawMarks(u, view.marks); }],
       setSelect: [(u) => {
         if (u.select.width < 4) return;
         const a = u.posToVal(u.select.left, "x");
@@ -195,7 +247,7 @@ function unitHistory(section) {
   const shown = section.querySelector(".shown");
   const csv = section.querySelector("a.csv");
   const format = zoned(section.dataset.tz);
-  const view = { tz: section.dataset.tz, start: 0, end: 0, shaded: [] };
+  const view = { tz: section.dataset.tz, start: 0, end: 0, shaded: [], marks: [] };
   let chart = null;
   let request = 0;
 
@@ -221,6 +273,11 @@ function unitHistory(section) {
     const payload = await response.json();
     if (mine !== request) return;
     view.shaded = shadedFrom(payload);
+    const notes = payload.annotations || [];
+    for (const n of notes) if (n.end !== null) view.shaded.push({ start: n.at, end: n.end, kind: "maintenance" });
+    view.marks = notes.filter((n) => n.end === null);
+    const list = section.querySelector("ol.annotations");
+    if (list) listNotes(list, notes, format);
     if (chart) chart.destroy();
     chart = makeChart(box, view, payload, (a, b) => load(a, b));
     fillStats(section, payload);
