@@ -32,7 +32,8 @@ HOURLY_UP_TO = timedelta(days=62)
 MAX_SPAN = timedelta(days=3 * 366)
 """The longest range one request may ask for (three years of daily rows per sensor)."""
 MAX_RAW_ROWS = 200_000
-"""A cap on raw readings per request: two days at one reading per second, all sensors."""
+"""Raw readings per request at most (two days at one reading a second is 172 800); beyond it
+the hourly rollups are served instead of a silently cut series."""
 
 
 @dataclass(frozen=True)
@@ -154,9 +155,10 @@ WHERE sensor_id = ANY(%(sensors)s) AND time >= %(start)s AND time < %(end)s
   AND quality <> 'bad' AND value IS NOT NULL
 ORDER BY sensor_id, time LIMIT %(limit)s
 """
+# buckets that overlap the range: the one the range starts in too (a local day lasts 23-25 h)
 _ROLLUP_SQL = """
 SELECT sensor_id, bucket, samples, min_value, avg_value, max_value FROM {table}
-WHERE sensor_id = ANY(%(sensors)s) AND bucket >= %(start)s AND bucket < %(end)s
+WHERE sensor_id = ANY(%(sensors)s) AND bucket > %(start)s - %(width)s AND bucket < %(end)s
 ORDER BY sensor_id, bucket
 """
 _EXCURSIONS_SQL = """
@@ -171,15 +173,23 @@ async def history(
 ) -> History:
     """The unit's readings in [start, end) at the resolution the span calls for."""
     resolution = resolution_for(end - start)
-    params = {"sensors": unit.sensors, "start": start, "end": end, "limit": MAX_RAW_ROWS}
+    params = {"sensors": unit.sensors, "start": start, "end": end, "limit": MAX_RAW_ROWS + 1}
     by_sensor = {s: SensorSeries(s) for s in unit.sensors}
     if resolution == "raw":
         cur = await conn.execute(_RAW_SQL, params)
-        for sensor, t, value in await cur.fetchall():
-            _append(by_sensor[sensor], t, 1, (value, value, value))
-    else:
+        rows = await cur.fetchall()
+        if len(rows) > MAX_RAW_ROWS:
+            # more readings than a chart can use (many fast sensors): hourly rather than cut
+            resolution = "hourly"
+        else:
+            for sensor, t, value in rows:
+                _append(by_sensor[sensor], t, 1, (value, value, value))
+    if resolution != "raw":
         table = "readings_hourly" if resolution == "hourly" else "readings_daily"
-        cur = await conn.execute(_ROLLUP_SQL.format(table=table).encode(), params)
+        width = timedelta(hours=1) if resolution == "hourly" else timedelta(hours=25)
+        cur = await conn.execute(
+            _ROLLUP_SQL.format(table=table).encode(), {**params, "width": width}
+        )
         for sensor, t, n, lo, mean, hi in await cur.fetchall():
             _append(by_sensor[sensor], t, int(n), (lo, mean, hi))
     step = {"raw": None, "hourly": timedelta(hours=1), "daily": timedelta(days=1)}[resolution]

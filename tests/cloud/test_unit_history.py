@@ -14,6 +14,7 @@ import httpx
 import psycopg
 import pytest
 
+import cloud.web.history
 from cloud.jobs.rollups import refresh_rollups
 from tests.support.cloud_ingest import app_client
 from tests.support.coldchain_seed import FRIDGE_A, SENSOR
@@ -217,8 +218,16 @@ async def _annotations(client: httpx.AsyncClient, seeded: Seeded, url: str) -> N
 
 
 # One seeded site per test costs ~15 s on a loaded machine: each test covers several checks.
-async def test_history_data_resolutions_and_csv(client: httpx.AsyncClient, seeded: Seeded) -> None:
+async def test_history_data_resolutions_and_csv(
+    client: httpx.AsyncClient, seeded: Seeded, monkeypatch: pytest.MonkeyPatch
+) -> None:
     await _raw_history_has_limits_excursion_gap_and_figures(client, seeded)
+    # more raw readings than a chart takes: the hourly rollups, never a silently cut series
+    monkeypatch.setattr(cloud.web.history, "MAX_RAW_ROWS", 99)
+    crowded = await history(client, **span(seeded, timedelta(0)))
+    assert crowded["resolution"] == "hourly"
+    assert sum(n for s in crowded["series"] for n in s["samples"]) == 100
+    monkeypatch.undo()
     await _long_ranges_come_from_rollups(client, seeded)
     await _csv_matches_the_readings_api(client, seeded)
 
