@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 from typing import Annotated
 
 from pydantic import Field
@@ -38,3 +39,6 @@ class WebSettings(BaseSettings):
     """A dashboard session unused this long ends (the live event stream does not count)."""
     session_lifetime: Positive = timedelta(hours=12)
     """A dashboard session ends this long after sign-in: one shift."""
+    vendor_dir: Path | None = None
+    """Where the npm packages of ``cloud/web/vendor`` (uPlot) are installed; default: its
+    ``node_modules`` beside the source (``make web-deps``). The image sets it (Dockerfile)."""

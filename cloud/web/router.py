@@ -256,9 +256,9 @@ def _add_session_routes(router: APIRouter, cfg: WebSettings) -> None:
         if name not in _VENDOR:
             raise HTTPException(status.HTTP_404_NOT_FOUND)
         path, media_type = _VENDOR[name]
-        package = resources.files("cloud.web").joinpath("vendor", "node_modules", "uplot")
+        modules = cfg.vendor_dir or resources.files("cloud.web").joinpath("vendor", "node_modules")
         try:
-            text = package.joinpath(*path.split("/")).read_text("utf-8")
+            text = modules.joinpath("uplot", *path.split("/")).read_text("utf-8")
         except FileNotFoundError as err:
             raise HTTPException(
                 status.HTTP_503_SERVICE_UNAVAILABLE, "chart library not installed: make web-deps"

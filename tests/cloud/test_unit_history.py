@@ -8,14 +8,18 @@ import csv
 import io
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
 import psycopg
 import pytest
+from fastapi import FastAPI
 
 import cloud.web.history
 from cloud.jobs.rollups import refresh_rollups
+from cloud.web.config import WebSettings
+from cloud.web.router import build_router
 from tests.support.cloud_ingest import app_client
 from tests.support.coldchain_seed import FRIDGE_A, SENSOR
 from tests.support.web_dashboard import Seeded, seeded_site
@@ -238,3 +242,21 @@ async def test_page_assets_annotations_and_refusals(
     await _page_and_chart_assets(client, seeded)
     await _bad_requests_are_refused(client, seeded)
     await _annotations(client, seeded, timescale_url)
+
+
+async def test_vendor_files_come_from_the_configured_folder(tmp_path: Path) -> None:
+    """The image installs uPlot outside the package (COLDTRACE_WEB_VENDOR_DIR); a missing
+    install answers 503 with what to run, never a 500."""
+    dist = tmp_path / "uplot" / "dist"
+    dist.mkdir(parents=True)
+    (dist / "uPlot.min.css").write_text(".uplot{}", "utf-8")
+    app = FastAPI()
+    app.include_router(build_router(WebSettings(vendor_dir=tmp_path)))
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://ui") as client:
+        css = await client.get("/ui/vendor/uPlot.min.css")
+        assert (css.status_code, css.text) == (200, ".uplot{}")
+        assert css.headers["content-type"].startswith("text/css")
+        missing = await client.get("/ui/vendor/uPlot.iife.min.js")
+        assert missing.status_code == 503
+        assert "make web-deps" in missing.text
