@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import getpass
 import signal
+import socket
 import sys
 from collections.abc import Callable
 
@@ -31,6 +32,9 @@ def register(
     serve.add_argument("--no-processor", action="store_true", help="do not run the processor")
     serve.add_argument("--no-scheduler", action="store_true", help="do not run scheduled jobs")
     serve.add_argument("--no-access-log", action="store_true", help="do not log every HTTP request")
+    # a listening socket inherited from the parent (coldtrace demo binds the port itself, so a
+    # port in use is its error and never another server answering in this one's place)
+    serve.add_argument("--fd", type=int, help=argparse.SUPPRESS)
     serve.set_defaults(handler=lambda args: _serve(args, url(args)))
 
     process = cloud_sub.add_parser("process", help="the processor alone (no HTTP API)")
@@ -81,7 +85,7 @@ def _serve(args: argparse.Namespace, database_url: str) -> int:
     )
     # Open dashboard event streams would otherwise hold a SIGTERM for up to their lifetime;
     # requests in flight (a batch being committed) get this long to finish.
-    uvicorn.run(
+    config = uvicorn.Config(
         create_app(settings),
         host=settings.host,
         port=settings.port,
@@ -90,7 +94,12 @@ def _serve(args: argparse.Namespace, database_url: str) -> int:
         access_log=not args.no_access_log,
         limit_concurrency=settings.limits.max_connections,
     )
-    return 0
+    server = uvicorn.Server(config)
+    if args.fd is None:
+        server.run()
+    else:  # socket(fileno=) reads the family from the descriptor (uvicorn's fd= assumes Unix)
+        server.run(sockets=[socket.socket(fileno=args.fd)])
+    return 0 if server.started else 3  # uvicorn.run's exit code when start-up failed
 
 
 def _process(database_url: str) -> int:

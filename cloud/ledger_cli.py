@@ -34,6 +34,11 @@ EXIT_UNREADABLE = 2
 EXIT_TAMPERED = 3
 
 
+def _first_line(err: BaseException) -> str:
+    """One line of an error (psycopg adds a hint line), as every coldtrace command reports."""
+    return (str(err).strip().splitlines() or [type(err).__name__])[0]
+
+
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     ledger = sub.add_parser("ledger", help="the inventory ledger")
     ledger_sub = ledger.add_subparsers(dest="ledger_command", required=True)
@@ -200,7 +205,7 @@ def _verify(args: argparse.Namespace) -> int:
     try:
         report = asyncio.run(run())
     except psycopg.Error as err:
-        print(f"cannot read the ledger: {err}", file=sys.stderr)
+        print(f"cannot read the ledger: {_first_line(err)}", file=sys.stderr)
         return EXIT_UNREADABLE
     _print_report(report)
     for problem in anchor_problems:
@@ -232,7 +237,7 @@ def _head(args: argparse.Namespace) -> int:
     try:
         entry_id, digest = asyncio.run(run())
     except psycopg.Error as err:
-        print(f"cannot read the ledger: {err}", file=sys.stderr)
+        print(f"cannot read the ledger: {_first_line(err)}", file=sys.stderr)
         return EXIT_UNREADABLE
     if entry_id is None:
         print("the ledger is empty", file=sys.stderr)
@@ -273,5 +278,5 @@ def _users(args: argparse.Namespace) -> int:
     try:
         return asyncio.run(run())
     except (AuthError, psycopg.Error) as err:
-        print(str(err), file=sys.stderr)
+        print(_first_line(err), file=sys.stderr)
         return 1

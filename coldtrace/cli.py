@@ -70,8 +70,18 @@ def _cmd_db(args: argparse.Namespace) -> int:
     return asyncio.run(run())
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("coldtrace")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown (not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="coldtrace", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"coldtrace {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     services = sub.add_parser("services", help="private PostgreSQL + Mosquitto for tests and demo")
@@ -113,10 +123,85 @@ def _extensions() -> list[Callable[[argparse._SubParsersAction[argparse.Argument
     return commands.REGISTRARS
 
 
+def _leaf(err: BaseException) -> BaseException:
+    """The first real error inside task-group wrappers."""
+    while isinstance(err, BaseExceptionGroup) and err.exceptions:
+        err = err.exceptions[0]
+    return err
+
+
+def _first_line(err: BaseException) -> str:
+    lines = str(err).strip().splitlines()
+    return lines[0].strip() if lines else type(err).__name__
+
+
+def user_error(err: BaseException) -> str | None:
+    """One clear line for an error the user can act on, or None for a bug (keep its traceback).
+
+    Bad or unreachable database URLs, a database without the coldtrace schema, refused
+    permissions, invalid settings, missing files and the demo's own refusals.
+    """
+    import psycopg
+    import pydantic
+
+    from coldtrace.demo import DemoError
+
+    def settings(e: BaseException) -> str:
+        assert isinstance(e, pydantic.ValidationError)
+        return "invalid setting: " + "; ".join(
+            f"{'.'.join(str(p) for p in x['loc']) or 'value'}: {x['msg']}" for x in e.errors()
+        )
+
+    def file(e: BaseException) -> str:
+        assert isinstance(e, OSError)
+        return f"{e.strerror}: {e.filename}"
+
+    rules: list[tuple[Callable[[BaseException], bool], Callable[[BaseException], str]]] = [
+        (lambda e: isinstance(e, DemoError), str),
+        (
+            lambda e: isinstance(e, psycopg.errors.UndefinedTable | psycopg.errors.UndefinedColumn),
+            lambda e: (
+                f"the database is not migrated to this version ({_first_line(e)}):"
+                " run `coldtrace db migrate --database-url URL` first"
+            ),
+        ),
+        (
+            lambda e: isinstance(e, psycopg.errors.InsufficientPrivilege),
+            lambda e: f"the database role may not do this: {_first_line(e)}",
+        ),
+        (
+            lambda e: isinstance(e, psycopg.OperationalError),
+            lambda e: f"cannot connect to the database: {_first_line(e)}",
+        ),
+        (  # no SQLSTATE: raised while parsing the connection string
+            lambda e: type(e) is psycopg.ProgrammingError,
+            lambda e: f"bad database URL: {_first_line(e)}",
+        ),
+        (lambda e: isinstance(e, pydantic.ValidationError), settings),
+        (lambda e: isinstance(e, FileNotFoundError | PermissionError | IsADirectoryError), file),
+    ]
+    err = _leaf(err)
+    for applies, say in rules:
+        if applies(err):
+            return say(err)
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Runs one command. Errors a user can fix are one line on stderr (exit status 1);
+    COLDTRACE_TRACEBACK=1 shows their traceback too. Bugs keep their traceback."""
     args = build_parser().parse_args(argv)
     handler: Handler = args.handler
-    return handler(args)
+    try:
+        return handler(args)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as err:  # sorted by user_error; the rest re-raised with its traceback
+        message = user_error(err)
+        if message is None or os.environ.get("COLDTRACE_TRACEBACK") == "1":
+            raise
+        print(f"coldtrace {args.command}: error: {message}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

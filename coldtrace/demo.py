@@ -25,6 +25,11 @@ one matching its ASN, one with a case too many, one that nobody announced.
 
 Ctrl-C (SIGINT) or SIGTERM stops everything: the edge agent flushes its outbox, the simulators
 close, the cloud service gets SIGTERM and is waited for.
+
+Safe to run twice: the demo binds its port itself before touching anything (a port in use is
+an error, never another server answering in its place; the cloud child inherits the socket),
+and holds a PostgreSQL advisory lock named after its database for as long as it runs, taken
+before the database is dropped; a database someone is connected to is not dropped either.
 """
 
 from __future__ import annotations
@@ -32,9 +37,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import errno
 import logging
 import os
 import signal
+import socket
 import sys
 import tempfile
 import time
@@ -45,7 +52,7 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 from uuid import uuid4
 
 import httpx
@@ -72,6 +79,8 @@ class DemoSettings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     database_name: str = Field(default="coldtrace_demo", pattern=r"^[a-z][a-z0-9_]{0,62}$")
+    host: str = Field(default="127.0.0.1", min_length=1)
+    """The address the dashboard and API listen on (0.0.0.0: every interface, for the LAN)."""
     port: int = Field(default=8000, ge=0, le=65535)
     """The cloud service's port; 0 picks a free one."""
     history: timedelta = Field(default=timedelta(hours=6), gt=timedelta(0))
@@ -172,24 +181,116 @@ class BacklogSource:
 # --- database and cloud process -----------------------------------------------------------------
 
 
-def fresh_database(server_url: str, name: str, within: timedelta) -> str:
-    """Drops and creates database ``name`` on the server; returns its URL.
+LOCK_CLASS = 0x63746465
+"""First key of the demo's advisory lock ("ctde"); the second is hashtext(database name)."""
 
-    A server still starting up (or restarting) is waited for, up to ``within``.
+
+def progress(message: str) -> None:
+    """One line of progress for the person who started the demo."""
+    print(f"demo: {message}", flush=True)
+
+
+def claim_database(
+    server_url: str, name: str, within: timedelta
+) -> tuple[psycopg.Connection[tuple[Any, ...]], str]:
+    """Drops and creates database ``name`` on the server; returns the lock's connection and URL.
+
+    The returned connection holds the demo's advisory lock on ``name``: keep it open while the
+    demo runs (PostgreSQL releases the lock when it closes, also if this process is killed).
+    Refuses with DemoError, before dropping anything, when another demo holds the lock or any
+    session is connected to the database. A server still starting up is waited for.
     """
     from urllib.parse import urlsplit, urlunsplit
 
     deadline = time.monotonic() + within.total_seconds()
     while True:
         try:
-            with psycopg.connect(server_url, autocommit=True, connect_timeout=5) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-                conn.execute(f'CREATE DATABASE "{name}"')
-            return urlunsplit(urlsplit(server_url)._replace(path="/" + name))
+            conn = psycopg.connect(
+                server_url, autocommit=True, connect_timeout=5, application_name="coldtrace demo"
+            )
+            break
         except psycopg.OperationalError as err:
             if time.monotonic() >= deadline:
                 raise DemoError(f"PostgreSQL at {server_url} is not reachable: {err}") from err
             time.sleep(0.5)
+    try:
+        _lock_and_recreate(conn, name)
+    except BaseException:
+        conn.close()
+        raise
+    return conn, urlunsplit(urlsplit(server_url)._replace(path="/" + name))
+
+
+def _lock_and_recreate(conn: psycopg.Connection[tuple[Any, ...]], name: str) -> None:
+    row = conn.execute(
+        "SELECT pg_try_advisory_lock(%s, hashtext(%s))", (LOCK_CLASS, name)
+    ).fetchone()
+    if not (row and row[0]):
+        raise DemoError(
+            f"a coldtrace demo is already running on database {name}: stop it first,"
+            " or give this one another --database-name"
+        )
+    sessions = conn.execute(
+        "SELECT coalesce(nullif(application_name, ''), usename, '?') FROM pg_stat_activity"
+        " WHERE datname = %s AND pid <> pg_backend_pid()",
+        (name,),
+    ).fetchall()
+    if sessions:
+        who = ", ".join(sorted({str(r[0]) for r in sessions}))
+        raise DemoError(
+            f"database {name} is in use ({len(sessions)} session(s): {who}) and is not"
+            " dropped: close them, or give the demo another --database-name"
+        )
+    conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+    conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def listen_socket(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on ``host``:``port`` for the cloud child to inherit.
+
+    Bound here, before anything else happens, so a port in use stops the demo with a clear
+    error instead of the demo talking to whatever server already answers there.
+    """
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+    except socket.gaierror as err:
+        raise DemoError(f"--host {host}: {err.strerror}") from err
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn; not SO_REUSEPORT
+        sock.bind(address)
+        sock.listen(2048)
+    except OSError as err:
+        sock.close()
+        if err.errno == errno.EADDRINUSE:
+            raise DemoError(
+                f"port {port} on {host} is already in use (another coldtrace demo or server?):"
+                " stop it, or pass --port (0 picks a free one)"
+            ) from err
+        raise DemoError(f"cannot listen on {host} port {port}: {err.strerror}") from err
+    sock.set_inheritable(True)
+    return sock
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+def service_urls(host: str, port: int) -> tuple[str, str]:
+    """(URL this machine's clients use, URL to give people) for a service on ``host``."""
+    wildcard = host in {"0.0.0.0", "::", ""}  # noqa: S104 (a comparison, not a bind)
+    local = "127.0.0.1" if wildcard else host
+    shown = local
+    if wildcard:
+        try:  # the address of the interface that routes outwards; connect() sends nothing
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+                probe.connect(("192.0.2.1", 9))
+                shown = str(probe.getsockname()[0])
+        except OSError:
+            shown = socket.gethostname()
+    return f"http://{_url_host(local)}:{port}", f"http://{_url_host(shown)}:{port}"
 
 
 async def prepare_database(
@@ -209,20 +310,23 @@ async def prepare_database(
 
 @contextlib.asynccontextmanager
 async def cloud_process(
-    url: str, port: int, startup: timedelta, ledger_key: Path | None = None
+    url: str, listener: socket.socket, startup: timedelta, ledger_key: Path | None = None
 ) -> AsyncIterator[str]:
-    """``coldtrace cloud serve`` as a child; yields its base URL once /healthz answers 200."""
+    """``coldtrace cloud serve`` on ``listener`` as a child; yields its base URL once /healthz
+    answers 200 (the child is then the only one that can answer there)."""
     env = {
         **os.environ,
         **({"COLDTRACE_CLOUD_LEDGER__SIGNING_KEY_FILE": str(ledger_key)} if ledger_key else {}),
         "COLDTRACE_CLOUD_PROCESSOR__POLL_INTERVAL": "PT0.5S",
         "COLDTRACE_WEB_POLL_INTERVAL": "PT1S",
     }
+    host, port = listener.getsockname()[:2]
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "coldtrace", "cloud", "serve", "--database-url", url,
-        "--port", str(port), "--no-access-log", env=env,
+        "--host", str(host), "--port", str(port), "--fd", str(listener.fileno()),
+        "--no-access-log", env=env, pass_fds=(listener.fileno(),),
     )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
+    base = service_urls(str(host), int(port))[0]
     try:
         await _wait_healthy(proc, base, startup)
         yield base
@@ -268,7 +372,11 @@ def ledger_key() -> tuple[LedgerSigner, Path, Path]:
 
 
 def print_banner(
-    base: str, creds: demo_site.Credentials, database_url: str, public_key: Path | None = None
+    base: str,
+    creds: demo_site.Credentials,
+    database_url: str,
+    public_key: Path | None = None,
+    shown: str | None = None,
 ) -> None:
     verify = (
         f"  Ledger key: {public_key}   (check: coldtrace ledger verify --database-url"
@@ -276,9 +384,15 @@ def print_banner(
         if public_key
         else ""
     )
+    lan = (
+        f"  On the LAN: {shown}/ui   (plain HTTP: a trusted network only)\n"
+        if shown and shown != base
+        else ""
+    )
     print(
         f"\ncoldtrace demo is running.\n"
         f"  Dashboard:  {base}/ui   (sign in with an API token below)\n"
+        f"{lan}"
         f"  QA user 'demo-qa' token:             {creds.qa_token}\n"
         f"  Operator 'demo-operator' token:      {creds.operator_token}\n"
         f"  API:        {base}/docs\n"
@@ -295,33 +409,43 @@ async def run(settings: DemoSettings, stop: asyncio.Event) -> int:
     from coldtrace.demo_wiring import edge_config, feed_pallets, simulators, source_specs
     from edge.agent import run_agent
 
-    server_url = await asyncio.to_thread(devservices.PostgresService.default().start)
-    mqtt_url = await asyncio.to_thread(devservices.MosquittoService.default().start)
-    database_url = await asyncio.to_thread(
-        fresh_database, server_url, settings.database_name, settings.startup_timeout
-    )
-    now = datetime.now(UTC)
-    signer, private_key, public_key = await asyncio.to_thread(ledger_key)
-    creds = await prepare_database(database_url, now, settings.history, signer)
-    port = settings.port or devservices.free_port()
-    scenario = Scenario(
-        name="compressor-failure",
-        description=f"{demo_site.FAILING_UNIT}'s compressor dies",
-        events=(StartFault(at=settings.history - settings.failure_before_now,
-                           unit=demo_site.FAILING_UNIT, fault=Fault.COMPRESSOR_FAILURE),),
-    )  # fmt: skip
-    site = demo_site.simulated_site()
-    start = now - settings.history
-    opcua = SiteRuntime(site, start=start, scenario=scenario, transport="opcua")
-    mqtt = SiteRuntime(site, start=start, transport="mqtt")
-    sensors = {u.unit_id: u.sensor_id for u in demo_site.UNITS}
-    backlog = Backlog(backfill(opcua, now, sensors, now) + backfill(mqtt, now, sensors, now))
-    log.info("backlog of %d readings over %s", backlog.pending, settings.history)
-
+    # the port first: a second demo on the same port stops here, having touched nothing
+    listener = listen_socket(settings.host, settings.port)
     async with AsyncExitStack() as stack:
-        base = await stack.enter_async_context(
-            cloud_process(database_url, port, settings.startup_timeout, private_key)
+        stack.callback(listener.close)
+        port = int(listener.getsockname()[1])
+        progress(f"listening on {settings.host} port {port}")
+        progress("starting PostgreSQL/TimescaleDB and Mosquitto")
+        server_url = await asyncio.to_thread(devservices.PostgresService.default().start)
+        mqtt_url = await asyncio.to_thread(devservices.MosquittoService.default().start)
+        progress(f"creating database {settings.database_name}")
+        lock, database_url = await asyncio.to_thread(
+            claim_database, server_url, settings.database_name, settings.startup_timeout
         )
+        stack.callback(lock.close)  # releases the demo's lock on the database
+        now = datetime.now(UTC)
+        signer, private_key, public_key = await asyncio.to_thread(ledger_key)
+        progress("migrating and loading the demo site (units, products, lots, ASNs, users)")
+        creds = await prepare_database(database_url, now, settings.history, signer)
+        scenario = Scenario(
+            name="compressor-failure",
+            description=f"{demo_site.FAILING_UNIT}'s compressor dies",
+            events=(StartFault(at=settings.history - settings.failure_before_now,
+                               unit=demo_site.FAILING_UNIT, fault=Fault.COMPRESSOR_FAILURE),),
+        )  # fmt: skip
+        site = demo_site.simulated_site()
+        start = now - settings.history
+        opcua = SiteRuntime(site, start=start, scenario=scenario, transport="opcua")
+        mqtt = SiteRuntime(site, start=start, transport="mqtt")
+        sensors = {u.unit_id: u.sensor_id for u in demo_site.UNITS}
+        progress(f"simulating the last {settings.history} ({scenario.description})")
+        backlog = Backlog(backfill(opcua, now, sensors, now) + backfill(mqtt, now, sensors, now))
+        progress("starting the cloud service (API, processor, dashboard)")
+        base = await stack.enter_async_context(
+            cloud_process(database_url, listener, settings.startup_timeout, private_key)
+        )
+        listener.close()  # the child has its own copy
+        progress("starting the simulators (OPC-UA, MQTT, LoRaWAN, LLRP) and the edge agent")
         live = SimulatedClock(datetime.now(UTC), scale=1.0)
         sims = await simulators(stack, opcua, mqtt, live, mqtt_url)
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="coldtrace-demo-")))
@@ -332,16 +456,52 @@ async def run(settings: DemoSettings, stop: asyncio.Event) -> int:
         agent_stop = asyncio.Event()
         async with asyncio.TaskGroup() as group:
             agent = group.create_task(run_agent(config, agent_stop, specs), name="edge-agent")
-            pallets = group.create_task(feed_pallets(sims, settings.pallet_every), name="pallets")
-            print_banner(base, creds, database_url, public_key)
+            pallets = group.create_task(
+                feed_pallets(sims, settings.pallet_every, report=progress), name="pallets"
+            )
+            watch = group.create_task(watch_scenario(database_url, backlog), name="progress")
+            print_banner(
+                base, creds, database_url, public_key, service_urls(settings.host, port)[1]
+            )
             with contextlib.suppress(TimeoutError):
                 seconds = settings.duration.total_seconds() if settings.duration else None
                 await asyncio.wait_for(stop.wait(), seconds)
-            log.info("stopping: edge agent first (it flushes its outbox), then simulators, cloud")
+            progress("stopping: the edge agent flushes its outbox, then simulators and cloud")
             pallets.cancel()
+            watch.cancel()
             agent_stop.set()
             await agent
     return 0
+
+
+async def watch_scenario(database_url: str, backlog: Backlog, every: float = 3.0) -> None:
+    """Prints the scenario's progress: the backlog's upload, excursions, quarantines, receipts."""
+    total = backlog.pending
+    progress(f"uploading a backlog of {total} readings through the edge agent's outbox")
+    seen: set[str] = set()
+    async with await psycopg.AsyncConnection.connect(
+        database_url, autocommit=True, application_name="coldtrace demo (progress)"
+    ) as conn:
+        while True:
+            if total and backlog.pending == 0:
+                progress(f"backlog of {total} readings handed to the outbox; live from now on")
+                total = 0
+            cur = await conn.execute(
+                "SELECT 'excursion ' || l.name || ' ' || e.level, 'excursion: ' || l.name"
+                "  || ' outside its ' || e.level || ' limits since '"
+                "  || to_char(e.started_at AT TIME ZONE s.timezone, 'HH24:MI') || ' ' || s.timezone"
+                " FROM excursions e JOIN locations l USING (location_id)"
+                " JOIN sites s ON s.site_id = l.site_id WHERE e.ended_at IS NULL"
+                " UNION ALL SELECT 'quarantine ' || count(*), count(*) || ' lot(s) quarantined'"
+                " FROM ledger_entries WHERE movement = 'quarantine' HAVING count(*) > 0"
+                " UNION ALL SELECT 'receipt ' || passage_id, 'received at ' || door_id || ': '"
+                "  || outcome || ' (' || received || ' cases)' FROM receipts"
+            )
+            for key, text in await cur.fetchall():
+                if key not in seen:
+                    seen.add(key)
+                    progress(str(text))
+            await asyncio.sleep(every)
 
 
 def _backlog_spec(backlog: Backlog) -> SourceSpec:
@@ -366,7 +526,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     settings = DemoSettings(
-        database_name=args.database_name, port=args.port, history=args.history,
+        database_name=args.database_name, host=args.host, port=args.port, history=args.history,
         duration=args.duration,
         pallet_every=args.pallet_every,
     )  # fmt: skip
@@ -378,11 +538,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
             loop.add_signal_handler(sig, stop.set)
         return await run(settings, stop)
 
-    try:
-        return asyncio.run(main())
-    except DemoError as err:
-        print(f"coldtrace demo: {err}", file=sys.stderr)
-        return 1
+    return asyncio.run(main())  # a DemoError becomes one line in coldtrace.cli.main
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -391,6 +547,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     demo.add_argument("--duration", type=_duration, help="stop after this long (60s, 5m, 1h)")
     demo.add_argument("--port", type=int, default=8000, help="cloud HTTP port (0: a free one)")
+    demo.add_argument("--host", default="127.0.0.1",
+                      help="address to serve on (0.0.0.0: every interface, so other devices on"
+                           " the LAN can open the dashboard; plain HTTP); default 127.0.0.1",
+                      )  # fmt: skip
     demo.add_argument("--database-name", default="coldtrace_demo")
     demo.add_argument("--history", type=_duration, default=timedelta(hours=6),
                       help="simulated time before now, sent as a backlog (default 6h)")  # fmt: skip

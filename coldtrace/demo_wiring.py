@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from datetime import timedelta
@@ -126,8 +127,11 @@ DOOR_CLEAR = 5.0
 two pallets through one door never merge into one passage."""
 
 
-async def feed_pallets(sims: Simulators, every: timedelta) -> None:
-    """Drives the demo's pallets through their doors, inbound, one every ``every`` at most."""
+async def feed_pallets(
+    sims: Simulators, every: timedelta, report: Callable[[str], None] | None = None
+) -> None:
+    """Drives the demo's pallets through their doors, inbound, one every ``every`` at most;
+    ``report`` is told of each pallet as it goes through."""
     clear_at: dict[str, float] = {}
     for p in demo_site.PALLETS:
         await asyncio.sleep(every.total_seconds())
@@ -140,3 +144,5 @@ async def feed_pallets(sims: Simulators, every: timedelta) -> None:
         sims.scenes[p.door].add(passing)
         clear_at[p.door] = passing.end + DOOR_CLEAR
         log.info("pallet %s (%d cases) through %s", p.sscc, p.cases, p.door)
+        if report is not None:
+            report(f"pallet {p.sscc} ({p.cases} cases) passing {p.door}")

@@ -36,6 +36,9 @@ def _lines_until(proc: subprocess.Popen[str], pattern: str, timeout: float) -> d
             if proc.poll() is not None:
                 break
             continue
+        if line.startswith("demo: "):
+            fields.setdefault("progress", "")
+            fields["progress"] += line
         if m := re.match(r"\s+([A-Za-z' -]+?):\s+(\S+)", line):
             fields[m.group(1).strip()] = m.group(2)
         if re.search(pattern, line):
@@ -69,20 +72,22 @@ def test_demo_runs_the_scenario_and_stops_on_ctrl_c(postgres_url: str, demo_data
         banner = _lines_until(proc, r"Ctrl-C stops everything", timeout=90)
         dashboard, token = banner["Dashboard"], banner["QA user 'demo-qa' token"]
         database = banner["Database"]
+        for step in ("creating database", "migrating", "simulating", "starting the cloud"):
+            assert f"demo: {step}" in banner["progress"], banner["progress"]
         public_key = banner["Ledger key"]
         assert urlsplit(database).path == f"/{demo_database}"
         # a pallet every 4 s; give the last one time to be read, matched and shown
         deadline = time.monotonic() + 60
         page = ""
-        browser = httpx.Client(timeout=10)  # signs in: the cookie carries a session id
-        signed_in = browser.post(f"{dashboard}/login", data={"token": token})
-        assert signed_in.status_code == 303
-        assert COOKIE in browser.cookies
-        while time.monotonic() < deadline:
-            page = browser.get(dashboard).text
-            if page.count("data-receipt=") >= 3 and 'data-state="excursion"' in page:
-                break
-            time.sleep(2)
+        with httpx.Client(timeout=10) as browser:  # signs in: the cookie carries a session id
+            signed_in = browser.post(f"{dashboard}/login", data={"token": token})
+            assert signed_in.status_code == 303
+            assert COOKIE in browser.cookies
+            while time.monotonic() < deadline:
+                page = browser.get(dashboard).text
+                if page.count("data-receipt=") >= 3 and 'data-state="excursion"' in page:
+                    break
+                time.sleep(2)
         assert 'data-location="fridge-1" data-state="excursion"' in page
         assert page.count("data-receipt=") == 3
         assert "Insulin pen" in page  # a quarantined lot awaiting disposition
