@@ -103,7 +103,9 @@ class History:
 
 
 def resolution_for(span: timedelta) -> Resolution:
-    """>>> resolution_for(timedelta(hours=6)), resolution_for(timedelta(days=7))
+    """Where a chart of ``span`` takes its points from.
+
+    >>> resolution_for(timedelta(hours=6)), resolution_for(timedelta(days=7))
     ('raw', 'hourly')
     >>> resolution_for(timedelta(days=365))
     'daily'
