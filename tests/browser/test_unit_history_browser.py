@@ -20,7 +20,7 @@ from playwright.async_api import Browser, ConsoleMessage, Page, async_playwright
 
 from tests.browser.test_dashboard_browser import ARGS, CHROMIUM, SCREENSHOTS, sign_in
 from tests.support.cloud_processes import CloudProcess, serve
-from tests.support.coldchain_seed import FRIDGE_A
+from tests.support.coldchain_seed import DOCK, FRIDGE_A
 from tests.support.web_dashboard import Seeded, seeded_site
 
 UPLOT = Path(__file__).resolve().parents[2] / "cloud/web/vendor/node_modules/uplot/dist"
@@ -132,6 +132,13 @@ async def test_unit_history_chart(
     await section.locator("button[data-span='31536000']").click()  # a year: daily rollups
     await expect(section).to_have_attribute("data-resolution", "daily")
     await expect(canvas).to_be_visible()
+
+    # a place without a sensor: an empty chart with its figures at "—", no script error
+    await page.goto(f"{base}/ui/units/{DOCK}")
+    empty = page.locator("section.unit-history")
+    await expect(empty).to_have_attribute("data-loaded", "1")
+    await expect(empty.locator("[data-stat=max]")).to_have_text("—")
+    await expect(empty.locator("[data-stat=samples]")).to_have_text("0")
 
     await _lot_chart(page, base, seeded)
     await page.close()
