@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
+from zoneinfo import ZoneInfo
 
 import httpx
 import psycopg
@@ -64,6 +65,7 @@ async def test_unit_history_chart(
             " created_by) VALUES (%s, 'maintenance', %s, %s, 'defrost check', 'tech')",
             (FRIDGE_A, seeded.start, seeded.start + timedelta(minutes=15)),
         )
+        await conn.execute("UPDATE sites SET timezone = 'Europe/Paris'")
         await conn.commit()
     page = await browser.new_page(viewport={"width": 1200, "height": 900}, accept_downloads=True)
     problems: list[str] = []
@@ -88,7 +90,16 @@ async def test_unit_history_chart(
     await expect(section.locator("[data-limit=alert-low]")).to_have_text("alert low 3.0 °C")
     await expect(section.locator("[data-stat=max]")).to_have_text("12.0 °C")
     await expect(section.locator("[data-stat=min]")).to_have_text("5.0 °C")
-    await expect(section.locator(".shown")).to_contain_text("(UTC)")  # the site's zone
+    # times in the site's zone: the range shown ends now, as a Paris clock reads it
+    await expect(section.locator(".shown")).to_contain_text("(Europe/Paris)")
+    shown = await section.locator(".shown").text_content()
+    assert shown is not None
+    paris_zone = ZoneInfo("Europe/Paris")
+    until = datetime.strptime(shown.split(" – ")[1][:16], "%d/%m/%Y %H:%M").replace(
+        tzinfo=paris_zone
+    )
+    paris = datetime.now(paris_zone)
+    assert abs(until - paris) < timedelta(minutes=3), (shown, paris)
     note = section.locator("ol.annotations li[data-kind=maintenance]")
     await expect(note).to_contain_text("defrost check, by tech")
     await page.screenshot(path=str(SCREENSHOTS / "unit-history.png"), full_page=True)
