@@ -16,7 +16,7 @@ from cloud.web.kpis import Kpis
 from cloud.web.queries import Alert, Excursion, QuarantinedLot, Receipt, Unit
 from cloud.web.svg import sparkline
 
-STATIC_VERSION = "5"
+STATIC_VERSION = "6"
 """Bumped when app.js or app.css change, so browsers fetch the new files."""
 
 
@@ -93,7 +93,8 @@ def units_section(units: Sequence[Unit]) -> str:
     parts = []
     for site, members in sites.items():
         cards = "".join(_unit_card(u) for u in members)
-        parts.append(f"<h3>{e(site)}</h3><div class='units'>{cards}</div>")
+        zone = e(members[0].timezone)
+        parts.append(f"<h3>{e(site)}</h3><div class='units' data-timezone='{zone}'>{cards}</div>")
     return "".join(parts)
 
 
@@ -101,7 +102,7 @@ def _unit_card(u: Unit) -> str:
     limits = "" if u.low is None and u.high is None else f"{temp(u.low)} – {temp(u.high)}"
     return (
         f'<article class="unit {e(u.state)}" data-location="{e(u.location_id)}"'
-        f' data-state="{e(u.state)}">'
+        f' data-state="{e(u.state)}"{_freshness(u)}>'
         f"<h4><a href='/ui/units/{e(quote(u.location_id, safe=''))}'>{e(u.name)}</a></h4>"
         f"<div class='kind'>{e(u.kind)} · {e(u.profile_name or 'no profile')}"
         f"</div><div class='now'>{e(temp(u.last_value))}</div>"
@@ -109,6 +110,15 @@ def _unit_card(u: Unit) -> str:
         f"{sparkline(u.trend, low=u.low, high=u.high, label=f'{u.name}: 24 h')}"
         f"<div class='limits'>{e(limits)}</div></article>"
     )
+
+
+def _freshness(u: Unit) -> str:
+    """When the card's data is from and how long it stays current, for app.js to grey the card
+    with its age once it is older (also while the event stream is lost)."""
+    if u.last_time is None:
+        return ""
+    seconds = int(u.silence_after.total_seconds())
+    return f' data-last="{e(u.last_time.isoformat())}" data-silence-s="{seconds}"'
 
 
 def excursions_section(excursions: Sequence[Excursion], alerts: Sequence[Alert]) -> str:

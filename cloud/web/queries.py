@@ -37,6 +37,10 @@ class Unit:
     state: UnitState
     detail: str
     trend: list[Point]
+    silence_after: timedelta = timedelta(minutes=15)
+    """Data older than this is stale (the page greys the card when the stream is lost)."""
+    timezone: str = "UTC"
+    """The site's IANA time zone."""
 
 
 _UNITS_SQL = """
@@ -50,7 +54,8 @@ SELECT l.site_id, s.name, l.location_id, l.kind, l.name, p.name, p.action_low, p
                     AND d.ended_at IS NULL),
        EXISTS (SELECT 1 FROM alerts a WHERE a.location_id = l.location_id
                AND a.kind = 'early_warning' AND a.acknowledged_at IS NULL
-               AND a.at > %(now)s - interval '2 hours')
+               AND a.at > %(now)s - interval '2 hours'),
+       s.timezone
 FROM locations l
 JOIN sites s USING (site_id)
 LEFT JOIN storage_profiles p ON p.profile_id = l.profile_id
@@ -140,6 +145,8 @@ async def units(
                 state=state,
                 detail=detail,
                 trend=trends.get(str(r[9]), []) if r[9] is not None else [],
+                silence_after=r[8],
+                timezone=r[15],
             )
         )
     return out

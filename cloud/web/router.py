@@ -309,10 +309,18 @@ async def _history(
         return await history(conn, found, start=start, end=end)
 
 
+def _alive(cfg: WebSettings) -> str:
+    """A heartbeat the page can see (a comment it could not): the server's time, and within how
+    many seconds the next event comes, so a silently dead connection is noticed and shown."""
+    within = cfg.keepalive.total_seconds() + cfg.poll_interval.total_seconds()
+    data = {"at": datetime.now(UTC).isoformat(), "within_s": within}
+    return f"event: alive\ndata: {json.dumps(data)}\n\n"
+
+
 async def event_stream(
     pool: Pool, cfg: WebSettings, disconnected: Callable[[], Awaitable[bool]]
 ) -> AsyncIterator[str]:
-    """Server-sent events: all sections whenever their data changed; a comment when idle.
+    """Server-sent events: all sections whenever their data changed; an "alive" event when idle.
 
     Each poll borrows a pooled connection for a few milliseconds instead of holding one for
     the life of the stream, so open dashboards never starve the API of connections. The stream
@@ -333,5 +341,5 @@ async def event_stream(
             yield f"event: sections\ndata: {json.dumps(sections)}\n\n"
         elif time.monotonic() - idle_since >= cfg.keepalive.total_seconds():
             idle_since = time.monotonic()
-            yield ": idle\n\n"
+            yield _alive(cfg)
         await asyncio.sleep(cfg.poll_interval.total_seconds())

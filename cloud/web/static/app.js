@@ -59,18 +59,130 @@ function flushPendingSections() {
   if (Object.keys(held).length) swapSections(held);
 }
 
+// --- never show stale data as live ---------------------------------------------------------
+// The page remembers when it last heard from the server (a "sections" or "alive" event). When
+// the stream errors, or nothing arrives within the window the server announced, a banner says
+// "connection lost, data as of HH:MM" (the site's time zone), and every unit card whose
+// reading is older than its silence interval is greyed with its age, also while disconnected.
+const freshness = {
+  heardAt: null, // Date.now() when the last event arrived
+  serverOffsetMs: 0, // server clock minus this browser's clock, from "alive" events
+  withinMs: 60000, // the next event is due within this (the server says so in "alive")
+  lost: false,
+};
+
+function serverNow() {
+  return Date.now() + freshness.serverOffsetMs;
+}
+
+function siteZone() {
+  const holder = document.querySelector("[data-timezone]");
+  return holder ? holder.dataset.timezone : undefined;
+}
+
+function clockTime(ms) {
+  const zone = siteZone();
+  const options = { hour: "2-digit", minute: "2-digit", hourCycle: "h23" };
+  try {
+    return new Intl.DateTimeFormat("en-GB", zone ? { ...options, timeZone: zone } : options)
+      .format(new Date(ms)) + (zone ? ` ${zone}` : "");
+  } catch (_err) { // an unknown zone name: the browser's own
+    return new Intl.DateTimeFormat("en-GB", options).format(new Date(ms));
+  }
+}
+
+function age(ms) {
+  const minutes = Math.floor(ms / 60000);
+  if (minutes < 1) return `${Math.max(0, Math.floor(ms / 1000))} s`;
+  if (minutes < 120) return `${minutes} min`;
+  const hours = Math.floor(minutes / 60);
+  return hours < 48 ? `${hours} h ${String(minutes % 60).padStart(2, "0")} min`
+    : `${Math.floor(hours / 24)} d ${hours % 24} h`;
+}
+
+function markStaleUnits() {
+  const now = serverNow();
+  for (const card of document.querySelectorAll("article.unit[data-last]")) {
+    const last = Date.parse(card.dataset.last);
+    const silence = Number(card.dataset.silenceS) * 1000;
+    let note = card.querySelector(".age");
+    if (Number.isNaN(last) || !(now - last > silence)) {
+      card.classList.remove("stale");
+      if (note) note.remove();
+      continue;
+    }
+    card.classList.add("stale");
+    if (!note) {
+      note = document.createElement("div");
+      note.className = "age";
+      card.appendChild(note);
+    }
+    note.textContent = `no data for ${age(now - last)}`;
+  }
+}
+
+function showConnection() {
+  const live = document.getElementById("live");
+  let banner = document.getElementById("connection-lost");
+  if (live) live.hidden = freshness.lost || freshness.heardAt === null;
+  if (!freshness.lost) {
+    if (banner) banner.remove();
+    return;
+  }
+  if (!banner) {
+    banner = document.createElement("div");
+    banner.id = "connection-lost";
+    banner.className = "connection-lost";
+    banner.setAttribute("role", "alert");
+    document.body.insertBefore(banner, document.querySelector("main"));
+  }
+  banner.textContent = freshness.heardAt === null
+    ? "connection lost, no live data yet"
+    : `connection lost, data as of ${clockTime(freshness.heardAt + freshness.serverOffsetMs)}`;
+}
+
+function heard(serverAt) {
+  if (serverAt) freshness.serverOffsetMs = Date.parse(serverAt) - Date.now();
+  freshness.heardAt = Date.now();
+  freshness.lost = false;
+  showConnection();
+  markStaleUnits();
+}
+
 function connect() {
   if (!document.querySelector("[data-section]") || !window.EventSource) return;
-  const live = document.getElementById("live");
-  const source = new EventSource("/ui/events");
-  source.addEventListener("sections", (event) => swapSections(JSON.parse(event.data)));
-  source.addEventListener("open", () => { if (live) live.hidden = false; });
-  source.addEventListener("error", () => {
-    if (live) live.hidden = true;
-    // CLOSED (not CONNECTING) means the server refused the stream: the session ended (signed
-    // out elsewhere, idle, expired). Show the sign-in page rather than a silently stale board.
-    if (source.readyState === EventSource.CLOSED) window.location.assign("/ui/login");
-  });
+  let source = null;
+  const open = () => {
+    source = new EventSource("/ui/events");
+    source.addEventListener("sections", (event) => {
+      swapSections(JSON.parse(event.data));
+      heard(null);
+    });
+    source.addEventListener("alive", (event) => {
+      const data = JSON.parse(event.data);
+      if (data.within_s) freshness.withinMs = data.within_s * 1000 + 5000;
+      heard(data.at);
+    });
+    source.addEventListener("error", () => {
+      // CLOSED (not CONNECTING) means the server refused the stream: the session ended (signed
+      // out elsewhere, idle, expired). Show the sign-in page rather than a silently stale board.
+      if (source.readyState === EventSource.CLOSED) window.location.assign("/ui/login");
+      freshness.lost = true;
+      showConnection();
+    });
+  };
+  open();
+  // A connection that died without an error (a dropped network) is noticed by its silence.
+  setInterval(() => {
+    if (freshness.heardAt !== null && Date.now() - freshness.heardAt > freshness.withinMs) {
+      freshness.lost = true;
+      showConnection();
+      source.close(); // and start again: the first event of a new stream carries everything
+      open();
+    }
+    markStaleUnits();
+  }, 5000);
+  markStaleUnits();
 }
 
 async function onClick(event) {
