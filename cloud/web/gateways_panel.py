@@ -10,13 +10,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from psycopg import AsyncConnection
 from psycopg.rows import TupleRow
 
 from cloud.processing.streams import StreamState, stream_states
-from cloud.web.pages import e, when
+from cloud.web.pages import duration, e, when
+
+SKEW_SHOWN = timedelta(minutes=1)
+"""A gateway clock further off than this is flagged; less is within network and batching delay."""
 
 
 @dataclass(frozen=True)
@@ -25,6 +28,10 @@ class GatewayRow:
     site_id: str | None
     disabled: bool
     streams: tuple[StreamState, ...]
+    last_batch_at: datetime | None = None
+    """The cloud's receipt of the gateway's last stored batch (as GET /v1/gateways)."""
+    clock_skew: timedelta | None = None
+    """That batch's ``sent_at`` minus its receipt: positive when the gateway's clock is ahead."""
 
     @property
     def state(self) -> str:
@@ -39,11 +46,17 @@ async def gateway_rows(conn: AsyncConnection[TupleRow]) -> list[GatewayRow]:
     """Every gateway with its streams that are behind, failing or stalled; stalled first."""
     states = await stream_states(conn)
     cur = await conn.execute(
-        "SELECT gateway_id, site_id, disabled_at IS NOT NULL FROM gateways ORDER BY gateway_id"
+        "SELECT g.gateway_id, g.site_id, g.disabled_at IS NOT NULL, b.last_received_at,"
+        "       b.last_sent_at - b.last_received_at"
+        " FROM gateways g LEFT JOIN LATERAL ("
+        "     SELECT gs.last_received_at, gs.last_sent_at FROM gateway_streams gs"
+        "     WHERE gs.gateway_id = g.gateway_id AND gs.last_received_at IS NOT NULL"
+        "     ORDER BY gs.last_received_at DESC LIMIT 1) b ON true"
+        " ORDER BY g.gateway_id"
     )
     rows = [
-        GatewayRow(str(g), s, bool(d), tuple(x for x in states if x.gateway_id == g))
-        for g, s, d in await cur.fetchall()
+        GatewayRow(str(g), s, bool(d), tuple(x for x in states if x.gateway_id == g), at, skew)
+        for g, s, d, at, skew in await cur.fetchall()
     ]
     order = {"stalled": 0, "failing": 1, "behind": 2, "ok": 3}
     return sorted(rows, key=lambda r: (order[r.state], r.gateway_id))
@@ -54,7 +67,8 @@ def gateways_section(rows: Sequence[GatewayRow]) -> str:
         return "<p class='empty'>No gateway registered.</p>"
     body = "".join(_row(r) for r in rows)
     return (
-        "<table class='gateways'><thead><tr><th>Gateway</th><th>Site</th><th>Processing</th>"
+        "<table class='gateways'><thead><tr><th>Gateway</th><th>Site</th><th>Last batch</th>"
+        "<th>Clock</th><th>Processing</th>"
         f"<th>Detail</th></tr></thead><tbody>{body}</tbody></table>"
     )
 
@@ -70,9 +84,20 @@ def _row(r: GatewayRow) -> str:
     off = " (disabled)" if r.disabled else ""
     return (
         f'<tr class="{e(r.state)}" data-gateway="{e(r.gateway_id)}" data-state="{e(r.state)}">'
-        f"<td>{e(r.gateway_id)}{e(off)}</td><td>{e(r.site_id or '—')}</td><td>{label}</td>"
+        f"<td>{e(r.gateway_id)}{e(off)}</td><td>{e(r.site_id or '—')}</td>"
+        f"<td class='last-batch'>{when(r.last_batch_at)}</td>{_clock(r.clock_skew)}<td>{label}</td>"
         f"<td>{details}</td></tr>"
     )
+
+
+def _clock(skew: timedelta | None) -> str:
+    """The gateway's clock against the cloud's at its last batch (network time included)."""
+    if skew is None:
+        return "<td class='clock'>—</td>"
+    if abs(skew) < SKEW_SHOWN:
+        return "<td class='clock'>in step</td>"
+    side = "ahead" if skew > timedelta(0) else "behind"
+    return f"<td class='clock skewed'><b>{e(duration(abs(skew)))} {side}</b></td>"
 
 
 def _stream(s: StreamState) -> str:
