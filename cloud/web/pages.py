@@ -16,7 +16,7 @@ from cloud.web.kpis import Kpis
 from cloud.web.queries import Alert, Excursion, QuarantinedLot, Receipt, Unit
 from cloud.web.svg import sparkline
 
-STATIC_VERSION = "6"
+STATIC_VERSION = "7"
 """Bumped when app.js or app.css change, so browsers fetch the new files."""
 
 
