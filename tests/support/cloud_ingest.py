@@ -86,7 +86,13 @@ async def post(client: httpx.AsyncClient, gateway: Gateway, batch: Batch) -> htt
 @asynccontextmanager
 async def app_client(url: str, **overrides: object) -> AsyncIterator[httpx.AsyncClient]:
     """The app in-process (lifespan run), processor and scheduler off unless overridden."""
-    options: dict[str, object] = {"run_processor": False, "run_scheduler": False, **overrides}
+    # A ten-year backlog horizon: test data carries fixed 2026 dates (see FAST_ENV).
+    options: dict[str, object] = {
+        "run_processor": False,
+        "run_scheduler": False,
+        "admission": {"backlog_horizon": timedelta(days=3650)},
+        **overrides,
+    }
     settings = CloudSettings.model_validate({"database_url": url, **options})
     app = create_app(settings)
     async with app.router.lifespan_context(app):

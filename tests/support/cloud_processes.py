@@ -29,6 +29,9 @@ FAST_ENV = {
     "COLDTRACE_CLOUD_PROCESSOR__POLL_INTERVAL": "PT0.5S",
     "COLDTRACE_CLOUD_PROCESSOR__RECONNECT_DELAY": "PT0.2S",
     "COLDTRACE_CLOUD_POOL_TIMEOUT": "PT3S",
+    # Test data carries fixed 2026 dates; the default one-year backlog horizon would refuse them
+    # from 2027 on. Tests of the horizon itself set their own.
+    "COLDTRACE_CLOUD_ADMISSION__BACKLOG_HORIZON": "P3650D",
 }
 
 
