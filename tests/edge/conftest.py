@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import random
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -11,8 +12,10 @@ from uuid import UUID
 import httpx
 import pytest
 
+from edge.alarms import LocalAlarmConfig, LocalAlarms
 from edge.clock import ManualClock
 from edge.outbox import Outbox, OutboxLimits, SqliteOutbox
+from edge.uplink import Uplink, UplinkConfig
 from protocols.batch import Batch, BatchAck, Sequenced
 from protocols.records import Reading, Record
 
@@ -131,3 +134,42 @@ class FakeCloud:
 @pytest.fixture
 def fake_cloud(manual_clock: ManualClock) -> FakeCloud:
     return FakeCloud(manual_clock)
+
+
+BIG = OutboxLimits(max_records=1_000_000, max_bytes=1 << 30)
+
+
+def uplink_config(**changes: object) -> UplinkConfig:
+    """The uplink tests' config: https test cloud, batches of 5, backoff 1 s to 60 s."""
+    base: dict[str, object] = {
+        "cloud_url": "https://cloud.example/",
+        "token": TOKEN,
+        "max_batch_records": 5,
+        "backoff_initial": timedelta(seconds=1),
+        "backoff_max": timedelta(seconds=60),
+    }
+    return UplinkConfig.model_validate(base | changes)
+
+
+async def make_uplink(
+    outbox_factory: OutboxFactory,
+    cloud: FakeCloud,
+    clock: ManualClock,
+    n: int = 12,
+    **changes: object,
+) -> tuple[Outbox, Uplink, LocalAlarms]:
+    """An outbox holding readings 1..n, local alarms, and an uplink to ``cloud`` (seeded jitter)."""
+    outbox = await outbox_factory(BIG)
+    if n:
+        await outbox.append([reading(i) for i in range(1, n + 1)])
+    alarms = LocalAlarms("gw-1", LocalAlarmConfig(), clock, lambda _sensor: timedelta(0))
+    uplink = Uplink(
+        "gw-1",
+        outbox,
+        cloud.client(),
+        uplink_config(**changes),
+        clock,
+        alarms=alarms,
+        rng=random.Random(7),
+    )
+    return outbox, uplink, alarms

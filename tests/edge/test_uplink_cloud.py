@@ -3,56 +3,19 @@
 from __future__ import annotations
 
 import gzip
-import random
 from collections.abc import Callable
 from datetime import timedelta
 
 import httpx
 import pytest
 
-from edge.alarms import LocalAlarmConfig, LocalAlarms
 from edge.clock import ManualClock
-from edge.outbox import Outbox, OutboxLimits
-from edge.uplink import Uplink, UplinkConfig
+from edge.outbox import Outbox
+from edge.uplink import Uplink
 from protocols.batch import Batch
 from protocols.records import DeadLetter, Reading, Record
 from tests.edge.conftest import TOKEN, FakeCloud, OutboxFactory, reading
-
-BIG = OutboxLimits(max_records=1_000_000, max_bytes=1 << 30)
-
-
-def config(**changes: object) -> UplinkConfig:
-    base: dict[str, object] = {
-        "cloud_url": "https://cloud.example/",
-        "token": TOKEN,
-        "max_batch_records": 5,
-        "backoff_initial": timedelta(seconds=1),
-        "backoff_max": timedelta(seconds=60),
-    }
-    return UplinkConfig.model_validate(base | changes)
-
-
-async def make(
-    outbox_factory: OutboxFactory,
-    cloud: FakeCloud,
-    clock: ManualClock,
-    n: int = 12,
-    **changes: object,
-) -> tuple[Outbox, Uplink, LocalAlarms]:
-    outbox = await outbox_factory(BIG)
-    if n:
-        await outbox.append([reading(i) for i in range(1, n + 1)])
-    alarms = LocalAlarms("gw-1", LocalAlarmConfig(), clock, lambda _sensor: timedelta(0))
-    uplink = Uplink(
-        "gw-1",
-        outbox,
-        cloud.client(),
-        config(**changes),
-        clock,
-        alarms=alarms,
-        rng=random.Random(7),
-    )
-    return outbox, uplink, alarms
+from tests.edge.conftest import make_uplink as make
 
 
 async def drain(uplink: Uplink, outbox: Outbox, clock: ManualClock, limit: int = 200) -> list[str]:

@@ -6,49 +6,16 @@ from __future__ import annotations
 
 import asyncio
 import gzip
-import random
 from datetime import timedelta
 
 import httpx
 import pytest
 from pydantic import ValidationError
 
-from edge.alarms import LocalAlarmConfig, LocalAlarms
 from edge.clock import ManualClock
-from edge.outbox import Outbox, OutboxLimits
-from edge.uplink import Uplink, UplinkConfig
-from tests.edge.conftest import TOKEN, FakeCloud, OutboxFactory, reading
-
-BIG = OutboxLimits(max_records=1_000_000, max_bytes=1 << 30)
-
-
-def config(**changes: object) -> UplinkConfig:
-    base: dict[str, object] = {
-        "cloud_url": "https://cloud.example/",
-        "token": TOKEN,
-        "max_batch_records": 5,
-        "backoff_initial": timedelta(seconds=1),
-        "backoff_max": timedelta(seconds=60),
-    }
-    return UplinkConfig.model_validate(base | changes)
-
-
-async def make(
-    outbox_factory: OutboxFactory,
-    cloud: FakeCloud,
-    clock: ManualClock,
-    n: int = 3,
-    **changes: object,
-) -> tuple[Outbox, Uplink, LocalAlarms]:
-    outbox = await outbox_factory(BIG)
-    if n:
-        await outbox.append([reading(i) for i in range(1, n + 1)])
-    alarms = LocalAlarms("gw-1", LocalAlarmConfig(), clock, lambda _sensor: timedelta(0))
-    uplink = Uplink(
-        "gw-1", outbox, cloud.client(), config(**changes), clock, alarms=alarms,
-        rng=random.Random(7),
-    )  # fmt: skip
-    return outbox, uplink, alarms
+from tests.edge.conftest import FakeCloud, OutboxFactory, reading
+from tests.edge.conftest import make_uplink as make
+from tests.edge.conftest import uplink_config as config
 
 
 def streamed(status: int, body: bytes, **headers: str) -> httpx.Response:
@@ -59,7 +26,7 @@ def streamed(status: int, body: bytes, **headers: str) -> httpx.Response:
 async def test_unreadable_and_unexpected_answers_are_failed_sends_with_backoff(
     outbox_factory: OutboxFactory, fake_cloud: FakeCloud, manual_clock: ManualClock
 ) -> None:
-    outbox, uplink, _ = await make(outbox_factory, fake_cloud, manual_clock)
+    outbox, uplink, _ = await make(outbox_factory, fake_cloud, manual_clock, n=3)
 
     def bug(request: httpx.Request) -> httpx.Response:
         raise RuntimeError("a proxy did something nobody foresaw")
@@ -91,7 +58,7 @@ async def test_bodies_are_read_with_limits_on_the_wire_and_inflated(
     outbox_factory: OutboxFactory, fake_cloud: FakeCloud, manual_clock: ManualClock
 ) -> None:
     outbox, uplink, _ = await make(
-        outbox_factory, fake_cloud, manual_clock, max_response_bytes=64 * 1024
+        outbox_factory, fake_cloud, manual_clock, n=3, max_response_bytes=64 * 1024
     )
     bomb = gzip.compress(b"0" * (16 * 1024 * 1024))  # 16 MiB inflated, a few KiB on the wire
     assert len(bomb) < 64 * 1024
