@@ -13,7 +13,6 @@ is sent within moments of its commit; polling covers timers and a lost listener.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -33,6 +32,7 @@ from cloud.alarms.message import render, zone
 from cloud.alarms.policy import choose_policy, quiet_until
 from cloud.alarms.settings import AlarmSettings
 from cloud.coldchain.alerts import NewAlert, raise_alert
+from cloud.jobs.wake import wait_any
 
 log = logging.getLogger(__name__)
 
@@ -235,7 +235,7 @@ class AlarmWorker:
                     log.info("alarms: %s", result)
             except _TRANSIENT as err:
                 log.warning("alarm worker: database unavailable (%s); retrying", err)
-            await _wait(wake, stop, self._settings.poll_interval)
+            await wait_any(wake, stop, self._settings.poll_interval)
 
     async def _listen(self, url: str, wake: asyncio.Event, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -248,7 +248,7 @@ class AlarmWorker:
                             wake.set()
             except _TRANSIENT as err:
                 log.info("alarm worker: listener reconnecting (%s)", err)
-                await _wait(stop, stop, timedelta(seconds=1))
+                await wait_any(stop, stop, timedelta(seconds=1))
 
 
 async def _channel_alarm(
@@ -275,15 +275,3 @@ async def _channel_alarm(
             detail={"site_id": c.site_id, "channel": name, "failures": failures},
         ),
     )
-
-
-async def _wait(first: asyncio.Event, second: asyncio.Event, period: timedelta) -> None:
-    waits = {asyncio.ensure_future(first.wait()), asyncio.ensure_future(second.wait())}
-    try:
-        await asyncio.wait(waits, timeout=period.total_seconds(), return_when="FIRST_COMPLETED")
-    finally:
-        for task in waits:
-            task.cancel()
-        for task in waits:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task

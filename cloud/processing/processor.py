@@ -31,11 +31,10 @@ Exception tree::
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from uuid import UUID
 
 from psycopg import AsyncConnection, InterfaceError, OperationalError
@@ -45,6 +44,7 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from cloud.config import ProcessorSettings
 from cloud.ingest.writer import NOTIFY_CHANNEL
+from cloud.jobs.wake import wait_any
 from cloud.processing.devices import update_devices
 from cloud.processing.rebuild import BatchRow, rebuild
 from cloud.processing.stalls import StreamKey, raise_resumed, raise_stalled
@@ -247,7 +247,7 @@ class Processor:
             except _TRANSIENT as err:
                 log.warning("processor: database unavailable (%s), retrying", err)
                 timeout = self._settings.reconnect_delay
-            await _wait_any(wake, stop, timeout)
+            await wait_any(wake, stop, timeout)
 
     async def _listen(self, wake: asyncio.Event, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -260,7 +260,7 @@ class Processor:
                             wake.set()
             except _TRANSIENT as err:
                 log.info("processor: listener reconnecting (%s)", err)
-                await _wait_any(stop, stop, self._settings.reconnect_delay)
+                await wait_any(stop, stop, self._settings.reconnect_delay)
 
 
 def _checked(row: TupleRow, stream: _Stream) -> BatchRow:
@@ -278,16 +278,3 @@ def _checked(row: TupleRow, stream: _Stream) -> BatchRow:
             f" processed through {stream.processed_through}"
         )
     return batch
-
-
-async def _wait_any(first: asyncio.Event, second: asyncio.Event, period: timedelta) -> None:
-    """Returns when either event is set or ``period`` passes."""
-    waits = {asyncio.ensure_future(first.wait()), asyncio.ensure_future(second.wait())}
-    try:
-        await asyncio.wait(waits, timeout=period.total_seconds(), return_when="FIRST_COMPLETED")
-    finally:
-        for task in waits:
-            task.cancel()
-        for task in waits:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
