@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import shutil
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -38,6 +39,10 @@ def _node() -> str:
     return node
 
 
+NODE_OPCUA_LOG = re.compile(rb"^\d\d:\d\d:\d\d\.\d+Z :")
+"""A log line of node-opcua's own: ``10:16:29.354Z :verify_pcks1  :66  [NODE-OPCUA-W27] …``."""
+
+
 @dataclass
 class NodeOpcUa:
     """One node-opcua server process; ``write`` sends a command on its standard input."""
@@ -54,8 +59,13 @@ class NodeOpcUa:
         assert self.process.stdout is not None
         self.process.stdin.write(f"write {unit} {value} {when} {status}\n".encode())
         await self.process.stdin.drain()
-        answer = await asyncio.wait_for(self.process.stdout.readline(), 10)
-        assert answer == b"OK\n", answer  # the server printed nothing else after READY
+        # node-opcua logs its own warnings on stdout (e.g. W27, Node older than it asks for,
+        # at its first signature check); anything else before the answer is a failure.
+        while NODE_OPCUA_LOG.match(
+            answer := await asyncio.wait_for(self.process.stdout.readline(), 10)
+        ):
+            pass
+        assert answer == b"OK\n", answer
 
     async def stop(self) -> None:
         with contextlib.suppress(ProcessLookupError):
