@@ -19,6 +19,7 @@ from psycopg import errors as pg_errors
 from psycopg_pool import PoolTimeout
 
 from cloud.api.deps import Pool, Settings
+from cloud.api.documents import body_schema
 from cloud.config import CloudSettings
 from cloud.ingest import IngestError, InvalidBatchError, StorageUnavailableError
 from cloud.ingest.admission import AdmissionSettings, record_problems
@@ -49,26 +50,6 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _inlined(schema: dict[str, Any]) -> dict[str, Any]:
-    """The batch JSON schema without ``$defs`` references, which OpenAPI resolves from the
-    document root, not from the inline schema (the batch schema has no recursion)."""
-    definitions = schema.pop("$defs", {})
-
-    def resolve(node: object) -> object:
-        if isinstance(node, dict):
-            ref = node.get("$ref")
-            if isinstance(ref, str) and ref.startswith("#/$defs/"):
-                return resolve(definitions[ref.removeprefix("#/$defs/")])
-            return {key: resolve(value) for key, value in node.items()}
-        if isinstance(node, list):
-            return [resolve(item) for item in node]
-        return node
-
-    resolved = resolve(schema)
-    assert isinstance(resolved, dict)
-    return resolved
-
-
 def error_response(err: IngestError) -> JSONResponse:
     body = BatchError(error=f"{err.code}: {err.message}", detail=err.detail)
     headers = {"WWW-Authenticate": "Bearer"} if err.status == 401 else {}
@@ -81,12 +62,7 @@ def error_response(err: IngestError) -> JSONResponse:
     "/v1/batches",
     response_model=BatchAck,
     responses=_ERRORS,
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {"application/json": {"schema": _inlined(Batch.model_json_schema())}},
-        }
-    },
+    openapi_extra=body_schema(Batch),
 )
 async def post_batch(request: Request, pool: Pool, settings: Settings) -> BatchAck | JSONResponse:
     """Stores a gateway's batch exactly once and acknowledges what is stored.
