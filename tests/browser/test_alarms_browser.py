@@ -6,23 +6,18 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser, async_playwright, expect
+from playwright.async_api import Browser, expect
 
 from cloud.alarms.policy import Policy
-from tests.browser.test_dashboard_browser import ARGS, CHROMIUM, post_warm_readings, sign_in
+from tests.browser.conftest import BROWSER_MARKS, post_warm_readings, sign_in
 from tests.support.alarm_receivers import smtp_sink
 from tests.support.alarm_setup import add_channel, add_contact, add_policy, contact, steps
 from tests.support.cloud_processes import serve
 from tests.support.web_dashboard import Seeded, seeded_site
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.integration,
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="/usr/bin/chromium is not installed"),
-]
+pytestmark = BROWSER_MARKS
 
 
 @pytest.fixture
@@ -31,18 +26,8 @@ async def seeded(timescale_url: str) -> AsyncIterator[Seeded]:
         yield s
 
 
-@pytest.fixture
-async def chromium() -> AsyncIterator[Browser]:
-    async with async_playwright() as p:
-        b = await p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
-        try:
-            yield b
-        finally:
-            await b.close()
-
-
 async def test_operator_acknowledges_an_escalating_alarm_with_a_comment(
-    seeded: Seeded, timescale_url: str, chromium: Browser, monkeypatch: pytest.MonkeyPatch
+    seeded: Seeded, timescale_url: str, browser: Browser, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("COLDTRACE_WEB_POLL_INTERVAL", "PT0.5S")
     site = seeded.site
@@ -52,7 +37,7 @@ async def test_operator_acknowledges_an_escalating_alarm_with_a_comment(
         await add_policy(site, "site", Policy(steps=steps([contact("ana")], [contact("ana")]),
                                               kinds=["excursion_opened"]))  # fmt: skip
         with serve(timescale_url) as cloud:
-            page = await chromium.new_page(viewport={"width": 1400, "height": 1000})
+            page = await browser.new_page(viewport={"width": 1400, "height": 1000})
             problems: list[str] = []
             page.on("pageerror", lambda err: problems.append(f"page error: {err}"))
             await sign_in(page, cloud.base_url, seeded.tokens["operator"])

@@ -5,41 +5,24 @@ README in ``docs/screenshots/``."""
 
 from __future__ import annotations
 
-import gzip
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-from uuid import uuid4
 
-import httpx
 import psycopg
 import pytest
-from playwright.async_api import Browser, ConsoleMessage, Page, async_playwright, expect
+from playwright.async_api import Browser, expect
 
-from cloud.ingest.auth import add_gateway
-from protocols.batch import Batch, Sequenced
-from tests.support.cloud_processes import CloudProcess, serve
-from tests.support.coldchain_seed import FRIDGE_A, SENSOR, SITE, readings
+from tests.browser.conftest import (
+    BROWSER_MARKS,
+    SCREENSHOTS,
+    console_problems,
+    post_warm_readings,
+    sign_in,
+)
+from tests.support.cloud_processes import CloudProcess
 from tests.support.web_dashboard import Seeded, seeded_site
 
-CHROMIUM = Path("/usr/bin/chromium")
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.integration,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="/usr/bin/chromium is not installed"),
-]
+pytestmark = BROWSER_MARKS
 
 
 @pytest.fixture
@@ -50,51 +33,8 @@ async def seeded(timescale_url: str) -> AsyncIterator[Seeded]:
 
 
 @pytest.fixture
-def cloud(
-    timescale_url: str, seeded: Seeded, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[CloudProcess]:
-    monkeypatch.setenv("COLDTRACE_WEB_POLL_INTERVAL", "PT0.5S")
-    with serve(timescale_url) as process:
-        yield process
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as p:
-        b = await p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
-        try:
-            yield b
-        finally:
-            await b.close()
-
-
-async def post_warm_readings(url: str, base: str) -> None:
-    """Fridge A at 12 °C for the last 30 minutes, POSTed as a gateway does."""
-    async with await psycopg.AsyncConnection.connect(url) as conn:
-        token = await add_gateway(conn, "browser-gw", SITE)
-        await conn.commit()
-    now = datetime.now(UTC).replace(microsecond=0)
-    records = readings(SENSOR[FRIDGE_A], now - timedelta(minutes=29), [12.0] * 30)
-    batch = Batch(
-        gateway_id="browser-gw", boot_id=uuid4(), sent_at=now,
-        records=[Sequenced(seq=i + 1, record=r) for i, r in enumerate(records)],
-    )  # fmt: skip
-    async with httpx.AsyncClient(base_url=base) as client:
-        answer = await client.post(
-            "/v1/batches",
-            content=gzip.compress(batch.model_dump_json().encode()),
-            headers={"Authorization": f"Bearer {token}", "Content-Encoding": "gzip",
-                     "Content-Type": "application/json"},
-        )  # fmt: skip
-    assert answer.status_code == 200, answer.text
-
-
-async def sign_in(page: Page, base: str, token: str) -> None:
-    await page.goto(f"{base}/ui")
-    await expect(page).to_have_url(f"{base}/ui/login")
-    await page.fill("input[name=token]", token)
-    await page.click("form[action='/ui/login'] button")
-    await expect(page).to_have_url(f"{base}/ui")
+def poll_interval() -> str:
+    return "PT0.5S"  # live updates within the tests' timeouts
 
 
 async def test_live_excursion_release_and_lot_page(
@@ -102,14 +42,7 @@ async def test_live_excursion_release_and_lot_page(
 ) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page = await browser.new_page(viewport={"width": 1400, "height": 1000})
-    problems: list[str] = []
-
-    def on_console(message: ConsoleMessage) -> None:
-        if message.type in ("error", "warning"):
-            problems.append(f"{message.type}: {message.text}")
-
-    page.on("console", on_console)
-    page.on("pageerror", lambda err: problems.append(f"page error: {err}"))
+    problems = console_problems(page)
     base = cloud.base_url
 
     await sign_in(page, base, seeded.tokens["qa"])

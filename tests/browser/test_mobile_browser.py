@@ -4,21 +4,17 @@ every action button (acknowledge, release, reject) lies within the screen."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, Page, expect
 
-from tests.browser.test_dashboard_browser import ARGS, CHROMIUM, SCREENSHOTS, sign_in
-from tests.support.cloud_processes import CloudProcess, serve
+from tests.browser.conftest import BROWSER_MARKS, SCREENSHOTS, sign_in
+from tests.support.cloud_processes import CloudProcess
 from tests.support.coldchain_seed import FRIDGE_A
 from tests.support.web_dashboard import Seeded, seeded_site
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.integration,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="/usr/bin/chromium is not installed"),
-]
+pytestmark = BROWSER_MARKS
 WIDTH = 390
 
 
@@ -26,22 +22,6 @@ WIDTH = 390
 async def seeded(timescale_url: str) -> AsyncIterator[Seeded]:
     async with seeded_site(timescale_url, warm=True) as s:  # an excursion, lots quarantined
         yield s
-
-
-@pytest.fixture
-def cloud(timescale_url: str, seeded: Seeded) -> Iterator[CloudProcess]:
-    with serve(timescale_url) as process:
-        yield process
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as p:
-        b = await p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
-        try:
-            yield b
-        finally:
-            await b.close()
 
 
 async def assert_fits(page: Page, what: str) -> None:

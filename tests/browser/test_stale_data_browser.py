@@ -7,24 +7,20 @@ service answers again."""
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import psycopg
 import pytest
-from playwright.async_api import Browser, ConsoleMessage, async_playwright, expect
+from playwright.async_api import Browser, ConsoleMessage, expect
 
-from tests.browser.test_dashboard_browser import ARGS, CHROMIUM, SCREENSHOTS, sign_in
+from tests.browser.conftest import BROWSER_MARKS, SCREENSHOTS, sign_in
 from tests.support.cloud_processes import CloudProcess, serve
 from tests.support.coldchain_seed import SITE
 from tests.support.web_dashboard import Seeded, seeded_site
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.integration,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="/usr/bin/chromium is not installed"),
-]
+pytestmark = BROWSER_MARKS
 ZONE = "Europe/Paris"
 
 
@@ -38,22 +34,8 @@ async def seeded(timescale_url: str) -> AsyncIterator[Seeded]:
 
 
 @pytest.fixture
-def cloud(
-    timescale_url: str, seeded: Seeded, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[CloudProcess]:
-    monkeypatch.setenv("COLDTRACE_WEB_POLL_INTERVAL", "PT0.5S")
-    with serve(timescale_url) as process:
-        yield process
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as p:
-        b = await p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
-        try:
-            yield b
-        finally:
-            await b.close()
+def poll_interval() -> str:
+    return "PT0.5S"  # live updates within the tests' timeouts
 
 
 async def test_lost_connection_is_shown_and_old_data_greyed(

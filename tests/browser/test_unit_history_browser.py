@@ -8,7 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -17,20 +17,16 @@ from zoneinfo import ZoneInfo
 import httpx
 import psycopg
 import pytest
-from playwright.async_api import Browser, ConsoleMessage, Page, async_playwright, expect
+from playwright.async_api import Browser, Page, expect
 
-from tests.browser.test_dashboard_browser import ARGS, CHROMIUM, SCREENSHOTS, sign_in
-from tests.support.cloud_processes import CloudProcess, serve
+from tests.browser.conftest import BROWSER_MARKS, SCREENSHOTS, console_problems, sign_in
+from tests.support.cloud_processes import CloudProcess
 from tests.support.coldchain_seed import DOCK, FRIDGE_A
 from tests.support.web_dashboard import Seeded, seeded_site
 
 UPLOT = Path(__file__).resolve().parents[2] / "cloud/web/vendor/node_modules/uplot/dist"
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.integration,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="/usr/bin/chromium is not installed"),
-]
+pytestmark = BROWSER_MARKS
 
 
 @pytest.fixture
@@ -38,22 +34,6 @@ async def seeded(timescale_url: str) -> AsyncIterator[Seeded]:
     assert (UPLOT / "uPlot.iife.min.js").exists(), "uPlot is not installed: run make web-deps"
     async with seeded_site(timescale_url) as s:
         yield s
-
-
-@pytest.fixture
-def cloud(timescale_url: str, seeded: Seeded) -> Iterator[CloudProcess]:
-    with serve(timescale_url) as process:
-        yield process
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as p:
-        b = await p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
-        try:
-            yield b
-        finally:
-            await b.close()
 
 
 async def test_unit_history_chart(
@@ -68,14 +48,7 @@ async def test_unit_history_chart(
         await conn.execute("UPDATE sites SET timezone = 'Europe/Paris'")
         await conn.commit()
     page = await browser.new_page(viewport={"width": 1200, "height": 900}, accept_downloads=True)
-    problems: list[str] = []
-
-    def on_console(message: ConsoleMessage) -> None:
-        if message.type in ("error", "warning"):
-            problems.append(f"{message.type}: {message.text}")
-
-    page.on("console", on_console)
-    page.on("pageerror", lambda err: problems.append(f"page error: {err}"))
+    problems = console_problems(page)
     base = cloud.base_url
     await sign_in(page, base, seeded.tokens["viewer"])
     await page.locator(f'[data-location="{FRIDGE_A}"] h4 a').click()
