@@ -233,6 +233,16 @@ async def list_windows(
     return [Window(*row) for row in await cur.fetchall()]
 
 
+async def planned_windows(conn: AsyncConnection[TupleRow], now: datetime) -> list[Window]:
+    """Windows not cancelled and not yet over, soonest first (the dashboard's list)."""
+    cur = await conn.execute(
+        f"SELECT {_WINDOW_COLUMNS} FROM alarm_suppressions"
+        " WHERE cancelled_at IS NULL AND ends_at > %s ORDER BY starts_at, window_id LIMIT 100",
+        (now,),
+    )
+    return [Window(*row) for row in await cur.fetchall()]
+
+
 # Closing an excursion ------------------------------------------------------------------------
 
 

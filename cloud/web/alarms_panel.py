@@ -10,6 +10,7 @@ from datetime import datetime
 from psycopg import AsyncConnection
 from psycopg.rows import TupleRow
 
+from cloud.alarms.actions import Window, planned_windows
 from cloud.web.pages import e, when
 
 
@@ -29,17 +30,6 @@ class ActiveAlarm:
     failed: int
 
 
-@dataclass(frozen=True)
-class PlannedWindow:
-    window_id: int
-    location_id: str
-    kind: str
-    starts_at: datetime
-    ends_at: datetime
-    reason: str
-    created_by: str
-
-
 async def active_alarms(conn: AsyncConnection[TupleRow], *, limit: int = 50) -> list[ActiveAlarm]:
     cur = await conn.execute(
         "SELECT al.alert_id, al.kind, al.severity, al.location_id, al.message, a.policy, a.step,"
@@ -55,16 +45,6 @@ async def active_alarms(conn: AsyncConnection[TupleRow], *, limit: int = 50) -> 
         (limit,),
     )
     return [ActiveAlarm(*row) for row in await cur.fetchall()]
-
-
-async def planned_windows(conn: AsyncConnection[TupleRow], now: datetime) -> list[PlannedWindow]:
-    cur = await conn.execute(
-        "SELECT window_id, location_id, kind, starts_at, ends_at, reason, created_by"
-        " FROM alarm_suppressions WHERE cancelled_at IS NULL AND ends_at > %s"
-        " ORDER BY starts_at, window_id LIMIT 100",
-        (now,),
-    )
-    return [PlannedWindow(*row) for row in await cur.fetchall()]
 
 
 def _alarm_row(a: ActiveAlarm) -> str:
@@ -85,7 +65,7 @@ def _alarm_row(a: ActiveAlarm) -> str:
     )
 
 
-def _window_row(w: PlannedWindow, now: datetime) -> str:
+def _window_row(w: Window, now: datetime) -> str:
     status = "now" if w.starts_at <= now else "planned"
     return (
         f'<tr data-window="{w.window_id}"><td>{e(w.location_id)}</td><td>{e(w.kind)}</td>'
@@ -94,7 +74,7 @@ def _window_row(w: PlannedWindow, now: datetime) -> str:
     )
 
 
-def alarms_section(alarms: list[ActiveAlarm], windows: list[PlannedWindow], now: datetime) -> str:
+def alarms_section(alarms: list[ActiveAlarm], windows: list[Window], now: datetime) -> str:
     escalating = (
         "<table class='alarms'><thead><tr><th>Unit</th><th>Alarm</th><th>Escalation</th>"
         "<th>Messages</th><th></th></tr></thead><tbody>"
