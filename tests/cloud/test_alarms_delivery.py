@@ -15,7 +15,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from cloud.alarms.actions import acknowledge_alert
 from cloud.alarms.policy import Policy
-from tests.support.alarm_receivers import http_sink, smtp_sink
+from tests.support.alarm_receivers import SmtpSink, http_sink, smtp_sink
 from tests.support.alarm_setup import (
     add_channel,
     add_contact,
@@ -87,13 +87,18 @@ async def test_excursion_reaches_email_and_webhook_with_what_to_act_on(site: Sit
     assert ("excursion_opened", "site", "page", None) in routed
 
 
+async def warm_fridge_paging_ana_who_refuses(site: Site, smtp: SmtpSink) -> None:
+    """Ana is the one step of the site's policy, her mail server refuses, fridge A warms."""
+    smtp.refuse = True
+    await add_channel(site, "ana-mail", smtp.url("ana@example.org"))
+    await add_contact(site, "ana", "ana-mail")
+    await add_policy(site, "site", Policy(steps=steps([contact("ana")])))
+    await site.send(readings(SENSOR[FRIDGE_A], T0, WARM))
+
+
 async def test_refused_mail_is_retried_with_backoff_then_given_up(site: Site) -> None:
     async with smtp_sink() as smtp:
-        smtp.refuse = True
-        await add_channel(site, "ana-mail", smtp.url("ana@example.org"))
-        await add_contact(site, "ana", "ana-mail")
-        await add_policy(site, "site", Policy(steps=steps([contact("ana")])))
-        await site.send(readings(SENSOR[FRIDGE_A], T0, WARM))
+        await warm_fridge_paging_ana_who_refuses(site, smtp)
         w = worker(site)
         now = datetime.now(UTC)
         first = await w.tick(now)
@@ -163,11 +168,7 @@ async def test_mqtt_channel_carries_every_step_through_one_kept_connection(
 
 async def test_a_retry_is_not_sent_once_someone_acknowledged(site: Site) -> None:
     async with smtp_sink() as smtp:
-        smtp.refuse = True
-        await add_channel(site, "ana-mail", smtp.url("ana@example.org"))
-        await add_contact(site, "ana", "ana-mail")
-        await add_policy(site, "site", Policy(steps=steps([contact("ana")])))
-        await site.send(readings(SENSOR[FRIDGE_A], T0, WARM))
+        await warm_fridge_paging_ana_who_refuses(site, smtp)
         w, now = worker(site), datetime.now(UTC)
         assert (await w.tick(now)).failed == 1
         async with site.pool.connection() as conn, conn.transaction():

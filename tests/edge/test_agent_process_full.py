@@ -48,6 +48,14 @@ def full_config(tmp_path: Path, mqtt_url: str, prefix: str, port: int, **outbox:
     return path
 
 
+async def wait_for_health(port: int) -> None:
+    """Up to 30 s for the agent's health endpoint to answer."""
+    for _ in range(600):
+        if await health(port) is not None:
+            return
+        await asyncio.sleep(0.05)
+
+
 async def wait_until_full(port: int) -> None:
     for _ in range(600):
         body = await health(port)
@@ -68,10 +76,7 @@ async def test_a_stop_with_the_outbox_full_loses_nothing(
     messages = [(f"{prefix}/site-a/readings", json_reading(i)) for i in range(N)]
     first = start(config, log)
     try:
-        for _ in range(600):
-            if await health(port) is not None:
-                break
-            await asyncio.sleep(0.05)
+        await wait_for_health(port)
         await asyncio.to_thread(paced_publish, mqtt_url, messages)
         await wait_until_full(port)
         began = time.monotonic()
@@ -121,10 +126,7 @@ async def test_a_second_sigterm_forces_the_stop(tmp_path: Path, mqtt_url: str) -
     messages = [(f"{prefix}/site-a/readings", json_reading(i)) for i in range(N)]
     proc = start(config, log)
     try:
-        for _ in range(600):
-            if await health(port) is not None:
-                break
-            await asyncio.sleep(0.05)
+        await wait_for_health(port)
         await asyncio.to_thread(paced_publish, mqtt_url, messages)
         await wait_until_full(port)
         os.kill(proc.pid, signal.SIGTERM)
