@@ -18,6 +18,7 @@ from edge.outbox import Outbox, OutboxLimits, SqliteOutbox
 from edge.uplink import Uplink, UplinkConfig
 from protocols.batch import Batch, BatchAck, Sequenced
 from protocols.records import Reading, Record
+from simulators.opcua_server import generate_certificate
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -173,3 +174,17 @@ async def make_uplink(
         rng=random.Random(7),
     )
     return outbox, uplink, alarms
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """OPC-UA server and client (edge) certificates and keys as PEM files, one set a module."""
+    folder = tmp_path_factory.mktemp("pki")
+    files: dict[str, Path] = {}
+    for role, uri in (("server", "urn:coldtrace:test:server"), ("client", "urn:coldtrace:edge")):
+        cert, key = generate_certificate(uri, f"coldtrace {role}")
+        files[f"{role}_cert"] = folder / f"{role}.pem"
+        files[f"{role}_key"] = folder / f"{role}-key.pem"
+        files[f"{role}_cert"].write_bytes(cert)
+        files[f"{role}_key"].write_bytes(key)
+    return files

@@ -25,7 +25,6 @@ from edge.sources.opcua import OpcUaSource
 from edge.sources.opcua_history import read_raw
 from edge.sources.opcua_values import record_of, status_name
 from protocols.records import DeadLetter, DeviceState, Quality, Reading, Record
-from simulators.opcua_server import generate_certificate
 from tests.support.opcua_servers import T0, UaTestServer, config, make_server, stamp
 from tests.support.temperature_sources import TEST_NAMESPACE, Collected, TcpPipe, wait_status
 
@@ -166,19 +165,6 @@ async def test_an_unknown_namespace_degrades_only_its_node(opcua_server: UaTestS
 
 
 # ------------------------------------------------------------------ unreachable, refused
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    folder = tmp_path_factory.mktemp("pki")
-    files: dict[str, Path] = {}
-    for role, uri in (("server", "urn:coldtrace:test:server"), ("client", "urn:coldtrace:edge")):
-        cert, key = generate_certificate(uri, f"coldtrace {role}")
-        files[f"{role}_cert"] = folder / f"{role}.pem"
-        files[f"{role}_key"] = folder / f"{role}-key.pem"
-        files[f"{role}_cert"].write_bytes(cert)
-        files[f"{role}_key"].write_bytes(key)
-    return files
 
 
 async def test_sign_and_encrypt_without_a_pinned_certificate_waits_for_the_server(

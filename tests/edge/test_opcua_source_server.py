@@ -16,7 +16,6 @@ from coldtrace.devservices import free_port
 from edge.sources.base import PermanentSourceError
 from edge.sources.opcua import OpcUaSource, quality_of, reading_of
 from protocols.records import DeadLetter, DeviceState, Quality, Reading
-from simulators.opcua_server import generate_certificate
 from tests.support.opcua_servers import T0, UaTestServer, code, config, make_server, stamp
 from tests.support.temperature_sources import TEST_NAMESPACE, Collected, TcpPipe, wait_status
 
@@ -189,19 +188,6 @@ def test_config_refuses_a_watchdog_shorter_than_keepalives() -> None:
         config("http://h:4840/")
     with pytest.raises(ValueError, match="invalid NodeId"):
         config("opc.tcp://h:4840/", nodes={"nsu=urn:x": "a"})
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    folder = tmp_path_factory.mktemp("pki")
-    files: dict[str, Path] = {}
-    for role, uri in (("server", "urn:coldtrace:test:server"), ("client", "urn:coldtrace:edge")):
-        cert, key = generate_certificate(uri, f"coldtrace {role}")
-        files[f"{role}_cert"] = folder / f"{role}.pem"
-        files[f"{role}_key"] = folder / f"{role}-key.pem"
-        files[f"{role}_cert"].write_bytes(cert)
-        files[f"{role}_key"].write_bytes(key)
-    return files
 
 
 @pytest.fixture(scope="module")
