@@ -30,6 +30,7 @@ from cloud.auth.model import Role
 from cloud.auth.service import add_user
 from cloud.ingest.auth import add_gateway
 from coldtrace.devservices import free_port
+from tests.support.cloud_processes import wait_until_serving
 
 pytestmark = pytest.mark.integration
 MiB = 1024 * 1024
@@ -77,18 +78,7 @@ def _serve(url: str, limit: int | None) -> Iterator[tuple[str, int, subprocess.P
     )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(base + "/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if proc.poll() is not None:
-                log.seek(0)
-                raise AssertionError(f"cloud serve exited: {log.read()[-2000:]!r}")
-            assert time.monotonic() < deadline, "cloud serve did not start in 30 s"
-            time.sleep(0.1)
+        wait_until_serving(proc, base + "/healthz", log)
         yield base, port, proc
     finally:
         proc.terminate()

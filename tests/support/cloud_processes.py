@@ -17,6 +17,7 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import IO
 from uuid import UUID
 
 import httpx
@@ -50,6 +51,28 @@ def _env() -> dict[str, str]:
     return {**os.environ, **FAST_ENV}
 
 
+def wait_until_serving(
+    proc: subprocess.Popen[bytes], url: str, log: IO[bytes] | None = None, seconds: float = 30
+) -> None:
+    """Polls ``url`` until it answers 200; fails at once if ``proc`` exits (with the tail of
+    ``log``, its stderr, when given) and after ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if proc.poll() is not None:
+            tail = b""
+            if log is not None:
+                log.seek(0)
+                tail = log.read()[-2000:]
+            raise AssertionError(f"cloud serve exited during start-up: {tail!r}")
+        assert time.monotonic() < deadline, f"cloud serve did not start in {seconds:g} s"
+        time.sleep(0.05)
+
+
 @contextmanager
 def serve(database_url: str, *extra: str, port: int | None = None) -> Iterator[CloudProcess]:
     """``coldtrace cloud serve`` on a free port, ready (``/openapi.json`` answers) when yielded."""
@@ -61,16 +84,7 @@ def serve(database_url: str, *extra: str, port: int | None = None) -> Iterator[C
     )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(base + "/openapi.json", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert proc.poll() is None, "cloud serve exited during start-up"
-            assert time.monotonic() < deadline, "cloud serve did not start in 30 s"
-            time.sleep(0.05)
+        wait_until_serving(proc, base + "/openapi.json")
         yield CloudProcess(proc, base)
     finally:
         if proc.poll() is None:
