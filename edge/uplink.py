@@ -26,6 +26,8 @@ inflated, ``edge.http_body``) within ``request_timeout`` in all. Answers:
   records are refused for good. They are replaced in the outbox by ``DeadLetter`` records holding
   the original bytes and the cloud's reason (the sequence stays contiguous, the cloud learns what
   was refused, nothing is dropped silently), an alarm is raised, and sending goes on.
+- 422 naming only the batch's ``outbox`` report (a cloud older than that field): the report is
+  left out of later batches and the batch is sent again at once.
 - 422 without a record named: the batch is bisected (the limit halves) until the bad record
   is alone.
 - 401/403 (token), 409 (the cloud has lost records it acknowledged), 400/415 (the body itself),
@@ -66,8 +68,14 @@ from edge.alarms import AlarmSink, NoAlarms
 from edge.backoff import backoff_delay
 from edge.clock import Clock
 from edge.http_body import BodyError, read_limited
-from edge.outbox import Outbox, OutboxError, OutboxFullError, Peeked
-from protocols.batch import CONTENT_TYPE, MAX_RECORDS_PER_BATCH, BatchAck, BatchError
+from edge.outbox import Outbox, OutboxError, OutboxFullError, OutboxStats, Peeked
+from protocols.batch import (
+    CONTENT_TYPE,
+    MAX_RECORDS_PER_BATCH,
+    BatchAck,
+    BatchError,
+    OutboxReport,
+)
 
 log = logging.getLogger(__name__)
 
@@ -142,7 +150,9 @@ class Outcome:
     delay: float = 0.0
 
 
-def build_body(gateway_id: str, peeked: Peeked, sent_at: datetime) -> bytes:
+def build_body(
+    gateway_id: str, peeked: Peeked, sent_at: datetime, outbox: OutboxReport | None = None
+) -> bytes:
     """The batch JSON, assembled from the records' stored canonical JSON.
 
     >>> from uuid import UUID
@@ -152,9 +162,10 @@ def build_body(gateway_id: str, peeked: Peeked, sent_at: datetime) -> bytes:
     >>> build_body("gw-1", p, t)[:40]
     b'{"schema_version":1,"gateway_id":"gw-1",'
     """
+    report = "" if outbox is None else f'"outbox":{outbox.model_dump_json()},'
     head = (
         f'{{"schema_version":1,"gateway_id":{json.dumps(gateway_id)},'
-        f'"boot_id":"{peeked.boot_id}","sent_at":"{sent_at.isoformat()}","records":['
+        f'"boot_id":"{peeked.boot_id}","sent_at":"{sent_at.isoformat()}",{report}"records":['
     )
     items = ",".join(f'{{"seq":{r.seq},"record":{r.payload}}}' for r in peeked.records)
     return (head + items + "]}").encode()
@@ -182,6 +193,36 @@ def retry_after(value: str | None, now: datetime) -> float | None:
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     return max(0.0, (when - now).total_seconds())
+
+
+def outbox_report(stats: OutboxStats, now: datetime) -> OutboxReport:
+    """The outbox depth a batch reports: records waiting (the batch's own included) and the age
+    of the oldest, on this gateway's clock.
+
+    >>> from uuid import UUID
+    >>> t = datetime(2026, 1, 1, 12, tzinfo=UTC)
+    >>> s = OutboxStats(UUID(int=1), 42, 4200, 100, 10**6, 42, t - timedelta(minutes=3), 0.42,
+    ...                 None, False, False)
+    >>> outbox_report(s, t)
+    OutboxReport(pending=42, oldest_age=datetime.timedelta(seconds=180))
+    """
+    oldest = stats.oldest_appended_at
+    age = None if oldest is None else max(timedelta(0), now - oldest)
+    return OutboxReport(pending=stats.records, oldest_age=age)
+
+
+def only_outbox_refused(error: BatchError) -> bool:
+    """Whether a 422 names the batch's ``outbox`` report and nothing else (an older cloud).
+
+    >>> only_outbox_refused(BatchError(error="x", detail=[{"loc": ["outbox"]}]))
+    True
+    >>> only_outbox_refused(BatchError(error="x", detail=[{"loc": ["records", 0]}]))
+    False
+    """
+    if not isinstance(error.detail, list) or not error.detail:
+        return False
+    locs = [item.get("loc") for item in error.detail]
+    return all(isinstance(loc, list) and loc[:1] == ["outbox"] for loc in locs)
 
 
 def refused_positions(error: BatchError) -> tuple[set[int], bool]:
@@ -231,6 +272,8 @@ class Uplink:
         self._limit = config.max_batch_records
         self._refused_seqs: set[int] = set()
         self._stuck_alarm = False
+        self._report_outbox = True
+        """Cleared when the cloud refuses the ``outbox`` report (a cloud older than it)."""
         self._first_seen: tuple[int, float] | None = None
         """(oldest sequence number waiting, monotonic time the uplink first saw it)."""
         self.status = UplinkStatus()
@@ -287,7 +330,8 @@ class Uplink:
             return Outcome("empty")
         now = self._clock.now()
         self.status.last_attempt = now
-        body = build_body(self._gateway_id, peeked, now)
+        report = outbox_report(self._outbox.stats(), now) if self._report_outbox else None
+        body = build_body(self._gateway_id, peeked, now, report)
         compressed = await asyncio.to_thread(gzip.compress, body, self._config.gzip_level)
         try:
             async with asyncio.timeout(self._config.request_timeout.total_seconds()):
@@ -387,6 +431,10 @@ class Uplink:
         return self._count(Outcome("rebased"))
 
     async def _refused(self, peeked: Peeked, error: BatchError, code: int) -> Outcome:
+        if self._report_outbox and only_outbox_refused(error):
+            self._report_outbox = False
+            log.warning("uplink: the cloud does not take the outbox report; sending without it")
+            return self._count(Outcome("outbox_report_refused"))
         positions, batch_level = refused_positions(error)
         if batch_level:
             return await self._stuck(f"http_{code}", f"cloud refused the batch: {error.error}")

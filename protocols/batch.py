@@ -18,6 +18,7 @@ highest sequence of that (gateway, boot) it has durably stored. The gateway dele
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated, Literal
 from uuid import UUID
 
@@ -38,6 +39,20 @@ class Sequenced(BaseModel):
     record: Record
 
 
+class OutboxReport(BaseModel):
+    """How much waits in the gateway's outbox as it sends a batch (that batch included).
+
+    Optional in a batch: gateways before it send none, and the cloud keeps working without it.
+    ``oldest_age`` is measured on the gateway's own clock (``sent_at`` minus the oldest record's
+    commit to the outbox), so a skewed clock does not distort it.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    pending: Annotated[int, Field(ge=0, le=INT8_MAX)]
+    oldest_age: Annotated[timedelta, Field(ge=timedelta(0))] | None = None
+
+
 class Batch(BaseModel):
     """A contiguous run of one gateway's outbox, oldest first."""
 
@@ -48,6 +63,8 @@ class Batch(BaseModel):
     boot_id: UUID
     sent_at: UtcDatetime
     records: Annotated[list[Sequenced], Field(min_length=1, max_length=MAX_RECORDS_PER_BATCH)]
+    outbox: OutboxReport | None = None
+    """The gateway's outbox depth at sending; absent from older gateways."""
 
     @model_validator(mode="after")
     def _contiguous(self) -> Batch:

@@ -2,7 +2,9 @@
 
 ``GET /v1/gateways`` shows, per gateway, the site it writes for, its clock against the cloud's
 (``clock_skew``: the last batch's ``sent_at`` minus the cloud's receipt; transit time makes it
-slightly negative on a correct clock) and how many records were refused, by reason.
+slightly negative on a correct clock), its outbox depth as its last batch reported it
+(``outbox``; null for gateways that do not report it) and how many records were refused, by
+reason.
 ``GET /v1/dead-letters`` (admin) lists what was kept instead of applied: records the cloud
 refused for their scope (``refusal`` set, ``raw`` is the record's JSON) and dead letters the
 gateways made (``refusal`` null), newest first, paged by an opaque keyset cursor (one batch's
@@ -31,6 +33,15 @@ router = APIRouter(tags=["devices"])
 _READERS = [require_role(Role.VIEWER, Role.OPERATOR, Role.QA)]
 
 
+class GatewayOutboxOut(BaseModel):
+    pending: int
+    """Records waiting in the gateway's outbox when it sent that batch (the batch included)."""
+    oldest_age: timedelta | None
+    """How long the oldest of them had waited, by the gateway's clock."""
+    reported_at: datetime
+    """The cloud's receipt of the batch that reported it."""
+
+
 class GatewayOut(BaseModel):
     gateway_id: str
     site_id: str | None
@@ -42,6 +53,8 @@ class GatewayOut(BaseModel):
     """That batch's ``sent_at``, by the gateway's clock."""
     clock_skew: timedelta | None
     """``last_sent_at - last_batch_at``: positive when the gateway's clock runs ahead."""
+    outbox: GatewayOutboxOut | None = None
+    """The outbox depth the gateway's last stored batch reported; None when it reports none."""
     refusals: dict[str, int]
     """Refusal events per reason: foreign_site, foreign_device, no_site (kept as dead letters),
     out_of_range, too_old, too_far_ahead, chunks, invalid (answered 422), dead_letter (dead
@@ -51,10 +64,12 @@ class GatewayOut(BaseModel):
 _GATEWAYS = """
 SELECT g.gateway_id, g.site_id, g.disabled_at IS NOT NULL, s.last_received_at, s.last_sent_at,
        coalesce((SELECT jsonb_object_agg(r.reason, r.refused) FROM gateway_refusals r
-                 WHERE r.gateway_id = g.gateway_id), '{}'::jsonb)
+                 WHERE r.gateway_id = g.gateway_id), '{}'::jsonb),
+       s.outbox_pending, s.outbox_oldest_age
 FROM gateways g
 LEFT JOIN LATERAL (
-    SELECT gs.last_received_at, gs.last_sent_at FROM gateway_streams gs
+    SELECT gs.last_received_at, gs.last_sent_at, gs.outbox_pending, gs.outbox_oldest_age
+    FROM gateway_streams gs
     WHERE gs.gateway_id = g.gateway_id AND gs.last_received_at IS NOT NULL
     ORDER BY gs.last_received_at DESC LIMIT 1
 ) s ON true
@@ -70,6 +85,8 @@ async def _gateways(conn: AsyncConnection[TupleRow], gateway_id: str | None) -> 
             gateway_id=r[0], site_id=r[1], disabled=r[2], last_batch_at=r[3], last_sent_at=r[4],
             clock_skew=None if r[3] is None or r[4] is None else r[4] - r[3],
             refusals={str(k): int(v) for k, v in r[5].items()},
+            outbox=None if r[6] is None or r[3] is None else GatewayOutboxOut(
+                pending=r[6], oldest_age=r[7], reported_at=r[3]),
         )
         for r in await cur.fetchall()
     ]  # fmt: skip
@@ -77,7 +94,7 @@ async def _gateways(conn: AsyncConnection[TupleRow], gateway_id: str | None) -> 
 
 @router.get("/v1/gateways", response_model=list[GatewayOut], dependencies=_READERS)
 async def list_gateways(pool: Pool) -> list[GatewayOut]:
-    """Every registered gateway with its site, clock skew and refusal counts."""
+    """Every registered gateway with its site, clock skew, outbox depth and refusal counts."""
     async with pool.connection() as conn:
         return await _gateways(conn, None)
 

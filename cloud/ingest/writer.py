@@ -232,11 +232,15 @@ async def store_batch(
         row = await cur.fetchone()
         assert row is not None
         # sent_at against the cloud's receipt: the gateway's clock skew (device API).
+        # The outbox depth it reports (NULL from gateways that do not): the gateway panel's.
+        report = batch.outbox
         await conn.execute(
             "UPDATE gateway_streams SET stored_through = %s, updated_at = now(),"
-            " last_sent_at = %s, last_received_at = now() WHERE gateway_id = %s AND boot_id = %s",
-            (fresh[-1].seq, batch.sent_at, batch.gateway_id, batch.boot_id),
-        )
+            " last_sent_at = %s, last_received_at = now(), outbox_pending = %s,"
+            " outbox_oldest_age = %s WHERE gateway_id = %s AND boot_id = %s",
+            (fresh[-1].seq, batch.sent_at, None if report is None else report.pending,
+             None if report is None else report.oldest_age, batch.gateway_id, batch.boot_id),
+        )  # fmt: skip
         # Delivered to listeners only when the transaction commits.
         await conn.execute("SELECT pg_notify(%s, %s)", (NOTIFY_CHANNEL, batch.gateway_id))
     return StoreResult(fresh[-1].seq, len(fresh), int(row[0]), len(refused))

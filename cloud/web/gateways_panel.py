@@ -2,8 +2,10 @@
 
 A stalled stream means readings of that gateway's sensors are stored but not judged; the panel
 says so next to the error, the failing batch and how to set it aside. Streams that are merely
-behind show how many batches wait and since when. Everything from the database goes through
-``pages.e``.
+behind show how many batches wait and since when. Each gateway's last batch, its clock against
+the cloud's and the outbox depth that batch reported (records waiting at the gateway, and how
+long the oldest had waited) come from ``gateway_streams``, as in ``GET /v1/gateways``.
+Everything from the database goes through ``pages.e``.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from cloud.web.pages import duration, e, when
 
 SKEW_SHOWN = timedelta(minutes=1)
 """A gateway clock further off than this is flagged; less is within network and batching delay."""
+BACKLOG_SHOWN = timedelta(minutes=10)
+"""An outbox whose oldest record waited longer than this is flagged: the gateway is catching up."""
 
 
 @dataclass(frozen=True)
@@ -32,6 +36,9 @@ class GatewayRow:
     """The cloud's receipt of the gateway's last stored batch (as GET /v1/gateways)."""
     clock_skew: timedelta | None = None
     """That batch's ``sent_at`` minus its receipt: positive when the gateway's clock is ahead."""
+    outbox_pending: int | None = None
+    """Records waiting in the gateway's outbox as it sent that batch; None: not reported."""
+    outbox_oldest_age: timedelta | None = None
 
     @property
     def state(self) -> str:
@@ -47,17 +54,21 @@ async def gateway_rows(conn: AsyncConnection[TupleRow]) -> list[GatewayRow]:
     states = await stream_states(conn)
     cur = await conn.execute(
         "SELECT g.gateway_id, g.site_id, g.disabled_at IS NOT NULL, b.last_received_at,"
-        "       b.last_sent_at - b.last_received_at"
+        "       b.last_sent_at - b.last_received_at, b.outbox_pending, b.outbox_oldest_age"
         " FROM gateways g LEFT JOIN LATERAL ("
-        "     SELECT gs.last_received_at, gs.last_sent_at FROM gateway_streams gs"
+        "     SELECT gs.last_received_at, gs.last_sent_at, gs.outbox_pending,"
+        "            gs.outbox_oldest_age FROM gateway_streams gs"
         "     WHERE gs.gateway_id = g.gateway_id AND gs.last_received_at IS NOT NULL"
         "     ORDER BY gs.last_received_at DESC LIMIT 1) b ON true"
         " ORDER BY g.gateway_id"
     )
     rows = [
-        GatewayRow(str(g), s, bool(d), tuple(x for x in states if x.gateway_id == g), at, skew)
-        for g, s, d, at, skew in await cur.fetchall()
-    ]
+        GatewayRow(
+            str(g), s, bool(d), tuple(x for x in states if x.gateway_id == g), at, skew,
+            pending, age,
+        )
+        for g, s, d, at, skew, pending, age in await cur.fetchall()
+    ]  # fmt: skip
     order = {"stalled": 0, "failing": 1, "behind": 2, "ok": 3}
     return sorted(rows, key=lambda r: (order[r.state], r.gateway_id))
 
@@ -68,7 +79,7 @@ def gateways_section(rows: Sequence[GatewayRow]) -> str:
     body = "".join(_row(r) for r in rows)
     return (
         "<table class='gateways'><thead><tr><th>Gateway</th><th>Site</th><th>Last batch</th>"
-        "<th>Clock</th><th>Processing</th>"
+        "<th>Clock</th><th>Outbox</th><th>Processing</th>"
         f"<th>Detail</th></tr></thead><tbody>{body}</tbody></table>"
     )
 
@@ -85,7 +96,8 @@ def _row(r: GatewayRow) -> str:
     return (
         f'<tr class="{e(r.state)}" data-gateway="{e(r.gateway_id)}" data-state="{e(r.state)}">'
         f"<td>{e(r.gateway_id)}{e(off)}</td><td>{e(r.site_id or '—')}</td>"
-        f"<td class='last-batch'>{when(r.last_batch_at)}</td>{_clock(r.clock_skew)}<td>{label}</td>"
+        f"<td class='last-batch'>{when(r.last_batch_at)}</td>{_clock(r.clock_skew)}"
+        f"{_outbox(r)}<td>{label}</td>"
         f"<td>{details}</td></tr>"
     )
 
@@ -98,6 +110,20 @@ def _clock(skew: timedelta | None) -> str:
         return "<td class='clock'>in step</td>"
     side = "ahead" if skew > timedelta(0) else "behind"
     return f"<td class='clock skewed'><b>{e(duration(abs(skew)))} {side}</b></td>"
+
+
+def _outbox(r: GatewayRow) -> str:
+    """Records waiting at the gateway when it sent its last batch, and the oldest one's wait."""
+    if r.outbox_pending is None:
+        title = "this gateway does not report it" if r.last_batch_at else "no batch yet"
+        return f"<td class='outbox' title='{e(title)}'>—</td>"
+    count = f"{r.outbox_pending:,}".replace(",", " ")
+    text = f"{count} waiting"
+    if r.outbox_oldest_age is not None and r.outbox_pending:
+        text += f", oldest {duration(r.outbox_oldest_age)}"
+    if r.outbox_oldest_age is not None and r.outbox_oldest_age > BACKLOG_SHOWN:
+        return f"<td class='outbox backlog' data-pending='{r.outbox_pending}'><b>{e(text)}</b></td>"
+    return f"<td class='outbox' data-pending='{r.outbox_pending}'>{e(text)}</td>"
 
 
 def _stream(s: StreamState) -> str:

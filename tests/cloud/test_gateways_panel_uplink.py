@@ -1,14 +1,26 @@
-"""The dashboard's gateway panel shows each gateway's last batch and its clock against the
-cloud's, the same figures GET /v1/gateways gives (issue 16.2)."""
+"""The dashboard's gateway panel shows each gateway's last batch, its clock against the
+cloud's and the outbox depth its edge reports, the same figures GET /v1/gateways gives
+(issue 16.2)."""
 
 from __future__ import annotations
 
+import gzip
+import json
 import re
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from uuid import uuid4
 
+import httpx
 import psycopg
 import pytest
 
 from cloud.web.gateways_panel import gateway_rows, gateways_section
+from edge.clock import ManualClock
+from edge.outbox import OutboxLimits, SqliteOutbox
+from edge.uplink import Uplink, UplinkConfig
+from protocols.records import Reading
+from tests.support.cloud_ingest import app_client, batch_of, create_gateway, post, viewer_headers
 from tests.support.web_dashboard import Seeded, seeded_site
 
 pytestmark = pytest.mark.integration
@@ -48,3 +60,94 @@ async def test_last_batch_and_clock_skew(timescale_url: str) -> None:
         quiet = re.search(r'data-gateway="quiet-gw".*?</tr>', await _panel(timescale_url))
         assert quiet
         assert "<td class='last-batch'>—</td><td class='clock'>—</td>" in quiet[0]
+
+
+async def test_outbox_depth_from_a_real_edge_uplink(timescale_url: str, tmp_path: Path) -> None:
+    """The edge's outbox and uplink report their depth in each batch; the cloud stores it and
+    GET /v1/gateways and the gateway panel show it. A gateway that sends no report keeps
+    working and shows none."""
+    gateway = await create_gateway(timescale_url, "gw-depth")
+    clock = ManualClock(datetime.now(UTC) - timedelta(hours=1))
+    limits = OutboxLimits(max_records=100_000, max_bytes=1 << 28)
+    outbox = await SqliteOutbox.open(tmp_path / "outbox.db", limits, clock)
+    try:
+        await outbox.append([_reading(clock.now(), i) for i in range(30)])
+        clock.step_wall(timedelta(minutes=25))  # the backlog has waited 25 min at the gateway
+        await outbox.append([_reading(clock.now(), i) for i in range(30, 40)])
+        async with app_client(timescale_url) as client:
+            uplink = Uplink("gw-depth", outbox, client, _config(gateway.token, 10), clock)
+            assert (await uplink.send_once()).kind == "ok"
+            listed = (await client.get("/v1/gateways/gw-depth", headers=await viewer_headers(
+                timescale_url))).json()  # fmt: skip
+        assert outbox.stats().records == 30
+    finally:
+        await outbox.close()
+    assert listed["outbox"]["pending"] == 40  # the batch of ten included
+    assert listed["outbox"]["oldest_age"] == "PT25M"
+    assert listed["outbox"]["reported_at"] == listed["last_batch_at"]
+    row = re.search(r'data-gateway="gw-depth".*?</tr>', await _panel(timescale_url))
+    assert row
+    assert (
+        "<td class='outbox backlog' data-pending='40'><b>40 waiting, oldest 25 min</b></td>"
+        in (row[0])
+    )
+
+    # an older gateway: its batch has no "outbox" field; stored, and the panel says nothing
+    old = await create_gateway(timescale_url, "gw-old")
+    async with app_client(timescale_url) as client:
+        answer = await post(client, old, batch_of("gw-old", uuid4(), 1, 3))
+        assert answer.status_code == 200, answer.text
+        listed_old = (await client.get("/v1/gateways/gw-old", headers=await viewer_headers(
+            timescale_url, "viewer-2"))).json()  # fmt: skip
+    assert listed_old["outbox"] is None
+    assert listed_old["last_batch_at"] is not None
+    old_row = re.search(r'data-gateway="gw-old".*?</tr>', await _panel(timescale_url))
+    assert old_row
+    assert "<td class='outbox' title='this gateway does not report it'>—</td>" in old_row[0]
+
+
+async def test_edge_leaves_the_report_out_for_a_cloud_that_refuses_it(tmp_path: Path) -> None:
+    """A cloud older than the report refuses the unknown field (422 at ``outbox``): the edge
+    sends the same records again without it at once, and nothing is dead-lettered."""
+    seen: list[dict[str, object]] = []
+
+    def older_cloud(request: httpx.Request) -> httpx.Response:
+        body = json.loads(gzip.decompress(request.content))
+        seen.append(body)
+        if "outbox" in body:
+            detail = [{"loc": ["outbox"], "msg": "Extra inputs are not permitted",
+                       "type": "extra_forbidden"}]  # fmt: skip
+            return httpx.Response(422, json={"error": "batch does not match", "detail": detail})
+        last = body["records"][-1]["seq"]
+        ack = {"gateway_id": body["gateway_id"], "boot_id": body["boot_id"], "stored_through": last}
+        return httpx.Response(200, json=ack)
+
+    clock = ManualClock(datetime(2026, 3, 1, 12, tzinfo=UTC))
+    limits = OutboxLimits(max_records=1000, max_bytes=1 << 24)
+    outbox = await SqliteOutbox.open(tmp_path / "outbox.db", limits, clock)
+    try:
+        await outbox.append([_reading(clock.now(), i) for i in range(5)])
+        transport = httpx.MockTransport(older_cloud)
+        async with httpx.AsyncClient(transport=transport) as client:
+            uplink = Uplink("gw-1", outbox, client, _config("t", 100), clock)
+            assert (await uplink.send_once()).kind == "outbox_report_refused"
+            assert (await uplink.send_once()).kind == "ok"
+            await outbox.append([_reading(clock.now(), 9)])
+            assert (await uplink.send_once()).kind == "ok"
+        assert outbox.stats().records == 0
+    finally:
+        await outbox.close()
+    assert ["outbox" in body for body in seen] == [True, False, False]
+    assert uplink.status.dead_lettered == 0
+
+
+def _reading(at: datetime, i: int) -> Reading:
+    t = at + timedelta(seconds=i)  # one reading a second: the outbox drops a repeated one
+    return Reading(sensor_id="probe/t", time=t, value=4.0 + i / 100, received_at=t)
+
+
+def _config(token: str, batch: int) -> UplinkConfig:
+    return UplinkConfig.model_validate(
+        {"cloud_url": "http://cloud", "allow_insecure_http": True, "token": token,
+         "max_batch_records": batch}
+    )  # fmt: skip
