@@ -31,6 +31,7 @@ from cloud.limits.middleware import RequestLimitMiddleware, RouteLimits
 from cloud.processing.processor import Processor
 from cloud.processing.registry import default_steps
 from cloud.storage.database import make_pool
+from cloud.web.errors import install_error_pages
 from cloud.web.headers import SecurityHeadersMiddleware
 
 log = logging.getLogger(__name__)
@@ -112,7 +113,8 @@ def create_app(settings: CloudSettings) -> FastAPI:
             await pool.close()
 
     # API docs served from a package, not a CDN: /docs and /redoc work on an offline site.
-    app = FastAPIOffline(title="coldtrace", version="0.1.0", lifespan=lifespan)
+    # Error pages for people under /ui; the API keeps its JSON errors.
+    app = install_error_pages(FastAPIOffline(title="coldtrace", version="0.1.0", lifespan=lifespan))
     app.state.settings = settings
     app.state.pool = pool
     for router in routers():

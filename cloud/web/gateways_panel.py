@@ -30,6 +30,7 @@ BACKLOG_SHOWN = timedelta(minutes=10)
 class GatewayRow:
     gateway_id: str
     site_id: str | None
+    """The site's name (its id where it has none)."""
     disabled: bool
     streams: tuple[StreamState, ...]
     last_batch_at: datetime | None = None
@@ -53,9 +54,10 @@ async def gateway_rows(conn: AsyncConnection[TupleRow]) -> list[GatewayRow]:
     """Every gateway with its streams that are behind, failing or stalled; stalled first."""
     states = await stream_states(conn)
     cur = await conn.execute(
-        "SELECT g.gateway_id, g.site_id, g.disabled_at IS NOT NULL, b.last_received_at,"
-        "       b.last_sent_at - b.last_received_at, b.outbox_pending, b.outbox_oldest_age"
-        " FROM gateways g LEFT JOIN LATERAL ("
+        "SELECT g.gateway_id, coalesce(st.name, g.site_id), g.disabled_at IS NOT NULL,"
+        "       b.last_received_at, b.last_sent_at - b.last_received_at, b.outbox_pending,"
+        "       b.outbox_oldest_age"
+        " FROM gateways g LEFT JOIN sites st USING (site_id) LEFT JOIN LATERAL ("
         "     SELECT gs.last_received_at, gs.last_sent_at, gs.outbox_pending,"
         "            gs.outbox_oldest_age FROM gateway_streams gs"
         "     WHERE gs.gateway_id = g.gateway_id AND gs.last_received_at IS NOT NULL"

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from cloud.coldchain.exposure import LotExposure
 from cloud.coldchain.profiles import StorageProfile
+from cloud.web.dispositions import Disposition, OpenExcursion
 from cloud.web.pages import disposition_form, duration, e, frame, temp, when
+from cloud.web.permissions import Can
 from cloud.web.unit_page import chart_head
+from cloud.web.wording import excursion_words
 
 
 def _chart(x: LotExposure, places: dict[str, str], timezone: str) -> str:
@@ -127,19 +130,60 @@ def _stays(x: LotExposure, places: dict[str, str]) -> str:
     )
 
 
-def _excursions(x: LotExposure) -> str:
+def _excursions(x: LotExposure, places: dict[str, str]) -> str:
     if not x.excursions:
         return "<p class='empty'>No excursion during its stays.</p>"
     rows = "".join(
-        f"<tr class='{e(ex.level)}'><td>#{ex.excursion_id}</td><td>{e(ex.location_id)}</td>"
-        f"<td>{e(ex.level)} · {e(ex.kind)}</td><td>{when(ex.started_at)}</td>"
-        f"<td>{when(ex.ended_at)}</td><td>{e(temp(ex.peak_value))}</td></tr>"
+        f"<tr class='{e(ex.level)}' data-excursion='{ex.excursion_id}'>"
+        f"<td>{e(places.get(ex.location_id, ex.location_id))}</td>"
+        f"<td>{e(_what(ex.kind, ex.level, ex.started_at, ex.ended_at))}</td>"
+        f"<td>{when(ex.started_at)}</td><td>{when(ex.ended_at) if ex.ended_at else 'still open'}"
+        f"</td><td>{e(temp(ex.peak_value))}</td></tr>"
         for ex in x.excursions
     )
     return (
-        "<table><thead><tr><th></th><th>Where</th><th>Excursion</th><th>From</th><th>Until</th>"
+        "<table><thead><tr><th>Where</th><th>What happened</th><th>From</th><th>Until</th>"
         f"<th>Peak</th></tr></thead><tbody>{rows}</tbody></table>"
     )
+
+
+def _what(kind: str, level: str, start: datetime, end: datetime | None) -> str:
+    lasted = "" if end is None else duration(end - start)
+    words = excursion_words(kind, level, lasted or "a while")
+    return words.says if end is not None else f"{words.title} (still going on)"
+
+
+def _decided(d: Disposition) -> str:
+    """Who released or rejected the lot, when and why (from the signed ledger entry)."""
+    verb = "Released" if d.decision == "release" else "Rejected"
+    meaning = f"<p>Signed as: {e(d.meaning)}.</p>" if d.meaning else ""
+    confirmed = (
+        f"<p class='confirmed-open'>Released while an excursion was still open at"
+        f" {e(', '.join(d.confirmed_open))}; {e(d.actor)} confirmed it.</p>"
+        if d.confirmed_open
+        else ""
+    )
+    return (
+        f"<section class='decided' data-decision='{e(d.decision)}'><h2>QA decision</h2>"
+        f"<p><b>{verb} by {e(d.actor)}</b> on {when(d.at)}.</p>"
+        f"<p>Why: {e(d.reason or '—')}</p>{meaning}{confirmed}</section>"
+    )
+
+
+def _act(lot_id: int, status: str, can: Can, still_open: list[OpenExcursion]) -> str:
+    if status != "quarantined":
+        return ""
+    if not can.dispose:
+        return "<section><h2>QA disposition</h2><p class='waiting'>Waiting for QA.</p></section>"
+    warn = (
+        "<p class='open-excursion' role='alert'>An excursion affecting this lot is still open: "
+        + e("; ".join(str(x) for x in still_open))
+        + ". Releasing it now needs your confirmation.</p>"
+        if still_open
+        else ""
+    )
+    form = disposition_form(lot_id, confirm=bool(still_open))
+    return f"<section><h2>QA disposition</h2>{warn}{form}</section>"
 
 
 def lot_page(
@@ -149,22 +193,23 @@ def lot_page(
     user: str,
     places: dict[str, str] | None = None,
     timezone: str = "UTC",
+    can: Can | None = None,
+    still_open: list[OpenExcursion] | None = None,
+    decided: Disposition | None = None,
 ) -> str:
     """``places``: location names by id (ids where missing); ``timezone``: the site's, for the
     chart's time axis."""
     places = places or {}
     lot = x.lot
-    act = (
-        f"<section><h2>QA disposition</h2>{disposition_form(lot.lot_id)}</section>"
-        if lot.status == "quarantined"
-        else ""
-    )
+    act = _act(lot.lot_id, lot.status, can or Can(), still_open or [])
+    if decided is not None and lot.status in ("released", "rejected"):
+        act = _decided(decided) + act
     body = (
         f'<section class="lot" data-lot="{lot.lot_id}" data-status="{e(lot.status)}">'
         f"<h2>{e(product)} · lot {e(lot.lot_number)}</h2>"
-        f"<p>GTIN {e(lot.gtin)} · lot id {lot.lot_id}</p>{_figures(x)}</section>"
+        f"<p>GTIN {e(lot.gtin)}</p>{_figures(x)}</section>"
         f"<section><h2>Exposure</h2>{_chart(x, places, timezone)}</section>"
         f"{act}<section><h2>Where it was</h2>{_stays(x, places)}</section>"
-        f"<section><h2>Excursions during its stays</h2>{_excursions(x)}</section>"
+        f"<section><h2>Excursions during its stays</h2>{_excursions(x, places)}</section>"
     )
     return frame(f"Lot {lot.lot_number}", body, user=user, head=chart_head())

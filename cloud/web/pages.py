@@ -13,10 +13,12 @@ from datetime import datetime, timedelta
 from urllib.parse import quote
 
 from cloud.web.kpis import Kpis
+from cloud.web.permissions import Can
 from cloud.web.queries import Alert, Excursion, QuarantinedLot, Receipt, Unit
 from cloud.web.svg import sparkline
+from cloud.web.wording import alarm_words, excursion_words
 
-STATIC_VERSION = "7"
+STATIC_VERSION = "8"
 """Bumped when app.js or app.css change, so browsers fetch the new files."""
 
 
@@ -89,7 +91,7 @@ def units_section(units: Sequence[Unit]) -> str:
         return "<p class='empty'>No storage units are configured.</p>"
     sites: dict[str, list[Unit]] = {}
     for unit in units:
-        sites.setdefault(f"{unit.site_name} ({unit.site_id})", []).append(unit)
+        sites.setdefault(unit.site_name, []).append(unit)
     parts = []
     for site, members in sites.items():
         cards = "".join(_unit_card(u) for u in members)
@@ -121,62 +123,102 @@ def _freshness(u: Unit) -> str:
     return f' data-last="{e(u.last_time.isoformat())}" data-silence-s="{seconds}"'
 
 
-def excursions_section(excursions: Sequence[Excursion], alerts: Sequence[Alert]) -> str:
-    rows = "".join(_excursion_row(x) for x in excursions)
+def excursions_section(
+    excursions: Sequence[Excursion],
+    alerts: Sequence[Alert],
+    *,
+    can: Can,
+    now: datetime,
+    units: Sequence[Unit] = (),
+) -> str:
+    """Open excursions in plain words with what to do (naming a unit of the same site and kind
+    that is in range, where there is one), and the alerts still waiting."""
+    rows = "".join(_excursion_row(x, can, now, _alternative(x, units)) for x in excursions)
     table = (
-        "<table class='excursions'><thead><tr><th>Unit</th><th>Excursion</th><th>Since</th>"
-        f"<th>Peak</th><th>Lots quarantined</th><th>Acknowledged</th></tr></thead>"
+        "<table class='excursions'><thead><tr><th>Unit</th><th>What is happening</th>"
+        "<th>Since</th><th>Peak</th><th>Stock put aside</th><th>Acknowledged</th></tr></thead>"
         f"<tbody>{rows}</tbody></table>"
         if excursions
         else "<p class='empty'>No open excursion.</p>"
     )
-    waiting = "".join(
-        f'<li class="{e(a.severity)}" data-alert="{a.alert_id}">{when(a.at)} '
-        f"<b>{e(a.kind.replace('_', ' '))}</b> {e(a.message)} "
-        f'<button class="ack" data-alerts="{a.alert_id}">Acknowledge</button></li>'
-        for a in alerts
-    )
+    waiting = "".join(_alert_item(a, can) for a in alerts)
     warnings = (
         f"<h3>Early warnings and alerts</h3><ul class='alerts'>{waiting}</ul>" if alerts else ""
     )
     return table + warnings
 
 
-def _excursion_row(x: Excursion) -> str:
-    lots = ", ".join(f'<a href="/ui/lots/{lot}">#{lot}</a>' for lot in x.quarantined_lots)
-    if x.unacknowledged:
-        ids = ",".join(str(i) for i in x.unacknowledged)
-        ack = f'<button class="ack" data-alerts="{e(ids)}">Acknowledge</button>'
-    else:
-        ack = f"✓ {e(x.acknowledged_by)}"
+def ack_button(ids: Sequence[int], can: Can, done: str = "waiting") -> str:
+    """The Acknowledge button for those who may press it; a plain word for the others."""
+    if not can.acknowledge:
+        return f"<span class='waiting'>{e(done)}</span>"
     return (
-        f'<tr class="{e(x.level)}" data-excursion="{x.excursion_id}">'
-        f"<td>{e(x.location_name)}<br><small>{e(x.sensor_id)}</small></td>"
-        f"<td>{e(x.level)} · {e(x.kind)}</td><td>{when(x.started_at)}</td>"
+        f'<button class="ack" data-alerts="{e(",".join(str(i) for i in ids))}">Acknowledge</button>'
+    )
+
+
+def _alert_item(a: Alert, can: Can) -> str:
+    words = alarm_words(a.kind)
+    where = f" · {e(a.location_name)}" if a.location_name else ""
+    return (
+        f'<li class="{e(a.severity)}" data-alert="{a.alert_id}" data-kind="{e(a.kind)}">'
+        f"{when(a.at)} <b title='{e(a.message)}'>{e(words.title)}</b>{where}: {e(words.says)}"
+        f" <span class='todo'>What to do: {e(words.todo)}</span> {ack_button([a.alert_id], can)}"
+        "</li>"
+    )
+
+
+def _alternative(x: Excursion, units: Sequence[Unit]) -> str | None:
+    """A unit of the same site and kind that is in range now, to move the stock to."""
+    for u in units:
+        same = u.site_id == x.site_id and u.kind == x.location_kind
+        if same and u.location_id != x.location_id and u.state == "ok":
+            return u.name
+    return None
+
+
+def _excursion_row(x: Excursion, can: Can, now: datetime, alternative: str | None) -> str:
+    lots = ", ".join(f'<a href="/ui/lots/{lot.lot_id}">{e(lot)}</a>' for lot in x.lots)
+    ack = ack_button(x.unacknowledged, can) if x.unacknowledged else f"✓ {e(x.acknowledged_by)}"
+    words = excursion_words(x.kind, x.level, duration(now - x.started_at), alternative)
+    sensor = f"<br><small>sensor {e(x.sensor_name)}</small>" if x.sensor_name else ""
+    return (
+        f'<tr class="{e(x.level)}" data-excursion="{x.excursion_id}" data-kind="{e(x.kind)}"'
+        f' data-level="{e(x.level)}"><td>{e(x.location_name)}{sensor}</td>'
+        f"<td><b>{e(words.says)}</b><div class='todo'>What to do: {e(words.todo)}</div></td>"
+        f"<td>{when(x.started_at)}</td>"
         f"<td>{e(temp(x.peak_value))}</td><td>{lots or '—'}</td><td>{ack}</td></tr>"
     )
 
 
-def disposition_form(lot_id: int) -> str:
-    """Release or reject with a reason; the button names the signature's meaning."""
+CONFIRM_OPEN = (
+    "<label class='confirm-open'><input type='checkbox' name='confirm_open_excursion'>"
+    " I know an excursion is still open and release anyway</label>"
+)
+"""The confirmation a release needs while an excursion affecting the lot is open (app.js adds
+it to a form when the server asks for it)."""
+
+
+def disposition_form(lot_id: int, *, confirm: bool = False) -> str:
+    """Release or reject with a reason; ``confirm``: with the open-excursion confirmation."""
     return (
         f'<form class="disposition" data-lot="{lot_id}">'
         '<input name="reason" required maxlength="500" placeholder="Reason (required)"'
-        ' aria-label="Reason">'
+        f' aria-label="Reason">{CONFIRM_OPEN if confirm else ""}'
         '<button name="decision" value="release">Release</button>'
         '<button name="decision" value="reject" class="danger">Reject</button>'
         '<output class="result"></output></form>'
     )
 
 
-def quarantine_section(lots: Sequence[QuarantinedLot]) -> str:
+def quarantine_section(lots: Sequence[QuarantinedLot], *, can: Can) -> str:
     if not lots:
         return "<p class='empty'>No lot is waiting for a disposition.</p>"
     rows = "".join(
         f'<tr data-lot="{q.lot_id}"><td><a href="/ui/lots/{q.lot_id}">{e(q.product)}</a>'
         f"<br><small>GTIN {e(q.gtin)} · lot {e(q.lot_number)}</small></td>"
         f"<td>{q.quantity}</td><td>{e(', '.join(q.locations))}</td><td>{when(q.since)}</td>"
-        f"<td><small>{e(q.reason)}</small></td><td>{disposition_form(q.lot_id)}</td></tr>"
+        f"<td>{_why(q)}</td><td>{_disposition(q.lot_id, can)}</td></tr>"
         for q in lots
     )
     return (
@@ -186,12 +228,27 @@ def quarantine_section(lots: Sequence[QuarantinedLot]) -> str:
     )
 
 
+def _why(q: QuarantinedLot) -> str:
+    """Why the stock was put aside, in words (the ledger's reason, in a tooltip, is technical)."""
+    if q.excursion is None:
+        return f"<small>{e(q.reason)}</small>"
+    kind, _, place, start = q.excursion
+    what = {"high": "was too warm", "low": "was too cold"}.get(kind, "had no temperature reading")
+    return f"<small title='{e(q.reason)}'>{e(place)} {what} from {when(start)}</small>"
+
+
+def _disposition(lot_id: int, can: Can) -> str:
+    if can.dispose:
+        return disposition_form(lot_id)
+    return "<span class='waiting'>waiting for QA</span>"
+
+
 def receiving_section(receipts: Sequence[Receipt]) -> str:
     if not receipts:
         return "<p class='empty'>No dock-door passage today.</p>"
     rows = "".join(
         f'<tr class="{e(r.outcome)}" data-receipt="{r.receipt_id}"><td>{when(r.at)}</td>'
-        f"<td>{e(r.door_id)}</td><td>{e(r.direction)}</td>"
+        f"<td>{e(r.door_name or r.door_id)}</td><td>{e(r.direction)}</td>"
         f"<td>{e(', '.join(r.asn_references) or '—')}</td><td>{r.received}</td>"
         f"<td>{e(r.outcome)}</td><td>{_discrepancy(r)}</td></tr>"
         for r in receipts

@@ -8,7 +8,7 @@ page is one consistent picture.
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
@@ -190,6 +190,16 @@ async def trend(
 
 
 @dataclass(frozen=True)
+class LotName:
+    lot_id: int
+    product: str
+    lot_number: str
+
+    def __str__(self) -> str:
+        return f"{self.product}, lot {self.lot_number}"
+
+
+@dataclass(frozen=True)
 class Excursion:
     excursion_id: int
     location_id: str
@@ -202,6 +212,12 @@ class Excursion:
     quarantined_lots: list[int]
     unacknowledged: list[int]
     acknowledged_by: str | None
+    sensor_name: str | None = None
+    """The sensor's description, where one is set."""
+    site_id: str = ""
+    location_kind: str = ""
+    lots: tuple[LotName, ...] = ()
+    """The quarantined lots by product and lot number."""
 
 
 async def open_excursions(conn: AsyncConnection[TupleRow]) -> list[Excursion]:
@@ -211,13 +227,24 @@ async def open_excursions(conn: AsyncConnection[TupleRow]) -> list[Excursion]:
         " e.started_at, e.peak_value, e.quarantined_lots,"
         " coalesce(array_agg(a.alert_id ORDER BY a.alert_id)"
         "   FILTER (WHERE a.alert_id IS NOT NULL AND a.acknowledged_at IS NULL), '{}'),"
-        " max(a.acknowledged_by)"
+        " max(a.acknowledged_by),"
+        " (SELECT s.description FROM sensors s WHERE s.sensor_id = e.sensor_id), l.site_id,"
+        " l.kind,"
+        " (SELECT coalesce(jsonb_agg(jsonb_build_array(lo.lot_id, p.name, lo.lot_number)"
+        "   ORDER BY lo.lot_id), '[]') FROM lots lo JOIN products p USING (gtin)"
+        "   WHERE lo.lot_id = ANY(e.quarantined_lots))"
         " FROM excursions e JOIN locations l USING (location_id)"
         " LEFT JOIN alerts a ON a.excursion_id = e.excursion_id"
-        " WHERE e.ended_at IS NULL GROUP BY e.excursion_id, l.name"
+        " WHERE e.ended_at IS NULL GROUP BY e.excursion_id, l.name, l.site_id, l.kind"
         " ORDER BY e.level = 'action' DESC, e.started_at"
     )
-    return [Excursion(*row) for row in await cur.fetchall()]
+    return [
+        replace(
+            Excursion(*row[:14]),
+            lots=tuple(LotName(int(i), str(p), str(n)) for i, p, n in row[14]),
+        )
+        for row in await cur.fetchall()
+    ]
 
 
 @dataclass(frozen=True)
@@ -229,14 +256,16 @@ class Alert:
     severity: str
     location_id: str | None
     message: str
+    location_name: str | None = None
 
 
 async def waiting_alerts(conn: AsyncConnection[TupleRow], *, limit: int = 50) -> list[Alert]:
     """Unacknowledged alerts that are not about an excursion (early warnings, anomalies)."""
     cur = await conn.execute(
-        "SELECT alert_id, raised_at, at, kind, severity, location_id, message FROM alerts"
-        " WHERE acknowledged_at IS NULL AND kind IN ('early_warning', 'anomaly', 'no_data')"
-        " ORDER BY raised_at DESC, alert_id DESC LIMIT %s",
+        "SELECT a.alert_id, a.raised_at, a.at, a.kind, a.severity, a.location_id, a.message,"
+        " l.name FROM alerts a LEFT JOIN locations l USING (location_id)"
+        " WHERE a.acknowledged_at IS NULL AND a.kind IN ('early_warning', 'anomaly', 'no_data')"
+        " ORDER BY a.raised_at DESC, a.alert_id DESC LIMIT %s",
         (limit,),
     )
     return [Alert(*row) for row in await cur.fetchall()]
@@ -253,22 +282,39 @@ class QuarantinedLot:
     locations: list[str]
     since: datetime | None
     reason: str | None
+    excursion: tuple[str, str, str, datetime] | None = None
+    """The excursion that quarantined it (kind, level, location name, start), if one did."""
 
 
 async def quarantined_lots(conn: AsyncConnection[TupleRow]) -> list[QuarantinedLot]:
     """Lots with stock in quarantine, waiting for a QA disposition."""
     cur = await conn.execute(
         "SELECT l.lot_id, l.gtin, p.name, l.lot_number, l.expiry, sum(b.quantity)::int,"
-        " array_agg(DISTINCT b.location_id ORDER BY b.location_id),"
+        " array_agg(DISTINCT coalesce(lc.name, b.location_id)),"
         " (SELECT max(effective_at) FROM ledger_entries q WHERE q.lot_id = l.lot_id"
         "   AND q.movement = 'quarantine'),"
         " (SELECT q.reason FROM ledger_entries q WHERE q.lot_id = l.lot_id"
-        "   AND q.movement = 'quarantine' ORDER BY q.entry_id DESC LIMIT 1)"
+        "   AND q.movement = 'quarantine' ORDER BY q.entry_id DESC LIMIT 1),"
+        " (SELECT jsonb_build_array(x.kind, x.level, xl.name, x.started_at)"
+        "   FROM ledger_entries q JOIN excursions x"
+        "     ON q.reference = 'excursion:' || x.excursion_id::text"
+        "   JOIN locations xl ON xl.location_id = x.location_id"
+        "   WHERE q.lot_id = l.lot_id AND q.movement = 'quarantine'"
+        "   ORDER BY q.entry_id DESC LIMIT 1)"
         " FROM balances b JOIN lots l USING (lot_id) JOIN products p USING (gtin)"
+        " LEFT JOIN locations lc ON lc.location_id = b.location_id"
         " WHERE b.status = 'quarantined' AND b.quantity > 0"
         " GROUP BY l.lot_id, p.name ORDER BY 8 NULLS LAST, l.lot_id"
     )
-    return [QuarantinedLot(*row) for row in await cur.fetchall()]
+    return [
+        replace(
+            QuarantinedLot(*row[:9]),
+            excursion=None
+            if row[9] is None
+            else (row[9][0], row[9][1], row[9][2], datetime.fromisoformat(row[9][3])),
+        )
+        for row in await cur.fetchall()
+    ]
 
 
 @dataclass(frozen=True)
@@ -284,6 +330,7 @@ class Receipt:
     over: int
     unexpected: int
     unconfirmed: int = 0  # tagged units received per a read container's label, tag not seen
+    door_name: str | None = None
 
 
 async def receipts_since(
@@ -299,7 +346,8 @@ async def receipts_since(
         " jsonb_array_length(coalesce(r.summary->'over', '[]'::jsonb)),"
         " jsonb_array_length(coalesce(r.summary->'unexpected', '[]'::jsonb)),"
         " (SELECT coalesce(sum(jsonb_array_length(v)), 0) FROM"
-        "   jsonb_each(coalesce(r.summary->'unconfirmed', '{}'::jsonb)) AS c(k, v))::int"
+        "   jsonb_each(coalesce(r.summary->'unconfirmed', '{}'::jsonb)) AS c(k, v))::int,"
+        " (SELECT d.name FROM locations d WHERE d.location_id = r.door_id)"
         " FROM receipts r WHERE r.at >= %s ORDER BY r.at DESC, r.receipt_id DESC LIMIT %s",
         (since, limit),
     )

@@ -34,9 +34,16 @@ from cloud.ledger import LedgerError
 from cloud.ledger.service import dispose_lot
 from cloud.web import alarms_panel, kpis, pages, queries
 from cloud.web.config import WebSettings
+from cloud.web.dispositions import (
+    OpenExcursion,
+    last_disposition,
+    open_excursions_affecting,
+    record_confirmed_release,
+)
 from cloud.web.gateways_panel import gateway_rows, gateways_section
 from cloud.web.history import MAX_SPAN, History, as_csv, as_json, history, unit_info
 from cloud.web.lot_page import lot_page
+from cloud.web.permissions import Can
 from cloud.web.session import (
     COOKIE,
     MaybeUser,
@@ -77,10 +84,16 @@ class AcknowledgeIn(BaseModel):
 class DispositionIn(BaseModel):
     decision: Literal["release", "reject"]
     reason: Annotated[str, Field(min_length=1, max_length=500)]
+    confirm_open_excursion: bool = False
+    """Release although an excursion affecting the lot is still open (recorded in the audit)."""
 
 
-async def render_sections(conn: AsyncConnection[TupleRow], settings: WebSettings) -> dict[str, str]:
-    """Every overview section as HTML, from one consistent ``now``."""
+async def render_sections(
+    conn: AsyncConnection[TupleRow], settings: WebSettings, can: Can | None = None
+) -> dict[str, str]:
+    """Every overview section as HTML, from one consistent ``now``, with the buttons ``can``
+    allows (none: a viewer's)."""
+    can = can or Can()
     now = await queries.database_now(conn)
     today = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     units = await queries.units(
@@ -92,10 +105,10 @@ async def render_sections(conn: AsyncConnection[TupleRow], settings: WebSettings
     figures = await kpis.kpis(conn, now=now, period=settings.kpi_period)
     return {
         "units": pages.units_section(units),
-        "excursions": pages.excursions_section(excursions, alerts),
-        "alarms": await alarms_panel.render(conn, now),
+        "excursions": pages.excursions_section(excursions, alerts, can=can, now=now, units=units),
+        "alarms": await alarms_panel.render(conn, now, can),
         "gateways": gateways_section(await gateway_rows(conn)),
-        "quarantine": pages.quarantine_section(await queries.quarantined_lots(conn)),
+        "quarantine": pages.quarantine_section(await queries.quarantined_lots(conn), can=can),
         "receiving": pages.receiving_section(await queries.receipts_since(conn, today)),
         "kpis": pages.kpis_section(figures, settings.kpi_period),
     }
@@ -124,7 +137,7 @@ def build_router(settings: WebSettings | None = None) -> APIRouter:
         if user is None:
             return _login_redirect()
         async with pool.connection() as conn:
-            sections = await render_sections(conn, cfg)
+            sections = await render_sections(conn, cfg, Can.of(user))
         return HTMLResponse(pages.overview(sections, user=f"{user.name} ({user.role.value})"))
 
     @router.get("/lots/{lot_id}", response_class=HTMLResponse)
@@ -145,7 +158,12 @@ def build_router(settings: WebSettings | None = None) -> APIRouter:
             if found is None or row is None:
                 raise HTTPException(status.HTTP_404_NOT_FOUND, f"no lot {lot_id}")
             places, zone = await _places(conn, found)
-        page = lot_page(found, product=str(row[0]), user=user.name, places=places, timezone=zone)
+            still_open = await open_excursions_affecting(conn, lot_id)
+            decided = await last_disposition(conn, lot_id)
+        page = lot_page(
+            found, product=str(row[0]), user=user.name, places=places, timezone=zone,
+            can=Can.of(user), still_open=still_open, decided=decided,
+        )  # fmt: skip
         return HTMLResponse(page)
 
     @router.get("/units/{location_id:path}", response_class=HTMLResponse)
@@ -178,9 +196,9 @@ def build_router(settings: WebSettings | None = None) -> APIRouter:
         )
 
     @router.get("/events")
-    async def events(request: Request, pool: Pool, _: SessionUser) -> StreamingResponse:
+    async def events(request: Request, pool: Pool, user: SessionUser) -> StreamingResponse:
         return StreamingResponse(
-            event_stream(pool, cfg, request.is_disconnected),
+            event_stream(pool, cfg, request.is_disconnected, Can.of(user)),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
         )
@@ -200,19 +218,44 @@ def build_router(settings: WebSettings | None = None) -> APIRouter:
     async def disposition(
         lot_id: IdPath, body: DispositionIn, pool: Pool, actor: QualityAction
     ) -> dict[str, str]:
-        try:
-            async with pool.connection() as conn, conn.transaction():
-                await dispose_lot(
-                    conn, lot_id=lot_id, decision=body.decision, actor=actor.name,
-                    reason=body.reason, effective_at=datetime.now(UTC),
-                    signature_meaning=SIGNATURE_MEANING[body.decision],
-                )  # fmt: skip
-        except LedgerError as err:
-            raise http_error(err) from err
+        await _dispose(pool, lot_id, body, actor.name)
         return {"lot_id": str(lot_id), "decision": body.decision}
 
     _add_session_routes(router, cfg)
     return router
+
+
+async def _dispose(pool: Pool, lot_id: int, body: DispositionIn, actor: str) -> None:
+    """The signed disposition; a release past an open excursion affecting the lot only with
+    the confirmation (409 without), which is recorded in the same transaction."""
+    try:
+        async with pool.connection() as conn, conn.transaction():
+            still_open = (
+                await open_excursions_affecting(conn, lot_id) if body.decision == "release" else []
+            )
+            if still_open and not body.confirm_open_excursion:
+                raise HTTPException(status.HTTP_409_CONFLICT, _confirm_needed(still_open))
+            await dispose_lot(
+                conn, lot_id=lot_id, decision=body.decision, actor=actor, reason=body.reason,
+                effective_at=datetime.now(UTC), signature_meaning=SIGNATURE_MEANING[body.decision],
+            )  # fmt: skip
+            if still_open:
+                await record_confirmed_release(
+                    conn, actor=actor, lot_id=lot_id, reason=body.reason, excursions=still_open
+                )
+    except LedgerError as err:
+        raise http_error(err) from err
+
+
+def _confirm_needed(still_open: list[OpenExcursion]) -> dict[str, object]:
+    """The 409's detail: the page asks for the confirmation and sends the release again."""
+    return {
+        "confirm": "open_excursion",
+        "message": "An excursion affecting this lot is still open: "
+        + "; ".join(str(x) for x in still_open)
+        + ". Tick the confirmation to release it anyway.",
+        "excursions": [x.excursion_id for x in still_open],
+    }
 
 
 def _add_session_routes(router: APIRouter, cfg: WebSettings) -> None:
@@ -318,7 +361,10 @@ def _alive(cfg: WebSettings) -> str:
 
 
 async def event_stream(
-    pool: Pool, cfg: WebSettings, disconnected: Callable[[], Awaitable[bool]]
+    pool: Pool,
+    cfg: WebSettings,
+    disconnected: Callable[[], Awaitable[bool]],
+    can: Can | None = None,
 ) -> AsyncIterator[str]:
     """Server-sent events: all sections whenever their data changed; an "alive" event when idle.
 
@@ -334,7 +380,7 @@ async def event_stream(
     while time.monotonic() < ends and not await disconnected():
         async with pool.connection() as conn:
             mark = await queries.fingerprint(conn)
-            sections = await render_sections(conn, cfg) if mark != last else None
+            sections = await render_sections(conn, cfg, can or Can()) if mark != last else None
         if sections is not None:
             last = mark
             idle_since = time.monotonic()

@@ -9,6 +9,7 @@ import pytest
 from cloud.alarms.actions import plan_window
 from cloud.alarms.policy import Policy
 from cloud.web.config import WebSettings
+from cloud.web.permissions import Can
 from cloud.web.router import render_sections
 from tests.support.alarm_receivers import smtp_sink
 from tests.support.alarm_setup import add_channel, add_contact, add_policy, contact, steps, worker
@@ -30,8 +31,10 @@ async def test_overview_shows_escalation_and_windows(site: Site) -> None:
         await site.send(readings(SENSOR[FRIDGE_A], T0, [5.0] * 5 + [9.0] * 25))
         await worker(site).tick(datetime.now(UTC))
     async with site.pool.connection() as conn:
-        html = (await render_sections(conn, WebSettings()))["alarms"]
-    assert "excursion opened" in html
+        html = (await render_sections(conn, WebSettings(), Can(acknowledge=True)))["alarms"]
+    assert "<b title=" in html
+    assert "Temperature out of range</b>: The temperature left its allowed range." in html
+    assert "What to do: Check the unit now" in html
     assert "site: step 1, next" in html
     assert "1 sent" in html
     assert 'class="ack-note"' in html  # an optional comment with the acknowledgement

@@ -129,7 +129,13 @@ async def test_qa_release_and_reject_go_through_the_ledger(
     await signed_in(client, seeded.tokens["qa"])
     assert (await client.post(f"/ui/lots/{a1}/disposition", json={**body, "reason": ""},
                               headers=ACTION)).status_code == 422  # fmt: skip
-    released = await client.post(f"/ui/lots/{a1}/disposition", json=body, headers=ACTION)
+    # fridge A's excursion is still open: a release needs the explicit confirmation
+    asked = await client.post(f"/ui/lots/{a1}/disposition", json=body, headers=ACTION)
+    assert asked.status_code == 409, asked.text
+    assert asked.json()["detail"]["confirm"] == "open_excursion"
+    assert await seeded.site.rows("SELECT 1 FROM ledger_entries WHERE movement = 'release'") == []
+    confirmed = {**body, "confirm_open_excursion": True}
+    released = await client.post(f"/ui/lots/{a1}/disposition", json=confirmed, headers=ACTION)
     assert released.status_code == 200, released.text
     rejected = await client.post(
         f"/ui/lots/{a2}/disposition", json={"decision": "reject", "reason": "no data"},
@@ -146,6 +152,13 @@ async def test_qa_release_and_reject_go_through_the_ledger(
     assert [(e[0], e[1], e[2]) for e in entries] == [(a1, "release", "qa"), (a2, "reject", "qa")]
     assert entries[0][3] == body["reason"]
     assert entries[0][4] == "approved for use after excursion review"
+    [(actor, detail)] = await seeded.site.rows(
+        "SELECT actor, detail FROM audit_log WHERE action = 'release_during_open_excursion'"
+        " AND subject = %s", f"lot:{a1}"
+    )  # fmt: skip
+    assert actor == "qa"
+    assert isinstance(detail, dict)
+    assert detail["where"] == ["cc-fridge-a"]
     page = (await client.get("/ui")).text
     assert "No lot is waiting for a disposition." in page
 
@@ -164,7 +177,7 @@ async def test_lot_page_shows_exposure_mkt_and_budget(
     assert "Stability budget" in html
     assert "class='lot-exposure' data-exposure=" in html  # drawn by uPlot from these data
     assert "data-limit='action-high'>action high 8.0 °C" in html
-    assert "action · high" in html  # the excursion during its stay
+    assert "Too warm (still going on)" in html  # the excursion during its stay
     assert (await client.get("/ui/lots/999999")).status_code == 404
 
 
