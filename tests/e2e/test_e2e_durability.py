@@ -110,6 +110,8 @@ async def test_edge_kill_cloud_kill_and_outage_lose_nothing_and_store_once(
         published = {(r.sensor_id, r.time) for r in mqtt_seen.readings()}
         written = set(opcua_seen.keys())
         unseen_by_agent = opcua_seen.arrived_between(down - 0.5, up + 0.5)
+        end = opcua_seen.last_arrival()
+        final_moments = opcua_seen.arrived_between(end - 1.0, end)
     assert failed_while_away > 0  # the outage was real: the uplink failed and retried
     await wait_stored(rig.database_url, published)
     have = await stored(rig.database_url)
@@ -126,6 +128,12 @@ async def test_edge_kill_cloud_kill_and_outage_lose_nothing_and_store_once(
     assert invented == set(), sorted(invented)[:5]
     first = {s: min(t for s2, t in opcua_stored if s2 == s) for s, _ in opcua_stored}
     missing = {(s, t) for s, t in written - opcua_stored if t >= first[s]}
-    assert missing <= unseen_by_agent, sorted(missing - unseen_by_agent)[:5]
+    # The same holds the other way round: the server's last notifications can reach the witness
+    # and not the agent when the simulator exits between the two subscriptions' publish cycles.
+    # Only a trailing run is excused (after the agent's last stored value of the sensor, in the
+    # server's last second); a value missing before that fails.
+    last_stored = {s: max(t for s2, t in opcua_stored if s2 == s) for s, _ in opcua_stored}
+    trailing = {(s, t) for s, t in missing & final_moments if t > last_stored[s]}
+    assert missing - trailing <= unseen_by_agent, sorted(missing - trailing - unseen_by_agent)[:5]
     assert len(published) > 150
     assert len(opcua_stored) > 100

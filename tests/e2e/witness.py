@@ -163,6 +163,10 @@ class OpcUaWitness:
         pairs = zip(self._handler.seen, self._handler.arrived, strict=True)
         return {key for key, at in pairs if first <= at <= last}
 
+    def last_arrival(self) -> float:
+        """When (``time.monotonic()``) the last value reached the witness."""
+        return max(self._handler.arrived, default=0.0)
+
 
 async def settle(count: Any, within: float = 5.0, quiet: float = 0.6) -> None:
     """Waits until ``count()`` has not changed for ``quiet`` seconds (bounded by ``within``)."""
