@@ -218,7 +218,7 @@ def quarantine_section(lots: Sequence[QuarantinedLot], *, can: Can) -> str:
         f'<tr data-lot="{q.lot_id}"><td><a href="/ui/lots/{q.lot_id}">{e(q.product)}</a>'
         f"<br><small>GTIN {e(q.gtin)} · lot {e(q.lot_number)}</small></td>"
         f"<td>{q.quantity}</td><td>{e(', '.join(q.locations))}</td><td>{when(q.since)}</td>"
-        f"<td>{_why(q)}</td><td>{_disposition(q.lot_id, can)}</td></tr>"
+        f"<td>{_why(q)}</td><td>{_disposition(q, can)}</td></tr>"
         for q in lots
     )
     return (
@@ -237,9 +237,9 @@ def _why(q: QuarantinedLot) -> str:
     return f"<small title='{e(q.reason)}'>{e(place)} {what} from {when(start)}</small>"
 
 
-def _disposition(lot_id: int, can: Can) -> str:
+def _disposition(q: QuarantinedLot, can: Can) -> str:
     if can.dispose:
-        return disposition_form(lot_id)
+        return disposition_form(q.lot_id, confirm=q.open_excursion)
     return "<span class='waiting'>waiting for QA</span>"
 
 

@@ -284,6 +284,8 @@ class QuarantinedLot:
     reason: str | None
     excursion: tuple[str, str, str, datetime] | None = None
     """The excursion that quarantined it (kind, level, location name, start), if one did."""
+    open_excursion: bool = False
+    """An excursion affecting it is still open: a release needs an explicit confirmation."""
 
 
 async def quarantined_lots(conn: AsyncConnection[TupleRow]) -> list[QuarantinedLot]:
@@ -300,7 +302,10 @@ async def quarantined_lots(conn: AsyncConnection[TupleRow]) -> list[QuarantinedL
         "     ON q.reference = 'excursion:' || x.excursion_id::text"
         "   JOIN locations xl ON xl.location_id = x.location_id"
         "   WHERE q.lot_id = l.lot_id AND q.movement = 'quarantine'"
-        "   ORDER BY q.entry_id DESC LIMIT 1)"
+        "   ORDER BY q.entry_id DESC LIMIT 1),"
+        " EXISTS (SELECT 1 FROM excursions x WHERE x.ended_at IS NULL"
+        "   AND (l.lot_id = ANY(x.quarantined_lots) OR x.location_id IN (SELECT o.location_id"
+        "        FROM balances o WHERE o.lot_id = l.lot_id AND o.quantity > 0)))"
         " FROM balances b JOIN lots l USING (lot_id) JOIN products p USING (gtin)"
         " LEFT JOIN locations lc ON lc.location_id = b.location_id"
         " WHERE b.status = 'quarantined' AND b.quantity > 0"
@@ -312,6 +317,7 @@ async def quarantined_lots(conn: AsyncConnection[TupleRow]) -> list[QuarantinedL
             excursion=None
             if row[9] is None
             else (row[9][0], row[9][1], row[9][2], datetime.fromisoformat(row[9][3])),
+            open_excursion=bool(row[10]),
         )
         for row in await cur.fetchall()
     ]

@@ -68,7 +68,18 @@ async def test_live_excursion_release_and_lot_page(
     await page.locator("#excursions button.ack").first.click()
     await expect(page.locator("#excursions")).to_contain_text("✓", timeout=10_000)
 
+    # plain words and what to do for the excursion
+    excursion = page.locator("tr.action[data-excursion]")
+    await expect(excursion).to_contain_text("Too warm for")
+    await expect(excursion).to_contain_text("What to do: Do not use the products inside")
+
     await row.locator("input[name=reason]").fill("Stability data cover 12 °C for 30 min")
+    # fridge A's excursion is still open: a release needs the box ticked
+    await row.locator("button[value=release]").click()
+    await expect(row.locator("output")).to_have_text(
+        "An excursion is still open: tick the box to release anyway."
+    )
+    await row.locator("input[name=confirm_open_excursion]").check()
     await row.locator("button[value=release]").click()
     await expect(row.locator("output")).to_have_text("Released.")
     await expect(page.locator(f'#quarantine tr[data-lot="{lots["a1"]}"]')).to_have_count(
@@ -80,6 +91,17 @@ async def test_live_excursion_release_and_lot_page(
             (lots["a1"],),
         )
         assert await cur.fetchall() == [("qa", "Stability data cover 12 °C for 30 min")]
+        cur = await conn.execute(
+            "SELECT actor FROM audit_log WHERE action = 'release_during_open_excursion'"
+            " AND subject = %s",
+            (f"lot:{lots['a1']}",),
+        )
+        assert await cur.fetchall() == [("qa",)]
+    await page.goto(f"{base}/ui/lots/{lots['a1']}")
+    await expect(page.locator("section.decided")).to_contain_text("Released by qa on")
+    await expect(page.locator("section.decided")).to_contain_text(
+        "Released while an excursion was still open"
+    )
 
     await page.goto(f"{base}/ui/lots/{lots['a2']}")
     await expect(page.locator("section.lot")).to_have_attribute("data-status", "quarantined")
@@ -87,3 +109,22 @@ async def test_live_excursion_release_and_lot_page(
     await page.screenshot(path=str(SCREENSHOTS / "lot-exposure.png"), full_page=True)
     await page.close()
     assert problems == []
+
+    # an operator is offered Acknowledge, never Release or Reject
+    operator = await browser.new_page(viewport={"width": 1400, "height": 1000})
+    await sign_in(operator, base, seeded.tokens["operator"])
+    await expect(operator.locator(f'#quarantine tr[data-lot="{lots["a2"]}"]')).to_contain_text(
+        "waiting for QA"
+    )
+    await expect(operator.locator("button[value=release]")).to_have_count(0)
+    await expect(operator.locator("button[value=reject]")).to_have_count(0)
+    await operator.goto(f"{base}/ui/lots/{lots['a2']}")
+    await expect(operator.locator("main")).to_contain_text("Waiting for QA.")
+    await expect(operator.locator("form.disposition")).to_have_count(0)
+    # a mistyped address: a page in the dashboard's layout, not JSON
+    missing = await operator.goto(f"{base}/ui/does-not-exist")
+    assert missing is not None
+    assert missing.status == 404
+    await expect(operator.locator("section.error-page h2")).to_have_text("Not found")
+    await expect(operator.locator("header a.brand")).to_be_visible()
+    await operator.close()

@@ -201,7 +201,8 @@ async def _annotations(client: httpx.AsyncClient, seeded: Seeded, url: str) -> N
     assert login.status_code == 303
     lot = seeded.site.lots["a1"]
     done = await client.post(
-        f"/ui/lots/{lot}/disposition", json={"decision": "release", "reason": "data reviewed"},
+        f"/ui/lots/{lot}/disposition",
+        json={"decision": "release", "reason": "data reviewed", "confirm_open_excursion": True},
         headers={"X-Coldtrace-Action": "1"},
     )  # fmt: skip
     assert done.status_code == 200, done.text

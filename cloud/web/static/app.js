@@ -20,7 +20,11 @@ async function postJson(url, body) {
   }
   if (!response.ok) {
     const detail = payload && payload.detail ? payload.detail : response.statusText;
-    throw new Error(typeof detail === "string" ? detail : JSON.stringify(detail));
+    const message = typeof detail === "string" ? detail
+      : (detail && detail.message) || JSON.stringify(detail);
+    const error = new Error(message);
+    error.detail = detail;
+    throw error;
   }
   return payload;
 }
@@ -215,10 +219,20 @@ async function onSubmit(event) {
     output.textContent = "A reason is required.";
     return;
   }
+  // An excursion affecting the lot is still open: a release needs the box ticked (the server
+  // refuses it otherwise, and records the confirmation).
+  const confirmBox = form.elements.confirm_open_excursion;
+  if (decision === "release" && confirmBox && !confirmBox.checked) {
+    output.textContent = "An excursion is still open: tick the box to release anyway.";
+    confirmBox.focus();
+    return;
+  }
+  const confirmOpen = decision === "release" && Boolean(confirmBox && confirmBox.checked);
   for (const b of form.querySelectorAll("button")) b.disabled = true;
   form.classList.add("busy");
   try {
-    await postJson(`/ui/lots/${form.dataset.lot}/disposition`, { decision, reason });
+    await postJson(`/ui/lots/${form.dataset.lot}/disposition`,
+      { decision, reason, confirm_open_excursion: confirmOpen });
     output.textContent = decision === "release" ? "Released." : "Rejected.";
     form.classList.add("done");
     form.elements.reason.blur();
@@ -230,9 +244,21 @@ async function onSubmit(event) {
     }, 1500);
   } catch (err) {
     output.textContent = err.message;
+    if (err.detail && err.detail.confirm === "open_excursion" && !confirmBox) addConfirm(form);
     for (const b of form.querySelectorAll("button")) b.disabled = false;
     form.classList.remove("busy");
   }
+}
+
+// The excursion opened after the page was drawn: add the confirmation the server asks for.
+function addConfirm(form) {
+  const label = document.createElement("label");
+  label.className = "confirm-open";
+  const box = document.createElement("input");
+  box.type = "checkbox";
+  box.name = "confirm_open_excursion";
+  label.append(box, " I know an excursion is still open and release anyway");
+  form.insertBefore(label, form.querySelector("button"));
 }
 
 document.addEventListener("click", onClick);
