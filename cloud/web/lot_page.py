@@ -205,7 +205,8 @@ def lot_page(
     if decided is not None and lot.status in ("released", "rejected"):
         act = _decided(decided) + act
     body = (
-        f'<section class="lot" data-lot="{lot.lot_id}" data-status="{e(lot.status)}">'
+        f'<section class="lot" data-lot="{lot.lot_id}" data-status="{e(lot.status)}"'
+        f' data-timezone="{e(timezone)}">'
         f"<h2>{e(product)} · lot {e(lot.lot_number)}</h2>"
         f"<p>GTIN {e(lot.gtin)}</p>{_figures(x)}</section>"
         f"<section><h2>Exposure</h2>{_chart(x, places, timezone)}</section>"

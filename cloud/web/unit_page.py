@@ -59,7 +59,8 @@ def unit_page(u: UnitInfo, *, user: str) -> str:
     )
     body = (
         f"<section class='unit-history' data-location='{e(u.location_id)}'"
-        f" data-tz='{e(u.timezone)}' data-history='/ui/history?location={e(loc)}'"
+        f" data-tz='{e(u.timezone)}' data-timezone='{e(u.timezone)}'"
+        f" data-history='/ui/history?location={e(loc)}'"
         f" data-csv='/ui/history.csv?location={e(loc)}'>"
         f"<h2>{e(u.name)} · {e(u.site_name)}</h2>"
         f"<p class='kind'>{e(u.kind)} · {profile} · sensors: {e(', '.join(u.sensors) or 'none')}"

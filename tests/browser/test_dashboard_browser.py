@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import psycopg
 import pytest
@@ -29,6 +30,7 @@ pytestmark = BROWSER_MARKS
 async def seeded(timescale_url: str) -> AsyncIterator[Seeded]:
     # history ends 30 minutes ago, so the test's own readings continue it up to now
     async with seeded_site(timescale_url, warm=False, ending=timedelta(minutes=30)) as s:
+        await s.site.rows("UPDATE sites SET timezone = 'Europe/Paris' RETURNING 1")
         yield s
 
 
@@ -72,6 +74,12 @@ async def test_live_excursion_release_and_lot_page(
     excursion = page.locator("tr.action[data-excursion]")
     await expect(excursion).to_contain_text("Too warm for")
     await expect(excursion).to_contain_text("What to do: Do not use the products inside")
+    # its start in the site's time zone (Paris), the UTC time kept in the title
+    since = excursion.locator("time").first
+    await expect(since).to_have_attribute("data-local", "1")
+    utc = datetime.fromisoformat(str(await since.get_attribute("datetime")))
+    paris = utc.astimezone(ZoneInfo("Europe/Paris"))
+    await expect(since).to_have_text(f"{paris:%Y-%m-%d %H:%M} {paris.tzname()}")
 
     await row.locator("input[name=reason]").fill("Stability data cover 12 °C for 30 min")
     # fridge A's excursion is still open: a release needs the box ticked

@@ -55,6 +55,7 @@ function swapSections(sections) {
     delete target.dataset.stale;
     delete pendingSections[name];
   }
+  localizeTimes();
   document.body.dataset.updated = String(Date.now());
 }
 
@@ -92,6 +93,35 @@ function clockTime(ms) {
       .format(new Date(ms)) + (zone ? ` ${zone}` : "");
   } catch (_err) { // an unknown zone name: the browser's own
     return new Intl.DateTimeFormat("en-GB", options).format(new Date(ms));
+  }
+}
+
+// Times are rendered in UTC by the server (<time datetime>); shown here in the site's zone, with
+// its abbreviation (CET, CEST), so nobody has to convert. The UTC time stays in the title.
+function localTime(date, zone) {
+  const parts = {};
+  const format = new Intl.DateTimeFormat("en-GB", {
+    timeZone: zone, year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit",
+    minute: "2-digit", hourCycle: "h23", timeZoneName: "short",
+  });
+  for (const part of format.formatToParts(date)) parts[part.type] = part.value;
+  return `${parts.year}-${parts.month}-${parts.day} ${parts.hour}:${parts.minute}`
+    + ` ${parts.timeZoneName}`;
+}
+
+function localizeTimes() {
+  const zone = siteZone();
+  if (!zone) return;
+  for (const element of document.querySelectorAll("main time[datetime]:not([data-local])")) {
+    const date = new Date(element.getAttribute("datetime"));
+    if (Number.isNaN(date.getTime())) continue;
+    try {
+      element.textContent = localTime(date, zone);
+    } catch (_err) { // an unknown zone name: leave the UTC time
+      return;
+    }
+    element.title = `${element.getAttribute("datetime")} (UTC)`;
+    element.dataset.local = "1";
   }
 }
 
@@ -265,3 +295,4 @@ document.addEventListener("click", onClick);
 document.addEventListener("submit", onSubmit);
 document.addEventListener("focusout", () => setTimeout(flushPendingSections, 0));
 document.addEventListener("DOMContentLoaded", connect);
+document.addEventListener("DOMContentLoaded", localizeTimes);
