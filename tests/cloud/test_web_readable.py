@@ -12,10 +12,12 @@ from typing import get_args
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
 from cloud.coldchain.alerts import AlertKind
 from cloud.coldchain.excursions import Kind
 from cloud.coldchain.profiles import Level
+from cloud.web.errors import install_error_pages
 from cloud.web.wording import ALARMS, EXCURSIONS, alarm_words, excursion_words
 from tests.support.cloud_ingest import app_client
 from tests.support.web_dashboard import Seeded, seeded_site
@@ -256,3 +258,24 @@ async def test_release_past_an_open_excursion_needs_confirmation_and_is_shown(
     shown = visible((await client.get(f"/ui/lots/{a2}")).text)
     assert "Rejected by qa on" in shown
     assert "Released while" not in shown
+
+
+async def test_an_unexpected_error_is_a_page_under_ui_and_plain_elsewhere() -> None:
+    app = install_error_pages(FastAPI())
+
+    @app.get("/ui/boom")
+    @app.get("/v1/boom")
+    async def boom() -> None:
+        raise RuntimeError("secret detail: password=hunter2")
+
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://cloud") as client:
+        page = await client.get("/ui/boom", headers=BROWSER)
+        api = await client.get("/v1/boom")
+    assert page.status_code == 500
+    assert page.headers["content-type"].startswith("text/html")
+    assert "Something went wrong on the server" in page.text
+    assert "hunter2" not in page.text  # the detail goes to the log, never to the page
+    assert page.headers["Content-Security-Policy"].startswith("default-src 'none'")
+    assert api.status_code == 500
+    assert api.text == "Internal Server Error"
