@@ -9,7 +9,8 @@ where the lot has stock now.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from psycopg import AsyncConnection
 from psycopg.rows import TupleRow
@@ -27,20 +28,27 @@ class OpenExcursion:
     kind: str
     level: str
     started_at: datetime
+    timezone: str = "UTC"
+    """The site's zone, for the time in words."""
 
     def __str__(self) -> str:
+        """``Fridge A: too warm since 2026-12-03 12:14 CET`` (in the site's zone)."""
         what = {"high": "too warm", "low": "too cold", "no_data": "no temperature"}.get(
             self.kind, self.kind
         )
-        return f"{self.location_name}: {what} since {self.started_at:%Y-%m-%d %H:%M} UTC"
+        try:
+            local = self.started_at.astimezone(ZoneInfo(self.timezone))
+        except (ZoneInfoNotFoundError, ValueError):
+            local = self.started_at.astimezone(UTC)
+        return f"{self.location_name}: {what} since {local:%Y-%m-%d %H:%M} {local.tzname()}"
 
 
 async def open_excursions_affecting(
     conn: AsyncConnection[TupleRow], lot_id: int
 ) -> list[OpenExcursion]:
     cur = await conn.execute(
-        "SELECT e.excursion_id, l.name, e.kind, e.level, e.started_at"
-        " FROM excursions e JOIN locations l USING (location_id)"
+        "SELECT e.excursion_id, l.name, e.kind, e.level, e.started_at, s.timezone"
+        " FROM excursions e JOIN locations l USING (location_id) JOIN sites s USING (site_id)"
         " WHERE e.ended_at IS NULL AND (%(lot)s = ANY(e.quarantined_lots)"
         "   OR e.location_id IN (SELECT b.location_id FROM balances b"
         "                        WHERE b.lot_id = %(lot)s AND b.quantity > 0))"

@@ -50,6 +50,8 @@ class UnitInfo:
     alert_high: float | None
     silence_after: timedelta
     sensors: list[str]
+    sensor_names: dict[str, str] = field(default_factory=dict)
+    """Sensors' descriptions where set (the page shows them instead of the ids)."""
 
 
 @dataclass
@@ -121,7 +123,9 @@ SELECT l.location_id, l.name, l.kind, s.name, s.timezone, p.name, p.action_low, 
        ARRAY(SELECT sensor_id FROM sensors WHERE location_id = l.location_id
              UNION SELECT device_id FROM devices WHERE location_id = l.location_id
                                                   AND device_type = 'sensor'
-             ORDER BY 1)
+             ORDER BY 1),
+       (SELECT coalesce(jsonb_object_agg(sensor_id, description), '{}') FROM sensors
+        WHERE location_id = l.location_id AND description IS NOT NULL)
 FROM locations l JOIN sites s USING (site_id)
 LEFT JOIN storage_profiles p ON p.profile_id = l.profile_id
 WHERE l.location_id = %(loc)s
@@ -148,6 +152,7 @@ async def unit_info(
         alert_high=row[9],
         silence_after=row[10],
         sensors=list(row[11]),
+        sensor_names={str(k): str(v) for k, v in row[12].items()},
     )
 
 

@@ -93,16 +93,16 @@ def unit_state(
     ('silent', 'no reading for 60 min')
     """
     if action_open:
-        return "excursion", "action-level excursion open"
+        return "excursion", "out of range: stock at risk"
     if action_open is False:
-        return "alert", "alert-level excursion open"
+        return "alert", "outside its usual range"
     if last_time is None:
         return "unknown", "no reading in 24 h"
     if silent or now - last_time > silence_after:
         minutes = (now - last_time).total_seconds() / 60
         return "silent", f"no reading for {minutes:.0f} min"
     if warning:
-        return "alert", "early warning: limit expected soon"
+        return "alert", "limit will be reached soon"
     return "ok", "in range"
 
 

@@ -54,6 +54,7 @@ def unit_page(u: UnitInfo, *, user: str) -> str:
     loc = quote(u.location_id, safe="")
     buttons = "".join(f"<button type='button' data-span='{s}'>{e(n)}</button>" for n, s in SPANS)
     profile = e(u.profile_name or "no storage profile")
+    sensors = ", ".join(u.sensor_names.get(x, x) for x in u.sensors)
     stats = "".join(
         f"<tr><th>{label}</th><td data-stat='{key}'>…</td></tr>" for label, key in _STATS
     )
@@ -63,7 +64,7 @@ def unit_page(u: UnitInfo, *, user: str) -> str:
         f" data-history='/ui/history?location={e(loc)}'"
         f" data-csv='/ui/history.csv?location={e(loc)}'>"
         f"<h2>{e(u.name)} · {e(u.site_name)}</h2>"
-        f"<p class='kind'>{e(u.kind)} · {profile} · sensors: {e(', '.join(u.sensors) or 'none')}"
+        f"<p class='kind'>{e(u.kind)} · {profile} · sensors: {e(sensors or 'none')}"
         f" · times in {e(u.timezone)}</p>"
         f"<div class='chart-controls'>{buttons}"
         "<button type='button' data-pan='-0.5'>← earlier</button>"

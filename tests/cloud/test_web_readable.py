@@ -66,7 +66,9 @@ async def seeded(timescale_url: str) -> AsyncIterator[Seeded]:
             " WHEN 'cc-room' THEN 'Store room'"
             " ELSE 'Dock' END RETURNING 1"
         )
-        await s.site.rows("UPDATE sites SET name = 'Saint-Louis pharmacy' RETURNING 1")
+        await s.site.rows(
+            "UPDATE sites SET name = 'Saint-Louis pharmacy', timezone = 'Europe/Paris' RETURNING 1"
+        )
         await s.site.rows(
             "UPDATE sensors SET description = 'probe in the middle shelf'"
             " WHERE sensor_id = 'cc-fridge-a/t' RETURNING 1"
@@ -174,6 +176,10 @@ async def test_overview_and_lot_page_show_names_and_plain_words(
     assert "Vaccine fridge A" in lot_text
     assert "Too warm (still going on)" in lot_text
 
+    unit = visible((await client.get("/ui/units/cc-fridge-a")).text.split("<main>")[1])
+    assert "sensors: probe in the middle shelf" in unit
+    assert "Vaccine fridge A · Saint-Louis pharmacy" in unit
+
 
 @pytest.mark.integration
 async def test_buttons_only_for_roles_that_may_use_them(
@@ -218,7 +224,9 @@ async def test_release_past_an_open_excursion_needs_confirmation_and_is_shown(
     assert asked.status_code == 409
     detail = asked.json()["detail"]
     assert detail["confirm"] == "open_excursion"
-    assert "Vaccine fridge A: too warm since" in detail["message"]
+    assert re.search(
+        r"Vaccine fridge A: too warm since \d{4}-\d\d-\d\d \d\d:\d\d CES?T", detail["message"]
+    ), detail["message"]
     assert (await client.get(f"/ui/lots/{a1}")).text.count('data-status="quarantined"') == 1
 
     done = await client.post(
