@@ -10,10 +10,11 @@ warning needs, on reading time (any sampling interval, uneven allowed):
    per time-of-day bucket, so a busy morning's door openings widen the band only in the
    morning). Until a unit has ``warmup`` of readings the envelope is the profile's (the outer
    quarters of the action range);
-2. every reading of the last ``hold`` beyond the envelope (plus ``margin``), at least
-   ``min_readings`` of them, and the reading at the start of that span (the *anchor*) no lower
-   than the unit's ``guard`` quantile: no cooling dip in between, and not a door-open spike
-   after a normal trough;
+2. every reading of the last ``hold`` beyond the envelope (plus ``margin``), reaching back
+   over at least ``min_readings`` readings on sparse sampling, and the reading at the start of
+   that span (the *anchor*) no lower than the unit's ``guard`` quantile: no cooling dip in
+   between, and not a door-open spike after a normal trough. The low side has its own, shorter
+   ``hold_low`` and ``min_readings_low``: nothing in a unit's normal day cools it below its band;
 3. still heading out: the newest reading within ``tolerance`` of the run's peak, and the
    least-squares trend over ``trend_window`` pointing at the action limit within ``horizon``.
 
@@ -55,6 +56,10 @@ class WarningParams(BaseModel):
 
     hold: timedelta = Field(default=timedelta(minutes=8), gt=timedelta(0))
     min_readings: int = Field(default=2, ge=1)
+    hold_low: timedelta = Field(default=timedelta(minutes=3), gt=timedelta(0))
+    min_readings_low: int = Field(default=1, ge=1)
+    """The low side's run: shorter, because door openings and defrosts only warm a unit, so a
+    reading below its normal band has no everyday cause to rule out first."""
     trend_window: timedelta = Field(default=timedelta(minutes=15), gt=timedelta(0))
     horizon: timedelta = Field(default=timedelta(minutes=60), gt=timedelta(0))
     max_gap: timedelta = Field(default=timedelta(hours=2), gt=timedelta(0))
@@ -187,11 +192,14 @@ class EarlyWarner:
             max_gap=p.max_gap,
         )
         # Seconds, computed once: the warner runs for every reading of every sensor.
-        self._hold_s = p.hold.total_seconds()
+        self._run = {  # (hold in seconds, min readings) of each side's run
+            "high": (p.hold.total_seconds(), p.min_readings),
+            "low": (p.hold_low.total_seconds(), p.min_readings_low),
+        }
         self._trend_s = p.trend_window.total_seconds()
         self._horizon_s = p.horizon.total_seconds()
         self._max_gap_s = p.max_gap.total_seconds()
-        self._keep_s = max(self._hold_s, self._trend_s)
+        self._keep_s = max(p.hold.total_seconds(), p.hold_low.total_seconds(), self._trend_s)
         self._recent: deque[Point] = deque()
         self._armed: dict[str, bool] = {"high": True, "low": True}
         self._warned_at: float | None = None
@@ -248,7 +256,7 @@ class EarlyWarner:
         if sign * (value - env) <= 0:
             self._armed[side] = True  # back inside the envelope: the next approach may warn
             return None
-        if not self._armed[side] or not self._sustained(sign, env, guard):
+        if not self._armed[side] or not self._sustained(sign, env, guard, *self._run[side]):
             return None
         minutes = self._minutes_to(limit, value, sign)
         if minutes is None:
@@ -256,16 +264,22 @@ class EarlyWarner:
         self._armed[side] = False
         return EarlyWarning(at=t, side=side, limit=limit, minutes=minutes, value=value)
 
-    def _sustained(self, sign: float, env: float, guard: float) -> bool:
+    def _sustained(
+        self, sign: float, env: float, guard: float, hold_s: float, min_readings: int
+    ) -> bool:
         """Beyond the envelope for ``hold`` with no cooling dip, and not past its peak."""
         p = self.params
         points = list(self._recent)
-        since = points[-1][0] - self._hold_s
+        since = points[-1][0] - hold_s
         anchor = max((i for i, (at, _) in enumerate(points) if at <= since), default=None)
         if anchor is None:
             return False
+        # On sparse sampling the run reaches back far enough to hold ``min_readings``.
+        anchor = min(anchor, len(points) - 1 - min_readings)
+        if anchor < 0:
+            return False
         held = points[anchor + 1 :]
-        if len(held) < p.min_readings or any(sign * (v - env) <= 0 for _, v in held):
+        if any(sign * (v - env) <= 0 for _, v in held):
             return False
         # A reading below the guard at the start of the run is a trough: the spike that
         # follows it is a door opening, not a failure.

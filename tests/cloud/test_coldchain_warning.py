@@ -141,6 +141,17 @@ def test_the_low_side_warns_of_freezing() -> None:
     assert (first.side, first.limit) == ("low", 2.0)
 
 
+@pytest.mark.parametrize("minutes", [1, 5])
+def test_a_thermostat_stuck_on_is_warned_ten_minutes_before_the_freeze(minutes: int) -> None:
+    # The low side's shorter run: doors only warm a unit, so below its band is at once unusual.
+    series, fault = simulated(7, 2.0, fault="freezing", doors=2.0)
+    assert fault is not None
+    breach = next(t for t, v in series if t > fault and v < 2.0)
+    warned = [t for t in warnings_of(every(series, minutes)) if t >= fault]
+    assert warned, "no warning before the breach"
+    assert breach - warned[0] >= 10 * M
+
+
 def test_a_door_spike_after_a_trough_is_not_a_failure() -> None:
     warner = EarlyWarner()
     # 4.5 °C (trough), then a door opening: 7 °C for a minute, recovering quickly.
