@@ -4,9 +4,11 @@ cloud's and the outbox depth its edge reports, the same figures GET /v1/gateways
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import json
 import re
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from uuid import uuid4
@@ -16,11 +18,20 @@ import psycopg
 import pytest
 
 from cloud.web.gateways_panel import gateway_rows, gateways_section
+from edge.agent import SourceSpec, run_agent
 from edge.clock import ManualClock
+from edge.config import EdgeConfig
 from edge.outbox import OutboxLimits, SqliteOutbox
 from edge.uplink import Uplink, UplinkConfig
-from protocols.records import Reading
-from tests.support.cloud_ingest import app_client, batch_of, create_gateway, post, viewer_headers
+from protocols.records import Reading, Record
+from tests.support.cloud_ingest import (
+    app_client,
+    batch_of,
+    count,
+    create_gateway,
+    post,
+    viewer_headers,
+)
 from tests.support.web_dashboard import Seeded, seeded_site
 
 pytestmark = pytest.mark.integration
@@ -151,3 +162,68 @@ def _config(token: str, batch: int) -> UplinkConfig:
         {"cloud_url": "http://cloud", "allow_insecure_http": True, "token": token,
          "max_batch_records": batch}
     )  # fmt: skip
+
+
+class _Logger:
+    """A logger's backlog: its readings once, then silence (a live device with nothing new)."""
+
+    name = "logger"
+
+    def __init__(self, readings: list[Reading]) -> None:
+        self._readings = readings
+
+    async def __aenter__(self) -> _Logger:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+    def __aiter__(self) -> AsyncIterator[tuple[Record, ...]]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[tuple[Record, ...]]:
+        yield tuple(self._readings)
+        await asyncio.Event().wait()
+
+
+async def test_outbox_depth_from_a_running_edge_agent(timescale_url: str, tmp_path: Path) -> None:
+    """The whole agent (source → outbox → uplink) against the cloud app in-process: the depth
+    each batch reports reaches GET /v1/gateways and the panel."""
+    gateway = await create_gateway(timescale_url, "gw-agent")
+    start = datetime.now(UTC) - timedelta(hours=1)
+    backlog = [_reading(start, i) for i in range(40)]
+    config = EdgeConfig.model_validate(
+        {
+            "gateway_id": "gw-agent",
+            "cloud": {"cloud_url": "http://cloud", "allow_insecure_http": True,
+                      "token": gateway.token, "max_batch_records": 10, "linger": 0.01,
+                      "backoff_initial": 0.05, "backoff_max": 0.5},
+            "outbox": {"path": str(tmp_path / "outbox.db"), "watch_interval": 0.01},
+            "health": {"port": 0},
+            "supervision": {"restart_initial": 0.05, "restart_max": 0.5, "shutdown_flush": 5},
+        }
+    )  # fmt: skip
+    stop = asyncio.Event()
+    viewer = await viewer_headers(timescale_url)
+    async with app_client(timescale_url) as client:
+        agent = asyncio.create_task(
+            run_agent(config, stop, [SourceSpec("logger", lambda: _Logger(backlog))],
+                      client=client)
+        )  # fmt: skip
+        try:
+            for _ in range(600):  # at most a minute; usually well under a second
+                listed = (await client.get("/v1/gateways/gw-agent", headers=viewer)).json()
+                if await count(timescale_url, "readings") == 40:
+                    break
+                await asyncio.sleep(0.1)
+        finally:
+            stop.set()
+            await asyncio.wait_for(agent, 30)
+        listed = (await client.get("/v1/gateways/gw-agent", headers=viewer)).json()
+    assert await count(timescale_url, "readings") == 40
+    # the last batch (records 31-40) was sent with those ten waiting
+    assert listed["outbox"]["pending"] == 10
+    assert listed["outbox"]["reported_at"] == listed["last_batch_at"]
+    row = re.search(r'data-gateway="gw-agent".*?</tr>', await _panel(timescale_url))
+    assert row
+    assert "data-pending='10'>10 waiting, oldest" in row[0]
