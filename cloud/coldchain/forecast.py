@@ -54,7 +54,7 @@ class WarningParams(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    hold: timedelta = Field(default=timedelta(minutes=8), gt=timedelta(0))
+    hold: timedelta = Field(default=timedelta(minutes=7), gt=timedelta(0))
     min_readings: int = Field(default=2, ge=1)
     hold_low: timedelta = Field(default=timedelta(minutes=3), gt=timedelta(0))
     min_readings_low: int = Field(default=1, ge=1)
