@@ -8,6 +8,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, PostgresDsn, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from cloud.accounts.settings import AccountSettings
 from cloud.alarms.settings import AlarmSettings
 from cloud.coldchain.alerts import AlertSettings
 from cloud.ingest.admission import AdmissionSettings
@@ -127,6 +128,8 @@ class CloudSettings(BaseSettings):
     """Body sizes, body times and the in-flight byte budget of every request."""
     ledger: LedgerSettings = LedgerSettings()
     """The ledger signing key (outside the database) and the signed head export."""
+    accounts: AccountSettings = AccountSettings()
+    """Lock-out after failed sign-ins and signatures, password length, TOTP issuer name."""
 
     @model_validator(mode="after")
     def _budget_holds_one_batch(self) -> CloudSettings:
