@@ -18,7 +18,7 @@ from cloud.web.queries import Alert, Excursion, QuarantinedLot, Receipt, Unit
 from cloud.web.svg import sparkline
 from cloud.web.wording import alarm_words, excursion_words
 
-STATIC_VERSION = "8"
+STATIC_VERSION = "9"
 """Bumped when app.js or app.css change, so browsers fetch the new files."""
 
 
