@@ -18,7 +18,7 @@ from cloud.web.queries import Alert, Excursion, QuarantinedLot, Receipt, Unit
 from cloud.web.svg import sparkline
 from cloud.web.wording import alarm_words, excursion_words
 
-STATIC_VERSION = "9"
+STATIC_VERSION = "10"
 """Bumped when app.js or app.css change, so browsers fetch the new files."""
 
 
@@ -133,7 +133,11 @@ def excursions_section(
 ) -> str:
     """Open excursions in plain words with what to do (naming a unit of the same site and kind
     that is in range, where there is one), and the alerts still waiting."""
-    rows = "".join(_excursion_row(x, can, now, _alternative(x, units)) for x in excursions)
+    zones = {u.site_id: u.timezone for u in units}
+    rows = "".join(
+        _excursion_row(x, can, now, _alternative(x, units), zones.get(x.site_id))
+        for x in excursions
+    )
     table = (
         "<table class='excursions'><thead><tr><th>Unit</th><th>What is happening</th>"
         "<th>Since</th><th>Peak</th><th>Stock put aside</th><th>Acknowledged</th></tr></thead>"
@@ -141,7 +145,8 @@ def excursions_section(
         if excursions
         else "<p class='empty'>No open excursion.</p>"
     )
-    waiting = "".join(_alert_item(a, can) for a in alerts)
+    unit_zones = {u.location_id: u.timezone for u in units}
+    waiting = "".join(_alert_item(a, can, unit_zones.get(a.location_id or "")) for a in alerts)
     warnings = (
         f"<h3>Early warnings and alerts</h3><ul class='alerts'>{waiting}</ul>" if alerts else ""
     )
@@ -157,11 +162,17 @@ def ack_button(ids: Sequence[int], can: Can, done: str = "waiting") -> str:
     )
 
 
-def _alert_item(a: Alert, can: Can) -> str:
+def _zone(timezone: str | None) -> str:
+    """The site's zone on an element, for app.js to show its times in (else the page's)."""
+    return f' data-timezone="{e(timezone)}"' if timezone else ""
+
+
+def _alert_item(a: Alert, can: Can, timezone: str | None = None) -> str:
     words = alarm_words(a.kind)
     where = f" · {e(a.location_name)}" if a.location_name else ""
     return (
-        f'<li class="{e(a.severity)}" data-alert="{a.alert_id}" data-kind="{e(a.kind)}">'
+        f'<li class="{e(a.severity)}" data-alert="{a.alert_id}" data-kind="{e(a.kind)}"'
+        f"{_zone(timezone)}>"
         f"{when(a.at)} <b title='{e(a.message)}'>{e(words.title)}</b>{where}: {e(words.says)}"
         f" <span class='todo'>What to do: {e(words.todo)}</span> {ack_button([a.alert_id], can)}"
         "</li>"
@@ -177,14 +188,16 @@ def _alternative(x: Excursion, units: Sequence[Unit]) -> str | None:
     return None
 
 
-def _excursion_row(x: Excursion, can: Can, now: datetime, alternative: str | None) -> str:
+def _excursion_row(
+    x: Excursion, can: Can, now: datetime, alternative: str | None, timezone: str | None = None
+) -> str:
     lots = ", ".join(f'<a href="/ui/lots/{lot.lot_id}">{e(lot)}</a>' for lot in x.lots)
     ack = ack_button(x.unacknowledged, can) if x.unacknowledged else f"✓ {e(x.acknowledged_by)}"
     words = excursion_words(x.kind, x.level, duration(now - x.started_at), alternative)
     sensor = f"<br><small>sensor {e(x.sensor_name)}</small>" if x.sensor_name else ""
     return (
         f'<tr class="{e(x.level)}" data-excursion="{x.excursion_id}" data-kind="{e(x.kind)}"'
-        f' data-level="{e(x.level)}"><td>{e(x.location_name)}{sensor}</td>'
+        f' data-level="{e(x.level)}"{_zone(timezone)}><td>{e(x.location_name)}{sensor}</td>'
         f"<td><b>{e(words.says)}</b><div class='todo'>What to do: {e(words.todo)}</div></td>"
         f"<td>{when(x.started_at)}</td>"
         f"<td>{e(temp(x.peak_value))}</td><td>{lots or '—'}</td><td>{ack}</td></tr>"

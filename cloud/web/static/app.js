@@ -115,8 +115,9 @@ function localizeTimes() {
   for (const element of document.querySelectorAll("main time[datetime]:not([data-local])")) {
     const date = new Date(element.getAttribute("datetime"));
     if (Number.isNaN(date.getTime())) continue;
+    const own = element.closest("[data-timezone]"); // a site's section or row: its own zone
     try {
-      element.textContent = localTime(date, zone);
+      element.textContent = localTime(date, own ? own.dataset.timezone : zone);
     } catch (_err) { // an unknown zone name: leave the UTC time
       return;
     }
