@@ -2,9 +2,10 @@
 
 The cookie carries 256 random bits; the table keeps only their sha256, like API tokens. A
 session works while all of these hold: not revoked (sign-out), younger than its absolute
-lifetime, used within the idle timeout, and the API token it was opened with is itself live
-(not revoked, not expired, its user not disabled), so every existing way of cutting a user off
-also ends their dashboard sessions at once.
+lifetime, used within the idle timeout, and its user is not disabled. A session is opened either
+with an API token (then the token must itself stay live: not revoked, not expired) or with the
+person's password (``cloud.accounts.store.verify_person``), so every existing way of cutting a
+user off also ends their dashboard sessions at once.
 
 >>> len(new_session_id()) >= 43
 True
@@ -16,6 +17,7 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Literal
 
 from psycopg import AsyncConnection
 from psycopg.rows import TupleRow
@@ -47,15 +49,31 @@ async def open_session(
 
     Sessions that ended over a day ago are deleted on the way, so the table stays small.
     """
+    return await _open(conn, "token_id", token_id, policy)
+
+
+async def open_person_session(
+    conn: AsyncConnection[TupleRow], user_id: int, policy: SessionPolicy
+) -> tuple[str, datetime]:
+    """A new session for a person who just gave their password (and code)."""
+    return await _open(conn, "user_id", user_id, policy)
+
+
+async def _open(
+    conn: AsyncConnection[TupleRow],
+    owner: Literal["token_id", "user_id"],
+    owner_id: int,
+    policy: SessionPolicy,
+) -> tuple[str, datetime]:
     await conn.execute(
         "DELETE FROM ui_sessions WHERE expires_at < now() - interval '1 day'"
         " OR revoked_at < now() - interval '1 day'"
     )
     session_id = new_session_id()
     cur = await conn.execute(
-        "INSERT INTO ui_sessions (session_hash, token_id, expires_at)"
+        f"INSERT INTO ui_sessions (session_hash, {owner}, expires_at)"
         " VALUES (%s, %s, now() + %s) RETURNING expires_at",
-        (_digest(session_id), token_id, policy.lifetime),
+        (_digest(session_id), owner_id, policy.lifetime),
     )
     row = await cur.fetchone()
     assert row is not None
@@ -69,10 +87,12 @@ async def session_user(
     if not session_id or len(session_id) > 100:
         return None
     cur = await conn.execute(
-        "SELECT u.name, u.role FROM ui_sessions s JOIN api_tokens t USING (token_id)"
-        " JOIN users u USING (user_id)"
+        "SELECT u.name, u.role FROM ui_sessions s"
+        " LEFT JOIN api_tokens t ON t.token_id = s.token_id"
+        " JOIN users u ON u.user_id = coalesce(s.user_id, t.user_id)"
         " WHERE s.session_hash = %s AND s.revoked_at IS NULL AND s.expires_at > now()"
-        " AND s.last_seen_at > now() - %s AND " + LIVE_ACCESS,
+        " AND s.last_seen_at > now() - %s"
+        " AND (s.token_id IS NULL AND u.disabled_at IS NULL OR " + LIVE_ACCESS + ")",
         (_digest(session_id), policy.idle_timeout),
     )
     row = await cur.fetchone()
@@ -94,3 +114,13 @@ async def revoke_session(conn: AsyncConnection[TupleRow], session_id: str) -> bo
         (_digest(session_id),),
     )
     return await cur.fetchone() is not None
+
+
+async def revoke_user_sessions(conn: AsyncConnection[TupleRow], name: str) -> int:
+    """Ends every password session of a user (after a password change or reset)."""
+    cur = await conn.execute(
+        "UPDATE ui_sessions SET revoked_at = now() WHERE revoked_at IS NULL"
+        " AND user_id = (SELECT user_id FROM users WHERE name = %s)",
+        (name,),
+    )
+    return cur.rowcount

@@ -317,14 +317,23 @@ def overview(sections: dict[str, str], *, user: str) -> str:
 
 
 def login(message: str | None = None) -> str:
-    note = f"<p class='error'>{e(message)}</p>" if message else ""
+    note = f"<p class='error' role='alert'>{e(message)}</p>" if message else ""
     body = (
         "<section class='login'><h2>Sign in</h2>"
-        "<p>Paste your coldtrace API token (from <code>coldtrace users add</code>"
-        " or your administrator).</p>"
         f"{note}<form method='post' action='/ui/login'>"
+        "<label>User name <input name='username' required autocomplete='username'"
+        " maxlength='64'></label>"
+        "<label>Password <input type='password' name='password' required"
+        " autocomplete='current-password' maxlength='1024'></label>"
+        "<label>One-time code (if enrolled) <input name='code' inputmode='numeric'"
+        " autocomplete='one-time-code' pattern='[0-9 ]{6,8}' maxlength='8'></label>"
+        "<button>Sign in</button></form>"
+        "<details><summary>Sign in with an API token</summary>"
+        "<p>For service accounts: paste a coldtrace API token (from <code>coldtrace users"
+        " add</code> or your administrator). Signing records needs a password.</p>"
+        "<form method='post' action='/ui/login'>"
         "<input type='password' name='token' required autocomplete='off'"
         " aria-label='API token' placeholder='ct_…'>"
-        "<button>Sign in</button></form></section>"
+        "<button>Sign in with token</button></form></details></section>"
     )
     return frame("Sign in", body, user=None, script=False)

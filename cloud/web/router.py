@@ -22,11 +22,13 @@ from psycopg import AsyncConnection
 from psycopg.rows import TupleRow
 from pydantic import BaseModel, Field
 
-from cloud.accounts.sessions import open_session, revoke_session
-from cloud.api.deps import Pool
+from cloud.accounts import AccountError, LockedError, NoPasswordError
+from cloud.accounts.sessions import open_person_session, open_session, revoke_session
+from cloud.accounts.store import verify_person
+from cloud.api.deps import Pool, Settings
 from cloud.api.ledger import DbId, IdPath, http_error
 from cloud.auth import UnauthenticatedError
-from cloud.auth.service import token_owner
+from cloud.auth.service import audit, token_owner
 from cloud.coldchain import TraceTooLongError
 from cloud.coldchain.alerts import acknowledge
 from cloud.coldchain.exposure import LotExposure, lot_exposure
@@ -112,6 +114,12 @@ async def render_sections(
         "receiving": pages.receiving_section(await queries.receipts_since(conn, today)),
         "kpis": pages.kpis_section(figures, settings.kpi_period),
     }
+
+
+def _refusal(err: AccountError) -> int:
+    if isinstance(err, LockedError):
+        return status.HTTP_423_LOCKED
+    return status.HTTP_403_FORBIDDEN if isinstance(err, NoPasswordError) else 401
 
 
 def _login_redirect() -> RedirectResponse:
@@ -265,17 +273,45 @@ def _add_session_routes(router: APIRouter, cfg: WebSettings) -> None:
 
     @router.post("/login", response_class=HTMLResponse)
     async def login(
-        request: Request, pool: Pool, token: Annotated[str, Form(max_length=200)]
+        request: Request,
+        pool: Pool,
+        settings: Settings,
+        *,
+        token: Annotated[str | None, Form(max_length=200)] = None,
+        username: Annotated[str | None, Form(max_length=64)] = None,
+        password: Annotated[str | None, Form(max_length=1024)] = None,
+        code: Annotated[str | None, Form(max_length=8)] = None,
     ) -> Response:
-        """Checks the API token and opens a session; the cookie carries the session id only."""
+        """Opens a session for a person (user name, password, code when enrolled) or, for
+        service accounts, an API token; the cookie carries the session id only."""
         async with pool.connection() as conn:
-            try:
-                _, token_id = await token_owner(conn, token.strip())
-            except UnauthenticatedError:
+            if token is not None:
+                try:
+                    _, token_id = await token_owner(conn, token.strip())
+                except UnauthenticatedError:
+                    return HTMLResponse(
+                        pages.login("Unknown, expired or revoked token."), status_code=401
+                    )
+                session_id, _ = await open_session(conn, token_id, policy(cfg))
+            elif not username or password is None:
                 return HTMLResponse(
-                    pages.login("Unknown, expired or revoked token."), status_code=401
+                    pages.login("Give your user name and password."), status_code=422
                 )
-            session_id, _ = await open_session(conn, token_id, policy(cfg))
+            else:
+                try:
+                    person = await verify_person(
+                        conn, username.strip(), password, code,
+                        settings.accounts, purpose="dashboard sign-in",
+                    )  # fmt: skip
+                except AccountError as err:
+                    return HTMLResponse(pages.login(str(err)), status_code=_refusal(err))
+                async with conn.transaction():
+                    session_id, _ = await open_person_session(conn, person.user_id, policy(cfg))
+                    await audit(
+                        conn, actor=person.user.name, action="account.sign_in",
+                        subject=f"user:{person.user.name}", reason="dashboard sign-in",
+                        detail={"factors": person.factors},
+                    )  # fmt: skip
         response = RedirectResponse("/ui", status_code=status.HTTP_303_SEE_OTHER)
         response.set_cookie(
             COOKIE, session_id, httponly=True, samesite="strict", path="/ui",

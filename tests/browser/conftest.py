@@ -88,8 +88,9 @@ def console_problems(page: Page) -> list[str]:
 async def sign_in(page: Page, base: str, token: str) -> None:
     await page.goto(f"{base}/ui")
     await expect(page).to_have_url(f"{base}/ui/login")
+    await page.click("summary:has-text('API token')")  # the password form comes first
     await page.fill("input[name=token]", token)
-    await page.click("form[action='/ui/login'] button")
+    await page.click("form:has(input[name=token]) button")
     await expect(page).to_have_url(f"{base}/ui")
 
 

@@ -78,6 +78,15 @@ GET    /v1/users                                       401 401 401 401 403 403 4
 POST   /v1/users/{name}/tokens                         401 401 401 401 403 403 403 ok  401 401
 POST   /v1/users/{name}/disable                        401 401 401 401 403 403 403 ok  401 401
 GET    /v1/audit                                       401 401 401 401 403 403 403 ok  401 401
+GET    /v1/users/{name}/account                        401 401 401 401 403 403 403 ok  401 401
+PUT    /v1/users/{name}/password                       401 401 401 401 403 403 403 ok  401 401
+PUT    /v1/users/{name}/full-name                      401 401 401 401 403 403 403 ok  401 401
+POST   /v1/users/{name}/unlock                         401 401 401 401 403 403 403 ok  401 401
+DELETE /v1/users/{name}/totp                           401 401 401 401 403 403 403 ok  401 401
+GET    /v1/me/account                                  401 401 401 401 ok  ok  ok  ok  401 401
+PUT    /v1/me/password                                 401 401 401 401 ok  ok  ok  ok  401 401
+POST   /v1/me/totp                                     401 401 401 401 ok  ok  ok  ok  401 401
+POST   /v1/me/totp/confirm                             401 401 401 401 ok  ok  ok  ok  401 401
 GET    /v1/profiles                                    401 401 401 401 ok  ok  ok  ok  401 401
 PUT    /v1/profiles/{profile_id}                       401 401 401 401 403 403 403 ok  401 401
 GET    /v1/excursions                                  401 401 401 401 ok  ok  ok  ok  401 401

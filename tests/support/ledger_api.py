@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import httpx
 import psycopg
 
+from cloud.accounts.settings import AccountSettings
 from cloud.app import create_app
 from cloud.auth.model import Role
 from cloud.auth.service import add_user
@@ -26,13 +27,16 @@ class Api:
 
 
 @asynccontextmanager
-async def api(database_url: str) -> AsyncIterator[Api]:
+async def api(database_url: str, *, accounts: AccountSettings | None = None) -> AsyncIterator[Api]:
     """Seeded master data, one user per role, and a client on the app (no processor, no jobs)."""
     async with await psycopg.AsyncConnection.connect(database_url) as conn:
         await seed(conn)
         tokens = {role: await add_user(conn, f"{role.value}-1", role) for role in Role}
         await conn.commit()
-    settings = CloudSettings(database_url=database_url, run_processor=False, run_scheduler=False)
+    settings = CloudSettings(
+        database_url=database_url, run_processor=False, run_scheduler=False,
+        accounts=accounts or AccountSettings(),
+    )  # fmt: skip
     app = create_app(settings)
     pool = app.state.pool
     await pool.open(wait=True)
