@@ -72,8 +72,8 @@ def _chart(x: LotExposure, places: dict[str, str], timezone: str) -> str:
         "<div class='chart-box' role='img'"
         f" aria-label='Exposure of lot {e(x.lot.lot_number)}'></div>"
         "<p class='legend'>Drag across the chart to zoom in, double-click for the whole life."
-        " Mean, min and max per bucket; shaded: <span class='x-action'>action-level excursion"
-        "</span>, <span class='x-alert'>alert-level excursion</span>, <span class='x-gap'>"
+        " Mean, min and max per bucket; shaded: <span class='x-action'>out of range, stock at"
+        " risk</span>, <span class='x-alert'>outside the usual range</span>, <span class='x-gap'>"
         "no data</span>; each stay's location is named along the top.</p>"
         f"{_limit_list(profile)}<table class='figures chart-stats'>{stats}</table></div>{note}"
     )
