@@ -27,6 +27,8 @@ from cloud.processing.steps import ProcessingBatch
 from cloud.receiving.matching import Reads, ToReceive, decode_reads, match_inbound
 from cloud.receiving.outbound import issue_departure
 from cloud.receiving.store import on_hand_keys, open_asns
+from cloud.transfers.arrival import after_receipt, before_receipt, from_transit, transfers_of
+from cloud.transfers.door import load_passage
 from protocols.records import Direction, PortalPassage, clock_ahead
 
 
@@ -145,9 +147,14 @@ async def _inbound(
     )
     reference = {int(a): str(r) for a, r in await cur.fetchall()}
     unseen = {k for keys in match.unconfirmed.values() for k in keys}
+    # a transfer's ASN: judge the transit first (an action excursion quarantines in transit),
+    # then its units move out of transit instead of being received from outside
+    transfers = await transfers_of(conn, sorted({t.asn_id for t in match.receive}))
+    quarantined = await before_receipt(conn, transfers, p.ended_at)
     drafts = await _receipt_drafts(
         conn, match.receive, p, out.location_id, reference, unseen=unseen
     )
+    drafts = await from_transit(conn, drafts, {t.reference: t for t in transfers.values()})
     await post(conn, drafts)
     await _remember_contents(conn, match.receive, drafts, p)
     await conn.execute(
@@ -164,6 +171,7 @@ async def _inbound(
         await conn.execute(
             "UPDATE asns SET status = 'received' WHERE asn_id = ANY(%s)", (list(match.completed),)
         )
+        await after_receipt(conn, list(match.completed), p.ended_at)
     out.asn_ids = sorted({t.asn_id for t in match.receive} | set(match.short))
     out.received = sum(t.item.quantity for t in match.receive if t.item.kind != "sscc")
     out.outcome = "complete" if match.completed and not match.short else "partial"
@@ -179,6 +187,9 @@ async def _inbound(
         "unconfirmed": {k: list(v) for k, v in match.unconfirmed.items()},
         "needs_verification": bool(match.unconfirmed),
     }
+    if transfers:
+        out.summary["transfers"] = sorted(t.reference for t in transfers.values())
+        out.summary["quarantined_in_transit"] = {k: v for k, v in quarantined.items() if v}
 
 
 async def _receipt_drafts(
@@ -282,6 +293,21 @@ async def _set_parents(
 async def _outbound(
     conn: AsyncConnection[TupleRow], p: PortalPassage, reads: Reads, out: Outcome
 ) -> None:
+    assert out.site_id is not None
+    loading = await load_passage(conn, p, reads, out.site_id)
+    if loading is not None:  # the site is loading transfers: verify against the order
+        out.received = sum(d.quantity for d in loading.shipped)
+        out.outcome = (
+            "complete" if loading.shipped and not loading.blocked
+            else "partial" if loading.shipped else "nothing"
+        )  # fmt: skip
+        out.summary |= {
+            "transfer": loading.reference,
+            "shipped": [d.epc_uri or f"{d.quantity} of lot {d.lot_id}" for d in loading.shipped],
+            "blocked": [f"{item} ({why})" for item, why in loading.blocked],
+            "already_shipped": loading.already,
+        }
+        return
     gone = await issue_departure(conn, p, reads)
     out.received = sum(d.quantity for d in gone.issued)
     out.outcome = (

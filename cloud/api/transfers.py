@@ -1,0 +1,296 @@
+"""``/v1/transfers``: transfer orders, FEFO picks, dispatch, the door's record, transit verdict."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, HTTPException, Path, Query, status
+from pydantic import BaseModel, Field
+
+from cloud.api.deps import Pool
+from cloud.api.ledger import IdPath, LabelQuery
+from cloud.auth.deps import Operator, Viewer
+from cloud.auth.service import audit
+from cloud.receiving import ReceivingError
+from cloud.transfers import TransferError, TransferRejectedError, TransferStateError
+from cloud.transfers.dispatch import dispatch
+from cloud.transfers.loggers import attach, judge_transfer
+from cloud.transfers.picking import suggest
+from cloud.transfers.store import (
+    Transfer,
+    TransferIn,
+    allocate,
+    create_transfer,
+    get_transfer,
+    list_transfers,
+    shipped_lots,
+    site_stock,
+    today,
+)
+
+router = APIRouter(prefix="/v1", tags=["transfers"])
+
+
+class LineOut(BaseModel):
+    line_no: int
+    gtin: str
+    lot: str | None
+    quantity: int
+    shipped: int
+
+
+class TransitOut(BaseModel):
+    """The transit's cold chain so far: time no logger covers is unknown, never in range."""
+
+    covered: timedelta
+    unknown: timedelta
+    out_of_range: timedelta
+    action_excursions: int
+    excursions: list[dict[str, object]]
+
+
+class TransferOut(BaseModel):
+    transfer_id: int
+    reference: str
+    from_site: str
+    to_site: str | None
+    customer: str | None
+    status: str
+    transit_location_id: str
+    asn_id: int | None
+    min_remaining_days: int
+    expected_at: datetime | None
+    shipped_at: datetime | None
+    received_at: datetime | None
+    lines: list[LineOut]
+
+
+class PickOut(BaseModel):
+    line_no: int
+    lot_id: int
+    lot: str
+    expiry: date | None
+    location_id: str
+    quantity: int
+
+
+class SkippedOut(BaseModel):
+    lot_id: int
+    lot: str
+    location_id: str
+    quantity: int
+    reason: str
+
+
+class PicksOut(BaseModel):
+    on: date
+    picks: list[PickOut]
+    short: dict[int, int]
+    skipped: list[SkippedOut]
+
+
+class DoorEventOut(BaseModel):
+    event_id: int
+    door_id: str
+    passage_id: str
+    at: datetime
+    item: str
+    quantity: int
+    outcome: str
+    reason: str | None
+
+
+class LoggerIn(BaseModel):
+    logger_id: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[!-~]+$")]
+    kind: Literal["logger", "tracker"] = "logger"
+
+
+async def _out(pool: Pool, t: Transfer) -> TransferOut:
+    async with pool.connection() as conn:
+        per_lot = await shipped_lots(conn, t.transfer_id)
+    done = allocate(t.lines, per_lot)
+    return TransferOut(
+        transfer_id=t.transfer_id, reference=t.reference, from_site=t.from_site,
+        to_site=t.to_site, customer=t.customer, status=t.status,
+        transit_location_id=t.transit_location_id, asn_id=t.asn_id,
+        min_remaining_days=t.min_remaining.days, expected_at=t.expected_at,
+        shipped_at=t.shipped_at, received_at=t.received_at,
+        lines=[
+            LineOut(line_no=ln.line_no, gtin=ln.gtin, lot=ln.lot_number, quantity=ln.quantity,
+                    shipped=done[ln.line_no])
+            for ln in t.lines
+        ],
+    )  # fmt: skip
+
+
+async def _get(pool: Pool, transfer_id: int) -> Transfer:
+    async with pool.connection() as conn:
+        t = await get_transfer(conn, transfer_id)
+    if t is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no transfer {transfer_id}")
+    return t
+
+
+@router.post("/transfers", status_code=status.HTTP_201_CREATED)
+async def post_transfer(user: Operator, order: TransferIn, pool: Pool) -> TransferOut:
+    try:
+        async with pool.connection() as conn, conn.transaction():
+            transfer_id = await create_transfer(conn, order)
+            await audit(
+                conn, actor=user.name, action="transfer.create", subject=f"transfer:{transfer_id}",
+                reason="transfer ordered", detail={"reference": order.reference},
+            )  # fmt: skip
+    except TransferRejectedError as err:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(err)) from err
+    return await _out(pool, await _get(pool, transfer_id))
+
+
+@router.get("/transfers")
+async def get_transfers(
+    _: Viewer,
+    pool: Pool,
+    site_id: LabelQuery = None,
+    state: Annotated[
+        Literal["open", "in_transit", "received", "delivered", "cancelled"] | None,
+        Query(alias="status"),
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> list[TransferOut]:
+    async with pool.connection() as conn:
+        found = await list_transfers(conn, site_id=site_id, status=state, limit=limit)
+    return [await _out(pool, t) for t in found]
+
+
+@router.get("/transfers/{transfer_id}")
+async def get_one(_: Viewer, transfer_id: IdPath, pool: Pool) -> TransferOut:
+    return await _out(pool, await _get(pool, transfer_id))
+
+
+@router.get("/transfers/{transfer_id}/picks")
+async def get_picks(
+    _: Viewer, transfer_id: IdPath, pool: Pool, on: Annotated[date | None, Query()] = None
+) -> PicksOut:
+    """First-expiry-first-out picks from the sending site's stock for what is still open."""
+    t = await _get(pool, transfer_id)
+    day = on or today(datetime.now(UTC))
+    async with pool.connection() as conn:
+        stock = await site_stock(conn, t.from_site, sorted({ln.gtin for ln in t.lines}))
+    s = suggest(t.lines, stock, on=day, min_remaining=t.min_remaining)
+    return PicksOut(
+        on=day,
+        picks=[
+            PickOut(line_no=p.line_no, lot_id=p.lot_id, lot=p.lot_number, expiry=p.expiry,
+                    location_id=p.location_id, quantity=p.quantity)
+            for p in s.picks
+        ],
+        short=s.short,
+        skipped=[
+            SkippedOut(lot_id=k.lot_id, lot=k.lot_number, location_id=k.location_id,
+                       quantity=k.quantity, reason=k.reason)
+            for k in s.skipped
+        ],
+    )  # fmt: skip
+
+
+@router.get("/transfers/{transfer_id}/door-events")
+async def get_door_events(
+    _: Viewer,
+    transfer_id: IdPath,
+    pool: Pool,
+    outcome: Annotated[Literal["shipped", "blocked"] | None, Query()] = None,
+) -> list[DoorEventOut]:
+    """Every unit the outbound door let through or blocked for this transfer (with why)."""
+    await _get(pool, transfer_id)
+    async with pool.connection() as conn:
+        cur = await conn.execute(
+            "SELECT event_id, door_id, passage_id, at, item, quantity, outcome, reason"
+            " FROM transfer_door_events WHERE transfer_id = %s"
+            " AND (%s::text IS NULL OR outcome = %s) ORDER BY event_id",
+            (transfer_id, outcome, outcome),
+        )
+        rows = await cur.fetchall()
+    names = list(DoorEventOut.model_fields)
+    return [DoorEventOut.model_validate(dict(zip(names, r, strict=True))) for r in rows]
+
+
+@router.post("/transfers/{transfer_id}/dispatch")
+async def post_dispatch(user: Operator, transfer_id: IdPath, pool: Pool) -> TransferOut:
+    """Closes the loading; the receiving site gets an ASN of what is in transit."""
+    try:
+        async with pool.connection() as conn, conn.transaction():
+            t = await get_transfer(conn, transfer_id, lock=True)
+            if t is None:
+                raise HTTPException(status.HTTP_404_NOT_FOUND, f"no transfer {transfer_id}")
+            asn_id = await dispatch(conn, t, datetime.now(UTC))
+            await audit(
+                conn, actor=user.name, action="transfer.dispatch",
+                subject=f"transfer:{transfer_id}", reason="loading closed",
+                detail={"asn_id": asn_id},
+            )  # fmt: skip
+    except TransferStateError as err:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(err)) from err
+    except (TransferError, ReceivingError) as err:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(err)) from err
+    return await _out(pool, await _get(pool, transfer_id))
+
+
+@router.post("/transfers/{transfer_id}/loggers", status_code=status.HTTP_201_CREATED)
+async def post_logger(
+    user: Operator, transfer_id: IdPath, logger: LoggerIn, pool: Pool
+) -> dict[str, str]:
+    """A logger or live tracker travels with the shipment (mounted at its transit location)."""
+    async with pool.connection() as conn, conn.transaction():
+        t = await get_transfer(conn, transfer_id, lock=True)
+        if t is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no transfer {transfer_id}")
+        sensor = await attach(conn, t, logger.logger_id, logger.kind)
+        await audit(
+            conn, actor=user.name, action="transfer.logger", subject=f"transfer:{transfer_id}",
+            reason=f"{logger.kind} {logger.logger_id} attached", detail={},
+        )  # fmt: skip
+    return {"sensor_id": sensor}
+
+
+@router.get("/transfers/{transfer_id}/transit")
+async def get_transit(_: Viewer, transfer_id: IdPath, pool: Pool) -> TransitOut | None:
+    """The transit's verdict from dispatch to receipt (or now); null before dispatch."""
+    t = await _get(pool, transfer_id)
+    async with pool.connection() as conn:
+        verdict = await judge_transfer(conn, t, until=datetime.now(UTC))
+    if verdict is None:
+        return None
+    return TransitOut(
+        covered=verdict.covered, unknown=verdict.unknown, out_of_range=verdict.out_of_range,
+        action_excursions=len(verdict.action),
+        excursions=[e.__dict__ for e in verdict.excursions],
+    )  # fmt: skip
+
+
+ShelfParty = Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[!-~]+$")]
+
+
+class ShelfLifeIn(BaseModel):
+    min_remaining_days: int = Field(ge=0, le=3650)
+
+
+@router.put("/shelf-life/{party_kind}/{party_id}")
+async def put_shelf_life(
+    user: Operator,
+    party_kind: Literal["site", "customer"],
+    party_id: ShelfParty,
+    rule: ShelfLifeIn,
+    pool: Pool,
+) -> ShelfLifeIn:
+    """The minimum remaining shelf life a site or customer accepts on what it is sent."""
+    async with pool.connection() as conn, conn.transaction():
+        await conn.execute(
+            "INSERT INTO shelf_life_rules VALUES (%s, %s, %s) ON CONFLICT (party_kind, party_id)"
+            " DO UPDATE SET min_remaining = EXCLUDED.min_remaining",
+            (party_kind, party_id, timedelta(days=rule.min_remaining_days)),
+        )
+        await audit(
+            conn, actor=user.name, action="shelf_life.set", subject=f"{party_kind}:{party_id}",
+            reason=f"{rule.min_remaining_days} days", detail={},
+        )  # fmt: skip
+    return rule

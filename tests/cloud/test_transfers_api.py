@@ -1,0 +1,86 @@
+"""The transfers HTTP API: order, FEFO picks, shelf-life rules, loggers, dispatch refusals."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, date, datetime
+
+import psycopg
+import pytest
+
+from cloud.auth.model import Role
+from cloud.ledger.core import Draft, Movement, Place, Status
+from cloud.ledger.service import ensure_lot, post
+from tests.support.ledger_api import Api, api
+from tests.support.ledger_seed import FRIDGE, FRIDGE_2, GTIN_A, SITE
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+async def client(timescale_url: str) -> AsyncIterator[Api]:
+    async with api(timescale_url) as a:
+        async with await psycopg.AsyncConnection.connect(timescale_url) as conn:
+            await conn.execute("INSERT INTO sites (site_id, name) VALUES ('site-2', 'Two')")
+            at = datetime(2026, 3, 1, tzinfo=UTC)
+            for lot, expiry, loc, qty in (
+                ("LATE", date(2028, 1, 1), FRIDGE, 50),
+                ("SOON", date(2026, 5, 1), FRIDGE, 50),
+                ("MID", date(2027, 1, 1), FRIDGE_2, 5),
+            ):
+                lot_id = await ensure_lot(conn, gtin=GTIN_A, lot_number=lot, expiry=expiry)
+                await post(
+                    conn,
+                    [Draft(Movement.RECEIVE, lot_id, qty, at, "t",
+                           to=Place(loc, Status.AVAILABLE))],
+                )  # fmt: skip
+            await conn.commit()
+        yield a
+
+
+ORDER = {
+    "reference": "TR-API",
+    "from_site": SITE,
+    "to_site": "site-2",
+    "lines": [{"gtin": GTIN_A, "quantity": 20}],
+}
+
+
+async def test_order_picks_and_shelf_life(client: Api) -> None:
+    c, op, vw = client.client, client.as_(Role.OPERATOR), client.as_(Role.VIEWER)
+    assert (await c.post("/v1/transfers", json=ORDER, headers=vw)).status_code == 403
+    created = await c.post("/v1/transfers", json=ORDER, headers=op)
+    assert created.status_code == 201, created.text
+    body = created.json()
+    assert (body["status"], body["transit_location_id"]) == ("open", "transit:TR-API")
+    assert body["lines"] == [
+        {"line_no": 1, "gtin": GTIN_A, "lot": None, "quantity": 20, "shipped": 0}
+    ]
+    tid = body["transfer_id"]
+    picks = (await c.get(f"/v1/transfers/{tid}/picks?on=2026-03-02", headers=vw)).json()
+    assert [(p["lot"], p["quantity"]) for p in picks["picks"]] == [
+        ("SOON", 20)
+    ]  # earliest expiry first
+    rule = await c.put("/v1/shelf-life/site/site-2", json={"min_remaining_days": 180}, headers=op)
+    assert rule.status_code == 200, rule.text
+    picks = (await c.get(f"/v1/transfers/{tid}/picks?on=2026-03-02", headers=vw)).json()
+    assert [(p["lot"], p["location_id"], p["quantity"]) for p in picks["picks"]] == [
+        ("MID", FRIDGE_2, 5), ("LATE", FRIDGE, 15)
+    ]  # fmt: skip
+    assert [s["reason"] for s in picks["skipped"]] == ["short-dated: 60 days left, 180 required"]
+
+    dup = await c.post("/v1/transfers", json=ORDER, headers=op)
+    assert dup.status_code == 422
+    assert "already exists" in dup.json()["detail"]
+    both = {**ORDER, "reference": "TR-X", "customer": "Ward 3"}
+    assert (await c.post("/v1/transfers", json=both, headers=op)).status_code == 422
+
+    logger = await c.post(
+        f"/v1/transfers/{tid}/loggers", json={"logger_id": "TT-9", "kind": "tracker"}, headers=op
+    )
+    assert logger.json() == {"sensor_id": "transit:TR-API:TT-9"}
+    assert (await c.get(f"/v1/transfers/{tid}/transit", headers=vw)).json() is None
+    empty = await c.post(f"/v1/transfers/{tid}/dispatch", headers=op)
+    assert empty.status_code == 409
+    assert "nothing is in transit" in empty.json()["detail"]
+    assert (await c.get("/v1/transfers/999", headers=vw)).status_code == 404
