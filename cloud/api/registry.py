@@ -16,10 +16,10 @@ def routers() -> list[APIRouter]:
 
 def ledger_routers() -> list[APIRouter]:
     """Inventory ledger, receiving, recall, counts, EPCIS and users (issue 8)."""
-    from cloud.api import accounts, asns, counts, epcis, ledger, recalls, users
+    from cloud.api import accounts, asns, counts, epcis, ledger, recalls, transfers, users
 
     return [asns.router, ledger.router, counts.router, recalls.router, epcis.router, users.router,
-            accounts.router]  # fmt: skip
+            accounts.router, transfers.router]  # fmt: skip
 
 
 def coldchain_routers() -> list[APIRouter]:

@@ -61,6 +61,15 @@ GET    /v1/asns                                        401 401 401 401 ok  ok  o
 POST   /v1/asns/import                                 401 401 401 401 403 ok  403 ok  401 401
 GET    /v1/asns/{asn_id}                               401 401 401 401 ok  ok  ok  ok  401 401
 POST   /v1/asns/{asn_id}/close                         401 401 401 401 403 ok  403 ok  401 401
+POST   /v1/transfers                                   401 401 401 401 403 ok  403 ok  401 401
+GET    /v1/transfers                                   401 401 401 401 ok  ok  ok  ok  401 401
+GET    /v1/transfers/{transfer_id}                     401 401 401 401 ok  ok  ok  ok  401 401
+GET    /v1/transfers/{transfer_id}/picks               401 401 401 401 ok  ok  ok  ok  401 401
+GET    /v1/transfers/{transfer_id}/door-events         401 401 401 401 ok  ok  ok  ok  401 401
+POST   /v1/transfers/{transfer_id}/dispatch            401 401 401 401 403 ok  403 ok  401 401
+POST   /v1/transfers/{transfer_id}/loggers             401 401 401 401 403 ok  403 ok  401 401
+GET    /v1/transfers/{transfer_id}/transit             401 401 401 401 ok  ok  ok  ok  401 401
+PUT    /v1/shelf-life/{party_kind}/{party_id}          401 401 401 401 403 ok  403 ok  401 401
 GET    /v1/receipts                                    401 401 401 401 ok  ok  ok  ok  401 401
 GET    /v1/ledger/entries                              401 401 401 401 ok  ok  ok  ok  401 401
 GET    /v1/ledger/balances                             401 401 401 401 ok  ok  ok  ok  401 401
@@ -153,7 +162,8 @@ PLACEHOLDERS = {
     "gateway_id": "gw-none", "asn_id": "999", "lot_id": "999", "count_id": "999",
     "gtin": "00614141123452", "lot_number": "L-none", "name": "nobody", "profile_id": "p-none",
     "excursion_id": "999", "alert_id": "999", "site_id": "site-1", "window_id": "999",
-    "token": "not-a-link-token",
+    "token": "not-a-link-token", "transfer_id": "999", "party_kind": "site",
+    "party_id": "site-1",
 }  # fmt: skip
 STATIC_FILE = "app.js"
 
