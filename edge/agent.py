@@ -36,7 +36,7 @@ import logging
 import random
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AsyncExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -51,6 +51,7 @@ from edge.lag import CloudLag
 from edge.notify import LocalNotifier
 from edge.outbox import Outbox, OutboxClosedError, OutboxError, OutboxFullError, open_outbox
 from edge.portal import Portals
+from edge.remote_config import ConfigClient, RemoteConfig, RemoteState, starting_config
 from edge.sources.base import PermanentSourceError, Source, TransientSourceError
 from edge.uplink import Uplink
 from protocols.records import Record, TagRead
@@ -62,10 +63,23 @@ _CLEAR_AFTER = 3
 
 @dataclass(frozen=True)
 class SourceSpec:
-    """A named way to build a fresh source (one per start or restart)."""
+    """A named way to build a fresh source (one per start or restart).
+
+    Two specs are equal when their name and ``config`` are: on a new configuration
+    (``Agent.reconfigure``) a source whose spec is unchanged keeps running.
+    """
 
     name: str
-    factory: Callable[[], Source]
+    factory: Callable[[], Source] = field(compare=False)
+    config: object = None
+    """The source's own configuration (a frozen model), compared on reconfiguration."""
+
+
+@dataclass
+class _Pump:
+    spec: SourceSpec
+    task: asyncio.Task[None]
+    stop: asyncio.Event
 
 
 class Agent:
@@ -90,6 +104,9 @@ class Agent:
         self._specs = list(sources)
         self._clock = clock
         self._health = {spec.name: SourceHealth(spec.name) for spec in self._specs}
+        self._pumps: dict[str, _Pump] = {}
+        self._group: asyncio.TaskGroup | None = None
+        self._reconfiguring = asyncio.Lock()
         self._clock_watch = ClockWatch(config.gateway_id, clock, config.clock.max_jump)
         self._in_flight: set[asyncio.Task[int]] = set()
         self._rng = random.Random()  # noqa: S311 - jitter, not cryptography
@@ -102,6 +119,8 @@ class Agent:
         self._stop_sources = asyncio.Event()
         self.ready = asyncio.Event()
         """Set once every task runs (and the health server listens)."""
+        self.remote: RemoteConfig | None = None
+        """The configuration from the cloud, when the agent takes it from there."""
         self.health_server: HealthServer | None = None
         if config.health.enabled:
             token = config.health.token
@@ -130,7 +149,9 @@ class Agent:
         if self.health_server is not None:
             await self.health_server.start()
         async with asyncio.TaskGroup() as group:
-            pumps = [group.create_task(self._pump(spec), name=spec.name) for spec in self._specs]
+            self._group = group
+            for spec in self._specs:
+                self._start_pump(spec)
             uplink = group.create_task(self._uplink.run(), name="uplink")
             helpers = [
                 group.create_task(self._alarms.run(self._commit), name="alarms"),
@@ -148,11 +169,58 @@ class Agent:
             log.info("stopping: sources first, then flushing the outbox")
             self._stopping = True
             self._stop_sources.set()
-            await self._stop_pumps(pumps)
+            async with self._reconfiguring:  # a reconfiguration in progress finishes first
+                for pump in self._pumps.values():
+                    pump.stop.set()
+                await self._stop_pumps([pump.task for pump in self._pumps.values()])
             await _cancel([uplink])
             await self._flush()
             await _cancel(helpers)
         log.info("stopped; %d record(s) left in the outbox", self._outbox.stats().records)
+
+    def _start_pump(self, spec: SourceSpec) -> None:
+        assert self._group is not None  # called from run(), inside its task group
+        stop = asyncio.Event()
+        self._health[spec.name] = SourceHealth(spec.name)
+        task = self._group.create_task(self._pump(spec, stop), name=spec.name)
+        self._pumps[spec.name] = _Pump(spec, task, stop)
+
+    async def reconfigure(self, config: EdgeConfig, specs: Sequence[SourceSpec]) -> list[str]:
+        """Runs ``config`` from now on; returns the names of the sources stopped or started.
+
+        A source whose spec is unchanged keeps running (its connection, its session, its
+        subscriptions); a changed one is stopped (as on shutdown, within ``stop_grace``) and
+        started again with its new settings; removed ones stop, new ones start. Doors whose
+        configuration changed close their open passages first. The caller has validated
+        ``config``: this does not refuse anything.
+        """
+        async with self._reconfiguring:
+            if self._stopping or self._group is None:
+                return []
+            wanted = {spec.name: spec for spec in specs}
+            retired = [n for n, pump in self._pumps.items() if wanted.get(n) != pump.spec]
+            grace = config.supervision.stop_grace.total_seconds()
+            for name in retired:
+                pump = self._pumps.pop(name)
+                pump.stop.set()
+                _, stuck = await asyncio.wait({pump.task}, timeout=grace)
+                await _cancel(list(stuck))
+                self._health.pop(name, None)
+            if config.doors != self._config.doors:
+                passages = tuple(self._portals.flush())
+                if passages:
+                    await self._commit(passages)
+                self._portals = Portals(config.doors)
+            if config.alarms != self._config.alarms:
+                self._alarms.reconfigure(config.alarms)
+            self._config = config
+            started = [spec for name, spec in wanted.items() if name not in self._pumps]
+            for spec in started:
+                self._start_pump(spec)
+            self._specs = list(specs)
+            changed = sorted(set(retired) | {spec.name for spec in started})
+            log.info("configuration applied; sources restarted or changed: %s", changed or "none")
+            return changed
 
     async def _stop_pumps(self, pumps: list[asyncio.Task[None]]) -> None:
         """Within ``stop_grace``: sources, commits in flight, then the open passages.
@@ -208,21 +276,21 @@ class Agent:
         if not task.cancelled() and isinstance(task.exception(), OutboxClosedError):
             log.info("a commit abandoned at stop: its source was not resumed")
 
-    async def _pump(self, spec: SourceSpec) -> None:
+    async def _pump(self, spec: SourceSpec, stop: asyncio.Event) -> None:
         health = self._health[spec.name]
         failures = 0
         last_error = ""
-        while not self._stop_sources.is_set():
+        while not stop.is_set():
             started = self._clock.monotonic()
             try:
-                await self._run_source(spec, health)
-                if self._stop_sources.is_set():
+                await self._run_source(spec, health, stop)
+                if stop.is_set():
                     break
                 raise TransientSourceError("the source ended its stream")  # noqa: TRY301
             except OutboxFullError as err:  # overflow: raise; the tuple in hand was not acked
                 failures = failures + 1
-                await self._restart_after(health, err, failures, quiet=True)
-                await self._wait_for_room()
+                await self._restart_after(health, err, failures, stop, quiet=True)
+                await self._wait_for_room(stop)
                 continue
             except OutboxError:
                 raise
@@ -235,36 +303,40 @@ class Agent:
                     failures = 0  # a long healthy life: start the backoff again
                 failures += 1
                 text = f"{type(err).__name__}: {err}"
-                await self._restart_after(health, err, failures, quiet=text == last_error)
+                await self._restart_after(health, err, failures, stop, quiet=text == last_error)
                 last_error = text
         health.state = "stopped"
 
-    async def _run_source(self, spec: SourceSpec, health: SourceHealth) -> None:
+    async def _run_source(
+        self, spec: SourceSpec, health: SourceHealth, stop: asyncio.Event
+    ) -> None:
         """Runs one life of a source."""
         health.state = "starting"
         async with spec.factory() as source:
             health.state = "running"
             iterator = aiter(source)
-            while (records := await self._next(iterator)) is not None:
+            while (records := await self._next(iterator, stop)) is not None:
                 self._alarms.observe(records)  # before, and whatever happens to, the commit
                 await self._commit(records, wait_for_room=False)
                 health.records += len(records)
                 health.last_seen = self._clock.now()
                 await self._passages(records)
 
-    async def _wait_for_room(self) -> None:
+    async def _wait_for_room(self, stop: asyncio.Event) -> None:
         interval = self._config.outbox.watch_interval.total_seconds()
-        while self._outbox.stats().full and not self._stop_sources.is_set():
+        while self._outbox.stats().full and not stop.is_set():
             await self._clock.sleep(interval)
 
-    async def _next(self, iterator: AsyncIterator[tuple[Record, ...]]) -> tuple[Record, ...] | None:
+    async def _next(
+        self, iterator: AsyncIterator[tuple[Record, ...]], stop_event: asyncio.Event
+    ) -> tuple[Record, ...] | None:
         """The source's next tuple, or None once the agent stops.
 
         Asking for the next tuple is what lets the source acknowledge the previous one, so on
         stop it is still asked (and acknowledges), then cancelled while it waits.
         """
         nxt = asyncio.ensure_future(anext(iterator))
-        stop = asyncio.ensure_future(self._stop_sources.wait())
+        stop = asyncio.ensure_future(stop_event.wait())
         try:
             await asyncio.wait({nxt, stop}, return_when=asyncio.FIRST_COMPLETED)
         finally:
@@ -314,8 +386,9 @@ class Agent:
         await self._alarms.raise_alarm(f"source/{health.name}", f"failed permanently: {err}")
 
     async def _restart_after(
-        self, health: SourceHealth, err: Exception, failures: int, *, quiet: bool = False
-    ) -> None:
+        self, health: SourceHealth, err: Exception, failures: int, stop_event: asyncio.Event,
+        *, quiet: bool = False,
+    ) -> None:  # fmt: skip
         health.state, health.last_error = "backoff", f"{type(err).__name__}: {err}"
         health.errors += 1
         sup = self._config.supervision
@@ -326,7 +399,7 @@ class Agent:
         else:
             log.exception("source %s crashed; restarting in %.1f s", health.name, delay)
         sleep = asyncio.ensure_future(self._clock.sleep(delay))
-        stop = asyncio.ensure_future(self._stop_sources.wait())
+        stop = asyncio.ensure_future(stop_event.wait())
         await asyncio.wait({sleep, stop}, return_when=asyncio.FIRST_COMPLETED)
         await _cancel([sleep, stop])
         health.restarts += 1
@@ -398,8 +471,13 @@ async def run_agent(
     client: httpx.AsyncClient | None = None,
     clock: Clock | None = None,
     started: Callable[[Agent], object] | None = None,
+    build_sources: Callable[[EdgeConfig], Sequence[SourceSpec]] | None = None,
 ) -> None:
     """Opens the outbox, the HTTP client and the alarm broker, runs the agent, closes them.
+
+    With ``remote_config`` set, the sources, doors and alarm limits come from the cloud
+    (``edge.remote_config``) and ``build_sources`` makes the sources of each configuration;
+    ``sources`` is then not used.
 
     A damaged outbox file is moved aside and the agent starts on a fresh one (a new boot id)
     with the alarm ``outbox/corrupt`` raised, rather than crash-looping with no sources and no
@@ -412,6 +490,13 @@ async def run_agent(
         stack.push_async_callback(outbox.close)
         if client is None:
             client = await stack.enter_async_context(httpx.AsyncClient(http2=False))
+        local, remote_state, config_client = config, None, None
+        if config.remote_config is not None:
+            if build_sources is None:
+                raise ValueError("remote_config needs build_sources")
+            config_client = ConfigClient(client, config)
+            config, remote_state = await starting_config(local, config_client, config.remote_config)
+            sources = build_sources(config)
         publisher = None
         if config.alarms.broker is not None:
             publisher = await stack.enter_async_context(MqttAlarmPublisher(config.alarms.broker))
@@ -440,11 +525,30 @@ async def run_agent(
                 f"{opened.moved_aside}; a fresh outbox (boot {outbox.boot_id}) is in use. "
                 "Records in the damaged file were not sent: salvage them with sqlite3 .recover",
             )
+        helpers = [asyncio.create_task(notifier.run(), name="notify")]
+        if remote_state is not None and config_client is not None and build_sources is not None:
+            agent.remote = _remote(
+                agent, local, client=config_client, state=remote_state, clock=clock,
+                build_sources=build_sources,
+            )  # fmt: skip
+            helpers.append(asyncio.create_task(agent.remote.run(), name="remote-config"))
         if started is not None:
             started(agent)
-        notifying = asyncio.create_task(notifier.run(), name="notify")
         try:
             await agent.run(stop)
         finally:
-            notifying.cancel()
-            await asyncio.gather(notifying, return_exceptions=True)
+            await _cancel(helpers)
+
+
+def _remote(
+    agent: Agent, local: EdgeConfig, *, client: ConfigClient, state: RemoteState, clock: Clock,
+    build_sources: Callable[[EdgeConfig], Sequence[SourceSpec]],
+) -> RemoteConfig:  # fmt: skip
+    async def apply(config: EdgeConfig) -> None:
+        await agent.ready.wait()  # a source can be swapped only once the supervisor runs
+        await agent.reconfigure(config, build_sources(config))
+
+    assert local.remote_config is not None  # checked by the caller
+    return RemoteConfig(
+        local, client=client, settings=local.remote_config, clock=clock, apply=apply, state=state
+    )

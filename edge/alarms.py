@@ -173,6 +173,17 @@ class LocalAlarms:
     async def clear_alarm(self, key: str, message: str) -> None:
         self._signal(key, message, raised=False, device=self._gateway_id, at=self._clock.now())
 
+    def reconfigure(self, config: LocalAlarmConfig) -> None:
+        """Takes new limits (a configuration from the cloud); a sensor no longer watched
+        forgets its breach, and its raised alarm is cleared rather than left standing."""
+        for sensor_id in set(self._sensors) - set(config.sensors):
+            state = self._sensors.pop(sensor_id)
+            if state.active:
+                message = f"{sensor_id} is no longer watched locally (configuration changed)"
+                at = self._clock.now()
+                self._signal(f"sensor/{sensor_id}", message, raised=False, device=sensor_id, at=at)
+        self._config = config
+
     def observe(self, records: tuple[Record, ...]) -> None:
         """Judges the readings of a tuple against their sensors' limits (before its commit)."""
         for record in records:

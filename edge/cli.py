@@ -37,14 +37,15 @@ _NOISY_LIBRARIES = ("asyncua",)
 
 
 def source_specs(config: EdgeConfig) -> list[SourceSpec]:
-    """One spec per configured source, each building a fresh source on every (re)start."""
+    """One spec per configured source, each building a fresh source on every (re)start; a
+    spec carries its source's settings, so a new configuration restarts only what changed."""
     from edge.sources.llrp import LlrpSource
     from edge.sources.mqtt import MqttSource
     from edge.sources.opcua import OpcUaSource
 
-    readers = [SourceSpec(f"llrp:{r.reader_id}", partial(LlrpSource, r)) for r in config.llrp]
-    brokers = [SourceSpec(f"mqtt:{m.name}", partial(MqttSource, m)) for m in config.mqtt]
-    servers = [SourceSpec(f"opcua:{o.name}", partial(OpcUaSource, o)) for o in config.opcua]
+    readers = [SourceSpec(f"llrp:{r.reader_id}", partial(LlrpSource, r), r) for r in config.llrp]
+    brokers = [SourceSpec(f"mqtt:{m.name}", partial(MqttSource, m), m) for m in config.mqtt]
+    servers = [SourceSpec(f"opcua:{o.name}", partial(OpcUaSource, o), o) for o in config.opcua]
     return readers + brokers + servers
 
 
@@ -76,7 +77,8 @@ async def _main(config: EdgeConfig) -> int:
     signals = _Signals(stop)
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, signals)
-    signals.task = asyncio.ensure_future(run_agent(config, stop, source_specs(config)))
+    running = run_agent(config, stop, source_specs(config), build_sources=source_specs)
+    signals.task = asyncio.ensure_future(running)
     try:
         await signals.task
     except asyncio.CancelledError:

@@ -147,6 +147,22 @@ class AlarmsConfig(LocalAlarmConfig):
     while the cloud is unreachable (``edge.notify``)."""
 
 
+class RemoteConfigSettings(_Section):
+    """Take the sources, doors and local alarm limits from the cloud (``edge.remote_config``).
+
+    The cloud's sections replace ``opcua``, ``mqtt``, ``llrp``, ``doors`` and
+    ``alarms.sensors`` of this file; everything else (outbox, health, the cloud link itself)
+    stays local. Without this section the file alone configures the agent.
+    """
+
+    poll_interval: PositiveDelta = timedelta(seconds=30)
+    """How often the agent asks whether its configuration changed (a 304 when it did not)."""
+    cache_path: Path = Path("/data/coldtrace/gateway-config.json")
+    """The last configuration applied, for a start while the cloud cannot be reached."""
+    start_timeout: PositiveDelta = timedelta(seconds=10)
+    """At start, how long to wait for the cloud before starting on the cached configuration."""
+
+
 class EdgeConfig(BaseSettings):
     """The whole agent. See docs/edge-agent.md for an example file."""
 
@@ -169,6 +185,8 @@ class EdgeConfig(BaseSettings):
     """MQTT brokers with the topics of temperature loggers and their payload decoders."""
     opcua: tuple[OpcUaEndpointConfig, ...] = ()
     """OPC-UA servers and their NodeIds mapped to sensor ids."""
+    remote_config: RemoteConfigSettings | None = None
+    """When set, the sources, doors and alarm limits come from the cloud (see above)."""
 
     @model_validator(mode="after")
     def _consistent(self) -> EdgeConfig:

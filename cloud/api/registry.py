@@ -9,7 +9,9 @@ from cloud.ingest.router import router as ingest_router
 
 
 def routers() -> list[APIRouter]:
-    return [health.router, ingest_router, readings.router, devices.router, gateways.router,
+    # gateway configuration before gateways: GET /v1/gateways/{id:path} would take its paths
+    return [health.router, ingest_router, *gateway_config_routers(), readings.router,
+            devices.router, gateways.router,
             streams.router, *ledger_routers(), *coldchain_routers(), *web_routers(),
             *masterdata_routers(), *alarm_routers()]  # fmt: skip
 
@@ -48,3 +50,10 @@ def web_routers() -> list[APIRouter]:
     from cloud.web.router import build_router
 
     return [build_router()]
+
+
+def gateway_config_routers() -> list[APIRouter]:
+    """Gateway configuration from the cloud and discovery (issue 15)."""
+    from cloud.api import gateway_config
+
+    return [gateway_config.router]
