@@ -1,4 +1,5 @@
-"""The ``coldtrace cloud`` subcommands: ``serve``, ``process``, ``gateway add|rotate|disable``.
+"""The ``coldtrace cloud`` subcommands: ``serve``, ``process``,
+``gateway add|rotate|disable|site|name``.
 
 The composition root (``coldtrace.cli``) passes in how to find the database URL, since the
 default (the private development cluster) lives outside ``cloud``.
@@ -62,13 +63,17 @@ def register(
     site = gateway_sub.add_parser("site", help="register a gateway to the site it writes for")
     site.add_argument("gateway_id")
     site.add_argument("site_id")
-    for command in (add, rotate, disable, site):
+    named = gateway_sub.add_parser("name", help="give a gateway the name people see")
+    named.add_argument("gateway_id")
+    named.add_argument("name", help='e.g. "Back office gateway"')
+    for command in (add, rotate, disable, site, named):
         command.add_argument("--reason", help="why, for the audit trail")
         command.add_argument("--database-url")
     add.set_defaults(handler=lambda args: _gateway_add(args, url(args)))
     rotate.set_defaults(handler=lambda args: _gateway_add(args, url(args), rotate=True))
     disable.set_defaults(handler=lambda args: _gateway_disable(args, url(args)))
     site.set_defaults(handler=lambda args: _gateway_site(args, url(args)))
+    named.set_defaults(handler=lambda args: _gateway_name(args, url(args)))
 
 
 def _serve(args: argparse.Namespace, database_url: str) -> int:
@@ -194,6 +199,25 @@ def _gateway_site(args: argparse.Namespace, database_url: str) -> int:
         print(str(err), file=sys.stderr)
         return 1
     print(f"gateway {args.gateway_id} writes for site {args.site_id} (was {previous or 'none'})")
+    return 0
+
+
+def _gateway_name(args: argparse.Namespace, database_url: str) -> int:
+    from cloud.admin.gateway_names import clean_name, name_gateway
+
+    async def run() -> str | None:
+        async with await psycopg.AsyncConnection.connect(database_url) as conn:
+            return await name_gateway(
+                conn, args.gateway_id, args.name, actor=_actor(), reason=args.reason
+            )
+
+    try:
+        previous = asyncio.run(run())
+    except (LookupError, ValueError) as err:
+        print(str(err), file=sys.stderr)
+        return 1
+    shown = clean_name(args.name)
+    print(f"gateway {args.gateway_id} is named {shown!r} (was {previous or 'unnamed'})")
     return 0
 
 

@@ -44,6 +44,8 @@ class GatewayOutboxOut(BaseModel):
 
 class GatewayOut(BaseModel):
     gateway_id: str
+    name: str | None = None
+    """The name people see (``coldtrace cloud gateway name``); None until given."""
     site_id: str | None
     """The site the gateway writes for; None: only devices bound to no site."""
     disabled: bool
@@ -65,7 +67,7 @@ _GATEWAYS = """
 SELECT g.gateway_id, g.site_id, g.disabled_at IS NOT NULL, s.last_received_at, s.last_sent_at,
        coalesce((SELECT jsonb_object_agg(r.reason, r.refused) FROM gateway_refusals r
                  WHERE r.gateway_id = g.gateway_id), '{}'::jsonb),
-       s.outbox_pending, s.outbox_oldest_age
+       s.outbox_pending, s.outbox_oldest_age, g.name
 FROM gateways g
 LEFT JOIN LATERAL (
     SELECT gs.last_received_at, gs.last_sent_at, gs.outbox_pending, gs.outbox_oldest_age
@@ -85,6 +87,7 @@ async def _gateways(conn: AsyncConnection[TupleRow], gateway_id: str | None) -> 
             gateway_id=r[0], site_id=r[1], disabled=r[2], last_batch_at=r[3], last_sent_at=r[4],
             clock_skew=None if r[3] is None or r[4] is None else r[4] - r[3],
             refusals={str(k): int(v) for k, v in r[5].items()},
+            name=r[8],
             outbox=None if r[6] is None or r[3] is None else GatewayOutboxOut(
                 pending=r[6], oldest_age=r[7], reported_at=r[3]),
         )

@@ -40,6 +40,8 @@ class GatewayRow:
     outbox_pending: int | None = None
     """Records waiting in the gateway's outbox as it sent that batch; None: not reported."""
     outbox_oldest_age: timedelta | None = None
+    name: str | None = None
+    """The name people see; the id shows where none is given."""
 
     @property
     def state(self) -> str:
@@ -56,7 +58,7 @@ async def gateway_rows(conn: AsyncConnection[TupleRow]) -> list[GatewayRow]:
     cur = await conn.execute(
         "SELECT g.gateway_id, coalesce(st.name, g.site_id), g.disabled_at IS NOT NULL,"
         "       b.last_received_at, b.last_sent_at - b.last_received_at, b.outbox_pending,"
-        "       b.outbox_oldest_age"
+        "       b.outbox_oldest_age, g.name"
         " FROM gateways g LEFT JOIN sites st USING (site_id) LEFT JOIN LATERAL ("
         "     SELECT gs.last_received_at, gs.last_sent_at, gs.outbox_pending,"
         "            gs.outbox_oldest_age FROM gateway_streams gs"
@@ -67,9 +69,9 @@ async def gateway_rows(conn: AsyncConnection[TupleRow]) -> list[GatewayRow]:
     rows = [
         GatewayRow(
             str(g), s, bool(d), tuple(x for x in states if x.gateway_id == g), at, skew,
-            pending, age,
+            pending, age, name,
         )
-        for g, s, d, at, skew, pending, age in await cur.fetchall()
+        for g, s, d, at, skew, pending, age, name in await cur.fetchall()
     ]  # fmt: skip
     order = {"stalled": 0, "failing": 1, "behind": 2, "ok": 3}
     return sorted(rows, key=lambda r: (order[r.state], r.gateway_id))
@@ -97,11 +99,18 @@ def _row(r: GatewayRow) -> str:
     off = " (disabled)" if r.disabled else ""
     return (
         f'<tr class="{e(r.state)}" data-gateway="{e(r.gateway_id)}" data-state="{e(r.state)}">'
-        f"<td>{e(r.gateway_id)}{e(off)}</td><td>{e(r.site_id or '—')}</td>"
+        f"<td>{_name(r)}{e(off)}</td><td>{e(r.site_id or '—')}</td>"
         f"<td class='last-batch'>{when(r.last_batch_at)}</td>{_clock(r.clock_skew)}"
         f"{_outbox(r)}<td>{label}</td>"
         f"<td>{details}</td></tr>"
     )
+
+
+def _name(r: GatewayRow) -> str:
+    """The gateway's name (its id in the tooltip, for whoever must type it in a command)."""
+    if r.name is None:
+        return e(r.gateway_id)
+    return f"<span title='{e(r.gateway_id)}'>{e(r.name)}</span>"
 
 
 def _clock(skew: timedelta | None) -> str:

@@ -8,6 +8,8 @@ import asyncio
 import gzip
 import json
 import re
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -235,3 +237,42 @@ async def test_outbox_depth_from_a_running_edge_agent(timescale_url: str, tmp_pa
     row = re.search(r'data-gateway="gw-agent".*?</tr>', await _panel(timescale_url))
     assert row
     assert f"data-pending='{pending}'>{pending} waiting, oldest" in row[0]
+
+
+async def test_a_gateway_named_by_the_cli_shows_its_name(timescale_url: str) -> None:
+    await create_gateway(timescale_url, "gw-7f3a")
+    named = _cli("cloud", "gateway", "name", "gw-7f3a", "  Back office  gateway ", "--reason",
+                 "installed by the pharmacy", "--database-url", timescale_url)  # fmt: skip
+    assert named.returncode == 0, named.stderr
+    assert "is named 'Back office gateway' (was unnamed)" in named.stdout
+    refused = _cli("cloud", "gateway", "name", "gw-none", "X", "--database-url", timescale_url)
+    assert refused.returncode == 1
+    assert "no gateway 'gw-none'" in refused.stderr
+    empty = _cli("cloud", "gateway", "name", "gw-7f3a", "  ", "--database-url", timescale_url)
+    assert empty.returncode == 1
+    assert "a gateway name has 1 to 200 characters" in empty.stderr
+
+    async with app_client(timescale_url) as client:
+        listed = (await client.get("/v1/gateways/gw-7f3a", headers=await viewer_headers(
+            timescale_url))).json()  # fmt: skip
+    assert listed["name"] == "Back office gateway"
+    row = re.search(r'data-gateway="gw-7f3a".*?</tr>', await _panel(timescale_url))
+    assert row
+    assert "<td><span title='gw-7f3a'>Back office gateway</span></td>" in row[0]
+    async with await psycopg.AsyncConnection.connect(timescale_url) as conn:
+        cur = await conn.execute(
+            "SELECT action, reason, detail FROM audit_log WHERE subject = 'gateway:gw-7f3a'"
+            " AND action = 'gateway.name'"
+        )
+        trail = await cur.fetchall()
+    assert trail == [
+        ("gateway.name", "installed by the pharmacy",
+         {"before": {"name": None}, "after": {"name": "Back office gateway"}}),
+    ]  # fmt: skip
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "coldtrace", *args], capture_output=True, text=True, timeout=60,
+        check=False,
+    )  # fmt: skip
