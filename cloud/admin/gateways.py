@@ -24,7 +24,9 @@ async def register_gateway(
         token = await add_gateway(conn, gateway_id, site_id)
         await audit(
             conn, actor=actor, action="gateway.add", subject=f"gateway:{gateway_id}",
-            reason=reason or "gateway registered", detail={"site_id": site_id},
+            reason=reason or "gateway registered",
+            detail={"site_id": site_id, "before": None,
+                    "after": {"gateway_id": gateway_id, "site_id": site_id, "disabled": False}},
         )  # fmt: skip
     return token
 
@@ -38,6 +40,8 @@ async def rotate_gateway(
         await audit(
             conn, actor=actor, action="gateway.rotate", subject=f"gateway:{gateway_id}",
             reason=reason or "token rotated",
+            # the token itself is never written down; only that it changed
+            detail={"before": {"token": "previous"}, "after": {"token": "replaced"}},
         )  # fmt: skip
     return token
 
@@ -65,7 +69,8 @@ async def move_gateway(
         await audit(
             conn, actor=actor, action="gateway.site", subject=f"gateway:{gateway_id}",
             reason=reason or "gateway registered to a site",
-            detail={"site_id": site_id, "previous_site_id": row[0]},
+            detail={"site_id": site_id, "previous_site_id": row[0],
+                    "before": {"site_id": row[0]}, "after": {"site_id": site_id}},
         )  # fmt: skip
     return None if row[0] is None else str(row[0])
 
@@ -85,5 +90,6 @@ async def disable_gateway(
         await audit(
             conn, actor=actor, action="gateway.disable", subject=f"gateway:{gateway_id}",
             reason=reason or "gateway disabled",
+            detail={"before": {"disabled": False}, "after": {"disabled": True}},
         )  # fmt: skip
     return True

@@ -26,7 +26,7 @@ from cloud.auth.deps import Admin, Viewer
 from cloud.auth.service import audit
 from cloud.ledger.instant import Instant
 from cloud.masterdata import InvalidMasterDataError, MasterDataConflictError, MasterDataError
-from cloud.masterdata.sensors import SensorMount, list_sensors, mount_sensor
+from cloud.masterdata.sensors import SensorMount, list_sensors, mount_history, mount_sensor
 from cloud.masterdata.store import (
     Location,
     Product,
@@ -274,7 +274,8 @@ async def put_sensor_route(
 ) -> SensorOut:  # fmt: skip
     """Mounts a sensor at a location from ``mounted_at`` on (null location: unmounted).
 
-    The previous mount stays in the audit trail; a mount earlier than the current one is 409.
+    Every mount is kept (``GET /v1/sensors/{id}/mounts``) and in the audit trail; readings are
+    judged at the mount in force at their time. A mount earlier than the current one is 409.
     """
     async with _writing(pool) as conn:
         before = await mount_sensor(conn, SensorMount(sensor_id=sensor_id, **body.model_dump()))
@@ -291,6 +292,25 @@ async def put_sensor_route(
         )
     _created(response, before)
     return out
+
+
+class MountOut(BaseModel):
+    valid_from: datetime | None
+    """None: since the sensor was first known (registered without a mount time)."""
+    location_id: str | None
+    """None: unmounted from ``valid_from`` on."""
+    recorded_at: datetime
+
+
+@router.get("/sensors/{sensor_id:path}/mounts")
+async def get_sensor_mounts(sensor_id: SensorId, pool: Pool, _: Viewer) -> list[MountOut]:
+    """Where the sensor has been mounted, oldest first; each reading is judged at the mount
+    in force at its time. 404 for a sensor never mounted."""
+    async with pool.connection() as conn:
+        found = await mount_history(conn, sensor_id)
+    if not found:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no sensor {sensor_id!r}")
+    return [MountOut(**m.__dict__) for m in found]
 
 
 @router.get("/sensors")

@@ -32,10 +32,10 @@ def coldchain_routers() -> list[APIRouter]:
 
 
 def masterdata_routers() -> list[APIRouter]:
-    """Sites, locations, products, lots and sensor mounts."""
-    from cloud.api import masterdata
+    """Sites, locations, products, lots, sensor mounts and gateway administration (issue 15)."""
+    from cloud.api import gateway_admin, masterdata
 
-    return [masterdata.router]
+    return [masterdata.router, gateway_admin.router]
 
 
 def alarm_routers() -> list[APIRouter]:

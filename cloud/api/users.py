@@ -1,4 +1,8 @@
-"""``/v1/users`` and ``/v1/audit`` (admin), ``/v1/me``: users, roles, tokens, audit trail."""
+"""``/v1/users`` and ``/v1/audit`` (admin), ``/v1/me``: users, roles, tokens, audit trail.
+
+Every change is audited (``user.add``, ``user.role`` with the role before and after,
+``user.disable``, ``token.issue``) with the reason from ``X-Coldtrace-Reason``.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, HTTPException, Path, Query, status
 from pydantic import BaseModel, Field
 
+from cloud.admin.users import set_role
 from cloud.api.deps import Pool
 from cloud.api.ledger import LABEL, IdQuery, LabelQuery
 from cloud.auth import UnauthenticatedError, UserExistsError
@@ -134,6 +139,33 @@ async def disable(
         await audit(
             conn, actor=admin.name, action="user.disable", subject=f"user:{name}",
             reason=reason or "user disabled",
+        )  # fmt: skip
+        found = {n: (r, e) for n, r, e in await list_users(conn)}
+    role, enabled = found[name]
+    return UserOut(name=name, role=role, enabled=enabled)
+
+
+class RoleIn(BaseModel):
+    role: Role
+
+
+@router.put("/users/{name}/role")
+async def put_role(
+    name: Annotated[str, Path(max_length=64, pattern=LABEL)],
+    body: RoleIn,
+    pool: Pool,
+    admin: Admin,
+    reason: Reason = None,
+) -> UserOut:
+    """Changes a user's role; it applies to their open sessions and tokens at once."""
+    async with pool.connection() as conn, conn.transaction():
+        before = await set_role(conn, name, body.role)
+        if before is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no user {name!r}")
+        await audit(
+            conn, actor=admin.name, action="user.role", subject=f"user:{name}",
+            reason=reason or "role changed",
+            detail={"before": {"role": before.value}, "after": {"role": body.role.value}},
         )  # fmt: skip
         found = {n: (r, e) for n, r, e in await list_users(conn)}
     role, enabled = found[name]

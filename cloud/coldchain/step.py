@@ -11,6 +11,10 @@ that checkpoint is re-read from ``readings`` (which already holds the batch) and
 order. A replay can open, escalate, extend or close excursions retroactively; it never deletes
 one (see ``store.close_unconfirmed``). Anomaly models learn in-order readings only.
 
+Mounts: each reading is judged at the location the sensor was mounted at when it was taken
+(``cloud.coldchain.mounts``), so a backlog that arrives after a remount is judged where it was
+measured; a move closes what was open at the old location and starts the rules afresh.
+
 Silence: a gap between readings opens ``no_data`` on reading time; in addition, every batch is
 the processor's view of its gateway's time, so a sensor of the same gateway whose last reading
 is older than its silence interval gets ``no_data`` too. ``check_silences`` does the same for
@@ -28,8 +32,15 @@ from pydantic import BaseModel, ConfigDict
 
 from cloud.coldchain.alerts import AlertKind, NewAlert, Severity, raise_alert
 from cloud.coldchain.anomaly import SensorModels
-from cloud.coldchain.excursions import ExcursionEvent, SensorState, check_silence, run
+from cloud.coldchain.excursions import (
+    ExcursionEvent,
+    SensorState,
+    check_silence,
+    open_excursions,
+    run,
+)
 from cloud.coldchain.forecast import EarlyWarning, WarningParams
+from cloud.coldchain.mounts import SensorMounts, load_timelines
 from cloud.coldchain.quarantine import quarantine_for
 from cloud.coldchain.store import (
     SensorContext,
@@ -63,6 +74,8 @@ class ColdChainSettings(BaseModel):
 
 
 Samples = list[tuple[datetime, float]]
+Judged = tuple[SensorContext, ExcursionEvent]
+"""An event and the mount (location, profile) it happened at."""
 
 
 def usable(batch: ProcessingBatch) -> dict[str, Samples]:
@@ -96,58 +109,88 @@ class ColdChainStep:
             return
         # The newest reading time of the batch is the processor's view of the gateway's time.
         newest = max(s[-1][0] for s in samples.values())
-        contexts = await sensor_contexts(conn, sorted(samples))
-        states = await load_states(conn, sorted(contexts))
-        for sensor_id in sorted(contexts):
+        mounts = await load_timelines(conn, sorted(samples))
+        judged = sorted(s for s, m in mounts.items() if m.contexts)
+        states = await load_states(conn, judged)
+        for sensor_id in judged:
             stored = states.get(sensor_id) or StoredState(SensorState(), SensorModels(), None)
             stored.gateway_id = batch.gateway_id
-            await self._sensor(conn, newest, contexts[sensor_id], stored, samples[sensor_id])
+            await self._sensor(conn, newest, mounts[sensor_id], stored, samples[sensor_id])
         await sweep_silences(conn, newest, gateway_id=batch.gateway_id, skip=set(samples))
 
     async def _sensor(
         self,
         conn: AsyncConnection[TupleRow],
         newest: datetime,
-        ctx: SensorContext,
+        mounts: SensorMounts,
         stored: StoredState,
         samples: Samples,
     ) -> None:
+        sensor_id = mounts.sensor_id
         last = stored.state.last_time
         replay_from: datetime | None = None
         if last is not None and samples[0][0] <= last:
-            replay_from, state, events = await self._replay(conn, ctx, samples[0][0])
+            replay_from, state, events = await self._replay(conn, mounts, samples[0][0])
         else:
-            state, events = await self._run(conn, ctx, stored.state, samples)
-        for event in events:
+            state, events = await self._run(conn, mounts, stored.state, samples)
+        for ctx, event in events:
             await handle_event(conn, ctx, event, actor=self._settings.actor)
         if replay_from is not None:
-            await close_unconfirmed(conn, ctx.sensor_id, replay_from, state)
-        await sync_open(conn, ctx.sensor_id, state)
+            await close_unconfirmed(conn, sensor_id, replay_from, state)
+        await sync_open(conn, sensor_id, state)
         stored.state = state
-        await self._models(conn, newest, ctx, stored, samples)
-        await save_state(conn, ctx.sensor_id, stored)
+        await self._all_models(conn, newest, mounts, stored, samples, last=last)
+        await save_state(conn, sensor_id, stored)
         await save_checkpoint(
             conn,
-            ctx.sensor_id,
+            sensor_id,
             state,
             self._settings.checkpoint_every,
             self._settings.checkpoint_retention,
         )
 
     async def _replay(
-        self, conn: AsyncConnection[TupleRow], ctx: SensorContext, earliest: datetime
-    ) -> tuple[datetime, SensorState, list[ExcursionEvent]]:
-        found = await checkpoint_before(conn, ctx.sensor_id, earliest)
+        self, conn: AsyncConnection[TupleRow], mounts: SensorMounts, earliest: datetime
+    ) -> tuple[datetime, SensorState, list[Judged]]:
+        found = await checkpoint_before(conn, mounts.sensor_id, earliest)
         if found is None:
             start, state = earliest - self._settings.replay_lookback, SensorState()
         else:
             start, state = found
-        await drop_checkpoints_after(conn, ctx.sensor_id, start)
-        readings = await readings_between(conn, ctx.sensor_id, start, None)
-        state, events = await self._run(conn, ctx, state, readings)
+        await drop_checkpoints_after(conn, mounts.sensor_id, start)
+        readings = await readings_between(conn, mounts.sensor_id, start, None)
+        state, events = await self._run(conn, mounts, state, readings)
         return start, state, events
 
     async def _run(
+        self,
+        conn: AsyncConnection[TupleRow],
+        mounts: SensorMounts,
+        state: SensorState,
+        samples: Samples,
+    ) -> tuple[SensorState, list[Judged]]:
+        """The rules over ``samples``, each run of them at the location the sensor had then.
+
+        Readings taken while the sensor was not mounted at a location with a profile are not
+        judged. When the sensor was moved, what the rules held at the old location is closed
+        there at its last reading (the sensor no longer watches that unit) and the rules start
+        afresh at the new one: a fridge's excursion never continues in another unit.
+        """
+        judged: list[Judged] = []
+        for location, run_samples in mounts.timeline.split(samples):
+            ctx = mounts.context(location)
+            if ctx is None:
+                continue
+            was = mounts.at(state.last_time) if state.last_time is not None else None
+            if state.last_time is not None and (was is None or was.location_id != location):
+                if was is not None:
+                    judged.extend((was, e) for e in remount_closes(state))
+                state = SensorState()
+            state, events = await self._run_at(conn, ctx, state, run_samples)
+            judged.extend((ctx, e) for e in events)
+        return state, judged
+
+    async def _run_at(
         self,
         conn: AsyncConnection[TupleRow],
         ctx: SensorContext,
@@ -176,6 +219,28 @@ class ColdChainStep:
         state, new = run(ctx.profile, state, samples[start:])
         events.extend(new)
         return state, events
+
+    async def _all_models(
+        self,
+        conn: AsyncConnection[TupleRow],
+        newest: datetime,
+        mounts: SensorMounts,
+        stored: StoredState,
+        samples: Samples,
+        *,
+        last: datetime | None,
+    ) -> None:
+        """The anomaly models over the batch's readings, at the location of each run; a moved
+        sensor's models start afresh (what was usual in one unit says nothing of another)."""
+        where = mounts.timeline.at(last) if last is not None else None
+        for location, run_samples in mounts.timeline.split(samples):
+            ctx = mounts.context(location)
+            if ctx is None:
+                continue
+            if where is not None and where != location:
+                stored.models = SensorModels()
+            where = location
+            await self._models(conn, newest, ctx, stored, run_samples)
 
     async def _models(
         self,
@@ -233,6 +298,28 @@ def _warning_alert(ctx: SensorContext, w: EarlyWarning) -> NewAlert:
         sensor_id=ctx.sensor_id,
         detail={"side": w.side, "limit": w.limit, "minutes": round(w.minutes, 1)},
     )
+
+
+def remount_closes(state: SensorState) -> list[ExcursionEvent]:
+    """Closes, at the last reading, what ``state`` holds open: the sensor has been moved.
+
+    >>> remount_closes(SensorState())
+    []
+    """
+    if state.last_time is None:
+        return []
+    return [
+        ExcursionEvent(
+            action="close",
+            kind=kind,
+            level=level,
+            started_at=started,
+            at=state.last_time,
+            ended_at=state.last_time,
+            peak_value=peak,
+        )
+        for kind, level, started, peak in open_excursions(state)
+    ]
 
 
 async def handle_event(

@@ -1,11 +1,13 @@
 """Where each temperature sensor is mounted (``sensors`` and the sensor's ``devices`` row).
 
-The cold-chain engine, the stale-sensor job and the read API find a sensor's location as
-``coalesce(sensors.location_id, devices.location_id)``; the location's storage profile then
-judges its readings. A mount therefore writes ``sensors`` and, when the edge has already
-reported the sensor as a device, the same location on its ``devices`` row, so no reader sees
-two places. Schema v1 keeps one current mount per sensor: the previous one is kept in the
-audit trail by the caller (``previous`` below), and a remount may not predate the current one.
+``sensors`` holds the current mount, which the stale-sensor job, the read API and the
+dashboard read as ``coalesce(sensors.location_id, devices.location_id)``. A mount therefore
+writes ``sensors`` and, when the edge has already reported the sensor as a device, the same
+location on its ``devices`` row, so no reader sees two places. Every mount is also kept, with
+the time it takes effect, in ``sensor_mounts`` (a trigger of migration 0100 writes it), which the
+cold-chain step reads to judge each reading at the location the sensor had when it was taken
+(``cloud.coldchain.mounts``). A remount may not predate the current one: readings already
+judged between the two would otherwise belong to a location they were not judged at.
 """
 
 from __future__ import annotations
@@ -82,6 +84,27 @@ async def mount_sensor(conn: AsyncConnection[TupleRow], mount: SensorMount) -> S
         (mount.location_id, mount.sensor_id),
     )
     return previous
+
+
+@dataclass(frozen=True)
+class MountRecord:
+    """One entry of a sensor's mount history."""
+
+    valid_from: datetime | None
+    """None: since the sensor was first known (no mount time given)."""
+    location_id: str | None
+    """None: unmounted from ``valid_from`` on."""
+    recorded_at: datetime
+
+
+async def mount_history(conn: AsyncConnection[TupleRow], sensor_id: str) -> list[MountRecord]:
+    """Where ``sensor_id`` has been mounted, oldest first."""
+    cur = await conn.execute(
+        "SELECT CASE WHEN isfinite(valid_from) THEN valid_from END, location_id, recorded_at"
+        " FROM sensor_mounts WHERE sensor_id = %s ORDER BY valid_from",
+        (sensor_id,),
+    )
+    return [MountRecord(*row) for row in await cur.fetchall()]
 
 
 async def list_sensors(

@@ -53,6 +53,10 @@ GET    /v1/devices                                     401 401 401 401 ok  ok  o
 GET    /v1/devices/{device_id}                         401 401 401 401 ok  ok  ok  ok  401 401
 GET    /v1/gateways                                    401 401 401 401 ok  ok  ok  ok  401 401
 GET    /v1/gateways/{gateway_id}                       401 401 401 401 ok  ok  ok  ok  401 401
+POST   /v1/gateways                                    401 401 401 401 403 403 403 ok  401 401
+POST   /v1/gateways/{gateway_id}/token                 401 401 401 401 403 403 403 ok  401 401
+PUT    /v1/gateways/{gateway_id}/site                  401 401 401 401 403 403 403 ok  401 401
+POST   /v1/gateways/{gateway_id}/disable               401 401 401 401 403 403 403 ok  401 401
 GET    /v1/dead-letters                                401 401 401 401 403 403 403 ok  401 401
 GET    /v1/streams                                     401 401 401 401 ok  ok  ok  ok  401 401
 POST   /v1/streams/{gateway_id}/set-aside              401 401 401 401 403 403 403 ok  401 401
@@ -86,6 +90,7 @@ POST   /v1/users                                       401 401 401 401 403 403 4
 GET    /v1/users                                       401 401 401 401 403 403 403 ok  401 401
 POST   /v1/users/{name}/tokens                         401 401 401 401 403 403 403 ok  401 401
 POST   /v1/users/{name}/disable                        401 401 401 401 403 403 403 ok  401 401
+PUT    /v1/users/{name}/role                           401 401 401 401 403 403 403 ok  401 401
 GET    /v1/audit                                       401 401 401 401 403 403 403 ok  401 401
 GET    /v1/users/{name}/account                        401 401 401 401 403 403 403 ok  401 401
 PUT    /v1/users/{name}/password                       401 401 401 401 403 403 403 ok  401 401
@@ -113,6 +118,7 @@ POST   /v1/lots                                        401 401 401 401 403 403 4
 GET    /v1/lots                                        401 401 401 401 ok  ok  ok  ok  401 401
 PUT    /v1/sensors/{sensor_id}                         401 401 401 401 403 403 403 ok  401 401
 GET    /v1/sensors                                     401 401 401 401 ok  ok  ok  ok  401 401
+GET    /v1/sensors/{sensor_id}/mounts                  401 401 401 401 ok  ok  ok  ok  401 401
 GET    /v1/sites/{site_id}/alarm-channels              401 401 401 401 403 403 403 ok  401 401
 PUT    /v1/sites/{site_id}/alarm-channels/{name}       401 401 401 401 403 403 403 ok  401 401
 DELETE /v1/sites/{site_id}/alarm-channels/{name}       401 401 401 401 403 403 403 ok  401 401
