@@ -227,8 +227,12 @@ async def load(
     await post(conn, drafts)
     for asn in asns(now):
         await create_asn(conn, asn)
+    gateway_token = await add_gateway(conn, GATEWAY_ID, SITE_ID)
+    await conn.execute(  # the name the dashboard shows (``coldtrace cloud gateway name``)
+        "UPDATE gateways SET name = 'Warehouse gateway' WHERE gateway_id = %s", (GATEWAY_ID,)
+    )
     return Credentials(
-        gateway_token=await add_gateway(conn, GATEWAY_ID, SITE_ID),
+        gateway_token=gateway_token,
         qa_token=await add_user(conn, "demo-qa", Role.QA),
         operator_token=await add_user(conn, "demo-operator", Role.OPERATOR),
     )
