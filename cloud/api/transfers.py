@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from fastapi import APIRouter, HTTPException, Path, Query, status
+from fastapi import APIRouter, HTTPException, Path, Query, Request, status
 from pydantic import BaseModel, Field
 
 from cloud.api.deps import Pool
@@ -13,9 +14,16 @@ from cloud.api.ledger import IdPath, LabelQuery
 from cloud.auth.deps import Operator, Viewer
 from cloud.auth.service import audit
 from cloud.receiving import ReceivingError
-from cloud.transfers import TransferError, TransferRejectedError, TransferStateError
+from cloud.transfers import (
+    LoggerFileError,
+    TransferError,
+    TransferRejectedError,
+    TransferStateError,
+)
 from cloud.transfers.dispatch import dispatch
-from cloud.transfers.loggers import attach, judge_transfer
+from cloud.transfers.imports import import_samples
+from cloud.transfers.logger_files import parse_generic, parse_logtag
+from cloud.transfers.loggers import Sample, attach, judge_transfer
 from cloud.transfers.picking import suggest
 from cloud.transfers.store import (
     Transfer,
@@ -28,6 +36,7 @@ from cloud.transfers.store import (
     site_stock,
     today,
 )
+from cloud.transfers.transit import TransitJudgement
 
 router = APIRouter(prefix="/v1", tags=["transfers"])
 
@@ -258,13 +267,7 @@ async def get_transit(_: Viewer, transfer_id: IdPath, pool: Pool) -> TransitOut 
     t = await _get(pool, transfer_id)
     async with pool.connection() as conn:
         verdict = await judge_transfer(conn, t, until=datetime.now(UTC))
-    if verdict is None:
-        return None
-    return TransitOut(
-        covered=verdict.covered, unknown=verdict.unknown, out_of_range=verdict.out_of_range,
-        action_excursions=len(verdict.action),
-        excursions=[e.__dict__ for e in verdict.excursions],
-    )  # fmt: skip
+    return _transit(verdict)
 
 
 ShelfParty = Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[!-~]+$")]
@@ -294,3 +297,112 @@ async def put_shelf_life(
             reason=f"{rule.min_remaining_days} days", detail={},
         )  # fmt: skip
     return rule
+
+
+class ImportOut(BaseModel):
+    transfer_id: int
+    reference: str
+    sensor_id: str
+    stored: int
+    transit: TransitOut | None
+    quarantined_lots: list[int]
+
+
+def _transit(verdict: TransitJudgement | None) -> TransitOut | None:
+    if verdict is None:
+        return None
+    return TransitOut(
+        covered=verdict.covered, unknown=verdict.unknown, out_of_range=verdict.out_of_range,
+        action_excursions=len(verdict.action),
+        excursions=[e.__dict__ for e in verdict.excursions],
+    )  # fmt: skip
+
+
+async def _import(pool: Pool, user: str, logger_id: str, samples: list[Sample]) -> ImportOut:
+    try:
+        async with pool.connection() as conn, conn.transaction():
+            done = await import_samples(conn, logger_id, samples, datetime.now(UTC))
+            await audit(
+                conn, actor=user, action="transfer.logger_readings",
+                subject=f"transfer:{done.transfer_id}",
+                reason=f"{done.stored} readings of {logger_id}",
+                detail={"quarantined_lots": done.quarantined_lots},
+            )  # fmt: skip
+    except TransferError as err:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(err)) from err
+    return ImportOut(
+        transfer_id=done.transfer_id, reference=done.reference, sensor_id=done.sensor_id,
+        stored=done.stored, transit=_transit(done.verdict),
+        quarantined_lots=done.quarantined_lots,
+    )  # fmt: skip
+
+
+@router.post(
+    "/shipment-loggers/import",
+    openapi_extra={
+        "requestBody": {"required": True, "content": {"text/plain": {"schema": {"type": "string"}}}}
+    },
+)
+async def import_logger_file(  # noqa: PLR0917 (query parameters)
+    request: Request,
+    pool: Pool,
+    user: Operator,
+    format: Annotated[Literal["csv", "logtag"], Query()],
+    logger_id: Annotated[
+        str | None, Query(min_length=1, max_length=64, pattern=r"^[!-~]+$")
+    ] = None,
+    zone: Annotated[str, Query(min_length=1, max_length=64)] = "UTC",
+    dayfirst: bool = False,
+) -> ImportOut:
+    """A logger read out on arrival: our CSV or a LogTag Analyzer export (docs/transfers.md)."""
+    raw = await request.body()
+    try:
+        document = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "document is not UTF-8") from err
+    try:
+        if format == "csv":
+            serial, samples = None, parse_generic(document)
+        else:
+            try:
+                tz = ZoneInfo(zone)
+            except (ZoneInfoNotFoundError, ValueError) as err:
+                raise LoggerFileError(f"unknown time zone {zone!r}") from err
+            parsed = parse_logtag(document, zone=tz, dayfirst=dayfirst)
+            serial, samples = parsed.serial, parsed.samples
+    except LoggerFileError as err:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(err)) from err
+    name = logger_id or serial
+    if name is None:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT, "give logger_id: the file names no serial"
+        )
+    if logger_id and serial and logger_id != serial:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            f"logger_id {logger_id!r} but the file is from serial {serial!r}",
+        )
+    return await _import(pool, user.name, name, list(samples))
+
+
+class TrackerReading(BaseModel):
+    time: datetime
+    celsius: float = Field(ge=-273.15, le=1000, allow_inf_nan=False)
+    latitude: float | None = Field(default=None, ge=-90, le=90)
+    longitude: float | None = Field(default=None, ge=-180, le=180)
+
+
+@router.post("/trackers/{logger_id}/readings")
+async def post_tracker_readings(
+    user: Operator,
+    logger_id: Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[!-~]+$")],
+    readings: Annotated[list[TrackerReading], Field(min_length=1, max_length=10_000)],
+    pool: Pool,
+) -> ImportOut:
+    """A live tracker's readings (temperature, position when given); an action-level
+    excursion quarantines what is in transit at once."""
+    for r in readings:
+        if r.time.tzinfo is None:
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "times need a UTC offset")
+    samples = [Sample(r.time.astimezone(UTC), r.celsius, r.latitude, r.longitude) for r in readings]
+    return await _import(pool, user.name, logger_id, samples)

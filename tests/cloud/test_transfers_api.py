@@ -84,3 +84,29 @@ async def test_order_picks_and_shelf_life(client: Api) -> None:
     assert empty.status_code == 409
     assert "nothing is in transit" in empty.json()["detail"]
     assert (await c.get("/v1/transfers/999", headers=vw)).status_code == 404
+
+
+async def test_logger_file_and_tracker_refusals(client: Api) -> None:
+    c, op = client.client, client.as_(Role.OPERATOR)
+    text = {**op, "Content-Type": "text/plain"}
+    bad = await c.post(
+        "/v1/shipment-loggers/import?format=csv&logger_id=TT-1",
+        content=b"time,celsius\n2026-03-01T08:00:00Z,cold\n", headers=text,
+    )  # fmt: skip
+    assert bad.status_code == 422
+    assert "line 2" in bad.json()["detail"]
+    nobody = await c.post(
+        "/v1/shipment-loggers/import?format=csv&logger_id=TT-1",
+        content=b"time,celsius\n2026-03-01T08:00:00Z,4\n", headers=text,
+    )  # fmt: skip
+    assert nobody.status_code == 422
+    assert "no dispatched shipment carries logger 'TT-1'" in nobody.json()["detail"]
+    zone = await c.post(
+        "/v1/shipment-loggers/import?format=logtag&zone=Mars/Base", content=b"x", headers=text
+    )
+    assert "unknown time zone" in zone.json()["detail"]
+    live = await c.post(
+        "/v1/trackers/TT-1/readings", json=[{"time": "2026-03-01T08:00:00", "celsius": 4}],
+        headers=op,
+    )  # fmt: skip
+    assert live.status_code == 422
