@@ -74,6 +74,8 @@ POST   /v1/transfers/{transfer_id}/dispatch            401 401 401 401 403 ok  4
 POST   /v1/transfers/{transfer_id}/loggers             401 401 401 401 403 ok  403 ok  401 401
 GET    /v1/transfers/{transfer_id}/transit             401 401 401 401 ok  ok  ok  ok  401 401
 PUT    /v1/shelf-life/{party_kind}/{party_id}          401 401 401 401 403 ok  403 ok  401 401
+POST   /v1/shipment-loggers/import                     401 401 401 401 403 ok  403 ok  401 401
+POST   /v1/trackers/{logger_id}/readings               401 401 401 401 403 ok  403 ok  401 401
 GET    /v1/receipts                                    401 401 401 401 ok  ok  ok  ok  401 401
 GET    /v1/ledger/entries                              401 401 401 401 ok  ok  ok  ok  401 401
 GET    /v1/ledger/balances                             401 401 401 401 ok  ok  ok  ok  401 401
@@ -169,7 +171,7 @@ PLACEHOLDERS = {
     "gtin": "00614141123452", "lot_number": "L-none", "name": "nobody", "profile_id": "p-none",
     "excursion_id": "999", "alert_id": "999", "site_id": "site-1", "window_id": "999",
     "token": "not-a-link-token", "transfer_id": "999", "party_kind": "site",
-    "party_id": "site-1",
+    "party_id": "site-1", "logger_id": "TT-none",
 }  # fmt: skip
 STATIC_FILE = "app.js"
 
