@@ -47,6 +47,10 @@ def _cmd_services(args: argparse.Namespace) -> int:
 
 
 def _cmd_db(args: argparse.Namespace) -> int:
+    if args.action in ("backup", "restore", "archive-wal"):
+        from cloud.operations import cli as operations_cli
+
+        return operations_cli.run(args, _database_url)
     from psycopg import AsyncConnection
 
     from cloud.storage.capabilities import probe
@@ -88,8 +92,8 @@ def build_parser() -> argparse.ArgumentParser:
     services.add_argument("action", choices=["start", "stop", "status"])
     services.set_defaults(handler=_cmd_services)
 
-    db = sub.add_parser("db", help="database schema")
-    db.add_argument("action", choices=["migrate", "mode"])
+    db = sub.add_parser("db", help="database schema, backups and restores")
+    db.add_argument("action", choices=["migrate", "mode", "backup", "restore", "archive-wal"])
     db.add_argument("--database-url", help="default: $COLDTRACE_CLOUD_DATABASE_URL or private")
     db.add_argument(
         "--timescaledb",
@@ -103,6 +107,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="names of the service and read-only roles the first migration creates:"
         " PREFIX_service, PREFIX_readonly (default: coldtrace)",
     )
+    from cloud.operations import cli as operations_cli
+
+    operations_cli.add_arguments(db)
     db.set_defaults(handler=_cmd_db)
 
     cloud = sub.add_parser("cloud", help="the cloud service")
@@ -144,6 +151,7 @@ def user_error(err: BaseException) -> str | None:
     import psycopg
     import pydantic
 
+    from cloud.operations import OperationsError
     from coldtrace.demo import DemoError
 
     def settings(e: BaseException) -> str:
@@ -157,7 +165,7 @@ def user_error(err: BaseException) -> str | None:
         return f"{e.strerror}: {e.filename}"
 
     rules: list[tuple[Callable[[BaseException], bool], Callable[[BaseException], str]]] = [
-        (lambda e: isinstance(e, DemoError), str),
+        (lambda e: isinstance(e, DemoError | OperationsError), str),
         (
             lambda e: isinstance(e, psycopg.errors.UndefinedTable | psycopg.errors.UndefinedColumn),
             lambda e: (

@@ -95,6 +95,9 @@ class OutboxConfig(_Section):
     """A reserve file beside the outbox, released when the disk is full so acks still pass."""
     disk_retry: PositiveDelta = timedelta(seconds=5)
     """After a full filesystem, how often a waiting append tries again (besides after acks)."""
+    replay_window: Annotated[timedelta, Field(ge=timedelta(0))] = timedelta(days=7)
+    """How long acknowledged records are kept to refill a cloud restored from a backup (bounded
+    by ``max_bytes``/``max_records``: kept records give way to new ones; 0 keeps none)."""
 
     def limits(self) -> OutboxLimits:
         return OutboxLimits(
@@ -107,6 +110,7 @@ class OutboxConfig(_Section):
             headroom=self.headroom,
             reserve_bytes=self.reserve_bytes,
             disk_retry=self.disk_retry,
+            replay_window=self.replay_window,
         )
 
 

@@ -99,6 +99,13 @@ class Snapshot:
                 "fill_ratio": round(self.outbox.fill_ratio, 6),
                 "oldest_age_seconds": (self.now - oldest).total_seconds() if oldest else 0.0,
                 "time_to_full_seconds": ttf.total_seconds() if ttf else None,
+                "replay": {
+                    "window_seconds": self.outbox.replay_window.total_seconds(),
+                    "records": self.outbox.retained,
+                    "bytes": self.outbox.retained_bytes,
+                    "from_seq": self.outbox.retained_from_seq,
+                    "since": _iso(self.outbox.replay_since),
+                },
             },
             "uplink": {
                 "last_success": _iso(self.uplink.last_success),
@@ -177,6 +184,15 @@ def _outbox_metrics(snap: Snapshot) -> Iterator[Metric]:
         yield GaugeMetricFamily(
             f"{p}_time_to_full_seconds", "At the recent rate", o.time_to_full.total_seconds()
         )
+    yield GaugeMetricFamily(
+        f"{p}_replay_records", "Acknowledged records kept for a restored cloud", o.retained
+    )
+    covered = (snap.now - o.replay_since).total_seconds() if o.replay_since else 0.0
+    yield GaugeMetricFamily(
+        f"{p}_replay_covered_seconds",
+        "How far back a restored cloud can be refilled (age of the oldest kept ack)",
+        covered,
+    )
 
 
 def _uplink_metrics(snap: Snapshot) -> Iterator[Metric]:

@@ -29,6 +29,11 @@ when the cloud has stored more of this boot than the file ever numbered (the fil
 back: restored from a backup, or a filesystem lost its last writes), because records numbered
 again below the cloud's mark would be acknowledged without being stored.
 
+Acknowledged records are kept for ``replay_window`` (default 7 days), bounded by disk: a cloud
+restored from a backup is refilled from them (``replay``, ``edge.outbox_replay``). They are
+never sent again otherwise, count in ``OutboxStats.retained*`` and not in ``records``, and are
+evicted, oldest first, whenever new records need their room: they never push back on a source.
+
 A record the cloud refuses for good is *replaced in place* by a ``DeadLetter`` carrying the
 original bytes and the cloud's reason (so the sequence stays contiguous and the cloud still sees
 that something was lost here), and a copy is kept in the local ``dead_letters`` table.
@@ -75,8 +80,17 @@ from uuid import UUID, uuid4
 
 from pydantic import TypeAdapter
 
+from edge import outbox_replay as replay
 from edge.clock import Clock, SystemClock
-from edge.outbox_storage import Reserve, is_corrupt, is_disk_full, move_aside, wal_bytes
+from edge.outbox_replay import Reopened, Retained
+from edge.outbox_storage import (
+    Reserve,
+    free_bytes,
+    is_corrupt,
+    is_disk_full,
+    move_aside,
+    wal_bytes,
+)
 from protocols.records import DeadLetter, Reading, Record
 
 log = logging.getLogger(__name__)
@@ -184,6 +198,16 @@ class OutboxStats:
     disk_full: bool = False
     """The last write hit a full filesystem (back-pressure until a write succeeds)."""
     disk_error: str | None = None
+    retained: int = 0
+    """Acknowledged records kept for replay (not counted in ``records``)."""
+    retained_bytes: int = 0
+    retained_from_seq: int | None = None
+    """The lowest sequence number that can still be replayed (None: nothing kept)."""
+    replay_since: datetime | None = None
+    """When the oldest kept record was acknowledged: a restore to a point after this loses
+    nothing this gateway sent."""
+    replay_window: timedelta = timedelta(0)
+    """The configured window (the kept span is shorter when disk ran short or on a young file)."""
 
 
 class Outbox(Protocol):
@@ -215,6 +239,11 @@ class Outbox(Protocol):
         """Renumber the records from 1 under a new boot id; returns the new boot id."""
         ...
 
+    async def replay(self, boot_id: UUID, from_seq: int) -> Reopened:
+        """Make kept acknowledged records from ``from_seq`` on pending again (a restored cloud
+        lost them); ``first_seq`` of the result is where sending restarts."""
+        ...
+
     def stats(self) -> OutboxStats: ...
 
     async def close(self) -> None: ...
@@ -235,6 +264,8 @@ class OutboxLimits:
     """Size of the reserve file released when a space-freeing write finds the disk full."""
     disk_retry: timedelta = timedelta(seconds=5)
     """After a full filesystem, how long an append waits before trying again (if no ack)."""
+    replay_window: timedelta = timedelta(days=7)
+    """How long acknowledged records are kept for a restored cloud (0: deleted at once)."""
 
 
 def reading_key(record: Record) -> bytes | None:
@@ -316,6 +347,9 @@ class SqliteOutbox:
         self._bytes = 0
         self._disk = 0
         self._last_seq = 0
+        self._acked_through = 0
+        self._retained = Retained(0, 0, None, None)
+        self._expired_at = 0.0
         self._oldest: float | None = None
         self._closed = False
         self._closing = False
@@ -418,19 +452,28 @@ class SqliteOutbox:
             verdict = conn.execute("PRAGMA quick_check(1)").fetchone()[0]
             if verdict != "ok":
                 raise OutboxCorruptError(f"{self._path} failed its quick check: {verdict}")
-        conn.executescript(_SCHEMA)
+        conn.executescript(_SCHEMA + replay.SCHEMA)
         conn.execute("BEGIN IMMEDIATE")
         conn.execute("INSERT OR IGNORE INTO meta VALUES ('boot_id', ?)", (str(uuid4()),))
         conn.execute("INSERT OR IGNORE INTO meta VALUES ('last_seq', '0')")
         self._migrate_seen_sync(conn)
-        conn.execute("COMMIT")
         meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
-        totals = "SELECT count(*), coalesce(sum(size), 0), coalesce(max(seq), 0) FROM records"
-        count, size, top = conn.execute(totals).fetchone()
-        self._boot_id = UUID(meta["boot_id"])
+        top = int(conn.execute("SELECT coalesce(max(seq), 0) FROM records").fetchone()[0])
         # last_seq is written by acks only (one page less per append); the rows hold the rest.
-        self._last_seq = max(int(meta["last_seq"]), int(top))
+        self._last_seq = max(int(meta["last_seq"]), top)
+        if "acked_through" not in meta:  # a file from before the replay window
+            mark = replay.initial_mark(conn, self._last_seq)
+            conn.execute("INSERT INTO meta VALUES ('acked_through', ?)", (str(mark),))
+            meta["acked_through"] = str(mark)
+        conn.execute("COMMIT")
+        self._boot_id = UUID(meta["boot_id"])
+        self._acked_through = int(meta["acked_through"])
+        count, size = conn.execute(
+            "SELECT count(*), coalesce(sum(size), 0) FROM records WHERE seq > ?",
+            (self._acked_through,),
+        ).fetchone()
         self._count, self._bytes = int(count), int(size)
+        self._retained = replay.retained_sync(conn, self._acked_through)
         self._oldest = self._oldest_sync()
         self._disk = self._disk_sync()
 
@@ -466,7 +509,14 @@ class SqliteOutbox:
         return (pages - free) * size + wal_bytes(self._path)
 
     def _oldest_sync(self) -> float | None:
-        row = self._db().execute("SELECT appended_at FROM records ORDER BY seq LIMIT 1").fetchone()
+        row = (
+            self._db()
+            .execute(
+                "SELECT appended_at FROM records WHERE seq > ? ORDER BY seq LIMIT 1",
+                (self._acked_through,),
+            )
+            .fetchone()
+        )
         return None if row is None else float(row[0])
 
     def _gen_seconds(self) -> float:
@@ -551,8 +601,9 @@ class SqliteOutbox:
     def _peek_sync(self, max_records: int, max_bytes: int) -> list[StoredRecord]:
         try:
             cursor = self._db().execute(
-                "SELECT seq, payload, size, appended_at FROM records ORDER BY seq LIMIT ?",
-                (max_records,),
+                "SELECT seq, payload, size, appended_at FROM records WHERE seq > ?"
+                " ORDER BY seq LIMIT ?",
+                (self._acked_through, max_records),
             )
             out: list[StoredRecord] = []
             total = 0
@@ -585,19 +636,38 @@ class SqliteOutbox:
             return result
         raise AssertionError("unreachable")
 
-    def _ack_sync(self, through_seq: int) -> int:
-        def delete(db: sqlite3.Connection) -> tuple[int, int]:
+    def _ack_sync(self, through_seq: int, now: float) -> int:
+        # With no window, or on a full disk, what is acknowledged goes at once (with everything
+        # kept before it): the room is worth more than the replay.
+        keep = self._limits.replay_window > timedelta(0) and not (
+            self._disk_error is not None or self._reserve_released
+        )
+
+        def mark(db: sqlite3.Connection) -> tuple[int, int]:
+            if through_seq <= self._acked_through:
+                return 0, 0
             count, size = db.execute(
-                "SELECT count(*), coalesce(sum(size), 0) FROM records WHERE seq <= ?",
-                (through_seq,),
+                "SELECT count(*), coalesce(sum(size), 0) FROM records WHERE seq > ? AND seq <= ?",
+                (self._acked_through, through_seq),
             ).fetchone()
-            db.execute("DELETE FROM records WHERE seq <= ?", (through_seq,))
             db.execute("UPDATE meta SET value = ? WHERE key = 'last_seq'", (str(self._last_seq),))
+            replay.record_ack_sync(db, through_seq, now)
+            if not keep:
+                replay.forget_all_sync(db, through_seq)
             return int(count), int(size)
 
-        count, size = self._write_freeing_sync("ack in", delete)
+        try:
+            count, size = self._write_freeing_sync("ack in", mark)
+        except OutboxFullError:
+            # The filesystem is full: kept records go first, then the ack is tried again.
+            if not self._retained.count or not self._evict_sync(self._retained.count, 0):
+                raise
+            keep = False
+            count, size = self._write_freeing_sync("ack in", mark)
+        self._acked_through = max(self._acked_through, through_seq)
         self._count -= count
         self._bytes -= size
+        self._retained = replay.retained_sync(self._db(), self._acked_through)
         self._oldest = self._oldest_sync()
         if count:
             self._disk_retry_at = 0.0  # room was made: a waiting append tries again now
@@ -606,7 +676,21 @@ class SqliteOutbox:
             elif self._disk > self._usable_bytes():
                 self._checkpoint_sync(release=False)
         self._disk = self._disk_sync()
+        if keep and self._retained.count:
+            self._keep_filesystem_room()
         return count
+
+    def _keep_filesystem_room(self) -> None:
+        """Kept records leave the filesystem twice the reserve free: the outbox's own bounds
+        may be larger than the disk it is on, and pending records must always find room."""
+        want = 2 * self._limits.reserve_bytes
+        free = free_bytes(self._path.parent)
+        if free is None or free >= want:
+            return
+        # Each kept byte is about two on disk (row, B-tree slack): evict half of what is missing.
+        if self._evict_sync(0, (want - free) // 2 + 1):
+            self._reclaim_sync()
+            self._disk = self._disk_sync()
 
     def _release_reserve(self) -> bool:
         if self._reserve.release():
@@ -650,6 +734,50 @@ class SqliteOutbox:
                 self._reserve_released = False
         return not self._reserve_released
 
+    def _reopen_sync(self, from_seq: int) -> Reopened:
+        def reopen(db: sqlite3.Connection) -> Reopened:
+            return replay.reopen_sync(db, from_seq, self._acked_through)
+
+        result = self._write_freeing_sync("replaying in", reopen)
+        self._acked_through = result.acked_through
+        count, size = (
+            self._db()
+            .execute(
+                "SELECT count(*), coalesce(sum(size), 0) FROM records WHERE seq > ?",
+                (self._acked_through,),
+            )
+            .fetchone()
+        )
+        self._count, self._bytes = int(count), int(size)
+        self._retained = replay.retained_sync(self._db(), self._acked_through)
+        self._oldest = self._oldest_sync()
+        return result
+
+    def _forget_sync(
+        self, what: str, fn: Callable[[sqlite3.Connection], tuple[int, int, int]]
+    ) -> int:
+        """Deletes kept records through ``fn`` (expiry or eviction); returns how many."""
+        try:
+            deleted = self._write_freeing_sync(what, fn)[0]
+        except OutboxFullError:
+            return 0  # waits for space like everything else
+        self._retained = replay.retained_sync(self._db(), self._acked_through)
+        if deleted and (self._disk_error is not None or self._reserve_released):
+            self._reclaim_sync()  # freed pages back to the filesystem, the reserve retaken
+        self._disk = self._disk_sync()
+        return deleted
+
+    def _expire_sync(self, cutoff: float) -> int:
+        return self._forget_sync(
+            "expiring kept records in", lambda db: replay.expire_sync(db, cutoff)
+        )
+
+    def _evict_sync(self, records: int, size: int) -> int:
+        mark = self._acked_through
+        return self._forget_sync(
+            "evicting kept records in", lambda db: replay.evict_sync(db, mark, records, size)
+        )
+
     def _dead_letter_sync(self, seq: int, reason: str, now: float) -> None:
         db = self._db()
         row = db.execute("SELECT payload, size FROM records WHERE seq = ?", (seq,)).fetchone()
@@ -682,6 +810,9 @@ class SqliteOutbox:
         new = uuid4()
 
         def renumber(db: sqlite3.Connection) -> int:
+            # Kept records belong to the old numbering: the new boot cannot replay them.
+            replay.forget_all_sync(db, self._acked_through)
+            db.execute("UPDATE meta SET value = '0' WHERE key = 'acked_through'")
             first = db.execute("SELECT coalesce(min(seq), 1) FROM records").fetchone()[0]
             # Two steps, so no intermediate number collides with a row not yet moved.
             db.execute("UPDATE records SET seq = -seq")
@@ -692,6 +823,8 @@ class SqliteOutbox:
             return count
 
         self._last_seq = self._write_freeing_sync("rebasing", renumber)
+        self._acked_through = 0
+        self._retained = Retained(0, 0, None, None)
         self._boot_id = new
         self._disk = self._disk_sync()
         return new
@@ -715,11 +848,11 @@ class SqliteOutbox:
     def _fits(self, count: int, size: int) -> bool:
         if self._disk_error is not None and self._clock.monotonic() < self._disk_retry_at:
             return False
-        if self._count == 0:
+        if self._count == 0 and self._retained.count == 0:
             return True
         # A new row costs about twice its JSON on disk (row, de-dup key, B-tree slack).
         return (
-            self._count + count <= self._limits.max_records
+            self._count + self._retained.count + count <= self._limits.max_records
             and self._disk + 2 * size <= self._usable_bytes()
         )
 
@@ -758,6 +891,16 @@ class SqliteOutbox:
     async def _wait_for_room(self, count: int, size: int) -> None:
         async with self._changed:
             while not self._fits(count, size):
+                if self._retained.count:
+                    # Kept records give way to new ones: a third more than asked, so a
+                    # steady stream does not evict on every append; all of them when the
+                    # filesystem itself is full.
+                    more = max(0, self._disk + 2 * size - self._usable_bytes())
+                    rows = self._count + self._retained.count + count - self._limits.max_records
+                    if self._disk_error is not None:
+                        rows = self._retained.count
+                    if await self._run(self._evict_sync, max(rows, count), (more * 4) // 3):
+                        continue
                 if self._closing:
                     raise OutboxClosedError(f"outbox {self._path} closed while waiting for room")
                 if self._limits.overflow is OverflowPolicy.RAISE:
@@ -797,7 +940,9 @@ class SqliteOutbox:
         if boot_id != self._boot_id:
             raise OutboxError(f"ack for boot {boot_id}, but this outbox is boot {self._boot_id}")
         through = min(through_seq, self._last_seq)
-        deleted: int = await self._run(self._ack_sync, through)
+        now = self._clock.now().timestamp()
+        deleted: int = await self._run(self._ack_sync, through, now)
+        await self._maybe_expire(now)
         if deleted:
             self._refused = False
             await self._notify()
@@ -811,6 +956,22 @@ class SqliteOutbox:
     async def dead_letters(self) -> list[DeadLettered]:
         rows: list[DeadLettered] = await self._run(self._dead_letters_sync)
         return rows
+
+    async def _maybe_expire(self, now: float) -> None:
+        """Deletes records kept longer than the window, a chunk at a time, at most each minute."""
+        if not self._retained.count or now - self._expired_at < replay.ACK_MERGE_SECONDS:
+            return
+        cutoff = now - self._limits.replay_window.total_seconds()
+        if await self._run(self._expire_sync, cutoff) < replay.EXPIRE_CHUNK:
+            self._expired_at = now
+
+    async def replay(self, boot_id: UUID, from_seq: int) -> Reopened:
+        if boot_id != self._boot_id:
+            raise OutboxError(f"replay for boot {boot_id}, but this outbox is boot {self._boot_id}")
+        async with self._append_lock:
+            result: Reopened = await self._run(self._reopen_sync, max(1, from_seq))
+        await self._notify()
+        return result
 
     async def rebase(self) -> UUID:
         async with self._append_lock:
@@ -827,8 +988,15 @@ class SqliteOutbox:
         async with self._changed:
             self._changed.notify_all()
 
+    def _pending_disk(self) -> int:
+        """The share of the file's pages the pending records hold (kept ones give way)."""
+        total = self._bytes + self._retained.bytes
+        return self._disk if total == 0 else self._disk * self._bytes // total
+
     def _ratio(self) -> float:
-        return max(self._count / self._limits.max_records, self._disk / self._usable_bytes())
+        return max(
+            self._count / self._limits.max_records, self._pending_disk() / self._usable_bytes()
+        )
 
     def stats(self) -> OutboxStats:
         ratio = self._ratio()
@@ -846,11 +1014,16 @@ class SqliteOutbox:
             full=self._blocked
             or self._refused
             or self._count >= self._limits.max_records
-            or self._disk >= self._usable_bytes(),
+            or self._pending_disk() >= self._usable_bytes(),
             duplicates_dropped=self._duplicates,
             disk_bytes=self._disk,
             disk_full=self._disk_error is not None,
             disk_error=self._disk_error,
+            retained=self._retained.count,
+            retained_bytes=self._retained.bytes,
+            retained_from_seq=self._retained.first_seq,
+            replay_since=None if self._retained.since is None else _ts(self._retained.since),
+            replay_window=self._limits.replay_window,
         )
 
     async def close(self) -> None:

@@ -30,7 +30,10 @@ inflated, ``edge.http_body``) within ``request_timeout`` in all. Answers:
   left out of later batches and the batch is sent again at once.
 - 422 without a record named: the batch is bisected (the limit halves) until the bad record
   is alone.
-- 401/403 (token), 409 (the cloud has lost records it acknowledged), 400/415 (the body itself),
+- 409 asking for an earlier sequence number (the cloud was restored to an earlier point and lost
+  records it had acknowledged): resent from the outbox's replay window, or, where that no longer
+  holds them, the gap is alarmed and sending goes on under a new boot (``edge.uplink_replay``).
+- 401/403 (token), any other 409, 400/415 (the body itself),
   a 422 naming batch fields, and other 4xx: the
   uplink cannot fix them; it raises an alarm and retries at the longest backoff, keeping
   everything. An operator must act.
@@ -69,6 +72,7 @@ from edge.backoff import backoff_delay
 from edge.clock import Clock
 from edge.http_body import BodyError, read_limited
 from edge.outbox import Outbox, OutboxError, OutboxFullError, OutboxStats, Peeked
+from edge.uplink_replay import REPLAYED_ALARM, refill
 from protocols.batch import (
     CONTENT_TYPE,
     MAX_RECORDS_PER_BATCH,
@@ -272,6 +276,9 @@ class Uplink:
         self._limit = config.max_batch_records
         self._refused_seqs: set[int] = set()
         self._stuck_alarm = False
+        self._refilling_through = 0
+        """While a restored cloud is refilled: the last record resent (its alarm is cleared
+        once the cloud has it)."""
         self._report_outbox = True
         """Cleared when the cloud refuses the ``outbox`` report (a cloud older than it)."""
         self._first_seen: tuple[int, float] | None = None
@@ -388,6 +395,8 @@ class Uplink:
             return self._count(Outcome("too_large"))
         if code == 422:
             return await self._refused(peeked, error, code)
+        if code == 409:
+            return await self._behind(peeked, error)
         return await self._stuck(f"http_{code}", f"cloud refused the batch ({code}): {error.error}")
 
     async def _acknowledged(self, peeked: Peeked, content: bytes) -> Outcome:
@@ -410,6 +419,9 @@ class Uplink:
         if self._stuck_alarm:
             self._stuck_alarm = False
             await self._alarms.clear_alarm("uplink.refused", "the cloud accepts batches again")
+        if self._refilling_through and through >= self._refilling_through:
+            self._refilling_through = 0
+            await self._alarms.clear_alarm(REPLAYED_ALARM, "the restored cloud is refilled")
         if self._limit < self._config.max_batch_records:
             self._limit = min(self._config.max_batch_records, self._limit * 2)
         return self._count(Outcome("ok" if through == last else "partial"))
@@ -429,6 +441,16 @@ class Uplink:
         log.error("uplink: %s", message)
         await self._alarms.raise_alarm("outbox/rolled_back", message)
         return self._count(Outcome("rebased"))
+
+    async def _behind(self, peeked: Peeked, error: BatchError) -> Outcome:
+        """409: a restored cloud is refilled from the replay window (``edge.uplink_replay``)."""
+        done = await refill(self._outbox, self._alarms, peeked, error)
+        if done is None:
+            return await self._stuck("http_409", f"cloud refused the batch (409): {error.error}")
+        self._refused_seqs.clear()
+        self._first_seen = None
+        self._refilling_through = done.resent_through
+        return self._count(Outcome(done.kind))
 
     async def _refused(self, peeked: Peeked, error: BatchError, code: int) -> Outcome:
         if self._report_outbox and only_outbox_refused(error):
