@@ -8,6 +8,9 @@ python3 -c 'import ensurepip, venv' 2>/dev/null || need+=(python3-venv)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || need+=(mosquitto)
 command -v make >/dev/null || need+=(make)
+# Patroni and etcd for the replicated cluster of `coldtrace services start --ha` (failover tests).
+[ -x /usr/bin/patroni ] || need+=(patroni)
+[ -x /usr/bin/etcd ] || need+=(etcd-server)
 # Headless Chromium for the dashboard's browser tests (driven by Playwright through its path).
 [ -x /usr/bin/chromium ] || need+=(chromium)
 # Node.js and npm for the independent OPC-UA server (node-opcua) of the interop tests.
