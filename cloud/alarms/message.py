@@ -1,5 +1,6 @@
-"""What a notification says (pure): which unit, what is wrong, since when, the value now and the
-limits, the lots affected, and where to acknowledge.
+"""What a notification says (pure): which unit, what is wrong, what to do (the dashboard's
+words, ``cloud.alarms.advice``), since when, the value now and the limits, the lots affected,
+and where to acknowledge.
 
 Times are given in the site's time zone and in UTC, since the reader may be anywhere and the
 records are in UTC.
@@ -13,6 +14,8 @@ records are in UTC.
 '[CRITICAL] Temperature excursion — Vaccine fridge A'
 >>> "Since: 2026-01-01 04:00 CET (03:00 UTC)" in body
 True
+>>> body.splitlines()[1][:33]
+'What to do: Check the unit now: d'
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from cloud.alarms.advice import alarm_words
 from cloud.alarms.kinds import title_of
 
 
@@ -112,7 +116,7 @@ def render(f: AlarmFacts) -> tuple[str, str]:
     title = f"[{f.severity.upper()}] {title_of(f.kind)}" + (f" — {unit}" if unit else "")
     if f.round > 0:
         title += f" (reminder {f.round})"
-    lines = [f"What: {f.message}"]
+    lines = [f"What: {f.message}", f"What to do: {alarm_words(f.kind).todo}"]
     if f.location_id is not None:
         where = f"Unit: {f.location_name or f.location_id} ({f.location_id}), site {f.site_name}"
         lines.append(where + (f", sensor {f.sensor_id}" if f.sensor_id else ""))

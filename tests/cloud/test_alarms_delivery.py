@@ -52,6 +52,7 @@ async def test_excursion_reaches_email_and_webhook_with_what_to_act_on(site: Sit
     for expected in (
         "Unit: cc-fridge-a (cc-fridge-a), site Cold site, sensor cc-fridge-a/t",
         "action high excursion open",
+        "What to do: Check the unit now: door shut, power on, display normal.",
         "Since: 2026-05-04 08:05 UTC",
         "Now: 9.4 °C at 2026-05-04 08:30 UTC",
         "Limits: alert 3 to 7 °C, action 2 to 8 °C",
