@@ -44,6 +44,7 @@ import httpx
 
 from edge.alarms import LocalAlarms, MqttAlarmPublisher
 from edge.backoff import backoff_delay
+from edge.browse_requests import BrowseWorker
 from edge.clock import Clock, ClockWatch, SystemClock
 from edge.config import EdgeConfig
 from edge.health import HealthServer, Snapshot, SourceHealth
@@ -532,6 +533,11 @@ async def run_agent(
                 build_sources=build_sources,
             )  # fmt: skip
             helpers.append(asyncio.create_task(agent.remote.run(), name="remote-config"))
+            interval = (
+                local.remote_config.poll_interval.total_seconds() if local.remote_config else 30
+            )
+            browser = BrowseWorker(config_client, clock, interval)
+            helpers.append(asyncio.create_task(browser.run(), name="opcua-browse"))
         if started is not None:
             started(agent)
         try:

@@ -32,12 +32,18 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from edge.clock import Clock
 from edge.config import EdgeConfig, RemoteConfigSettings, describe
 from edge.http_body import BodyError, read_limited
-from protocols.gateway_config import CONFIG_SECTIONS, ConfigReport, GatewayConfigDocument
+from protocols.gateway_config import (
+    CONFIG_SECTIONS,
+    BrowseAnswer,
+    BrowseRequest,
+    ConfigReport,
+    GatewayConfigDocument,
+)
 
 log = logging.getLogger(__name__)
 
@@ -93,12 +99,14 @@ class Fetched:
 
 
 class ConfigClient:
-    """The two calls, on the uplink's HTTP client with the gateway token."""
+    """The calls to the cloud, on the uplink's HTTP client with the gateway token."""
 
     def __init__(self, client: httpx.AsyncClient, config: EdgeConfig) -> None:
         self._client = client
         cloud = config.cloud
-        self._base = str(cloud.cloud_url).rstrip("/") + "/v1/gateway/config"
+        root = str(cloud.cloud_url).rstrip("/")
+        self._base = root + "/v1/gateway/config"
+        self._browse = root + "/v1/gateway/browse-requests"
         self._headers = {"Authorization": f"Bearer {cloud.token.get_secret_value()}"}
         self._timeout = cloud.request_timeout.total_seconds()
         self._limit = cloud.max_response_bytes
@@ -140,6 +148,40 @@ class ConfigClient:
             raise ConfigUnavailableError(f"report not sent: {err!r}") from err
         if response.status_code != 204:
             raise ConfigUnavailableError(f"report refused: {response.status_code}")
+
+    async def browse_requests(self) -> list[BrowseRequest]:
+        """The administrator's open requests to browse an OPC-UA server through us."""
+        try:
+            async with asyncio.timeout(self._timeout):
+                async with self._client.stream(
+                    "GET", self._browse, headers=self._headers, timeout=self._timeout
+                ) as response:
+                    content = await read_limited(response, self._limit)
+        except (TimeoutError, httpx.HTTPError, BodyError) as err:
+            raise ConfigUnavailableError(f"cloud unreachable: {err!r}") from err
+        if response.status_code != 200:
+            raise ConfigUnavailableError(f"browse requests: cloud answered {response.status_code}")
+        try:
+            return _REQUESTS.validate_json(content)
+        except ValidationError as err:
+            raise ConfigRefusedError(f"not a list of browse requests: {err}") from err
+
+    async def answer_browse(self, request_id: int, answer: BrowseAnswer) -> None:
+        try:
+            async with asyncio.timeout(self._timeout):
+                response = await self._client.post(
+                    f"{self._browse}/{request_id}",
+                    content=answer.model_dump_json(),
+                    headers={**self._headers, "Content-Type": "application/json"},
+                    timeout=self._timeout,
+                )
+        except (TimeoutError, httpx.HTTPError) as err:
+            raise ConfigUnavailableError(f"browse answer not sent: {err!r}") from err
+        if response.status_code != 204:
+            raise ConfigUnavailableError(f"browse answer refused: {response.status_code}")
+
+
+_REQUESTS = TypeAdapter(list[BrowseRequest])
 
 
 def save_cache(path: Path, fetched: Fetched) -> None:

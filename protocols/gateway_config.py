@@ -45,3 +45,46 @@ class ConfigReport(BaseModel):
     version: int = Field(ge=1)
     applied: bool
     reason: str | None = Field(default=None, max_length=4000)
+
+
+class BrowseRequest(BaseModel):
+    """An administrator's request to browse one OPC-UA server through a gateway.
+
+    ``source`` holds the source's settings as the cloud keeps them (endpoint, security,
+    credentials): a server is browsed before any of its nodes is read, so before it is part of
+    the gateway's running configuration.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    request_id: int
+    source_name: DeviceId
+    start_node: str
+    depth: int = Field(ge=1, le=10)
+    source: dict[str, Any]
+
+
+class BrowsedNode(BaseModel):
+    """One node of the address space, as the agent found it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    node_id: str
+    """``nsu=<namespace uri>;...`` (stable across server restarts) or ``ns=0;...``."""
+    path: str
+    """Browse names from the start node, joined by ``/``."""
+    display_name: str
+    node_class: str
+    data_type: str | None = None
+    value: float | str | bool | None = None
+    """A variable's value when it was browsed (numbers and short text only)."""
+
+
+class BrowseAnswer(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    nodes: list[BrowsedNode] = Field(default_factory=list, max_length=1000)
+    """At most 1000: the answer must fit the cloud's ordinary body limit (256 KiB)."""
+    truncated: bool = False
+    """The agent stopped at its node limit before the depth asked."""
+    error: str | None = Field(default=None, max_length=4000)

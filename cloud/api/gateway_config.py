@@ -58,7 +58,7 @@ async def gateway_identity(request: Request, pool: Pool) -> GatewayIdentity:
 
 
 @asynccontextmanager
-async def _tx(pool: Pool) -> AsyncIterator[AsyncConnection[TupleRow]]:
+async def transaction(pool: Pool) -> AsyncIterator[AsyncConnection[TupleRow]]:
     try:
         async with pool.connection() as conn, conn.transaction():
             yield conn
@@ -81,7 +81,7 @@ async def get_own_config(
 ) -> GatewayConfigDocument | Response:  # fmt: skip
     """The calling gateway's configuration (its token), with an ``ETag``."""
     identity = await gateway_identity(request, pool)
-    async with _tx(pool) as conn:
+    async with transaction(pool) as conn:
         found = await store.current(conn, identity.gateway_id)
     etag = found.document.etag_for(found.digest)
     if if_none_match is not None and etag in {t.strip() for t in if_none_match.split(",")}:
@@ -95,7 +95,7 @@ async def get_own_config(
 async def post_report(body: ConfigReport, request: Request, pool: Pool) -> None:
     """The calling gateway says which version it runs, or which it refused and why."""
     identity = await gateway_identity(request, pool)
-    async with _tx(pool) as conn:
+    async with transaction(pool) as conn:
         await store.record_report(conn, identity.gateway_id, body)
 
 
@@ -116,7 +116,7 @@ class ConfigStatusOut(BaseModel):
 
 @router.get("/gateways/{gateway_id}/config")
 async def get_config(gateway_id: IdPath, pool: Pool, _: Admin) -> ConfigStatusOut:
-    async with _tx(pool) as conn:
+    async with transaction(pool) as conn:
         found = await store.current(conn, gateway_id)
     doc = found.document
     return ConfigStatusOut(
@@ -166,7 +166,7 @@ async def put_source(
     response: Response, reason: Reason = None,
 ) -> SourceOut:  # fmt: skip
     row = SourceRow(name, body.kind, body.settings, dict(body.credentials))
-    async with _tx(pool) as conn:
+    async with transaction(pool) as conn:
         before = await store.put_source(conn, gateway_id, row)
         old = _source_out(before).model_dump() if before else None
         out = _source_out(row)
@@ -187,7 +187,7 @@ async def put_source(
 async def delete_source(
     gateway_id: IdPath, name: IdPath, pool: Pool, user: Admin, reason: Reason = None
 ) -> None:
-    async with _tx(pool) as conn:
+    async with transaction(pool) as conn:
         before = await store.delete_source(conn, gateway_id, name)
         old = _source_out(before).model_dump()
         await _audit(
@@ -222,7 +222,7 @@ async def put_point(
 ) -> PointOut:  # fmt: skip
     row = PointRow(sensor_id, name, body.address, body.payload)
     out = PointOut(sensor_id=sensor_id, source_name=name, **body.model_dump())
-    async with _tx(pool) as conn:
+    async with transaction(pool) as conn:
         before = await store.put_point(conn, gateway_id, row)
         old = before.__dict__ if before else None
         await _audit(
@@ -240,7 +240,7 @@ async def put_point(
 
 @router.delete("/sensor-points/{sensor_id:path}", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_point(sensor_id: SensorId, pool: Pool, user: Admin, reason: Reason = None) -> None:
-    async with _tx(pool) as conn:
+    async with transaction(pool) as conn:
         cur = await conn.execute(
             "SELECT gateway_id FROM sensor_points WHERE sensor_id = %s", (sensor_id,)
         )
@@ -269,7 +269,7 @@ async def put_door(
 ) -> DoorIn:  # fmt: skip
     row = DoorRow(door_id, body.reader, tuple(body.outside_antennas),
                   tuple(body.inside_antennas), body.settings)  # fmt: skip
-    async with _tx(pool) as conn:
+    async with transaction(pool) as conn:
         before = await store.put_door(conn, gateway_id, row)
         old = before.__dict__ if before else None
         await _audit(conn, user.name, "gateway.door", gateway_id, reason=reason, before=old,
