@@ -33,9 +33,9 @@ def coldchain_routers() -> list[APIRouter]:
 
 def masterdata_routers() -> list[APIRouter]:
     """Sites, locations, products, lots, sensor mounts and gateway administration (issue 15)."""
-    from cloud.api import gateway_admin, masterdata
+    from cloud.api import gateway_admin, masterdata, masterdata_csv
 
-    return [masterdata.router, gateway_admin.router]
+    return [masterdata.router, gateway_admin.router, masterdata_csv.router]
 
 
 def alarm_routers() -> list[APIRouter]:
@@ -54,6 +54,6 @@ def web_routers() -> list[APIRouter]:
 
 def gateway_config_routers() -> list[APIRouter]:
     """Gateway configuration from the cloud and discovery (issue 15)."""
-    from cloud.api import discovery, gateway_config
+    from cloud.api import gateway_config
 
-    return [gateway_config.router, discovery.router]
+    return [gateway_config.router]
