@@ -13,6 +13,7 @@ from cloud.api.deps import Pool
 from cloud.api.ledger import IdPath, LabelQuery
 from cloud.auth.deps import Operator, Viewer
 from cloud.auth.service import audit
+from cloud.ledger import LedgerError
 from cloud.receiving import ReceivingError
 from cloud.transfers import (
     LoggerFileError,
@@ -37,6 +38,7 @@ from cloud.transfers.store import (
     today,
 )
 from cloud.transfers.transit import TransitJudgement
+from cloud.transfers.withdrawal import withdraw
 
 router = APIRouter(prefix="/v1", tags=["transfers"])
 
@@ -406,3 +408,49 @@ async def post_tracker_readings(
             raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "times need a UTC offset")
     samples = [Sample(r.time.astimezone(UTC), r.celsius, r.latitude, r.longitude) for r in readings]
     return await _import(pool, user.name, logger_id, samples)
+
+
+class WithdrawalIn(BaseModel):
+    """Scans at a point of use: RFID EPCs (hex), GS1 barcodes or Digital Link URIs."""
+
+    location_id: Annotated[str, Field(min_length=1, max_length=128)]
+    ward: Annotated[str, Field(min_length=1, max_length=200)]
+    reference: Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[!-~]+$")]
+    scans: Annotated[
+        list[Annotated[str, Field(min_length=1, max_length=500)]],
+        Field(min_length=1, max_length=1000),
+    ]
+
+
+class WithdrawalOut(BaseModel):
+    issued: list[str]
+    blocked: list[dict[str, str]]
+
+
+@router.post("/withdrawals")
+async def post_withdrawal(user: Operator, body: WithdrawalIn, pool: Pool) -> WithdrawalOut:
+    """Issues what a ward withdraws; expired, quarantined, recalled or absent stock is refused."""
+    try:
+        async with pool.connection() as conn, conn.transaction():
+            cur = await conn.execute(
+                "SELECT 1 FROM locations WHERE location_id = %s", (body.location_id,)
+            )
+            if await cur.fetchone() is None:
+                raise HTTPException(
+                    status.HTTP_422_UNPROCESSABLE_CONTENT, f"unknown location {body.location_id!r}"
+                )
+            done = await withdraw(
+                conn, location_id=body.location_id, scans=body.scans, ward=body.ward,
+                reference=body.reference, actor=user.name, at=datetime.now(UTC),
+            )  # fmt: skip
+            await audit(
+                conn, actor=user.name, action="withdrawal", subject=f"location:{body.location_id}",
+                reason=f"for {body.ward}",
+                detail={"issued": len(done.issued), "blocked": len(done.blocked)},
+            )  # fmt: skip
+    except LedgerError as err:
+        raise HTTPException(status.HTTP_409_CONFLICT, f"ledger refused: {err}") from err
+    return WithdrawalOut(
+        issued=[d.epc_uri or f"1 of lot {d.lot_id}" for d in done.issued],
+        blocked=[{"scan": s, "reason": r} for s, r in done.blocked],
+    )

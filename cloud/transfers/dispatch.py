@@ -15,6 +15,8 @@ from typing import Any
 from psycopg import AsyncConnection
 from psycopg.rows import TupleRow
 
+from cloud.ledger.core import USABLE, Draft, Movement, Place, Status
+from cloud.ledger.service import post
 from cloud.receiving.asn import AsnIn
 from cloud.receiving.store import create_asn
 from cloud.transfers import TransferStateError
@@ -94,7 +96,8 @@ async def _bulk(
 
 
 async def dispatch(conn: AsyncConnection[TupleRow], t: Transfer, at: datetime) -> int | None:
-    """Closes an open transfer's loading; a site transfer gets its ASN (its id is returned).
+    """Closes an open transfer's loading; a site transfer gets its ASN (its id is returned), a
+    customer's shipment leaves the books (issued from transit to the customer).
 
     The containers' recorded untagged contents are handed over to the ASN: the receipt at the
     other site records them again, as for any container received.
@@ -102,7 +105,9 @@ async def dispatch(conn: AsyncConnection[TupleRow], t: Transfer, at: datetime) -
     if t.status != "open":
         raise TransferStateError(f"transfer {t.reference!r} is {t.status}, not open")
     asn_id: int | None = None
-    if t.to_site is not None:
+    if t.to_site is None:
+        await _deliver(conn, t, at)
+    else:
         asn = await asn_for(conn, t)
         asn_id = await create_asn(conn, asn)
         await conn.execute(
@@ -110,8 +115,46 @@ async def dispatch(conn: AsyncConnection[TupleRow], t: Transfer, at: datetime) -
             ([f"(00){c.sscc}" for c in asn.containers],),
         )
     await conn.execute(
-        "UPDATE transfers SET status = 'in_transit', shipped_at = %s, asn_id = %s"
-        " WHERE transfer_id = %s",
-        (at, asn_id, t.transfer_id),
+        "UPDATE transfers SET status = %s, shipped_at = %s, asn_id = %s,"
+        " received_at = CASE WHEN %s THEN %s END WHERE transfer_id = %s",
+        (
+            "in_transit" if t.to_site else "delivered",
+            at,
+            asn_id,
+            t.to_site is None,
+            at,
+            t.transfer_id,
+        ),
     )
     return asn_id
+
+
+async def _deliver(conn: AsyncConnection[TupleRow], t: Transfer, at: datetime) -> None:
+    """Issues everything in transit to the customer; refused when any of it is not usable."""
+    cur = await conn.execute(
+        "SELECT lot_id, status, quantity FROM balances WHERE location_id = %s AND quantity > 0"
+        " ORDER BY lot_id, status",
+        (t.transit_location_id,),
+    )
+    rows = await cur.fetchall()
+    if not rows:
+        raise TransferStateError(f"transfer {t.reference!r}: nothing is in transit to dispatch")
+    held = [f"lot {lot} ({st})" for lot, st, _ in rows if Status(st) not in USABLE]
+    if held:
+        raise TransferStateError(f"transfer {t.reference!r}: not usable in transit: {held}")
+    await post(
+        conn,
+        [
+            Draft(
+                Movement.ISSUE, int(lot), int(qty), at, "dispatch",
+                frm=Place(t.transit_location_id, Status(st)), counterparty=t.customer,
+                reason=f"delivered to {t.customer}", reference=f"transfer:{t.reference}",
+            )
+            for lot, st, qty in rows
+        ],
+    )  # fmt: skip
+    await conn.execute(
+        "UPDATE units SET location_id = NULL, status = NULL, updated_at = now()"
+        " WHERE location_id = %s AND unit_kind = 'sscc'",
+        (t.transit_location_id,),
+    )
