@@ -76,6 +76,7 @@ GET    /v1/transfers/{transfer_id}/transit             401 401 401 401 ok  ok  o
 PUT    /v1/shelf-life/{party_kind}/{party_id}          401 401 401 401 403 ok  403 ok  401 401
 POST   /v1/shipment-loggers/import                     401 401 401 401 403 ok  403 ok  401 401
 POST   /v1/trackers/{logger_id}/readings               401 401 401 401 403 ok  403 ok  401 401
+POST   /v1/withdrawals                                 401 401 401 401 403 ok  403 ok  401 401
 GET    /v1/receipts                                    401 401 401 401 ok  ok  ok  ok  401 401
 GET    /v1/ledger/entries                              401 401 401 401 ok  ok  ok  ok  401 401
 GET    /v1/ledger/balances                             401 401 401 401 ok  ok  ok  ok  401 401
@@ -121,6 +122,8 @@ GET    /v1/lots                                        401 401 401 401 ok  ok  o
 PUT    /v1/sensors/{sensor_id}                         401 401 401 401 403 403 403 ok  401 401
 GET    /v1/sensors                                     401 401 401 401 ok  ok  ok  ok  401 401
 GET    /v1/sensors/{sensor_id}/mounts                  401 401 401 401 ok  ok  ok  ok  401 401
+GET    /v1/export/{kind}                               401 401 401 401 ok  ok  ok  ok  401 401
+POST   /v1/import/{kind}                               401 401 401 401 403 403 403 ok  401 401
 GET    /v1/sites/{site_id}/alarm-channels              401 401 401 401 403 403 403 ok  401 401
 PUT    /v1/sites/{site_id}/alarm-channels/{name}       401 401 401 401 403 403 403 ok  401 401
 DELETE /v1/sites/{site_id}/alarm-channels/{name}       401 401 401 401 403 403 403 ok  401 401
@@ -166,6 +169,7 @@ POST   /ui/logout                                      ok  ok  ok  ok  ok  ok  o
 CALLERS = ["non", "jnk", "dis", "exp", "vwr", "opr", "qa", "adm", "gw", "fgw"]
 ROLES = {"vwr": Role.VIEWER, "opr": Role.OPERATOR, "qa": Role.QA, "adm": Role.ADMIN}
 PLACEHOLDERS = {
+    "kind": "site",
     "sensor_id": "s-none", "location_id": "fridge-1", "device_id": "d-none",
     "gateway_id": "gw-none", "asn_id": "999", "lot_id": "999", "count_id": "999",
     "gtin": "00614141123452", "lot_number": "L-none", "name": "nobody", "profile_id": "p-none",
