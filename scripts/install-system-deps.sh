@@ -16,6 +16,11 @@ command -v make >/dev/null || need+=(make)
 # Node.js and npm for the independent OPC-UA server (node-opcua) of the interop tests.
 command -v node >/dev/null || need+=(nodejs)
 command -v npm >/dev/null || need+=(npm)
+# Pango (with HarfBuzz and fontconfig) and a font for WeasyPrint, which prints the PDF reports.
+ldconfig -p | grep 'libpango-1.0.so.0' >/dev/null || need+=(libpango-1.0-0)
+ldconfig -p | grep 'libpangoft2-1.0.so.0' >/dev/null || need+=(libpangoft2-1.0-0)
+ldconfig -p | grep 'libharfbuzz-subset.so.0' >/dev/null || need+=(libharfbuzz-subset0)
+[ -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need+=(fonts-dejavu-core)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "install-system-deps: missing ${need[*]}; run as root or install them" >&2; exit 1
