@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Path, status
+from fastapi import APIRouter, Header, HTTPException, Path, status
 from pydantic import BaseModel, Field
 
 from cloud.accounts import AccountError, EnrolmentError, LockedError, SignInError, WeakPasswordError
@@ -25,14 +25,14 @@ from cloud.accounts.store import (
     verify_person,
 )
 from cloud.api.deps import Pool, Settings
-from cloud.api.ledger import LABEL
-from cloud.api.users import Reason
 from cloud.auth.deps import Admin, CurrentUser
 from cloud.auth.service import audit
 
 router = APIRouter(prefix="/v1", tags=["users"])
 
-NamePath = Annotated[str, Path(max_length=64, pattern=LABEL)]
+# as cloud.api.users (not imported: the ledger's routes import this module's helpers)
+NamePath = Annotated[str, Path(max_length=64, pattern=r"^[^\x00-\x1f\x7f]+$")]
+Reason = Annotated[str | None, Header(alias="X-Coldtrace-Reason", max_length=500)]
 Secret = Annotated[str, Field(min_length=1, max_length=1024)]
 Code = Annotated[str, Field(min_length=6, max_length=8, pattern=r"^[0-9 ]+$")]
 PrintedName = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")]

@@ -34,8 +34,11 @@ from cloud.alarms.actions import (
 )
 from cloud.api.deps import IdPath, IdQuery, Pool, Settings
 from cloud.api.ledger import IdPath as RowId
+from cloud.api.signatures import SignatureIn, SignatureOut, reauthenticate, shown
 from cloud.auth.deps import Qa, Viewer, require_role
 from cloud.auth.model import Role, User
+from cloud.signatures.core import SignedAction
+from cloud.signatures.store import sign
 from protocols.records import UtcDatetime
 
 router = APIRouter(tags=["alarms"])
@@ -307,6 +310,9 @@ class ClosureIn(BaseModel):
     corrective_action: CorrectiveAction | None = None
     corrective_action_detail: Comment = None
     comment: Comment = None
+    signature: SignatureIn | None = None
+    """Required to close an action-level excursion (QA's password and code typed again,
+    meaning reviewed or approved); accepted on an alert-level one."""
 
 
 class ClosureOut(BaseModel):
@@ -318,16 +324,38 @@ class ClosureOut(BaseModel):
     comment: str | None
     closed_by: str
     closed_at: datetime
+    signatures: list[SignatureOut] = []
 
 
-def _closure(c: Closure) -> ClosureOut:
-    return ClosureOut(**c.__dict__)
+def _closure(c: Closure, signatures: list[SignatureOut]) -> ClosureOut:
+    return ClosureOut(**c.__dict__, signatures=signatures)
 
 
 @router.post("/v1/excursions/{excursion_id}/closure", status_code=status.HTTP_201_CREATED)
-async def post_closure(excursion_id: RowId, body: ClosureIn, pool: Pool, user: Qa) -> ClosureOut:
+async def post_closure(
+    excursion_id: RowId, body: ClosureIn, pool: Pool, settings: Settings, user: Qa
+) -> ClosureOut:
     """Closes an ended excursion with its root cause and corrective action (required at action
-    level), recorded with who and when, and in the audit trail."""
+    level), recorded with who and when, and in the audit trail; an action-level excursion is
+    closed with an e-signature."""
+    async with pool.connection() as conn:
+        cur = await conn.execute(
+            "SELECT level FROM excursions WHERE excursion_id = %s", (excursion_id,)
+        )
+        row = await cur.fetchone()
+    if row is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no excursion {excursion_id}")
+    if row[0] == "action" and body.signature is None:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            "closing an action-level excursion needs an e-signature (signature)",
+        )
+    action = SignedAction.EXCURSION_CLOSE
+    person = (
+        await reauthenticate(pool, user, body.signature, settings.accounts, action)
+        if body.signature is not None
+        else None
+    )
     async with _room(pool) as conn:
         closure = await close_excursion(
             conn, excursion_id, root_cause=body.root_cause,
@@ -335,13 +363,21 @@ async def post_closure(excursion_id: RowId, body: ClosureIn, pool: Pool, user: Q
             corrective_action_detail=body.corrective_action_detail, comment=body.comment,
             actor=user.name,
         )  # fmt: skip
-    return _closure(closure)
+        if person is not None and body.signature is not None:
+            content = {**closure.__dict__, "level": row[0], "closed_at": closure.closed_at}
+            await sign(
+                conn, person, action=action, subject=f"excursion:{excursion_id}",
+                meaning=body.signature.meaning, entries_after=None, content=content,
+            )  # fmt: skip
+        signatures = await shown(conn, f"excursion:{excursion_id}")
+    return _closure(closure, signatures)
 
 
 @router.get("/v1/excursions/{excursion_id}/closure")
 async def get_closure_route(excursion_id: RowId, pool: Pool, _: Viewer) -> ClosureOut:
     async with pool.connection() as conn:
         closure = await get_closure(conn, excursion_id)
+        signatures = await shown(conn, f"excursion:{excursion_id}")
     if closure is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"excursion {excursion_id} is not closed")
-    return _closure(closure)
+    return _closure(closure, signatures)

@@ -10,9 +10,10 @@ from psycopg import AsyncConnection
 from psycopg.rows import TupleRow
 from pydantic import BaseModel, Field, model_validator
 
-from cloud.api.deps import Pool
+from cloud.api.deps import Pool, Settings
 from cloud.api.documents import body_schema, document_body
 from cloud.api.ledger import MAX_QUANTITY, DbId, IdPath, Label, Why, http_error
+from cloud.api.signatures import SignatureIn, SignatureOut, reauthenticate, signature_out
 from cloud.auth.deps import Operator
 from cloud.auth.service import audit
 from cloud.ledger import LedgerError
@@ -21,6 +22,8 @@ from cloud.ledger.count_store import confirm_count, take_count
 from cloud.ledger.counting import CountResult
 from cloud.ledger.instant import Instant
 from cloud.receiving.matching import decode_reads
+from cloud.signatures.core import SignedAction
+from cloud.signatures.store import ledger_mark, sign
 from protocols.records import EpcHex
 
 router = APIRouter(prefix="/v1/counts", tags=["counts"])
@@ -65,11 +68,14 @@ class CountOut(BaseModel):
 
 class ConfirmIn(BaseModel):
     reason: Why
+    signature: SignatureIn
+    """The operator's password (and code) typed again now; meaning: reviewed or approved."""
 
 
 class ConfirmOut(BaseModel):
     count_id: int
     entries: int
+    signature: SignatureOut
 
 
 async def _window_epcs(conn: AsyncConnection[TupleRow], location_id: str, w: Window) -> list[str]:
@@ -141,17 +147,28 @@ async def count(
 
 
 @router.post("/{count_id}/confirm")
-async def confirm(count_id: IdPath, body: ConfirmIn, pool: Pool, user: Operator) -> ConfirmOut:
-    """Books the count's differences in the ledger (409 if the stock moved since the count)."""
+async def confirm(
+    count_id: IdPath, body: ConfirmIn, pool: Pool, settings: Settings, user: Operator
+) -> ConfirmOut:
+    """Books the count's differences in the ledger, e-signed (409 if the stock moved since)."""
+    action = SignedAction.COUNT_CONFIRM
+    person = await reauthenticate(pool, user, body.signature, settings.accounts, action)
     try:
         async with pool.connection() as conn, conn.transaction():
+            mark = await ledger_mark(conn)
             entries = await confirm_count(
                 conn, count_id, actor=user.name, reason=body.reason, at=datetime.now(UTC)
             )
+            signature = await sign(
+                conn, person, action=action, subject=f"count:{count_id}",
+                meaning=body.signature.meaning, entries_after=mark,
+                content={"count_id": count_id, "reason": body.reason, "entries": entries},
+            )  # fmt: skip
             await audit(
                 conn, actor=user.name, action="count.confirm", subject=f"count:{count_id}",
-                reason=body.reason, detail={"entries": entries},
+                reason=body.reason,
+                detail={"entries": entries, "signature_id": signature.signature_id},
             )  # fmt: skip
     except LedgerError as err:
         raise http_error(err) from err
-    return ConfirmOut(count_id=count_id, entries=entries)
+    return ConfirmOut(count_id=count_id, entries=entries, signature=signature_out(signature))

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query, status
+from psycopg import AsyncConnection
+from psycopg.rows import TupleRow
 from pydantic import BaseModel
 
 from cloud.api.deps import IdQuery, Pool
 from cloud.api.ledger import IdPath
+from cloud.api.signatures import SignatureOut, shown
 from cloud.auth.deps import Viewer
 from protocols.records import UtcDatetime
 
@@ -48,6 +52,8 @@ class ExcursionOut(BaseModel):
     profile_id: str | None
     lots: list[QuarantinedLotOut]
     closure: ClosureSummary | None = None
+    signatures: list[SignatureOut] = []
+    """E-signatures on the excursion (its closure)."""
 
 
 _SELECT = (
@@ -81,7 +87,7 @@ async def get_excursions(
             (location_id, location_id, open_only, since, since, limit),
         )
         rows = await cur.fetchall()
-    return [ExcursionOut(**dict(zip(_FIELDS, row, strict=True))) for row in rows]
+        return [await _out(conn, row) for row in rows]
 
 
 @router.get("/excursions/{excursion_id}")
@@ -89,6 +95,13 @@ async def get_excursion(excursion_id: IdPath, pool: Pool, _: Viewer) -> Excursio
     async with pool.connection() as conn:
         cur = await conn.execute(_SELECT + " WHERE e.excursion_id = %s", (excursion_id,))
         row = await cur.fetchone()
-    if row is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no excursion {excursion_id}")
-    return ExcursionOut(**dict(zip(_FIELDS, row, strict=True)))
+        if row is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no excursion {excursion_id}")
+        return await _out(conn, row)
+
+
+async def _out(conn: AsyncConnection[TupleRow], row: Sequence[object]) -> ExcursionOut:
+    fields: dict[str, Any] = dict(zip(_FIELDS[: len(row)], row, strict=True))
+    found = ExcursionOut(**fields)
+    found.signatures = await shown(conn, f"excursion:{found.excursion_id}")
+    return found

@@ -10,7 +10,8 @@ from psycopg import AsyncConnection
 from psycopg.rows import TupleRow
 from pydantic import BaseModel, Field, model_validator
 
-from cloud.api.deps import Pool
+from cloud.api.deps import Pool, Settings
+from cloud.api.signatures import SignatureIn, SignatureOut, reauthenticate, signature_out
 from cloud.auth.deps import Admin, Operator, Qa, Viewer
 from cloud.auth.service import audit
 from cloud.ledger import (
@@ -25,6 +26,8 @@ from cloud.ledger.chain import verify
 from cloud.ledger.core import Draft, Movement, Place, Status, expired
 from cloud.ledger.instant import Instant
 from cloud.ledger.service import dispose_lot, post
+from cloud.signatures.core import STATEMENT, SignedAction
+from cloud.signatures.store import ledger_mark, sign
 
 router = APIRouter(prefix="/v1", tags=["ledger"])
 
@@ -68,6 +71,8 @@ class EntryOut(BaseModel):
     counterparty: str | None
     signature_meaning: str | None
     entry_hash: str
+    signature_ids: list[int]
+    """E-signatures bound to this entry (``GET /v1/signatures/{id}/verify``)."""
 
 
 class BalanceOut(BaseModel):
@@ -127,8 +132,17 @@ class MovementIn(BaseModel):
 class DispositionIn(BaseModel):
     decision: Literal["release", "reject"]
     reason: Why
-    signature_meaning: Why
+    signature: SignatureIn
+    """The QA signer's password (and code) typed again now, and the meaning: released or
+    approved for a release, rejected for a reject (cloud.api.signatures)."""
+    signature_meaning: Why | None = None
+    """Words kept on the ledger entries; default: the signature's meaning in words."""
     effective_at: Instant | None = None
+
+
+class DispositionOut(BaseModel):
+    balances: list[BalanceOut]
+    signature: SignatureOut
 
 
 class VerifyOut(BaseModel):
@@ -151,7 +165,8 @@ class VerifyOut(BaseModel):
 _ENTRY_COLUMNS = (
     "entry_id, recorded_at, effective_at, movement, lot_id, epc_uri, quantity, from_location,"
     " from_status, to_location, to_status, actor, reason, reference, counterparty,"
-    " signature_meaning, encode(entry_hash, 'hex')"
+    " signature_meaning, encode(entry_hash, 'hex'), coalesce((SELECT array_agg(s.signature_id"
+    " ORDER BY s.signature_id) FROM e_signatures s WHERE s.entry_ids @> ARRAY[entry_id]), '{}')"
 )
 
 
@@ -228,23 +243,36 @@ async def _refuse_expired(conn: AsyncConnection[TupleRow], draft: Draft) -> None
 
 @router.post("/lots/{lot_id}/disposition")
 async def disposition(
-    lot_id: IdPath, body: DispositionIn, pool: Pool, user: Qa
-) -> list[BalanceOut]:
-    """A QA release or reject of everything of the lot in quarantine (a signed entry)."""
+    lot_id: IdPath, body: DispositionIn, pool: Pool, settings: Settings, user: Qa
+) -> DispositionOut:
+    """A QA release or reject of everything of the lot in quarantine, e-signed: the ledger
+    entries and the signature are written in one transaction."""
+    action = SignedAction(f"lot.disposition/{body.decision}")
+    person = await reauthenticate(pool, user, body.signature, settings.accounts, action)
     try:
         async with pool.connection() as conn, conn.transaction():
+            mark = await ledger_mark(conn)
+            effective_at = body.effective_at or datetime.now(UTC)
             await dispose_lot(
                 conn,
                 lot_id=lot_id,
                 decision=body.decision,
                 actor=user.name,
                 reason=body.reason,
-                effective_at=body.effective_at or datetime.now(UTC),
-                signature_meaning=body.signature_meaning,
+                effective_at=effective_at,
+                signature_meaning=body.signature_meaning or STATEMENT[body.signature.meaning],
             )
+            signature = await sign(
+                conn, person, action=action, subject=f"lot:{lot_id}",
+                meaning=body.signature.meaning, entries_after=mark,
+                content={"lot_id": lot_id, "decision": body.decision, "reason": body.reason,
+                         "effective_at": effective_at.isoformat()},
+            )  # fmt: skip
     except LedgerError as err:
         raise http_error(err) from err
-    return await balances(pool, user, None, lot_id)
+    return DispositionOut(
+        balances=await balances(pool, user, None, lot_id), signature=signature_out(signature)
+    )
 
 
 @router.get("/ledger/verify")

@@ -10,14 +10,17 @@ from psycopg import AsyncConnection
 from psycopg.rows import TupleRow
 from pydantic import BaseModel
 
-from cloud.api.deps import Pool
+from cloud.api.deps import Pool, Settings
 from cloud.api.ledger import LABEL, Label, Why, http_error
+from cloud.api.signatures import SignatureIn, SignatureOut, reauthenticate, shown, signature_out
 from cloud.auth.deps import Qa, Viewer
 from cloud.auth.service import audit
 from cloud.ledger import LedgerError
 from cloud.ledger.instant import Instant
 from cloud.recall import LotNotFoundError
 from cloud.recall import service as recall
+from cloud.signatures.core import SignedAction
+from cloud.signatures.store import ledger_mark, sign
 
 router = APIRouter(prefix="/v1/recalls", tags=["recall"])
 
@@ -39,17 +42,22 @@ class RecallOut(BaseModel):
     issued: list[dict[str, Any]]
     excursions: list[dict[str, Any]]
     exposure: dict[str, Any] | None
+    signatures: list[SignatureOut]
+    """E-signatures on the lot: recall holds and dispositions."""
     answered_in_ms: float
 
 
 class RecallIn(BaseModel):
     reason: Why
     reference: Label
+    signature: SignatureIn
+    """QA's password (and code) typed again now; meaning: approved."""
     effective_at: Instant | None = None
 
 
 class RecallHoldOut(BaseModel):
     entries: int
+    signature: SignatureOut
     recall: RecallOut
 
 
@@ -72,6 +80,7 @@ async def _view(conn: AsyncConnection[TupleRow], gtin: str, lot_number: str) -> 
         issued=await recall.issued(conn, lot.lot_id),
         excursions=await recall.excursions_during_stays(conn, lot.lot_id),
         exposure=exposure,
+        signatures=await shown(conn, f"lot:{lot.lot_id}"),
         answered_in_ms=(datetime.now(UTC) - started).total_seconds() * 1000,
     )
 
@@ -87,27 +96,40 @@ async def get_recall(gtin: GtinPath, lot_number: LotPath, pool: Pool, _: Viewer)
 
 @router.post("/lot/{gtin}/{lot_number}")
 async def post_recall(
-    gtin: GtinPath, lot_number: LotPath, body: RecallIn, pool: Pool, user: Qa
-) -> RecallHoldOut:
-    """Puts everything of the lot on recall hold, in one transaction."""
+    gtin: GtinPath, lot_number: LotPath, body: RecallIn, pool: Pool, *, settings: Settings,
+    user: Qa,
+) -> RecallHoldOut:  # fmt: skip
+    """Puts everything of the lot on recall hold, e-signed, in one transaction."""
+    action = SignedAction.RECALL_HOLD
+    person = await reauthenticate(pool, user, body.signature, settings.accounts, action)
     try:
         async with pool.connection() as conn, conn.transaction():
             lot = await recall.find_lot(conn, gtin, lot_number)
+            mark = await ledger_mark(conn)
+            effective_at = body.effective_at or datetime.now(UTC)
             entries = await recall.recall_hold(
                 conn,
                 lot.lot_id,
                 actor=user.name,
                 reason=body.reason,
                 reference=body.reference,
-                effective_at=body.effective_at or datetime.now(UTC),
+                effective_at=effective_at,
             )
+            signature = await sign(
+                conn, person, action=action, subject=f"lot:{lot.lot_id}",
+                meaning=body.signature.meaning, entries_after=mark,
+                content={"lot_id": lot.lot_id, "gtin": gtin, "lot_number": lot_number,
+                         "reason": body.reason, "reference": body.reference,
+                         "effective_at": effective_at.isoformat()},
+            )  # fmt: skip
             await audit(
                 conn, actor=user.name, action="recall.hold", subject=f"lot:{lot.lot_id}",
-                reason=body.reason, detail={"reference": body.reference, "entries": entries},
+                reason=body.reason, detail={"reference": body.reference, "entries": entries,
+                                            "signature_id": signature.signature_id},
             )  # fmt: skip
             view = await _view(conn, gtin, lot_number)
     except LotNotFoundError as err:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(err)) from err
     except LedgerError as err:
         raise http_error(err) from err
-    return RecallHoldOut(entries=entries, recall=view)
+    return RecallHoldOut(entries=entries, signature=signature_out(signature), recall=view)

@@ -18,10 +18,20 @@ def routers() -> list[APIRouter]:
 
 def ledger_routers() -> list[APIRouter]:
     """Inventory ledger, receiving, recall, counts, EPCIS and users (issue 8)."""
-    from cloud.api import accounts, asns, counts, epcis, ledger, recalls, transfers, users
+    from cloud.api import (
+        accounts,
+        asns,
+        counts,
+        epcis,
+        ledger,
+        recalls,
+        signatures,
+        transfers,
+        users,
+    )
 
     return [asns.router, ledger.router, counts.router, recalls.router, epcis.router, users.router,
-            accounts.router, transfers.router]  # fmt: skip
+            accounts.router, transfers.router, signatures.router]  # fmt: skip
 
 
 def coldchain_routers() -> list[APIRouter]:
@@ -54,7 +64,6 @@ def web_routers() -> list[APIRouter]:
 
 def gateway_config_routers() -> list[APIRouter]:
     """Gateway configuration from the cloud and discovery (issue 15)."""
-    from cloud.api import discovery, gateway_config
-    from cloud.web import discovery_page
+    from cloud.api import gateway_config
 
-    return [gateway_config.router, discovery.router, discovery_page.build_router()]
+    return [gateway_config.router]

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from cloud.coldchain.exposure import LotExposure
 from cloud.coldchain.profiles import StorageProfile
+from cloud.signatures.core import Signature
 from cloud.web.dispositions import Disposition, OpenExcursion
 from cloud.web.pages import disposition_form, duration, e, frame, temp, when
 from cloud.web.permissions import Can
@@ -186,6 +188,18 @@ def _act(lot_id: int, status: str, can: Can, still_open: list[OpenExcursion]) ->
     return f"<section><h2>QA disposition</h2>{warn}{form}</section>"
 
 
+def signatures_section(signatures: Sequence[Signature]) -> str:
+    """The record's e-signatures: printed name, time, meaning (21 CFR 11.50), and what for."""
+    if not signatures:
+        return ""
+    items = "".join(
+        f"<li data-signature='{s.signature_id}'><b>{e(s.manifestation())}</b>"
+        f" <small>({e(s.action)}, {e(s.factors)}, sha256 {e(s.content_hash[:16])}…)</small></li>"
+        for s in signatures
+    )
+    return f"<section class='signatures'><h2>Electronic signatures</h2><ul>{items}</ul></section>"
+
+
 def lot_page(
     x: LotExposure,
     *,
@@ -196,6 +210,7 @@ def lot_page(
     can: Can | None = None,
     still_open: list[OpenExcursion] | None = None,
     decided: Disposition | None = None,
+    signatures: Sequence[Signature] = (),
 ) -> str:
     """``places``: location names by id (ids where missing); ``timezone``: the site's, for the
     chart's time axis."""
@@ -212,5 +227,6 @@ def lot_page(
         f"<section><h2>Exposure</h2>{_chart(x, places, timezone)}</section>"
         f"{act}<section><h2>Where it was</h2>{_stays(x, places)}</section>"
         f"<section><h2>Excursions during its stays</h2>{_excursions(x, places)}</section>"
+        f"{signatures_section(signatures)}"
     )
     return frame(f"Lot {lot.lot_number}", body, user=user, head=chart_head())

@@ -18,7 +18,7 @@ from cloud.web.queries import Alert, Excursion, QuarantinedLot, Receipt, Unit
 from cloud.web.svg import sparkline
 from cloud.web.wording import alarm_words, excursion_words
 
-STATIC_VERSION = "10"
+STATIC_VERSION = "11"
 """Bumped when app.js or app.css change, so browsers fetch the new files."""
 
 
@@ -212,12 +212,28 @@ CONFIRM_OPEN = (
 it to a form when the server asks for it)."""
 
 
+SIGN_FIELDS = (
+    "<fieldset class='sign'><legend>Electronic signature</legend>"
+    "<input name='sign_username' required maxlength='64' autocomplete='username'"
+    " placeholder='User name' aria-label='User name'>"
+    "<input type='password' name='sign_password' required maxlength='1024'"
+    " autocomplete='current-password' placeholder='Password' aria-label='Password'>"
+    "<input name='sign_code' maxlength='8' inputmode='numeric' autocomplete='one-time-code'"
+    " placeholder='Code (if enrolled)' aria-label='One-time code'>"
+    "<select name='sign_meaning' aria-label='Meaning of the signature'>"
+    "<option value='released'>Released: approved for use</option>"
+    "<option value='approved'>Approved</option>"
+    "<option value='rejected'>Rejected: not to be used</option></select></fieldset>"
+)
+"""What a disposition's signer types again at the moment of signing (21 CFR 11.200)."""
+
+
 def disposition_form(lot_id: int, *, confirm: bool = False) -> str:
     """Release or reject with a reason; ``confirm``: with the open-excursion confirmation."""
     return (
         f'<form class="disposition" data-lot="{lot_id}">'
         '<input name="reason" required maxlength="500" placeholder="Reason (required)"'
-        f' aria-label="Reason">{CONFIRM_OPEN if confirm else ""}'
+        f' aria-label="Reason">{CONFIRM_OPEN if confirm else ""}{SIGN_FIELDS}'
         '<button name="decision" value="release">Release</button>'
         '<button name="decision" value="reject" class="danger">Reject</button>'
         '<output class="result"></output></form>'

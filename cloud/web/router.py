@@ -24,9 +24,10 @@ from pydantic import BaseModel, Field
 
 from cloud.accounts import AccountError, LockedError, NoPasswordError
 from cloud.accounts.sessions import open_person_session, open_session, revoke_session
-from cloud.accounts.store import verify_person
+from cloud.accounts.store import Person, verify_person
 from cloud.api.deps import Pool, Settings
 from cloud.api.ledger import DbId, IdPath, http_error
+from cloud.api.signatures import SignatureIn, reauthenticate
 from cloud.auth import UnauthenticatedError
 from cloud.auth.service import audit, token_owner
 from cloud.coldchain import TraceTooLongError
@@ -34,6 +35,8 @@ from cloud.coldchain.alerts import acknowledge
 from cloud.coldchain.exposure import LotExposure, lot_exposure
 from cloud.ledger import LedgerError
 from cloud.ledger.service import dispose_lot
+from cloud.signatures.core import STATEMENT, SignedAction
+from cloud.signatures.store import ledger_mark, sign, signatures_for
 from cloud.web import alarms_panel, kpis, pages, queries
 from cloud.web.config import WebSettings
 from cloud.web.dispositions import (
@@ -57,12 +60,6 @@ from cloud.web.session import (
 )
 from cloud.web.unit_page import unit_page
 from protocols.records import UtcDatetime
-
-SIGNATURE_MEANING = {
-    "release": "approved for use after excursion review",
-    "reject": "rejected: not to be used or distributed",
-}
-"""What a QA user's release or reject signs for (21 CFR 11.50: the meaning of a signature)."""
 
 _STATIC = {
     "app.js": "text/javascript",
@@ -88,6 +85,8 @@ class DispositionIn(BaseModel):
     reason: Annotated[str, Field(min_length=1, max_length=500)]
     confirm_open_excursion: bool = False
     """Release although an excursion affecting the lot is still open (recorded in the audit)."""
+    signature: SignatureIn
+    """The QA user's name and password (and code) typed again, and the meaning."""
 
 
 async def render_sections(
@@ -168,9 +167,10 @@ def build_router(settings: WebSettings | None = None) -> APIRouter:
             places, zone = await _places(conn, found)
             still_open = await open_excursions_affecting(conn, lot_id)
             decided = await last_disposition(conn, lot_id)
+            signed = await signatures_for(conn, [f"lot:{lot_id}"])
         page = lot_page(
             found, product=str(row[0]), user=user.name, places=places, timezone=zone,
-            can=Can.of(user), still_open=still_open, decided=decided,
+            can=Can.of(user), still_open=still_open, decided=decided, signatures=signed,
         )  # fmt: skip
         return HTMLResponse(page)
 
@@ -224,18 +224,22 @@ def build_router(settings: WebSettings | None = None) -> APIRouter:
 
     @router.post("/lots/{lot_id}/disposition")
     async def disposition(
-        lot_id: IdPath, body: DispositionIn, pool: Pool, actor: QualityAction
+        lot_id: IdPath, body: DispositionIn, pool: Pool, settings: Settings, actor: QualityAction
     ) -> dict[str, str]:
-        await _dispose(pool, lot_id, body, actor.name)
-        return {"lot_id": str(lot_id), "decision": body.decision}
+        action = SignedAction(f"lot.disposition/{body.decision}")
+        person = await reauthenticate(pool, actor, body.signature, settings.accounts, action)
+        signature = await _dispose(pool, lot_id, body, person)
+        return {"lot_id": str(lot_id), "decision": body.decision, "signature": signature}
 
     _add_session_routes(router, cfg)
     return router
 
 
-async def _dispose(pool: Pool, lot_id: int, body: DispositionIn, actor: str) -> None:
-    """The signed disposition; a release past an open excursion affecting the lot only with
-    the confirmation (409 without), which is recorded in the same transaction."""
+async def _dispose(pool: Pool, lot_id: int, body: DispositionIn, person: Person) -> str:
+    """The e-signed disposition; a release past an open excursion affecting the lot only with
+    the confirmation (409 without), which is recorded in the same transaction. Returns the
+    signature's manifestation."""
+    actor = person.user.name
     try:
         async with pool.connection() as conn, conn.transaction():
             still_open = (
@@ -243,16 +247,25 @@ async def _dispose(pool: Pool, lot_id: int, body: DispositionIn, actor: str) -> 
             )
             if still_open and not body.confirm_open_excursion:
                 raise HTTPException(status.HTTP_409_CONFLICT, _confirm_needed(still_open))
+            mark = await ledger_mark(conn)
+            at = datetime.now(UTC)
             await dispose_lot(
                 conn, lot_id=lot_id, decision=body.decision, actor=actor, reason=body.reason,
-                effective_at=datetime.now(UTC), signature_meaning=SIGNATURE_MEANING[body.decision],
+                effective_at=at, signature_meaning=STATEMENT[body.signature.meaning],
             )  # fmt: skip
             if still_open:
                 await record_confirmed_release(
                     conn, actor=actor, lot_id=lot_id, reason=body.reason, excursions=still_open
                 )
+            signature = await sign(
+                conn, person, action=SignedAction(f"lot.disposition/{body.decision}"),
+                subject=f"lot:{lot_id}", meaning=body.signature.meaning, entries_after=mark,
+                content={"lot_id": lot_id, "decision": body.decision, "reason": body.reason,
+                         "effective_at": at.isoformat()},
+            )  # fmt: skip
     except LedgerError as err:
         raise http_error(err) from err
+    return signature.manifestation()
 
 
 def _confirm_needed(still_open: list[OpenExcursion]) -> dict[str, object]:

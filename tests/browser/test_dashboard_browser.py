@@ -21,6 +21,7 @@ from tests.browser.conftest import (
     sign_in,
 )
 from tests.support.cloud_processes import CloudProcess
+from tests.support.people import PASSWORD, give_password
 from tests.support.web_dashboard import Seeded, seeded_site
 
 pytestmark = BROWSER_MARKS
@@ -82,6 +83,10 @@ async def test_live_excursion_release_and_lot_page(
     await expect(since).to_have_text(f"{paris:%Y-%m-%d %H:%M} {paris.tzname()}")
 
     await row.locator("input[name=reason]").fill("Stability data cover 12 °C for 30 min")
+    # the e-signature: name and password typed again at the moment of signing
+    await give_password(timescale_url, "qa", full_name="Quinn Quality")
+    await row.locator("input[name=sign_username]").fill("qa")
+    await row.locator("input[name=sign_password]").fill(PASSWORD)
     # fridge A's excursion is still open: a release needs the box ticked
     await row.locator("button[value=release]").click()
     await expect(row.locator("output")).to_have_text(
@@ -89,7 +94,7 @@ async def test_live_excursion_release_and_lot_page(
     )
     await row.locator("input[name=confirm_open_excursion]").check()
     await row.locator("button[value=release]").click()
-    await expect(row.locator("output")).to_have_text("Released.")
+    await expect(row.locator("output")).to_contain_text("Released, signed: Quinn Quality (qa)")
     await expect(page.locator(f'#quarantine tr[data-lot="{lots["a1"]}"]')).to_have_count(
         0, timeout=10_000
     )
@@ -107,6 +112,7 @@ async def test_live_excursion_release_and_lot_page(
         assert await cur.fetchall() == [("qa",)]
     await page.goto(f"{base}/ui/lots/{lots['a1']}")
     await expect(page.locator("section.decided")).to_contain_text("Released by qa on")
+    await expect(page.locator("section.signatures")).to_contain_text("Quinn Quality (qa), ")
     await expect(page.locator("section.decided")).to_contain_text(
         "Released while an excursion was still open"
     )

@@ -15,6 +15,7 @@ from cloud.auth.model import Role
 from cloud.coldchain.alerts import NewAlert, raise_alert
 from tests.support.ledger_api import Api, api
 from tests.support.ledger_seed import FRIDGE, SITE
+from tests.support.people import give_password, signature
 
 pytestmark = pytest.mark.integration
 
@@ -236,14 +237,23 @@ async def test_closing_an_action_excursion_needs_cause_and_action(client: tuple[
         ended, still_open = (int(r[0]) for r in await cur.fetchall())
         await conn.commit()
     qa = a.as_(Role.QA)
-    bare = await a.client.post(
+    unsigned = await a.client.post(
         f"/v1/excursions/{ended}/closure", json={"root_cause": "door_left_open"}, headers=qa
+    )
+    assert unsigned.status_code == 422
+    assert "e-signature" in unsigned.text
+    await give_password(url, "qa-1", full_name="Quinn Quality")
+    signed = signature("qa-1", "reviewed")
+    bare = await a.client.post(
+        f"/v1/excursions/{ended}/closure",
+        json={"root_cause": "door_left_open", "signature": signed},
+        headers=qa,
     )
     assert bare.status_code == 409
     assert "corrective action" in bare.text
     vague = await a.client.post(
         f"/v1/excursions/{ended}/closure",
-        json={"root_cause": "other", "corrective_action": "staff_retrained"},
+        json={"root_cause": "other", "corrective_action": "staff_retrained", "signature": signed},
         headers=qa,
     )
     assert vague.status_code == 409
@@ -252,7 +262,14 @@ async def test_closing_an_action_excursion_needs_cause_and_action(client: tuple[
         "root_cause_detail": "door ajar after delivery",
         "corrective_action": "staff_retrained",
         "comment": "stock assessed: released",
+        "signature": signed,
     }
+    wrong = await a.client.post(
+        f"/v1/excursions/{ended}/closure",
+        json=body | {"signature": signed | {"password": "not my password"}},
+        headers=qa,
+    )
+    assert wrong.status_code == 401
     assert (
         await a.client.post(
             f"/v1/excursions/{ended}/closure", json=body, headers=a.as_(Role.OPERATOR)
@@ -261,6 +278,10 @@ async def test_closing_an_action_excursion_needs_cause_and_action(client: tuple[
     closed = await a.client.post(f"/v1/excursions/{ended}/closure", json=body, headers=qa)
     assert closed.status_code == 201, closed.text
     assert closed.json()["closed_by"] == "qa-1"
+    [sig] = closed.json()["signatures"]
+    assert (sig["printed_name"], sig["meaning"], sig["entry_ids"]) == (
+        "Quinn Quality", "reviewed", []
+    )  # fmt: skip
     assert (
         await a.client.post(f"/v1/excursions/{ended}/closure", json=body, headers=qa)
     ).status_code == 409
@@ -269,6 +290,11 @@ async def test_closing_an_action_excursion_needs_cause_and_action(client: tuple[
     ).status_code == 409
     on_excursion = await a.client.get(f"/v1/excursions/{ended}", headers=a.as_(Role.VIEWER))
     assert on_excursion.json()["closure"]["corrective_action"] == "staff_retrained"
+    assert [s["signature_id"] for s in on_excursion.json()["signatures"]] == [sig["signature_id"]]
+    intact = await a.client.get(
+        f"/v1/signatures/{sig['signature_id']}/verify", headers=a.as_(Role.VIEWER)
+    )
+    assert intact.json()["intact"] is True
     assert (await a.client.get(f"/v1/excursions/{still_open}", headers=a.as_(Role.VIEWER))).json()[
         "closure"
     ] is None

@@ -16,6 +16,7 @@ from cloud.ledger.service import NewUnit, ensure_lot, post, register_units
 from protocols.gs1.epc import encode_sgtin96
 from tests.support.ledger_api import Api, api
 from tests.support.ledger_seed import FRIDGE, FRIDGE_2, GTIN_A, GTIN_B
+from tests.support.people import give_password, signature
 
 pytestmark = pytest.mark.integration
 
@@ -105,11 +106,20 @@ async def test_a_count_finds_the_differences_and_confirmation_books_them(
     assert result["differences"] == 4
 
     url = f"/v1/counts/{result['count_id']}/confirm"
-    confirmed = await client.client.post(
+    unsigned = await client.client.post(
         url, json={"reason": "monthly count"}, headers=client.as_(Role.OPERATOR)
     )
-    assert confirmed.json() == {"count_id": result["count_id"], "entries": 4}
-    again = await client.client.post(url, json={"reason": "x"}, headers=client.as_(Role.OPERATOR))
+    assert unsigned.status_code == 422  # confirming a count decides stock: it is signed
+    await give_password(timescale_url, "operator-1", full_name="Olga Operator")
+    signed = {"reason": "monthly count", "signature": signature("operator-1", "reviewed")}
+    confirmed = await client.client.post(url, json=signed, headers=client.as_(Role.OPERATOR))
+    assert confirmed.status_code == 200, confirmed.text
+    out = confirmed.json()
+    assert (out["count_id"], out["entries"]) == (result["count_id"], 4)
+    assert out["signature"]["subject"] == f"count:{result['count_id']}"
+    assert len(out["signature"]["entry_ids"]) == 4
+    assert out["signature"]["manifestation"].startswith("Olga Operator (operator-1), ")
+    again = await client.client.post(url, json=signed, headers=client.as_(Role.OPERATOR))
     assert again.status_code == 422
     async with await psycopg.AsyncConnection.connect(timescale_url) as conn:
         cur = await conn.execute(

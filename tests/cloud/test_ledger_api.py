@@ -12,6 +12,7 @@ from cloud.auth.model import Role
 from cloud.ledger.service import ensure_lot, quarantine_at_location
 from tests.support.ledger_api import Api, api
 from tests.support.ledger_seed import DOCK, FRIDGE, GTIN_A
+from tests.support.people import give_password, signature
 
 pytestmark = pytest.mark.integration
 
@@ -93,7 +94,9 @@ async def test_only_qa_disposes_and_only_quarantined_stock(
         json=movement(lot, "receive", quantity=5, to_location=FRIDGE, to_status="available"),
         headers=client.as_(Role.OPERATOR),
     )
-    body = {"decision": "reject", "reason": "72 h above 8 °C", "signature_meaning": "rejected"}
+    await give_password(timescale_url, "qa-1")
+    body = {"decision": "reject", "reason": "72 h above 8 °C",
+            "signature": signature("qa-1", "rejected")}  # fmt: skip
     url = f"/v1/lots/{lot}/disposition"
     not_quarantined = await client.client.post(url, json=body, headers=client.as_(Role.QA))
     assert not_quarantined.status_code == 409
@@ -107,11 +110,11 @@ async def test_only_qa_disposes_and_only_quarantined_stock(
     assert operator.status_code == 403
     rejected = await client.client.post(url, json=body, headers=client.as_(Role.QA))
     assert rejected.status_code == 200
-    assert [(b["status"], b["quantity"]) for b in rejected.json()] == [("rejected", 5)]
-    no_signature = await client.client.post(
-        url, json=body | {"signature_meaning": ""}, headers=client.as_(Role.QA)
-    )
-    assert no_signature.status_code == 422
+    assert [(b["status"], b["quantity"]) for b in rejected.json()["balances"]] == [("rejected", 5)]
+    assert rejected.json()["signature"]["meaning"] == "rejected"
+    no_signature = {k: v for k, v in body.items() if k != "signature"}
+    unsigned = await client.client.post(url, json=no_signature, headers=client.as_(Role.QA))
+    assert unsigned.status_code == 422
 
 
 async def test_issuing_an_expired_lot_is_refused(

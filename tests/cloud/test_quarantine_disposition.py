@@ -14,6 +14,7 @@ from cloud.auth.service import add_user
 from cloud.storage.database import make_pool
 from tests.support.cloud_ingest import app_client
 from tests.support.coldchain_seed import FRIDGE_A, SENSOR, T0, Site, make_site, readings
+from tests.support.people import give_password, signature
 
 pytestmark = pytest.mark.integration
 M = timedelta(minutes=1)
@@ -32,6 +33,7 @@ async def tokens(url: str) -> dict[str, dict[str, str]]:
         for name, role in (("quinn", Role.QA), ("otto", Role.OPERATOR), ("vera", Role.VIEWER)):
             out[name] = {"Authorization": f"Bearer {await add_user(conn, name, role)}"}
         await conn.commit()
+    await give_password(url, "quinn", full_name="Quinn Quality")
     return out
 
 
@@ -107,7 +109,7 @@ async def _dispose(client: httpx.AsyncClient, users: dict[str, dict[str, str]], 
     body = {
         "decision": "release",
         "reason": "stability data: 40 min at 9.5 °C is within the product's excursion allowance",
-        "signature_meaning": "approved for use",
+        "signature": signature("quinn", "released"),
     }
     denied = await client.post(f"/v1/lots/{lot}/disposition", json=body, headers=users["otto"])
     assert denied.status_code == 403
@@ -119,4 +121,9 @@ async def _dispose(client: httpx.AsyncClient, users: dict[str, dict[str, str]], 
              for e in entries.json() if e["movement"] in ("quarantine", "release")]  # fmt: skip
     assert moves[0][:2] == ("quarantine", "coldtrace:coldchain")
     assert str(moves[0][2]).startswith("excursion:")
-    assert moves[1:] == [("release", "quinn", None, "approved for use")]
+    assert moves[1:] == [("release", "quinn", None, "released: approved for use")]
+    [signed] = r.json()["signature"]["entry_ids"]
+    assert [e["signature_ids"] for e in entries.json() if e["entry_id"] == signed] == [
+        [r.json()["signature"]["signature_id"]]
+    ]
+    assert r.json()["signature"]["printed_name"] == "Quinn Quality"

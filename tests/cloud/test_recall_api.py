@@ -15,6 +15,7 @@ from cloud.ledger.core import Draft, Movement, Place, Status
 from cloud.ledger.service import NewUnit, ensure_lot, post, register_units
 from tests.support.ledger_api import Api, api
 from tests.support.ledger_seed import DOCK, FRIDGE, GTIN_A, GTIN_B
+from tests.support.people import give_password, signature
 
 pytestmark = pytest.mark.integration
 
@@ -102,13 +103,19 @@ async def test_recall_hold_takes_everything_once_and_only_for_qa(
     client: Api, timescale_url: str
 ) -> None:
     url = f"/v1/recalls/lot/{GTIN_A}/R1"
-    body = {"reason": "supplier recall notice 2026-17", "reference": "RC-17"}
+    await give_password(timescale_url, "qa-1")
+    body = {"reason": "supplier recall notice 2026-17", "reference": "RC-17",
+            "signature": signature("qa-1", "approved")}  # fmt: skip
     refused = await client.client.post(url, json=body, headers=client.as_(Role.OPERATOR))
     assert refused.status_code == 403
     held = await client.client.post(url, json=body, headers=client.as_(Role.QA))
     assert held.status_code == 200
     result = held.json()
     assert result["entries"] == 2
+    assert len(result["signature"]["entry_ids"]) == 2
+    assert [s["signature_id"] for s in result["recall"]["signatures"]] == [
+        result["signature"]["signature_id"]
+    ]
     assert {h["status"] for h in result["recall"]["on_hand"]} == {"recalled"}
     assert result["recall"]["status"] == "recalled"
     assert {u["status"] for u in result["recall"]["units"] if u["location_id"]} == {"recalled"}

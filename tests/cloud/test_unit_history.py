@@ -22,6 +22,7 @@ from cloud.web.config import WebSettings
 from cloud.web.router import build_router
 from tests.support.cloud_ingest import app_client
 from tests.support.coldchain_seed import FRIDGE_A, SENSOR
+from tests.support.people import give_password, signature
 from tests.support.web_dashboard import Seeded, seeded_site
 
 pytestmark = pytest.mark.integration
@@ -200,9 +201,11 @@ async def _annotations(client: httpx.AsyncClient, seeded: Seeded, url: str) -> N
     login = await client.post("/ui/login", data={"token": seeded.tokens["qa"]})
     assert login.status_code == 303
     lot = seeded.site.lots["a1"]
+    await give_password(seeded.site.url, "qa")
     done = await client.post(
         f"/ui/lots/{lot}/disposition",
-        json={"decision": "release", "reason": "data reviewed", "confirm_open_excursion": True},
+        json={"decision": "release", "reason": "data reviewed", "confirm_open_excursion": True,
+              "signature": signature("qa", "released")},
         headers={"X-Coldtrace-Action": "1"},
     )  # fmt: skip
     assert done.status_code == 200, done.text

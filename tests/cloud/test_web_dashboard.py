@@ -16,6 +16,7 @@ from cloud.web.config import WebSettings
 from cloud.web.router import event_stream
 from cloud.web.session import COOKIE
 from tests.support.cloud_ingest import app_client
+from tests.support.people import give_password, signature
 from tests.support.web_dashboard import Seeded, seeded_site
 
 pytestmark = pytest.mark.integration
@@ -122,7 +123,9 @@ async def test_qa_release_and_reject_go_through_the_ledger(
     client: httpx.AsyncClient, seeded: Seeded
 ) -> None:
     a1, a2, b1 = (seeded.site.lots[n] for n in ("a1", "a2", "b1"))
-    body = {"decision": "release", "reason": "stability data covers 12 °C for 40 min"}
+    await give_password(seeded.site.url, "qa", full_name="Quinn Quality")
+    body = {"decision": "release", "reason": "stability data covers 12 °C for 40 min",
+            "signature": signature("qa", "released")}  # fmt: skip
     await signed_in(client, seeded.tokens["operator"])
     assert (await client.post(f"/ui/lots/{a1}/disposition", json=body,
                               headers=ACTION)).status_code == 403  # fmt: skip
@@ -137,10 +140,12 @@ async def test_qa_release_and_reject_go_through_the_ledger(
     confirmed = {**body, "confirm_open_excursion": True}
     released = await client.post(f"/ui/lots/{a1}/disposition", json=confirmed, headers=ACTION)
     assert released.status_code == 200, released.text
-    rejected = await client.post(
-        f"/ui/lots/{a2}/disposition", json={"decision": "reject", "reason": "no data"},
-        headers=ACTION,
-    )  # fmt: skip
+    assert released.json()["signature"].startswith("Quinn Quality (qa), ")
+    reject = {"decision": "reject", "reason": "no data", "signature": signature("qa", "released")}
+    mismatch = await client.post(f"/ui/lots/{a2}/disposition", json=reject, headers=ACTION)
+    assert mismatch.status_code == 422  # a reject is not signed as "released"
+    reject["signature"] = signature("qa", "rejected")
+    rejected = await client.post(f"/ui/lots/{a2}/disposition", json=reject, headers=ACTION)
     assert rejected.status_code == 200
     not_quarantined = await client.post(f"/ui/lots/{b1}/disposition", json=body, headers=ACTION)
     assert not_quarantined.status_code == 409
@@ -151,7 +156,10 @@ async def test_qa_release_and_reject_go_through_the_ledger(
     )
     assert [(e[0], e[1], e[2]) for e in entries] == [(a1, "release", "qa"), (a2, "reject", "qa")]
     assert entries[0][3] == body["reason"]
-    assert entries[0][4] == "approved for use after excursion review"
+    assert entries[0][4] == "released: approved for use"
+    lot_page = (await client.get(f"/ui/lots/{a1}")).text
+    assert "Electronic signatures" in lot_page
+    assert "Quinn Quality (qa), " in lot_page
     [(actor, detail)] = await seeded.site.rows(
         "SELECT actor, detail FROM audit_log WHERE action = 'release_during_open_excursion'"
         " AND subject = %s", f"lot:{a1}"

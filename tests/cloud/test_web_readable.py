@@ -20,6 +20,7 @@ from cloud.coldchain.profiles import Level
 from cloud.web.errors import install_error_pages
 from cloud.web.wording import ALARMS, EXCURSIONS, alarm_words, excursion_words
 from tests.support.cloud_ingest import app_client
+from tests.support.people import give_password, signature
 from tests.support.web_dashboard import Seeded, seeded_site
 
 ACTION = {"X-Coldtrace-Action": "1"}
@@ -219,7 +220,9 @@ async def test_release_past_an_open_excursion_needs_confirmation_and_is_shown(
 ) -> None:
     a1 = seeded.site.lots["a1"]
     await sign_in(client, seeded.tokens["qa"])
-    body = {"decision": "release", "reason": "stability data covers 12 °C for 40 min"}
+    await give_password(seeded.site.url, "qa")
+    body = {"decision": "release", "reason": "stability data covers 12 °C for 40 min",
+            "signature": signature("qa", "released")}  # fmt: skip
     asked = await client.post(f"/ui/lots/{a1}/disposition", json=body, headers=ACTION)
     assert asked.status_code == 409
     detail = asked.json()["detail"]
@@ -250,7 +253,7 @@ async def test_release_past_an_open_excursion_needs_confirmation_and_is_shown(
     assert "Released by qa on" in text
     assert re.search(r"on \d{4}-\d{2}-\d{2} \d{2}:\d{2}", text)
     assert "Why: stability data covers 12 °C for 40 min" in text
-    assert "Signed as: approved for use after excursion review." in text
+    assert "Signed as: released: approved for use." in text
     assert (
         "Released while an excursion was still open at Vaccine fridge A; qa confirmed it." in text
     )
@@ -259,8 +262,8 @@ async def test_release_past_an_open_excursion_needs_confirmation_and_is_shown(
     await sign_in(client, seeded.tokens["qa"])
     a2 = seeded.site.lots["a2"]
     rejected = await client.post(
-        f"/ui/lots/{a2}/disposition", json={"decision": "reject", "reason": "too warm"},
-        headers=ACTION,
+        f"/ui/lots/{a2}/disposition", headers=ACTION,
+        json={"decision": "reject", "reason": "too warm", "signature": signature("qa", "rejected")},
     )  # fmt: skip
     assert rejected.status_code == 200, rejected.text
     shown = visible((await client.get(f"/ui/lots/{a2}")).text)

@@ -28,6 +28,7 @@ import pytest
 from cloud.ledger.service import ensure_lot
 from tests.e2e import processes
 from tests.e2e.rig import TemperatureRig
+from tests.support.people import give_password, signature
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 
@@ -124,6 +125,7 @@ async def test_compressor_failure_quarantines_exactly_that_fridge_and_qa_release
         assert await opcua.wait(30) == 0
         assert await mqtt.wait(30) == 0
         await check_quarantine(api, lots)
+        await give_password(url, "e2e-qa", full_name="E2E Quality")
         await check_release(api, lots, tokens)
     report = await processes.coldtrace("ledger", "verify", "--database-url", url)
     assert "ledger intact" in report
@@ -144,12 +146,13 @@ async def check_release(
 ) -> None:
     """QA (and only QA) releases A1 with a reason; A2 stays quarantined; the chain verifies."""
     release = {"decision": "release", "reason": "stability data covers 2 h at 12 °C",
-               "signature_meaning": "QA release after excursion review"}  # fmt: skip
+               "signature": signature("e2e-qa", "released")}  # fmt: skip
     answer = await api.post(f"/v1/lots/{lots['A1']}/disposition", json=release)
     assert answer.status_code == 403  # an operator may not release
     answer = await api.post(f"/v1/lots/{lots['A1']}/disposition", json=release,
                             headers=bearer(tokens["qa"]))  # fmt: skip
     assert answer.status_code == 200, answer.text
+    assert answer.json()["signature"]["printed_name"] == "E2E Quality"
     expected = expected_statuses(lots, quarantined={"A2"}, released={"A1"})
     assert await statuses(api) == expected
     entries = (await api.get("/v1/ledger/entries", params={"lot_id": lots["A1"]})).json()

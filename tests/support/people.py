@@ -30,3 +30,8 @@ async def give_password(
 def code_at_step(secret: str, offset: int = 0) -> str:
     """The TOTP code ``offset`` steps from now (within the accepted window of one step)."""
     return pyotp.TOTP(secret).at(datetime.now(UTC).timestamp() + 30 * offset)
+
+
+def signature(name: str, meaning: str, *, code: str | None = None) -> dict[str, str | None]:
+    """The ``signature`` block of a signed request by ``name`` (password ``PASSWORD``)."""
+    return {"username": name, "password": PASSWORD, "meaning": meaning, "code": code}

@@ -259,12 +259,29 @@ async function onSubmit(event) {
     return;
   }
   const confirmOpen = decision === "release" && Boolean(confirmBox && confirmBox.checked);
+  // The e-signature: name and password typed again now, and the meaning (21 CFR 11.200).
+  const f = form.elements;
+  const meaning = f.sign_meaning.value;
+  if (!f.sign_username.value.trim() || !f.sign_password.value) {
+    output.textContent = "Sign with your user name and password.";
+    return;
+  }
+  if ((decision === "reject") !== (meaning === "rejected")) {
+    output.textContent = decision === "reject" ? "A reject is signed as 'Rejected'."
+      : "A release is signed as 'Released' or 'Approved'.";
+    f.sign_meaning.focus();
+    return;
+  }
+  const signature = { username: f.sign_username.value.trim(), password: f.sign_password.value,
+    meaning, code: f.sign_code.value.trim() || null };
   for (const b of form.querySelectorAll("button")) b.disabled = true;
   form.classList.add("busy");
   try {
-    await postJson(`/ui/lots/${form.dataset.lot}/disposition`,
-      { decision, reason, confirm_open_excursion: confirmOpen });
-    output.textContent = decision === "release" ? "Released." : "Rejected.";
+    const answer = await postJson(`/ui/lots/${form.dataset.lot}/disposition`,
+      { decision, reason, confirm_open_excursion: confirmOpen, signature });
+    f.sign_password.value = "";  // typed again for every signature
+    output.textContent = (decision === "release" ? "Released" : "Rejected")
+      + ", signed: " + answer.signature;
     form.classList.add("done");
     form.elements.reason.blur();
     // Leave the answer on screen a moment before the live update removes the row.
