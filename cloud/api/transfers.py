@@ -22,6 +22,7 @@ from cloud.transfers import (
     TransferStateError,
 )
 from cloud.transfers.dispatch import dispatch
+from cloud.transfers.figures_store import site_figures
 from cloud.transfers.imports import import_samples
 from cloud.transfers.logger_files import parse_generic, parse_logtag
 from cloud.transfers.loggers import Sample, attach, judge_transfer
@@ -453,4 +454,72 @@ async def post_withdrawal(user: Operator, body: WithdrawalIn, pool: Pool) -> Wit
     return WithdrawalOut(
         issued=[d.epc_uri or f"1 of lot {d.lot_id}" for d in done.issued],
         blocked=[{"scan": s, "reason": r} for s, r in done.blocked],
+    )
+
+
+class ReorderOut(BaseModel):
+    mean_daily: float
+    sd_daily: float
+    lead_time_days: float
+    z: float
+    safety_stock: float
+    reorder_point: float
+
+
+class ProductFiguresOut(BaseModel):
+    gtin: str
+    on_hand: int
+    used: int
+    mean_daily_use: float
+    days_of_supply: float | None
+    turnover_days: float | None
+    stock_out_days: int
+    reorder: ReorderOut | None
+
+
+class FiguresOut(BaseModel):
+    """Inventory figures of a site over a window of UTC days (docs/transfers.md: methods)."""
+
+    site_id: str
+    start: date
+    end: date
+    cycle_count_accuracy: float | None
+    counted_items: int
+    stock_out_rate: float | None
+    on_time_receipts: float | None
+    receipts_due: int
+    in_transit_out: int
+    in_transit_in: int
+    lead_time_days: float
+    lead_time_source: str
+    products: list[ProductFiguresOut]
+
+
+@router.get("/sites/{site_id}/figures")
+async def get_figures(
+    _: Viewer,
+    site_id: Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[!-~]+$")],
+    pool: Pool,
+    days: Annotated[int, Query(ge=2, le=730)] = 30,
+    service_level: Annotated[float, Query(ge=0.5, lt=1)] = 0.95,
+    lead_time_days: Annotated[float | None, Query(gt=0, le=365)] = None,
+) -> FiguresOut:
+    """Cycle-count accuracy, stock-outs, days of supply, turnover, on-time receipts, units in
+    transit, and each product's reorder point and safety stock."""
+    async with pool.connection() as conn:
+        cur = await conn.execute("SELECT 1 FROM sites WHERE site_id = %s", (site_id,))
+        if await cur.fetchone() is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no site {site_id!r}")
+        f = await site_figures(
+            conn, site_id, now=datetime.now(UTC), days=days, service_level=service_level,
+            lead_time_days=lead_time_days,
+        )  # fmt: skip
+    return FiguresOut.model_validate(
+        {
+            **f.__dict__,
+            "products": [
+                {**p.__dict__, "reorder": None if p.reorder is None else p.reorder.__dict__}
+                for p in f.products
+            ],
+        }
     )
