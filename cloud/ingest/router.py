@@ -9,13 +9,18 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
+from uuid import UUID
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from psycopg import AsyncConnection
 from psycopg import Error as PsycopgError
 from psycopg import errors as pg_errors
+from psycopg.rows import TupleRow
 from psycopg_pool import PoolTimeout
 
 from cloud.api.deps import Pool, Settings
@@ -25,9 +30,16 @@ from cloud.ingest import IngestError, InvalidBatchError, StorageUnavailableError
 from cloud.ingest.admission import AdmissionSettings, record_problems
 from cloud.ingest.auth import GatewayIdentity, authenticate, authorize, bearer_token
 from cloud.ingest.body import decode, parse, read_limited
+from cloud.ingest.column_writer import FallBack, store_columns
+from cloud.ingest.columns import (
+    ReadingColumns,
+    decode_readings,
+    outside_horizons,
+    physical_problem,
+)
 from cloud.ingest.gate import StreamBusyError, StreamGate
 from cloud.ingest.refusals import count_refusals
-from cloud.ingest.writer import store_batch
+from cloud.ingest.writer import StoreResult, store_batch
 from cloud.limits.middleware import request_lease
 from protocols.batch import Batch, BatchAck, BatchError
 
@@ -86,21 +98,7 @@ async def post_batch(request: Request, pool: Pool, settings: Settings) -> BatchA
             settings.max_batch_decompressed_bytes,
             None if lease is None else lease.take,
         )
-        batch = parse(raw)
-        authorize(identity, batch.gateway_id)
-        admit(batch, datetime.now(UTC), settings.admission)
-        # Waits for its stream in this process without a connection, then boundedly in the
-        # database (cloud.ingest.gate); a client that went away while waiting is dropped.
-        async with (
-            _gate(request, settings).hold(batch.gateway_id, batch.boot_id, request.is_disconnected),
-            pool.connection() as conn,
-        ):
-            result = await store_batch(
-                conn,
-                batch,
-                max_chunks=settings.admission.max_chunks_per_batch,
-                timeouts=settings.ingest_timeouts,
-            )
+        gateway_id, boot_id, result = await _ingest(request, pool, settings, identity, raw)
     except IngestError as err:
         if isinstance(err, InvalidBatchError) and identity is not None:
             await _count(pool, identity.gateway_id, err)
@@ -119,9 +117,60 @@ async def post_batch(request: Request, pool: Pool, settings: Settings) -> BatchA
         return error_response(
             StorageUnavailableError(f"database unavailable: {type(err).__name__}")
         )
-    return BatchAck(
-        gateway_id=batch.gateway_id, boot_id=batch.boot_id, stored_through=result.stored_through
-    )
+    return BatchAck(gateway_id=gateway_id, boot_id=boot_id, stored_through=result.stored_through)
+
+
+async def _ingest(
+    request: Request, pool: Pool, settings: CloudSettings, identity: GatewayIdentity, raw: bytes
+) -> tuple[str, UUID, StoreResult]:
+    """Validates and stores the batch; the gateway and boot it belongs to, and what was stored.
+
+    A readings-only batch that is surely valid takes the columnar path (``columns``,
+    ``column_writer``); any other batch, or one that path hands back, the contract's models.
+    """
+    cols = decode_readings(raw)
+    if cols is not None:
+        authorize(identity, cols.gateway_id)
+    if cols is not None and admissible(cols, datetime.now(UTC), settings.admission):
+        try:
+            async with _stream(request, settings, pool, cols.gateway_id, cols.boot_id) as conn:
+                stored = await store_columns(
+                    conn,
+                    cols,
+                    max_chunks=settings.admission.max_chunks_per_batch,
+                    timeouts=settings.ingest_timeouts,
+                )
+        except FallBack:
+            pass  # the general path stores it, or refuses it with the contract's message
+        else:
+            return cols.gateway_id, cols.boot_id, stored
+    batch = parse(raw)
+    authorize(identity, batch.gateway_id)
+    admit(batch, datetime.now(UTC), settings.admission)
+    async with _stream(request, settings, pool, batch.gateway_id, batch.boot_id) as conn:
+        stored = await store_batch(
+            conn,
+            batch,
+            max_chunks=settings.admission.max_chunks_per_batch,
+            timeouts=settings.ingest_timeouts,
+        )
+    return batch.gateway_id, batch.boot_id, stored
+
+
+@asynccontextmanager
+async def _stream(
+    request: Request, settings: CloudSettings, pool: Pool, gateway_id: str, boot_id: UUID
+) -> AsyncIterator[AsyncConnection[TupleRow]]:
+    """A connection for writing the stream (gateway, boot), after its turn in the gate.
+
+    Waits for its stream in this process without a connection, then boundedly in the database
+    (cloud.ingest.gate); a client that went away while waiting is dropped.
+    """
+    async with (
+        _gate(request, settings).hold(gateway_id, boot_id, request.is_disconnected),
+        pool.connection() as conn,
+    ):
+        yield conn
 
 
 def _gate(request: Request, settings: CloudSettings) -> StreamGate:
@@ -131,6 +180,14 @@ def _gate(request: Request, settings: CloudSettings) -> StreamGate:
     if gate is None:
         gate = state.stream_gate = StreamGate(settings.stream_wait)
     return gate
+
+
+def admissible(cols: ReadingColumns, now: datetime, settings: AdmissionSettings) -> bool:
+    """True when ``admit`` would refuse none of the readings; otherwise it says which."""
+    return not (
+        physical_problem(cols)
+        or outside_horizons(cols, now, settings.backlog_horizon, settings.future_horizon)
+    )
 
 
 def admit(batch: Batch, now: datetime, settings: AdmissionSettings) -> None:

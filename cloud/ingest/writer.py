@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import chain
+from typing import Protocol
 from uuid import UUID
 
 from psycopg import AsyncConnection, sql
@@ -33,7 +34,7 @@ from cloud.ingest.refusals import (
 from cloud.ingest.scope import Verdict, judge, scope_key, subject_ids
 from cloud.jobs.rollups import queue_touched
 from cloud.storage.database import Timeouts, set_timeouts
-from protocols.batch import Batch, Sequenced
+from protocols.batch import Batch, OutboxReport, Sequenced
 from protocols.records import (
     INT4_MAX,
     INT8_MAX,
@@ -210,7 +211,7 @@ async def store_batch(
     async with conn.transaction():
         if timeouts is not None:
             await set_timeouts(conn, timeouts, local=True)
-        stored_through = await _lock_stream(conn, batch.gateway_id, batch.boot_id)
+        stored_through = await lock_stream(conn, batch.gateway_id, batch.boot_id)
         fresh = [item for item in batch.records if item.seq > stored_through]
         if not fresh:
             return StoreResult(stored_through, 0, None)
@@ -224,26 +225,56 @@ async def store_batch(
         await _copy_records(conn, batch, admitted)
         await queue_touched(conn, admitted)  # the rollup job recomputes these hours
         span = _time_span(admitted)
-        cur = await conn.execute(
-            "INSERT INTO ingest_batches (gateway_id, boot_id, first_seq, last_seq, record_count,"
-            " time_min, time_max) VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING batch_id",
-            (batch.gateway_id, batch.boot_id, fresh[0].seq, fresh[-1].seq, len(fresh), *span),
+        batch_id = await advance_stream(
+            conn, batch, first_seq=fresh[0].seq, last_seq=fresh[-1].seq, count=len(fresh), span=span
         )
-        row = await cur.fetchone()
-        assert row is not None
-        # sent_at against the cloud's receipt: the gateway's clock skew (device API).
-        # The outbox depth it reports (NULL from gateways that do not): the gateway panel's.
-        report = batch.outbox
-        await conn.execute(
-            "UPDATE gateway_streams SET stored_through = %s, updated_at = now(),"
-            " last_sent_at = %s, last_received_at = now(), outbox_pending = %s,"
-            " outbox_oldest_age = %s WHERE gateway_id = %s AND boot_id = %s",
-            (fresh[-1].seq, batch.sent_at, None if report is None else report.pending,
-             None if report is None else report.oldest_age, batch.gateway_id, batch.boot_id),
-        )  # fmt: skip
-        # Delivered to listeners only when the transaction commits.
-        await conn.execute("SELECT pg_notify(%s, %s)", (NOTIFY_CHANNEL, batch.gateway_id))
-    return StoreResult(fresh[-1].seq, len(fresh), int(row[0]), len(refused))
+    return StoreResult(fresh[-1].seq, len(fresh), batch_id, len(refused))
+
+
+class StreamHeader(Protocol):
+    """What ``advance_stream`` needs of a batch (a ``Batch`` or its columns)."""
+
+    @property
+    def gateway_id(self) -> str: ...
+    @property
+    def boot_id(self) -> UUID: ...
+    @property
+    def sent_at(self) -> datetime: ...
+    @property
+    def outbox(self) -> OutboxReport | None: ...
+
+
+async def advance_stream(
+    conn: AsyncConnection[TupleRow],
+    batch: StreamHeader,
+    *,
+    first_seq: int,
+    last_seq: int,
+    count: int,
+    span: tuple[datetime | None, datetime | None],
+) -> int:
+    """Records the stored batch for the processor, moves the high-water mark and notifies;
+    inside the batch's transaction. Returns the new ``ingest_batches`` id."""
+    cur = await conn.execute(
+        "INSERT INTO ingest_batches (gateway_id, boot_id, first_seq, last_seq, record_count,"
+        " time_min, time_max) VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING batch_id",
+        (batch.gateway_id, batch.boot_id, first_seq, last_seq, count, *span),
+    )
+    row = await cur.fetchone()
+    assert row is not None
+    # sent_at against the cloud's receipt: the gateway's clock skew (device API).
+    # The outbox depth it reports (NULL from gateways that do not): the gateway panel's.
+    report = batch.outbox
+    await conn.execute(
+        "UPDATE gateway_streams SET stored_through = %s, updated_at = now(),"
+        " last_sent_at = %s, last_received_at = now(), outbox_pending = %s,"
+        " outbox_oldest_age = %s WHERE gateway_id = %s AND boot_id = %s",
+        (last_seq, batch.sent_at, None if report is None else report.pending,
+         None if report is None else report.oldest_age, batch.gateway_id, batch.boot_id),
+    )  # fmt: skip
+    # Delivered to listeners only when the transaction commits.
+    await conn.execute("SELECT pg_notify(%s, %s)", (NOTIFY_CHANNEL, batch.gateway_id))
+    return int(row[0])
 
 
 async def _scope(
@@ -294,7 +325,7 @@ async def _bound_chunks(
         return  # cannot touch more chunks than it has records
     intervals = await chunk_intervals(conn)
     touched = {
-        table: _touched(times[kind], intervals[table])
+        table: touched_chunks(times[kind], intervals[table])
         for table, kind in _PARTITIONED.items()
         if table in intervals and times[kind]
     }
@@ -307,7 +338,7 @@ async def _bound_chunks(
         raise InvalidBatchError(message, [{"loc": ["records"], "msg": message, "type": "chunks"}])
 
 
-def _touched(times: list[datetime], interval: timedelta) -> int:
+def touched_chunks(times: list[datetime], interval: timedelta) -> int:
     # The usual batch (minutes to hours of readings) spans less than one interval: it lies in
     # one or two chunks and its earliest and latest times are in each, so they alone say how
     # many; only a long backlog is bucketed time by time.
@@ -336,7 +367,7 @@ async def chunk_intervals(conn: AsyncConnection[TupleRow]) -> dict[str, timedelt
     }
 
 
-async def _lock_stream(conn: AsyncConnection[TupleRow], gateway_id: str, boot_id: UUID) -> int:
+async def lock_stream(conn: AsyncConnection[TupleRow], gateway_id: str, boot_id: UUID) -> int:
     key = (gateway_id, boot_id)
     cur = await conn.execute(
         "SELECT stored_through FROM gateway_streams"
