@@ -27,6 +27,8 @@ Public API:
   ``SensorSample``, or ``None`` while the sensor is silent), ``samples(until, every)``,
   ``open_door(duration)``, ``start_fault(kind)`` / ``end_fault(kind)``, ``state`` (the ground
   truth, a ``ThermalState``).
+- ``truck_trip(start=, duration=, stops=, reefer_failure_at=, precooled=)``: a refrigerated
+  truck's logger readings over a trip (``UnitProfile.REEFER_TRUCK``, doors opened at each ``Stop``).
 - ``Fault``: ``COMPRESSOR_FAILURE``, ``DOOR_AJAR``, ``POWER_CUT``, ``THERMOSTAT_STUCK_ON``,
   ``SENSOR_STUCK``, ``SENSOR_DRIFT``, ``SENSOR_SILENT``, ``SENSOR_FAILURE``.
 
@@ -63,6 +65,7 @@ class UnitProfile(StrEnum):
     FREEZER = "frozen"
     ULTRA_COLD = "ultra-cold"
     CONTROLLED_ROOM = "controlled-room"
+    REEFER_TRUCK = "reefer-truck"
 
 
 class Fault(StrEnum):
@@ -204,6 +207,23 @@ _PRESETS: dict[UnitProfile, dict[str, object]] = {
         "door_conductance": 100.0,
         "sensor": SensorParameters(lag=timedelta(seconds=120)),
     },
+    # A refrigerated trailer (~13 m, 2-8 °C) on a summer day: a leaky box (doors, seals,
+    # floor) whose air mass includes its panels and floor (~450 kg), pallets of product with a
+    # large heat capacity, a reefer unit of ~3 kW at set point, and rear doors that let the
+    # cold out fast when opened at a stop.
+    UnitProfile.REEFER_TRUCK: {
+        "set_point": 5.0,
+        "differential": 2.0,
+        "ambient": 30.0,
+        "air_capacity": 400_000.0,
+        "product_capacity": 1_500_000.0,
+        "cabinet_conductance": 45.0,
+        "product_conductance": 250.0,
+        "evaporator_conductance": 250.0,
+        "evaporator_temperature": -8.0,
+        "door_conductance": 900.0,
+        "min_off_time": timedelta(minutes=2),
+    },
 }
 
 
@@ -232,14 +252,18 @@ class ThermalState:
 class StorageUnitModel:
     """One storage unit and its logger probe, stepped in simulated time (see module docstring)."""
 
-    def __init__(self, params: UnitParameters, *, seed: int, start: datetime) -> None:
+    def __init__(
+        self, params: UnitParameters, *, seed: int, start: datetime, precooled: bool = True
+    ) -> None:
         if start.tzinfo is None:
             raise ValueError("start must be an aware datetime")
         self.params = params
         self._time = start.astimezone(UTC)
-        self._air = params.set_point
+        # Not pre-cooled: cold product loaded into a box still at ambient (a truck whose reefer
+        # was started at loading instead of an hour before).
+        self._air = params.set_point if precooled else params.ambient
         self._product = params.set_point
-        self._probe = params.set_point
+        self._probe = self._air
         self._compressor = False
         self._off_since = self._time - params.min_off_time
         self._door_until: datetime | None = None
@@ -396,3 +420,67 @@ class StorageUnitModel:
         # The probe's first-order lag, integrated exactly so any step size is stable.
         alpha = 1.0 - math.exp(-dt / p.sensor.lag.total_seconds())
         self._probe += alpha * (self._air - self._probe)
+
+
+@dataclass(frozen=True, slots=True)
+class Stop:
+    """A delivery stop ``at`` into the trip, rear doors open for ``doors_open``."""
+
+    at: timedelta
+    doors_open: timedelta
+
+
+def truck_trip(
+    *,
+    start: datetime,
+    duration: timedelta,
+    stops: tuple[Stop, ...] = (),
+    reefer_failure_at: timedelta | None = None,
+    precooled: bool = True,
+    every: timedelta = timedelta(minutes=5),
+    seed: int = 0,
+    params: UnitParameters | None = None,
+) -> list[SensorSample]:
+    """A refrigerated truck's logger readings over a trip: doors opened at each stop, the
+    reefer unit failing ``reefer_failure_at`` into the trip (it does not come back), and the
+    trailer loaded without pre-cooling when ``precooled`` is False.
+
+    Readings above 8 °C (every 5 minutes over 4 hours): a 5-minute stop warms the air for
+    about ten minutes; a warm trailer loaded without pre-cooling for a quarter of an hour; a
+    reefer failing after an hour for the rest of the trip.
+
+    >>> from datetime import UTC, datetime, timedelta
+    >>> t0, h = datetime(2026, 7, 1, 6, tzinfo=UTC), timedelta(hours=1)
+    >>> def warm(samples): return sum(1 for s in samples if s.value is not None and s.value > 8)
+    >>> warm(truck_trip(start=t0, duration=4 * h, stops=(Stop(2 * h, timedelta(minutes=5)),)))
+    2
+    >>> warm(truck_trip(start=t0, duration=4 * h, precooled=False))
+    3
+    >>> warm(truck_trip(start=t0, duration=4 * h, reefer_failure_at=h))
+    31
+    """
+    model = StorageUnitModel(
+        params or preset(UnitProfile.REEFER_TRUCK), seed=seed, start=start, precooled=precooled
+    )
+    events: list[tuple[timedelta, str, timedelta]] = [
+        (stop.at, "stop", stop.doors_open) for stop in stops
+    ]
+    if reefer_failure_at is not None:
+        events.append((reefer_failure_at, "failure", timedelta(0)))
+    out: list[SensorSample] = []
+    pending = sorted(events)
+    t = timedelta(0)
+    while t + every <= duration:
+        t += every
+        while pending and pending[0][0] <= t:
+            at, kind, length = pending.pop(0)
+            model.advance_to(start + at)
+            if kind == "stop":
+                model.open_door(length)
+            else:
+                model.start_fault(Fault.COMPRESSOR_FAILURE)
+        model.advance_to(start + t)
+        sample = model.read_sensor()
+        if sample is not None:
+            out.append(sample)
+    return out
