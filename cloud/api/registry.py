@@ -13,7 +13,7 @@ def routers() -> list[APIRouter]:
     return [health.router, ingest_router, *gateway_config_routers(), readings.router,
             devices.router, gateways.router,
             streams.router, *ledger_routers(), *coldchain_routers(), *web_routers(),
-            *masterdata_routers(), *alarm_routers()]  # fmt: skip
+            *masterdata_routers(), *alarm_routers(), *report_routers()]  # fmt: skip
 
 
 def ledger_routers() -> list[APIRouter]:
@@ -32,6 +32,13 @@ def ledger_routers() -> list[APIRouter]:
 
     return [asns.router, ledger.router, counts.router, recalls.router, epcis.router, users.router,
             accounts.router, transfers.router, signatures.router]  # fmt: skip
+
+
+def report_routers() -> list[APIRouter]:
+    """Reports (archived PDF/CSV) and sensor calibration (issue 17, items 4 and 5)."""
+    from cloud.api import reports
+
+    return [reports.router]
 
 
 def coldchain_routers() -> list[APIRouter]:

@@ -107,6 +107,10 @@ POST   /v1/me/totp                                     401 401 401 401 ok  ok  o
 POST   /v1/me/totp/confirm                             401 401 401 401 ok  ok  ok  ok  401 401
 GET    /v1/signatures                                  401 401 401 401 ok  ok  ok  ok  401 401
 GET    /v1/signatures/{signature_id}/verify            401 401 401 401 ok  ok  ok  ok  401 401
+POST   /v1/reports/unit                                401 401 401 401 ok  ok  ok  ok  401 401
+GET    /v1/reports                                     401 401 401 401 ok  ok  ok  ok  401 401
+GET    /v1/reports/{report_id}                         401 401 401 401 ok  ok  ok  ok  401 401
+GET    /v1/reports/{report_id}/content                 401 401 401 401 ok  ok  ok  ok  401 401
 GET    /v1/profiles                                    401 401 401 401 ok  ok  ok  ok  401 401
 PUT    /v1/profiles/{profile_id}                       401 401 401 401 403 403 403 ok  401 401
 GET    /v1/excursions                                  401 401 401 401 ok  ok  ok  ok  401 401
@@ -178,6 +182,7 @@ PLACEHOLDERS = {
     "gtin": "00614141123452", "lot_number": "L-none", "name": "nobody", "profile_id": "p-none",
     "excursion_id": "999", "alert_id": "999", "site_id": "site-1", "window_id": "999",
     "signature_id": "999",
+    "report_id": "999",
     "token": "not-a-link-token", "transfer_id": "999", "party_kind": "site",
     "party_id": "site-1", "logger_id": "TT-none",
 }  # fmt: skip

@@ -1,0 +1,121 @@
+"""``/v1/reports``: make a report (archived), list the archive, fetch a report unchanged.
+
+``POST /v1/reports/{kind}`` makes the report from the parameters in the body and answers its
+archive record (201); ``GET /v1/reports/{id}/content`` returns the archived bytes exactly as
+first made, with their SHA-256 in ``ETag`` and ``Repr-Digest`` (RFC 9530).
+"""
+
+from __future__ import annotations
+
+import base64
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Path, Query, Response, status
+from pydantic import BaseModel, ConfigDict, Field
+
+from cloud.api.deps import Pool, Settings
+from cloud.auth.deps import Viewer
+from cloud.reports import ReportInputError, ReportNotFoundError
+from cloud.reports.archive import Archived, Format, Kind, fetch, listing, record
+from cloud.reports.service import unit_report
+from protocols.records import ID_PATTERN, UtcDatetime
+
+router = APIRouter(prefix="/v1", tags=["reports"])
+ReportId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+
+
+class ReportOut(BaseModel):
+    report_id: int
+    kind: Kind
+    format: Format
+    title: str
+    parameters: dict[str, Any]
+    created_by: str
+    created_at: datetime
+    media_type: str
+    filename: str
+    size: int
+    sha256: str
+    content_url: str
+
+
+def report_out(a: Archived) -> ReportOut:
+    return ReportOut(**vars(a), content_url=f"/v1/reports/{a.report_id}/content")
+
+
+class UnitReportIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    location_id: Annotated[str, Field(pattern=ID_PATTERN, max_length=200)]
+    start: UtcDatetime
+    end: UtcDatetime
+    """exclusive"""
+    format: Format = "pdf"
+
+
+def refused(err: ReportInputError) -> HTTPException:
+    return HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(err))
+
+
+@router.post("/reports/unit", status_code=status.HTTP_201_CREATED)
+async def make_unit_report(
+    body: UnitReportIn, pool: Pool, settings: Settings, user: Viewer
+) -> ReportOut:
+    """A storage unit's temperature record over [start, end): daily min/max/mean, the chart,
+    excursions, gaps, acknowledgements, maintenance windows, overdue calibration."""
+    try:
+        made, _ = await unit_report(
+            pool, body.location_id, start=body.start, end=body.end, fmt=body.format,
+            created_by=user.name, default_silence=settings.jobs.default_silence,
+        )  # fmt: skip
+    except ReportInputError as err:
+        raise refused(err) from err
+    return report_out(made)
+
+
+@router.get("/reports")
+async def list_reports(
+    pool: Pool,
+    _: Viewer,
+    kind: Kind | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> list[ReportOut]:
+    """The archive, newest first."""
+    async with pool.connection() as conn:
+        return [report_out(a) for a in await listing(conn, kind=kind, limit=limit)]
+
+
+@router.get("/reports/{report_id}")
+async def get_report(report_id: ReportId, pool: Pool, _: Viewer) -> ReportOut:
+    async with pool.connection() as conn:
+        try:
+            return report_out(await record(conn, report_id))
+        except ReportNotFoundError as err:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, str(err)) from err
+
+
+def content_response(made: Archived, content: bytes) -> Response:
+    digest = base64.b64encode(bytes.fromhex(made.sha256)).decode()
+    return Response(
+        content,
+        media_type=made.media_type,
+        headers={
+            "Content-Disposition": f'attachment; filename="{made.filename}"',
+            "ETag": f'"{made.sha256}"',
+            "Repr-Digest": f"sha-256=:{digest}:",
+            "X-Report-Id": str(made.report_id),
+            "Cache-Control": "private, max-age=0",
+        },
+    )
+
+
+@router.get("/reports/{report_id}/content", response_class=Response)
+async def get_report_content(report_id: ReportId, pool: Pool, _: Viewer) -> Response:
+    """The report's bytes as archived (same bytes, same SHA-256, every time)."""
+    async with pool.connection() as conn:
+        try:
+            made, content = await fetch(conn, report_id)
+        except ReportNotFoundError as err:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, str(err)) from err
+    return content_response(made, content)
