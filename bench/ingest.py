@@ -7,6 +7,11 @@ the processor's rate over the stored batches: with no steps (the framework alone
 ``default_steps()`` (whatever the cold-chain, anomaly and receiving parts registered).
 
     .venv/bin/python bench/ingest.py [--readings 200000] [--batch 5000] [--gateways 4]
+                                     [--processes 1 2]
+
+``--processes`` runs the ingest once per count given, each time with that many ``cloud serve``
+processes (the gateways shared round-robin between them, ``--gateways`` per process) and fresh
+gateways; the ratio to the ceiling is printed for each.
 
 Timing never fails the run; figures are printed only.
 """
@@ -16,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gzip
+import os
 import subprocess
 import sys
 import time
@@ -124,40 +130,57 @@ async def _reset_processing(url: str) -> None:
         await conn.execute("UPDATE processor_streams SET processed_through = 0")
 
 
-async def main(args: argparse.Namespace, url: str) -> None:
-    per_gateway = args.readings // args.gateways
+async def _ingest(url: str, args: argparse.Namespace, processes: int) -> tuple[int, float, int]:
+    """Readings sent, seconds taken and gzip bytes, through ``processes`` ingest processes."""
+    gateways = args.gateways * processes
+    per_gateway = args.readings // gateways
     tokens, bodies = [], []
     async with await psycopg.AsyncConnection.connect(url) as conn:
-        for g in range(args.gateways):
-            tokens.append(await add_gateway(conn, f"bench-{g}", None))
-            bodies.append(_bodies(f"bench-{g}", uuid.uuid4(), per_gateway, args.batch))
+        for g in range(gateways):
+            name = f"bench-p{processes}-{g}"
+            tokens.append(await add_gateway(conn, name, None))
+            bodies.append(_bodies(name, uuid.uuid4(), per_gateway, args.batch))
         await conn.commit()
-    total = per_gateway * args.gateways
-    size = sum(len(b) for bs in bodies for b in bs)
-    proc, base = _serve(url)
+    servers = [_serve(url) for _ in range(processes)]
     try:
         start = time.perf_counter()
-        await asyncio.gather(*(_send(base, t, b) for t, b in zip(tokens, bodies, strict=True)))
-        http_s = time.perf_counter() - start
+        await asyncio.gather(
+            *(
+                _send(servers[g % processes][1], t, b)
+                for g, (t, b) in enumerate(zip(tokens, bodies, strict=True))
+            )
+        )
+        seconds = time.perf_counter() - start
     finally:
-        proc.terminate()
-        proc.wait(timeout=20)
+        for proc, _ in servers:
+            proc.terminate()
+            proc.wait(timeout=20)
+    size = sum(len(b) for bs in bodies for b in bs)
+    return per_gateway * gateways, seconds, size
+
+
+async def main(args: argparse.Namespace, url: str) -> None:
+    runs = [(p, *await _ingest(url, args, p)) for p in args.processes]
+    total = runs[0][1]
     copy_s = await _copy_ceiling(url, total)
     bare_s, batches = await _process(url, [])
     await _reset_processing(url)
     steps = default_steps()
     full_s, _ = await _process(url, steps)
-    print(f"readings: {total} in {batches} batches of {args.batch} from {args.gateways} "
-          f"gateways, {size / total:.1f} gzip bytes per reading")  # fmt: skip
-    print(f"{'path':<44}{'seconds':>10}{'readings/s':>14}")
-    for name, secs in [
-        ("HTTP → validation → COPY → insert (ingest)", http_s),
-        ("raw binary COPY into readings (ceiling)", copy_s),
-        ("processor, no steps", bare_s),
-        (f"processor, default_steps() ({len(steps)} steps)", full_s),
-    ]:
-        print(f"{name:<44}{secs:>10.2f}{total / secs:>14,.0f}")
-    print(f"ingest / ceiling ratio: {copy_s / http_s:.2f}")
+    print(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())} "
+          f"on {os.cpu_count()} CPUs")  # fmt: skip
+    print(f"readings: {total} per run in batches of {args.batch}, {args.gateways} gateways per "
+          f"process, {runs[0][3] / total:.1f} gzip bytes per reading")  # fmt: skip
+    print(f"{'path':<44}{'seconds':>10}{'readings/s':>14}{'/ ceiling':>11}")
+    rows = [(f"HTTP ingest, {p} process{'es' if p > 1 else ''}", n, secs) for p, n, secs, _ in runs]
+    rows += [
+        ("raw binary COPY into readings (ceiling)", total, copy_s),
+        (f"processor, no steps ({batches} batches)", total * len(runs), bare_s),
+        (f"processor, default_steps() ({len(steps)} steps)", total * len(runs), full_s),
+    ]
+    ceiling = total / copy_s
+    for name, n, secs in rows:
+        print(f"{name:<44}{secs:>10.2f}{n / secs:>14,.0f}{n / secs / ceiling:>11.2f}")
 
 
 if __name__ == "__main__":
@@ -165,6 +188,7 @@ if __name__ == "__main__":
     parser.add_argument("--readings", type=int, default=200_000)
     parser.add_argument("--batch", type=int, default=5_000)
     parser.add_argument("--gateways", type=int, default=4)
+    parser.add_argument("--processes", type=int, nargs="+", default=[1, 2])
     factory = DatabaseFactory(PostgresService.default().start())
     try:
         asyncio.run(main(parser.parse_args(), factory.create("timescaledb")))
