@@ -14,6 +14,10 @@ recall_hold   ObjectEvent     holding              recalled
 issue         ObjectEvent     shipping             in_transit
 put_away      ObjectEvent     storing              —
 move          ObjectEvent     storing              —
+move to       ObjectEvent     shipping             in_transit   (a transfer loaded into its
+transit                                                         transit location)
+move out of   ObjectEvent     receiving            in_progress  (received at the other site,
+transit                                                         with the transit's loggers)
 scrap         ObjectEvent     destroying           destroyed
 (readings)    ObjectEvent     sensor_reporting     — (sensorElementList)
 ============  ==============  ===================  ======================================
@@ -84,6 +88,9 @@ class Move:
     parent_uri: str | None
     reference: str | None
     actor: str
+    from_location: str | None = None
+    # a transfer's move into its transit location (shipping) or out of it (receiving)
+    transit: str | None = None  # "out" | "in"
 
 
 def identifier(uri_or_key: str) -> str:
@@ -148,18 +155,28 @@ def _event_id(kind: str, first_entry: int) -> str:
     return f"urn:uuid:{uuid.uuid5(_NAMESPACE, f'{kind}:{first_entry}')}"
 
 
-def events_from_moves(moves: Iterable[Move]) -> list[dict[str, Any]]:
-    """ObjectEvents (and AggregationEvents for received containers), in order of time."""
+def events_from_moves(
+    moves: Iterable[Move], transit_sensors: dict[str, list[SensorSummary]] | None = None
+) -> list[dict[str, Any]]:
+    """ObjectEvents (and AggregationEvents for received containers), in order of time.
+
+    A transfer's receipt out of transit carries ``transit_sensors`` of its transit location
+    (one sensor element per logger over the trip) in its ``sensorElementList``.
+    """
     groups: dict[tuple[Any, ...], list[Move]] = {}
     for m in moves:
         if m.movement not in VOCABULARY:
             continue
-        key = (m.movement, m.at, m.location_id, m.reference, m.actor)
+        key = (m.movement, m.at, m.location_id, m.reference, m.actor, m.transit)
         groups.setdefault(key, []).append(m)
     events: list[dict[str, Any]] = []
     for group in groups.values():
-        events.append(_object_event(group))
-        if group[0].movement == "receive":
+        event = _object_event(group)
+        first = group[0]
+        if first.transit is not None:
+            _transit_event(event, first, (transit_sensors or {}).get(first.from_location or ""))
+        events.append(event)
+        if first.movement == "receive":
             events.extend(_aggregations(group))
     return sorted(events, key=lambda e: (e["eventTime"], e["eventID"]))
 
@@ -196,6 +213,40 @@ def _object_event(group: Sequence[Move]) -> dict[str, Any]:
         # the ASN a receipt answers to is the supplier's despatch advice (CBV type desadv)
         event["bizTransactionList"] = [{"type": "desadv", "bizTransaction": _ref(first.reference)}]
     return event
+
+
+def _transit_event(event: dict[str, Any], m: Move, sensors: list[SensorSummary] | None) -> None:
+    """A transfer's shipping (into transit) or receiving (out of it) event, in place."""
+    transfer = private_urn("desadv", (m.reference or "").removeprefix("transfer:"))
+    event["bizTransactionList"] = [{"type": "desadv", "bizTransaction": transfer}]
+    if m.transit == "out":
+        event |= {"bizStep": "shipping", "disposition": "in_transit"}
+        event["readPoint"] = {"id": location_uri(m.from_location or m.location_id)}
+        event.pop("bizLocation", None)
+        event["sourceList"] = [
+            {"type": "location", "source": location_uri(m.from_location or m.location_id)}
+        ]
+        return
+    event |= {"bizStep": "receiving", "disposition": "in_progress"}
+    event["destinationList"] = [{"type": "location", "destination": location_uri(m.location_id)}]
+    if sensors:
+        event["sensorElementList"] = [_sensor_element(s) for s in sensors]
+
+
+def _sensor_element(s: SensorSummary) -> dict[str, Any]:
+    return {
+        "sensorMetadata": {
+            "time": _time(s.end), "startTime": _time(s.start), "endTime": _time(s.end),
+            "deviceID": private_urn("sensor", s.sensor_id),
+        },
+        "sensorReport": [
+            {
+                "type": "Temperature", "deviceID": private_urn("sensor", s.sensor_id),
+                "minValue": s.minimum, "maxValue": s.maximum, "meanValue": round(s.mean, 3),
+                "uom": "CEL",
+            }
+        ],
+    }  # fmt: skip
 
 
 def _ref(reference: str) -> str:
@@ -243,14 +294,6 @@ class SensorSummary:
 
 def sensor_event(s: SensorSummary) -> dict[str, Any]:
     """An ObjectEvent carrying a sensorElementList (EPCIS 2.0 §7.3.6) for one interval."""
-    report = {
-        "type": "Temperature",
-        "deviceID": private_urn("sensor", s.sensor_id),
-        "minValue": s.minimum,
-        "maxValue": s.maximum,
-        "meanValue": round(s.mean, 3),
-        "uom": "CEL",
-    }
     return {
         "type": "ObjectEvent",
         "eventID": _event_id(f"sensor:{s.sensor_id}", int(s.start.timestamp())),
@@ -261,17 +304,7 @@ def sensor_event(s: SensorSummary) -> dict[str, Any]:
         "quantityList": [{"epcClass": lot_class(g, lot)} for g, lot in s.lots],
         "bizStep": "sensor_reporting",
         "readPoint": {"id": location_uri(s.location_id)},
-        "sensorElementList": [
-            {
-                "sensorMetadata": {
-                    "time": _time(s.end),
-                    "startTime": _time(s.start),
-                    "endTime": _time(s.end),
-                    "deviceID": private_urn("sensor", s.sensor_id),
-                },
-                "sensorReport": [report],
-            }
-        ],
+        "sensorElementList": [_sensor_element(s)],
     }
 
 

@@ -36,8 +36,12 @@ async def _moves(conn: AsyncConnection[TupleRow], q: Query) -> list[Move]:
     cur = await conn.execute(
         "SELECT e.entry_id, e.movement, e.effective_at, coalesce(e.to_location, e.from_location),"
         " e.epc_uri, e.to_status, e.quantity, l.gtin, l.lot_number, u.parent_uri, e.reference,"
-        " e.actor FROM ledger_entries e JOIN lots l USING (lot_id)"
+        " e.actor, e.from_location, CASE WHEN e.movement = 'move' AND tl.kind = 'transit'"
+        " THEN 'out' WHEN e.movement = 'move' AND fl.kind = 'transit' THEN 'in' END"
+        " FROM ledger_entries e JOIN lots l USING (lot_id)"
         " LEFT JOIN units u ON u.epc_uri = e.epc_uri"
+        " LEFT JOIN locations fl ON fl.location_id = e.from_location"
+        " LEFT JOIN locations tl ON tl.location_id = e.to_location"
         " WHERE e.effective_at >= %(since)s AND e.effective_at < %(until)s"
         " AND e.movement = ANY(%(movements)s)"
         " AND (%(gtin)s::text IS NULL OR l.gtin = %(gtin)s)"
@@ -68,6 +72,8 @@ async def _moves(conn: AsyncConnection[TupleRow], q: Query) -> list[Move]:
             r[9],
             r[10],
             str(r[11]),
+            r[12],
+            r[13],
         )
         for r in await cur.fetchall()
     ]
@@ -126,9 +132,33 @@ async def _lot_identities(
     return tuple((str(g), str(n)) for g, n in await cur.fetchall())
 
 
+async def _transit_sensors(
+    conn: AsyncConnection[TupleRow], transits: list[str]
+) -> dict[str, list[SensorSummary]]:
+    """Per transit location, each logger's readings over the whole trip, summarised."""
+    cur = await conn.execute(
+        "SELECT s.location_id, r.sensor_id, min(r.time), max(r.time), count(*), min(r.value),"
+        " max(r.value), avg(r.value) FROM readings r JOIN sensors s USING (sensor_id)"
+        " WHERE s.location_id = ANY(%s) AND r.value IS NOT NULL AND r.quality <> 'bad'"
+        " AND r.unit = 'degC' GROUP BY 1, 2 ORDER BY 1, 2",
+        (transits,),
+    )
+    out: dict[str, list[SensorSummary]] = {}
+    for loc, sensor, first, last, count, lo, hi, mean in await cur.fetchall():
+        out.setdefault(str(loc), []).append(
+            SensorSummary(
+                str(sensor), str(loc), first, last, int(count), float(lo), float(hi),
+                float(mean), (),
+            )
+        )  # fmt: skip
+    return out
+
+
 async def export(conn: AsyncConnection[TupleRow], q: Query) -> dict[str, Any]:
     """An EPCISDocument with the movements (and, if asked, sensor reports) of the window."""
-    events = events_from_moves(await _moves(conn, q))
+    moves = await _moves(conn, q)
+    transits = sorted({m.from_location for m in moves if m.transit == "in" and m.from_location})
+    events = events_from_moves(moves, await _transit_sensors(conn, transits))
     if q.sensors:
         events += [sensor_event(s) for s in await _sensor_summaries(conn, q)]
         events.sort(key=lambda e: (e["eventTime"], e["eventID"]))

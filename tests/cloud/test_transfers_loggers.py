@@ -13,6 +13,7 @@ from psycopg import AsyncConnection
 from psycopg.rows import TupleRow
 
 from cloud.coldchain.exposure import lot_exposure
+from cloud.epcis.export import Query, export
 from cloud.receiving.asn import AsnIn
 from cloud.receiving.store import create_asn
 from cloud.transfers import LoggerFileError, TransferRejectedError
@@ -23,6 +24,7 @@ from cloud.transfers.loggers import Sample, attach
 from cloud.transfers.store import create_transfer, get_transfer
 from protocols.gs1.epc import encode_sscc96
 from protocols.records import Direction
+from tests.cloud.test_epcis_export import VALIDATOR
 from tests.cloud.test_transfers_flow import (
     DOCK_2,
     PALLET,
@@ -160,3 +162,29 @@ async def test_file_read_after_receipt_still_quarantines_and_gaps_are_unknown(
     # the time without logger data in transit is unknown in the lot's exposure too
     assert exp.exposure.budget.unknown >= timedelta(minutes=65)
     assert exp.exposure.budget.out_of_range >= timedelta(minutes=45)
+
+
+async def test_epcis_shipping_and_receiving_carry_the_transit_loggers(
+    shipped: tuple[AsyncConnection[TupleRow], Doors],
+) -> None:
+    conn, doors = shipped
+    await import_samples(conn, "TT-1", trip(60), SHIPPED + timedelta(hours=1))
+    await conn.commit()
+    await doors.passage(
+        DOCK_2, Direction.INBOUND, [encode_sscc96(PALLET, 7)], SHIPPED + timedelta(hours=2)
+    )
+    doc = await export(conn, Query(since=T0 - timedelta(days=1), until=T0 + timedelta(days=1)))
+    VALIDATOR.validate(doc)
+    events = doc["epcisBody"]["eventList"]
+    shipping = [e for e in events if e.get("bizStep") == "shipping"]
+    receiving = [e for e in events if e.get("sensorElementList")]
+    assert len(shipping) == 1
+    assert shipping[0]["disposition"] == "in_transit"
+    assert shipping[0]["sourceList"] == [
+        {"type": "location", "source": "urn:coldtrace:location:dock-1"}
+    ]
+    assert shipping[0]["bizTransactionList"][0]["bizTransaction"] == "urn:coldtrace:desadv:TR-1"
+    assert len(receiving) == 1
+    report = receiving[0]["sensorElementList"][0]["sensorReport"][0]
+    assert (report["minValue"], report["maxValue"], report["uom"]) == (5.0, 5.0, "CEL")
+    assert receiving[0]["destinationList"][0]["destination"] == "urn:coldtrace:location:dock-2"

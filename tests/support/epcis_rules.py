@@ -85,6 +85,29 @@ COMMON = {
         },
     },
     "sensorElementList": {"type": "array", "items": SENSOR_ELEMENT},
+    # EPCIS 2.0 §7.3.5.4: source and destination, CBV 2.0 types
+    "sourceList": {
+        "type": "array",
+        "items": {
+            "type": "object",
+            "required": ["type", "source"],
+            "properties": {
+                "type": {"enum": ["owning_party", "possessing_party", "location"]},
+                "source": URI,
+            },
+        },
+    },
+    "destinationList": {
+        "type": "array",
+        "items": {
+            "type": "object",
+            "required": ["type", "destination"],
+            "properties": {
+                "type": {"enum": ["owning_party", "possessing_party", "location"]},
+                "destination": URI,
+            },
+        },
+    },
 }
 OBJECT_EVENT = {
     "type": "object",
