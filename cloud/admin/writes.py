@@ -21,6 +21,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
+import psycopg
 from psycopg import AsyncConnection
 from psycopg.rows import TupleRow
 from pydantic import BaseModel, ValidationError
@@ -162,6 +163,9 @@ async def _store(write: Awaitable[object]) -> None:
         await write
     except MasterDataError as err:
         raise RowError(str(err)) from err
+    except psycopg.DataError as err:
+        # a value PostgreSQL cannot hold (a NUL in a text, an interval out of range)
+        raise RowError(str(err).splitlines()[0]) from err
 
 
 # locations -----------------------------------------------------------------------------------
@@ -230,7 +234,7 @@ async def _write_profile(
     if before != after:
         if found is not None and found[1]:
             raise RowError(f"{profile_id!r} is a standard profile and cannot be changed")
-        await upsert_custom_profile(conn, after)
+        await _store(upsert_custom_profile(conn, after))
     return await _record(
         conn,
         "profile.put",

@@ -50,9 +50,10 @@ def coldchain_routers() -> list[APIRouter]:
 
 def masterdata_routers() -> list[APIRouter]:
     """Sites, locations, products, lots, sensor mounts and gateway administration (issue 15)."""
+    from cloud.admin.router import build_admin_router
     from cloud.api import gateway_admin, masterdata, masterdata_csv
 
-    return [masterdata.router, gateway_admin.router, masterdata_csv.router]
+    return [masterdata.router, gateway_admin.router, masterdata_csv.router, build_admin_router()]
 
 
 def alarm_routers() -> list[APIRouter]:

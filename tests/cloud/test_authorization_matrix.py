@@ -166,6 +166,18 @@ GET    /ui/history.csv                                 401 401 401 401 ok  ok  o
 GET    /ui/events                                      401 401 401 401 ok  ok  ok  ok  401 401
 POST   /ui/alerts/acknowledge                          401 401 401 401 403 ok  ok  ok  401 401
 POST   /ui/lots/{lot_id}/disposition                   401 401 401 401 403 403 ok  ok  401 401
+GET    /ui/admin                                       303 303 303 303 ok  ok  ok  ok  303 303
+GET    /ui/admin/{section}                             303 303 303 303 ok  ok  ok  ok  303 303
+GET    /ui/admin/export/{kind}                         401 401 401 401 ok  ok  ok  ok  401 401
+GET    /ui/admin/static/{name}                         ok  ok  ok  ok  ok  ok  ok  ok  ok  ok
+POST   /ui/admin/api/save/{kind}                       401 401 401 401 403 403 403 ok  401 401
+POST   /ui/admin/api/import/{kind}                     401 401 401 401 403 403 403 ok  401 401
+POST   /ui/admin/api/gateways                          401 401 401 401 403 403 403 ok  401 401
+POST   /ui/admin/api/gateways/{gateway_id}/rotate      401 401 401 401 403 403 403 ok  401 401
+POST   /ui/admin/api/gateways/{gateway_id}/disable     401 401 401 401 403 403 403 ok  401 401
+POST   /ui/admin/api/users                             401 401 401 401 403 403 403 ok  401 401
+POST   /ui/admin/api/users/{name}/role                 401 401 401 401 403 403 403 ok  401 401
+POST   /ui/admin/api/users/{name}/disable              401 401 401 401 403 403 403 ok  401 401
 GET    /ui/login                                       ok  ok  ok  ok  ok  ok  ok  ok  ok  ok
 POST   /ui/login                                       ok  401 401 401 303 303 303 303 401 401
 GET    /ui/static/{name}                               ok  ok  ok  ok  ok  ok  ok  ok  ok  ok
@@ -176,7 +188,7 @@ POST   /ui/logout                                      ok  ok  ok  ok  ok  ok  o
 CALLERS = ["non", "jnk", "dis", "exp", "vwr", "opr", "qa", "adm", "gw", "fgw"]
 ROLES = {"vwr": Role.VIEWER, "opr": Role.OPERATOR, "qa": Role.QA, "adm": Role.ADMIN}
 PLACEHOLDERS = {
-    "kind": "site",
+    "kind": "site", "section": "sites",
     "sensor_id": "s-none", "location_id": "fridge-1", "device_id": "d-none",
     "gateway_id": "gw-none", "asn_id": "999", "lot_id": "999", "count_id": "999",
     "gtin": "00614141123452", "lot_number": "L-none", "name": "nobody", "profile_id": "p-none",
