@@ -9,17 +9,20 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, HTTPException, Path, Query, status
+from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, Response, status
 from pydantic import BaseModel, Field
 
 from cloud.admin.users import set_role
 from cloud.api.deps import Pool
 from cloud.api.ledger import LABEL, IdQuery, LabelQuery
+from cloud.audit import trail
+from cloud.audit.trail import AuditFilter
 from cloud.auth import UnauthenticatedError, UserExistsError
-from cloud.auth.deps import Admin, CurrentUser
-from cloud.auth.model import Role
+from cloud.auth.deps import Admin, CurrentUser, require_role
+from cloud.auth.model import Role, User
 from cloud.auth.service import add_user, audit, disable_user, issue_token, list_users
 from cloud.ledger.instant import Instant
+from protocols.records import UtcDatetime
 
 router = APIRouter(prefix="/v1", tags=["users"])
 
@@ -172,24 +175,48 @@ async def put_role(
     return UserOut(name=name, role=role, enabled=enabled)
 
 
+Auditor = Annotated[User, require_role(Role.QA)]
+"""Who reads the audit trail: QA (review, Annex 11 §9) and admins."""
+
+
+def _filter(
+    *,
+    actor: LabelQuery = None,
+    action: LabelQuery = None,
+    subject: LabelQuery = None,
+    since: UtcDatetime | None = None,
+    until: UtcDatetime | None = None,
+    before: IdQuery = None,
+) -> AuditFilter:
+    """Who (actor), what (action), which object (subject), when (since inclusive, until
+    exclusive); a value ending in ``*`` matches by prefix (``account.*``, ``lot:*``)."""
+    if since is not None and until is not None and until <= since:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "until must be after since")
+    return AuditFilter(actor, action, subject, since, until, before)
+
+
+Filter = Annotated[AuditFilter, Depends(_filter)]
+
+
 @router.get("/audit")
 async def audit_trail(
     pool: Pool,
-    _: Admin,
-    subject: LabelQuery = None,
-    actor: LabelQuery = None,
-    before: IdQuery = None,
+    _: Auditor,
+    f: Filter,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[AuditOut]:
-    """Who wrote what and why, newest first."""
+    """Who wrote what and why, newest first (page with ``before`` = the last ``audit_id``)."""
     async with pool.connection() as conn:
-        cur = await conn.execute(
-            "SELECT audit_id, at, actor, action, subject, reason, detail FROM audit_log"
-            " WHERE (%(subject)s::text IS NULL OR subject = %(subject)s)"
-            " AND (%(actor)s::text IS NULL OR actor = %(actor)s)"
-            " AND (%(before)s::bigint IS NULL OR audit_id < %(before)s)"
-            " ORDER BY audit_id DESC LIMIT %(limit)s",
-            {"subject": subject, "actor": actor, "before": before, "limit": limit},
-        )
-        names = list(AuditOut.model_fields)
-        return [AuditOut(**dict(zip(names, r, strict=True))) for r in await cur.fetchall()]
+        return [AuditOut(**vars(r)) for r in await trail.entries(conn, f, limit=limit)]
+
+
+@router.get("/audit.csv")
+async def audit_csv(pool: Pool, _: Auditor, f: Filter) -> Response:
+    """The matching entries as CSV (at most ``MAX_EXPORT`` rows, newest first)."""
+    async with pool.connection() as conn:
+        rows = await trail.entries(conn, f, limit=trail.MAX_EXPORT)
+    return Response(
+        trail.as_csv(rows),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="audit-trail.csv"'},
+    )

@@ -86,5 +86,7 @@ async def test_disabled_users_lose_access_and_writes_are_audited(
     assert [(a["actor"], a["action"], a["reason"]) for a in trail.json()] == [
         ("admin-1", "user.disable", "left the company")
     ]
-    hidden = await client.client.get("/v1/audit", headers=client.as_(Role.QA))
+    # QA reviews the trail (Annex 11 §9); operators and viewers do not read it
+    assert (await client.client.get("/v1/audit", headers=client.as_(Role.QA))).status_code == 200
+    hidden = await client.client.get("/v1/audit", headers=client.as_(Role.OPERATOR))
     assert hidden.status_code == 403

@@ -95,7 +95,8 @@ GET    /v1/users                                       401 401 401 401 403 403 4
 POST   /v1/users/{name}/tokens                         401 401 401 401 403 403 403 ok  401 401
 POST   /v1/users/{name}/disable                        401 401 401 401 403 403 403 ok  401 401
 PUT    /v1/users/{name}/role                           401 401 401 401 403 403 403 ok  401 401
-GET    /v1/audit                                       401 401 401 401 403 403 403 ok  401 401
+GET    /v1/audit                                       401 401 401 401 403 403 ok  ok  401 401
+GET    /v1/audit.csv                                   401 401 401 401 403 403 ok  ok  401 401
 GET    /v1/users/{name}/account                        401 401 401 401 403 403 403 ok  401 401
 PUT    /v1/users/{name}/password                       401 401 401 401 403 403 403 ok  401 401
 PUT    /v1/users/{name}/full-name                      401 401 401 401 403 403 403 ok  401 401
@@ -166,6 +167,8 @@ GET    /ui/history.csv                                 401 401 401 401 ok  ok  o
 GET    /ui/events                                      401 401 401 401 ok  ok  ok  ok  401 401
 POST   /ui/alerts/acknowledge                          401 401 401 401 403 ok  ok  ok  401 401
 POST   /ui/lots/{lot_id}/disposition                   401 401 401 401 403 403 ok  ok  401 401
+GET    /ui/audit                                       303 303 303 303 403 403 ok  ok  303 303
+GET    /ui/audit.csv                                   401 401 401 401 403 403 ok  ok  401 401
 GET    /ui/admin                                       303 303 303 303 ok  ok  ok  ok  303 303
 GET    /ui/admin/{section}                             303 303 303 303 ok  ok  ok  ok  303 303
 GET    /ui/admin/export/{kind}                         401 401 401 401 ok  ok  ok  ok  401 401
