@@ -22,6 +22,7 @@ from cloud.transfers import (
     TransferStateError,
 )
 from cloud.transfers.dispatch import dispatch
+from cloud.transfers.door_list import door_list
 from cloud.transfers.figures_store import site_figures
 from cloud.transfers.imports import import_samples
 from cloud.transfers.logger_files import parse_generic, parse_logtag
@@ -40,6 +41,7 @@ from cloud.transfers.store import (
 )
 from cloud.transfers.transit import TransitJudgement
 from cloud.transfers.withdrawal import withdraw
+from protocols.door_list import DoorList
 
 router = APIRouter(prefix="/v1", tags=["transfers"])
 
@@ -523,3 +525,15 @@ async def get_figures(
             ],
         }
     )
+
+
+@router.get("/sites/{site_id}/door-list")
+async def get_door_list(
+    _: Viewer,
+    site_id: Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[!-~]+$")],
+    pool: Pool,
+) -> DoorList:
+    """What the site's outbound doors may let through while it loads transfers (for the
+    gateway's local door alarm, ``edge.door_guard``)."""
+    async with pool.connection() as conn:
+        return await door_list(conn, site_id, datetime.now(UTC))

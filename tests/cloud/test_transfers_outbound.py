@@ -15,10 +15,13 @@ from cloud.receiving.asn import AsnIn
 from cloud.receiving.store import create_asn
 from cloud.transfers import TransferStateError
 from cloud.transfers.dispatch import dispatch
+from cloud.transfers.door_list import door_list
 from cloud.transfers.store import TransferIn, create_transfer, get_transfer
 from cloud.transfers.withdrawal import withdraw
+from edge.door_guard import DoorGuard
+from protocols.door_list import DoorList
 from protocols.gs1.epc import encode_sgtin96
-from protocols.records import Direction
+from protocols.records import Direction, PortalPassage
 from tests.cloud.test_transfers_flow import T0, Doors, balances, stock_in, supplier_asn
 from tests.support.ledger_seed import DOCK, GTIN_A, GTIN_B, seed
 
@@ -115,3 +118,50 @@ async def test_customer_shipment_is_delivered_off_the_books(
     assert await cur.fetchall() == [("move", None), ("issue", "Hospital A")]
     with pytest.raises(TransferStateError, match="is delivered, not open"):
         await dispatch(conn, t, T0 + timedelta(hours=3))
+
+
+async def test_the_gateway_door_guard_alarms_on_what_the_cloud_blocks(
+    stocked: tuple[AsyncConnection[TupleRow], Doors],
+) -> None:
+    conn, _ = stocked
+    at = T0 + timedelta(hours=1)
+    assert (await door_list(conn, "site-1", at)).ordered_gtins == []  # nothing loading
+    order = TransferIn.model_validate(
+        {
+            "reference": "TR-G", "from_site": "site-1", "to_site": None, "customer": "H",
+            "lines": [{"gtin": GTIN_A, "quantity": 2}], "min_remaining_days": 0,
+        }
+    )  # fmt: skip
+    await create_transfer(conn, order)
+    await conn.execute("UPDATE lots SET status = 'recalled' WHERE lot_number = 'L1'")
+    listed = await door_list(conn, "site-1", at)
+    assert listed.ordered_gtins == [GTIN_A]
+    assert listed.blocked[f"(01){GTIN_A}(21)1"] == "lot recalled"
+    assert f"(01){GTIN_A}(21)90" not in listed.blocked  # lot L0, usable
+
+    class Beacon:
+        def __init__(self) -> None:
+            self.events: list[tuple[str, str]] = []
+
+        async def raise_alarm(self, key: str, message: str) -> None:
+            self.events.append(("raise", key))
+
+        async def clear_alarm(self, key: str, message: str) -> None:
+            self.events.append(("clear", key))
+
+    beacon = Beacon()
+    guard = DoorGuard(beacon)
+    guard.update(DoorList.model_validate_json(listed.model_dump_json()))  # as sent on the wire
+
+    def passage(epcs: list[str]) -> PortalPassage:
+        return PortalPassage(
+            passage_id="p", door_id=DOCK, reader_id="r", direction=Direction.OUTBOUND,
+            started_at=at, ended_at=at, epcs=tuple(epcs),
+        )  # fmt: skip
+
+    bad = await guard.judge(passage([encode_sgtin96(GTIN_A, 1, 7), encode_sgtin96(GTIN_B, 5, 7)]))
+    assert bad == [
+        (f"(01){GTIN_A}(21)1", "lot recalled"), (f"(01){GTIN_B}(21)5", "not ordered")
+    ]  # fmt: skip
+    assert await guard.judge(passage([encode_sgtin96(GTIN_A, 90, 7)])) == []
+    assert beacon.events == [("raise", f"door:{DOCK}"), ("clear", f"door:{DOCK}")]
