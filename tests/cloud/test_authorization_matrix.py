@@ -78,6 +78,7 @@ POST   /v1/shipment-loggers/import                     401 401 401 401 403 ok  4
 POST   /v1/trackers/{logger_id}/readings               401 401 401 401 403 ok  403 ok  401 401
 POST   /v1/withdrawals                                 401 401 401 401 403 ok  403 ok  401 401
 GET    /v1/sites/{site_id}/figures                     401 401 401 401 ok  ok  ok  ok  401 401
+GET    /v1/sites/{site_id}/door-list                   401 401 401 401 ok  ok  ok  ok  401 401
 GET    /v1/receipts                                    401 401 401 401 ok  ok  ok  ok  401 401
 GET    /v1/ledger/entries                              401 401 401 401 ok  ok  ok  ok  401 401
 GET    /v1/ledger/balances                             401 401 401 401 ok  ok  ok  ok  401 401
