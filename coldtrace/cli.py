@@ -27,6 +27,19 @@ def _database_url(args: argparse.Namespace) -> str:
 
 
 def _cmd_services(args: argparse.Namespace) -> int:
+    if args.ha:
+        from coldtrace import ha
+
+        cluster = ha.HaCluster.default()
+        if args.action == "start":
+            print(json.dumps({"database_url": cluster.start()}, indent=2))
+        elif args.action == "stop":
+            cluster.stop()
+        else:
+            up = cluster.running()
+            print(json.dumps({"database_url": cluster.url() if up else None,
+                              "cluster": cluster.cluster() if up else None}, indent=2))  # fmt: skip
+        return 0
     if args.action == "start":
         print(json.dumps(devservices.start_all(), indent=2))
     elif args.action == "stop":
@@ -90,6 +103,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     services = sub.add_parser("services", help="private PostgreSQL + Mosquitto for tests and demo")
     services.add_argument("action", choices=["start", "stop", "status"])
+    services.add_argument(
+        "--ha",
+        action="store_true",
+        help="the replicated cluster instead: etcd and two Patroni members (synchronous)",
+    )
     services.set_defaults(handler=_cmd_services)
 
     db = sub.add_parser("db", help="database schema, backups and restores")
