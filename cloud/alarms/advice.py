@@ -94,6 +94,13 @@ ALARMS: dict[str, Advice] = {
     "channel_failing": Advice(
         "Alarm messages not sent", "Alarm messages (e-mail, text, …) cannot be sent.",
         "Keep this dashboard in view for alarms and tell your administrator."),
+    "calibration_due": Advice(
+        "Calibration due soon", "A temperature sensor's calibration falls due soon.",
+        "Book the calibration (or a calibrated replacement sensor) before the due date."),
+    "calibration_overdue": Advice(
+        "Calibration overdue",
+        "A temperature sensor's calibration is overdue: its readings are flagged in reports.",
+        "Have the sensor calibrated or replaced now, and record the certificate."),
 }  # fmt: skip
 """Every alert kind the cloud raises."""
 

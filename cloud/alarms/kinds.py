@@ -53,6 +53,8 @@ KINDS: dict[str, KindDefault] = {
     "stream_resumed": KindDefault("info", "none", "Processing resumed"),
     "batch_set_aside": KindDefault("critical", "page", "Batch set aside"),
     "channel_failing": KindDefault("critical", "page", "Notification channel failing"),
+    "calibration_due": KindDefault("warning", "notify", "Sensor calibration due soon"),
+    "calibration_overdue": KindDefault("warning", "notify", "Sensor calibration overdue"),
 }
 """Known kinds. Kinds raised by other rooms that are not listed get a route from severity."""
 

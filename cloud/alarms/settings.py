@@ -39,6 +39,10 @@ class AlarmSettings(BaseModel):
     signal_low_dbm: Annotated[float, Field(ge=-200, le=0)] = -90.0
     clock_skew_limit: Positive = timedelta(minutes=2)
     clock_skew_window: Positive = timedelta(minutes=15)
+    calibration_lead: Positive = timedelta(days=14)
+    """How long before a sensor's calibration falls due ``calibration_due`` is raised."""
+    calibration_interval: Positive = timedelta(hours=1)
+    """How often the calibration job looks for calibrations due soon or overdue."""
 
     @model_validator(mode="after")
     def _lease_covers_send(self) -> AlarmSettings:

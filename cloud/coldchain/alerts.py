@@ -45,6 +45,9 @@ AlertKind = Literal[
     "stream_resumed",
     "batch_set_aside",
     "channel_failing",
+    # Sensor calibration (cloud/calibration/due.py)
+    "calibration_due",
+    "calibration_overdue",
 ]
 Severity = Literal["info", "warning", "critical"]
 

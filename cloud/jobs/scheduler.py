@@ -27,6 +27,7 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from cloud.alarms.conditions import detect_conditions
 from cloud.alarms.settings import AlarmSettings
+from cloud.calibration.due import check_calibrations
 from cloud.coldchain.step import check_silences
 from cloud.config import JobSettings
 from cloud.jobs.locks import run_exclusive
@@ -68,12 +69,16 @@ def jobs(settings: JobSettings, alarms: AlarmSettings | None = None) -> list[Job
     async def conditions(conn: AsyncConnection[TupleRow], now: datetime) -> object:
         return await detect_conditions(conn, now, alarm_settings)
 
+    async def calibrations(conn: AsyncConnection[TupleRow], now: datetime) -> object:
+        return await check_calibrations(conn, now, lead=alarm_settings.calibration_lead)
+
     return [
         Job("retention", settings.retention_interval, retention),
         Job("rollups", settings.rollup_interval, rollups),
         Job("stale_sensors", settings.stale_interval, stale),
         Job("coldchain_silences", settings.silence_check_interval, check_silences),
         Job("alarm_conditions", alarm_settings.conditions_interval, conditions),
+        Job("calibration_alarms", alarm_settings.calibration_interval, calibrations),
     ]
 
 

@@ -113,6 +113,9 @@ POST   /v1/reports/unit                                401 401 401 401 ok  ok  o
 GET    /v1/reports                                     401 401 401 401 ok  ok  ok  ok  401 401
 GET    /v1/reports/{report_id}                         401 401 401 401 ok  ok  ok  ok  401 401
 GET    /v1/reports/{report_id}/content                 401 401 401 401 ok  ok  ok  ok  401 401
+POST   /v1/sensors/{sensor_id}/calibrations            401 401 401 401 403 403 ok  ok  401 401
+GET    /v1/sensors/{sensor_id}/calibrations            401 401 401 401 ok  ok  ok  ok  401 401
+GET    /v1/calibrations                                401 401 401 401 ok  ok  ok  ok  401 401
 GET    /v1/profiles                                    401 401 401 401 ok  ok  ok  ok  401 401
 PUT    /v1/profiles/{profile_id}                       401 401 401 401 403 403 403 ok  401 401
 GET    /v1/excursions                                  401 401 401 401 ok  ok  ok  ok  401 401
