@@ -64,6 +64,17 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     _add_llrp(sim_sub)
     _add_opcua(sim_sub)
     _add_mqtt(sim_sub)
+    _add_fleet(sim_sub)
+
+
+def _add_fleet(sim_sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from simulators.fleet_cli import add_arguments, run_from_args
+
+    p = sim_sub.add_parser(
+        "fleet", help="N gateways with M sensors each, through the cloud's HTTP ingest"
+    )
+    add_arguments(p)
+    p.set_defaults(handler=run_from_args)
 
 
 def _add_opcua(sim_sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
