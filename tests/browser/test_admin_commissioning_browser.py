@@ -1,35 +1,40 @@
 """Commissioning a fridge in the browser (issue 15.6), in headless Chromium.
 
-The only things done outside the browser are the ones a person does outside it too: the first
-admin comes from ``coldtrace users add`` and the gateway posts readings. In the browser, an
-admin creates a site, a custom storage profile, a fridge location, registers a gateway (whose
-token the page shows once) and mounts a sensor. Readings then go through the real ingest API
-(``POST /v1/batches`` with that token, as the edge uplink sends them), the service's processor
-judges them against the profile chosen on the page, and the excursion shows on the dashboard.
-No SQL and no hand-written YAML. (The gateway is a client of the ingest API, not an edge agent
-configured from the cloud: that configuration, issue 15.3, is another part of the work.)
+The first admin comes from ``coldtrace users add``. In the browser, that admin creates a site,
+a custom storage profile, a fridge location, registers a gateway (whose token the page shows
+once) and mounts a sensor. The gateway's source and the sensor's NodeId are set through the
+gateway-configuration API (``PUT /v1/gateways/{id}/sources/...``, docs/commissioning.md). A
+real edge agent (``run_agent``), given only its gateway id, the cloud's URL and that token,
+takes its configuration from the cloud, reads an in-process OPC-UA server (the fridge's PLC)
+and uploads through the real ingest API; the cloud service's processor judges the readings
+against the profile chosen on the page, and the excursion shows on the dashboard. No SQL and no
+hand-written YAML.
 """
 
 from __future__ import annotations
 
 import asyncio
-import gzip
 import sys
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from uuid import uuid4
+from pathlib import Path
 
 import httpx
 import pytest
 from playwright.async_api import Browser, Page, expect
 
-from protocols.batch import Batch, Sequenced
-from protocols.records import Reading
+from coldtrace.devservices import free_port
+from edge.agent import run_agent
+from edge.cli import source_specs
+from edge.config import EdgeConfig
 from tests.browser.conftest import BROWSER_MARKS, SCREENSHOTS, console_problems
 from tests.support.cloud_processes import serve
+from tests.support.opcua_servers import FAST, UaTestServer, make_server
+from tests.support.temperature_sources import TEST_NAMESPACE
 
 pytestmark = BROWSER_MARKS
 
-SENSOR = "north-fridge-1/t"
+SENSOR = "north-fridge-1.t"
 
 
 async def _cli(*args: str) -> str:
@@ -67,26 +72,69 @@ async def _sign_in(page: Page, base: str, token: str) -> None:
     await expect(page).to_have_url(f"{base}/ui")
 
 
-async def _send_readings(base: str, token: str, gateway_id: str) -> None:
-    """Fridge 1 at 12 °C for the last 30 minutes, POSTed as the edge uplink does."""
+def _agent_config(tmp_path: Path, base: str, token: str) -> EdgeConfig:
+    """What a gateway needs to know before the cloud tells it the rest."""
+    return EdgeConfig.model_validate({
+        "gateway_id": "north-gw-1",
+        "cloud": {"cloud_url": base, "allow_insecure_http": True, "token": token,
+                  "linger": 0.05, "backoff_initial": 0.05, "backoff_max": 0.5},
+        "outbox": {"path": str(tmp_path / "outbox.db")},
+        "health": {"enabled": False},
+        "remote_config": {"poll_interval": 0.2, "cache_path": str(tmp_path / "config.json"),
+                          "start_timeout": 10},
+    })  # fmt: skip
+
+
+async def _configure_gateway(base: str, admin_token: str, endpoint: str, ns_uri: str) -> None:
+    """The PLC as the gateway's source and the sensor's NodeId on it (admin, audited)."""
+    headers = {"Authorization": f"Bearer {admin_token}",
+               "X-Coldtrace-Reason": "commissioning of the north wing"}  # fmt: skip
+    timing = {k: v.total_seconds() if isinstance(v, timedelta) else v for k, v in FAST.items()}
+    async with httpx.AsyncClient(base_url=base, headers=headers) as client:
+        settings = {"endpoint": endpoint, "history_read": False, **timing}
+        source = await client.put(
+            "/v1/gateways/north-gw-1/sources/fridge-plc",
+            json={"kind": "opcua", "settings": settings},
+        )
+        assert source.status_code in {200, 201}, source.text
+        point = await client.put(
+            f"/v1/gateways/north-gw-1/sources/fridge-plc/points/{SENSOR}",
+            json={"address": f"nsu={ns_uri};s=fridge-b.Temperature", "payload": {}},
+        )
+        assert point.status_code in {200, 201}, point.text
+
+
+async def _warm_fridge(plc: UaTestServer) -> None:
+    """The fridge's PLC reports 12 °C for the last 10 minutes (one value a minute)."""
     now = datetime.now(UTC).replace(microsecond=0)
-    records = [
-        Reading(sensor_id=SENSOR, time=t, value=12.0, received_at=t)
-        for t in (now - timedelta(minutes=29 - i) for i in range(30))
-    ]
-    sequenced = [Sequenced(seq=i + 1, record=r) for i, r in enumerate(records)]
-    batch = Batch(gateway_id=gateway_id, boot_id=uuid4(), sent_at=now, records=sequenced)
-    async with httpx.AsyncClient(base_url=base) as client:
-        answer = await client.post(
-            "/v1/batches", content=gzip.compress(batch.model_dump_json().encode()),
-            headers={"Authorization": f"Bearer {token}", "Content-Encoding": "gzip",
-                     "Content-Type": "application/json"},
-        )  # fmt: skip
-    assert answer.status_code == 200, answer.text
+    for i in range(10, -1, -1):
+        await plc.write("fridge-b", 12.0 + i / 100, now - timedelta(minutes=i))
+        await asyncio.sleep(0.3)  # several publishing intervals: each value is its own change
+
+
+async def _see_excursion(page: Page, base: str) -> None:
+    await page.goto(f"{base}/ui")
+    excursions = page.locator("#excursions")
+    await expect(excursions).to_contain_text("Vaccine fridge 1", timeout=60_000)
+    await expect(excursions).to_contain_text("Too warm", timeout=30_000)
+    await page.screenshot(path=str(SCREENSHOTS / "admin-commissioned-excursion.png"))
+
+
+@pytest.fixture
+async def plc() -> AsyncIterator[UaTestServer]:
+    server = await make_server(free_port())
+    try:
+        yield server
+    finally:
+        await server.server.stop()
 
 
 async def test_admin_commissions_a_fridge_and_its_excursion_is_raised(
-    browser: Browser, timescale_url: str, monkeypatch: pytest.MonkeyPatch
+    browser: Browser,
+    timescale_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    plc: UaTestServer,
+    tmp_path: Path,
 ) -> None:
     out = await _cli("users", "add", "facility-admin", "--role", "admin",
                      "--database-url", timescale_url)  # fmt: skip
@@ -139,13 +187,16 @@ async def test_admin_commissions_a_fridge_and_its_excursion_is_raised(
             "description": "fridge 1 probe"}, select=("location_id",))  # fmt: skip
         await expect(page.locator("table.admin-table")).to_contain_text("Vaccine fridge 1")
 
-        await _send_readings(base, gateway_token, "north-gw-1")
-
-        await page.goto(f"{base}/ui")
-        excursions = page.locator("#excursions")
-        await expect(excursions).to_contain_text("Vaccine fridge 1", timeout=30_000)
-        await expect(excursions).to_contain_text("12.0", timeout=30_000)
-        await page.screenshot(path=str(SCREENSHOTS / "admin-commissioned-excursion.png"))
+        await _configure_gateway(base, admin_token, plc.endpoint, TEST_NAMESPACE)
+        stop = asyncio.Event()
+        config = _agent_config(tmp_path, base, gateway_token)
+        agent = asyncio.create_task(run_agent(config, stop, [], build_sources=source_specs))
+        try:
+            await _warm_fridge(plc)
+            await _see_excursion(page, base)
+        finally:
+            stop.set()
+            await asyncio.wait_for(agent, 30)
 
         await page.goto(f"{base}/ui/admin/gateways")
         row = page.locator("tr:has-text('north-gw-1')")
