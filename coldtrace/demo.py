@@ -3,16 +3,19 @@
 What runs (``make demo``):
 
 1. the private PostgreSQL/TimescaleDB and Mosquitto (``coldtrace.devservices``), a fresh
-   database (``coldtrace_demo`` by default) migrated and loaded with the demo site
-   (``coldtrace.demo_site``: fridges, freezers, a room, two dock doors, products, lots on hand,
-   ASNs, a gateway token and two users);
+   database (``coldtrace_demo`` by default), migrated, with the demo's administrator;
 2. the cloud service as a child process (``coldtrace cloud serve``: API, processor, jobs,
    dashboard);
 3. in this process, the simulators: an OPC-UA server (fridge-1, freezer-1), MQTT loggers
    (fridge-2 and room-1 in our JSON, freezer-2 as a LoRaWAN sensor through ChirpStack), and
    one LLRP reader per dock door;
-4. in this process, the edge agent (``edge.agent.run_agent``) configured for them: OPC-UA, MQTT
-   and LLRP sources, dock-door portals, its SQLite outbox and its uplink to the cloud.
+4. the site commissioned through the cloud's HTTP API as an administrator would
+   (``coldtrace.demo_commission``: fridges, freezers, a room, two dock doors, products, sensor
+   mounts, the gateway and its sources, nodes, topics and doors), then the lots on hand, ASNs
+   and two users (``coldtrace.demo_site``);
+5. in this process, the edge agent (``edge.agent.run_agent``), which takes its configuration
+   from the cloud (``remote_config``): OPC-UA, MQTT and LLRP sources, dock-door portals, its
+   SQLite outbox and its uplink to the cloud.
 
 The scenario: the last ``history`` hours (6 by default) are simulated at full speed by the same
 thermal models — fridge-1's compressor fails ``failure_before_now`` (2 h 30 min) before the demo
@@ -52,7 +55,7 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 from uuid import uuid4
 
 import httpx
@@ -67,6 +70,10 @@ from protocols.records import Quality, Reading, Record
 from simulators.scenarios import Scenario, StartFault
 from simulators.site import MqttLogger, SimulatedClock, SiteRuntime
 from simulators.thermal import Fault
+
+if TYPE_CHECKING:  # imported when the demo runs: it loads the simulators and the agent
+    from coldtrace.demo_wiring import Simulators
+    from edge.config import EdgeConfig
 
 log = logging.getLogger("coldtrace.demo")
 
@@ -293,19 +300,51 @@ def service_urls(host: str, port: int) -> tuple[str, str]:
     return f"http://{_url_host(local)}:{port}", f"http://{_url_host(shown)}:{port}"
 
 
-async def prepare_database(
-    url: str, now: datetime, history: timedelta, signer: LedgerSigner | None = None
-) -> demo_site.Credentials:
+async def prepare_database(url: str) -> str:
+    """Migrates the database and adds the demo's administrator; returns the admin's token (the
+    one step a real site does out of band too: ``coldtrace cloud user add``)."""
+    from cloud.auth.model import Role
+    from cloud.auth.service import add_user
     from cloud.storage.migrations import migrate
 
     async with await psycopg.AsyncConnection.connect(url) as conn:
         await migrate(conn, timescaledb=None)
+        token = await add_user(conn, "demo-admin", Role.ADMIN)
+        await conn.commit()
+    return token
+
+
+async def commission_site(
+    base: str, admin_token: str, sims: Simulators, mqtt_url: str, *, database_url: str,
+    now: datetime, history: timedelta, signer: LedgerSigner | None,
+) -> tuple[str, demo_site.Credentials]:  # fmt: skip
+    """The site through the HTTP API, then the stock; returns the gateway's token and users."""
+    from coldtrace.demo_commission import commission
+
+    progress("commissioning the site through the HTTP API (units, sensors, gateway, sources)")
+    async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+        gateway_token = await commission(
+            client, admin_token, sims=sims, mqtt_url=mqtt_url, tag=uuid4().hex[:8],
+            mounted_at=now - history - timedelta(hours=1),
+        )  # fmt: skip
+    progress("loading the lots on hand, the ASNs and the users")
+    creds = await load_stock(database_url, now, history, gateway_token, signer)
+    return gateway_token, creds
+
+
+async def load_stock(
+    url: str, now: datetime, history: timedelta, gateway_token: str,
+    signer: LedgerSigner | None = None,
+) -> demo_site.Credentials:  # fmt: skip
+    async with await psycopg.AsyncConnection.connect(url) as conn:
         # the stock's ledger entries are signed with the key the demo's service uses
         with signing.bound(signer):
             async with conn.transaction():
                 # stock arrives just after the simulated history starts, so it is covered by it
                 stocked = now - history + timedelta(minutes=5)
-                return await demo_site.load(conn, now=now, stocked_at=stocked)
+                return await demo_site.load(
+                    conn, now=now, stocked_at=stocked, gateway_token=gateway_token
+                )
 
 
 @contextlib.asynccontextmanager
@@ -377,6 +416,8 @@ def print_banner(
     database_url: str,
     public_key: Path | None = None,
     shown: str | None = None,
+    *,
+    admin_token: str | None = None,
 ) -> None:
     verify = (
         f"  Ledger key: {public_key}   (check: coldtrace ledger verify --database-url"
@@ -395,6 +436,8 @@ def print_banner(
         f"{lan}"
         f"  QA user 'demo-qa' token:             {creds.qa_token}\n"
         f"  Operator 'demo-operator' token:      {creds.operator_token}\n"
+        + (f"  Admin 'demo-admin' token:            {admin_token}\n" if admin_token else "")
+        + f"  Unassigned devices, OPC-UA browse: {base}/ui/discovery\n"
         f"  API:        {base}/docs\n"
         f"  Database:   {database_url}\n"
         f"  Grafana:    see docs/dashboards.md (dashboards/grafana/)\n"
@@ -406,8 +449,7 @@ def print_banner(
 
 async def run(settings: DemoSettings, stop: asyncio.Event) -> int:
     """Runs the demo until ``stop`` is set (or ``settings.duration`` has passed)."""
-    from coldtrace.demo_wiring import edge_config, feed_pallets, simulators, source_specs
-    from edge.agent import run_agent
+    from coldtrace.demo_wiring import edge_config, feed_pallets, simulators
 
     # the port first: a second demo on the same port stops here, having touched nothing
     listener = listen_socket(settings.host, settings.port)
@@ -425,8 +467,8 @@ async def run(settings: DemoSettings, stop: asyncio.Event) -> int:
         stack.callback(lock.close)  # releases the demo's lock on the database
         now = datetime.now(UTC)
         signer, private_key, public_key = await asyncio.to_thread(ledger_key)
-        progress("migrating and loading the demo site (units, products, lots, ASNs, users)")
-        creds = await prepare_database(database_url, now, settings.history, signer)
+        progress("migrating the database and adding the demo's administrator")
+        admin_token = await prepare_database(database_url)
         scenario = Scenario(
             name="compressor-failure",
             description=f"{demo_site.FAILING_UNIT}'s compressor dies",
@@ -448,21 +490,24 @@ async def run(settings: DemoSettings, stop: asyncio.Event) -> int:
         progress("starting the simulators (OPC-UA, MQTT, LoRaWAN, LLRP) and the edge agent")
         live = SimulatedClock(datetime.now(UTC), scale=1.0)
         sims = await simulators(stack, opcua, mqtt, live, mqtt_url)
+        gateway_token, creds = await commission_site(
+            base, admin_token, sims, mqtt_url, database_url=database_url, now=now,
+            history=settings.history, signer=signer,
+        )  # fmt: skip
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="coldtrace-demo-")))
-        config = edge_config(
-            base, creds.gateway_token, mqtt_url, sims, workdir=workdir, tag=uuid4().hex[:8]
-        )
-        specs = [*source_specs(config), _backlog_spec(backlog)]
+        config = edge_config(base, gateway_token, workdir=workdir)
         agent_stop = asyncio.Event()
         async with asyncio.TaskGroup() as group:
-            agent = group.create_task(run_agent(config, agent_stop, specs), name="edge-agent")
+            running = run_demo_agent(config, agent_stop, backlog)
+            agent = group.create_task(running, name="edge-agent")
             pallets = group.create_task(
                 feed_pallets(sims, settings.pallet_every, report=progress), name="pallets"
             )
             watch = group.create_task(watch_scenario(database_url, backlog), name="progress")
             print_banner(
-                base, creds, database_url, public_key, service_urls(settings.host, port)[1]
-            )
+                base, creds, database_url, public_key, service_urls(settings.host, port)[1],
+                admin_token=admin_token,
+            )  # fmt: skip
             with contextlib.suppress(TimeoutError):
                 seconds = settings.duration.total_seconds() if settings.duration else None
                 await asyncio.wait_for(stop.wait(), seconds)
@@ -502,6 +547,20 @@ async def watch_scenario(database_url: str, backlog: Backlog, every: float = 3.0
                     seen.add(key)
                     progress(str(text))
             await asyncio.sleep(every)
+
+
+async def run_demo_agent(config: EdgeConfig, stop: asyncio.Event, backlog: Backlog) -> None:
+    """The agent with the configuration from the cloud, plus the backlog of simulated history
+    (a source of the demo's own, kept across every new configuration)."""
+    from coldtrace.demo_wiring import source_specs
+    from edge.agent import run_agent
+
+    backlog_spec = _backlog_spec(backlog)
+
+    def specs(configured: EdgeConfig) -> list[SourceSpec]:
+        return [*source_specs(configured), backlog_spec]
+
+    await run_agent(config, stop, [backlog_spec], build_sources=specs)
 
 
 def _backlog_spec(backlog: Backlog) -> SourceSpec:

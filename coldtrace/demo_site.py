@@ -1,10 +1,11 @@
 """The demo's master data: a pharmacy warehouse with fridges, freezers, a room and two dock doors.
 
 One description drives both sides: ``simulated_site()`` is what the temperature simulators
-model (and which logger each unit has), ``load(conn)`` writes the matching master data to the
-database (site, zone, storage units with their standard profiles, sensors, products, lots on
-hand, the ASNs of the pallets the dock doors will see, a gateway and two users), and
-``PALLETS`` says which pallet passes which door, so the ASNs and the RFID scene agree.
+model (and which logger each unit has), ``coldtrace.demo_commission`` builds the matching site
+through the cloud's HTTP API (site, zone, storage units with their standard profiles, sensors,
+products, the gateway and its sources), ``load(conn)`` adds the lots on hand, the ASNs of the
+pallets the dock doors will see and two users, and ``PALLETS`` says which pallet passes which
+door, so the ASNs and the RFID scene agree.
 
 >>> sorted(u.unit_id for u in simulated_site().units)
 ['freezer-1', 'freezer-2', 'fridge-1', 'fridge-2', 'room-1']
@@ -22,7 +23,6 @@ from psycopg.rows import TupleRow
 
 from cloud.auth.model import Role
 from cloud.auth.service import add_user
-from cloud.ingest.auth import add_gateway
 from cloud.ledger.core import Draft, Movement, Place, Status
 from cloud.ledger.service import ensure_lot, post
 from cloud.receiving.asn import AsnContainer, AsnIn, AsnLine
@@ -170,50 +170,15 @@ class Credentials:
     operator_token: str
 
 
-async def _locations(conn: AsyncConnection[TupleRow]) -> None:
-    await conn.execute(
-        "INSERT INTO sites (site_id, name, timezone) VALUES (%s, 'Demo pharmacy warehouse',"
-        " 'Europe/Paris')",
-        (SITE_ID,),
-    )
-    await conn.execute(
-        "INSERT INTO locations (location_id, site_id, kind, name) VALUES (%s, %s, 'zone',"
-        " 'Cold zone')",
-        (ZONE_ID, SITE_ID),
-    )
-    for u in UNITS:
-        await conn.execute(
-            "INSERT INTO locations (location_id, site_id, parent_id, kind, name, profile_id)"
-            " VALUES (%s, %s, %s, %s, %s, %s)",
-            (u.unit_id, SITE_ID, ZONE_ID, u.kind, u.name, u.profile_id),
-        )
-        await conn.execute(
-            "INSERT INTO sensors (sensor_id, location_id, description) VALUES (%s, %s, %s)",
-            (u.sensor_id, u.unit_id, f"{u.name} probe ({u.logger.transport})"),
-        )
-    for door_id, (name, _reader) in DOORS.items():
-        await conn.execute(
-            "INSERT INTO locations (location_id, site_id, kind, name) VALUES (%s, %s,"
-            " 'dock_door', %s)",
-            (door_id, SITE_ID, name),
-        )
-
-
 async def load(
-    conn: AsyncConnection[TupleRow], *, now: datetime, stocked_at: datetime
+    conn: AsyncConnection[TupleRow], *, now: datetime, stocked_at: datetime, gateway_token: str
 ) -> Credentials:
-    """Writes the demo's master data, stock and ASNs (in the caller's transaction).
+    """Writes the demo's stock, ASNs and users (in the caller's transaction), once the site is
+    commissioned through the API (``coldtrace.demo_commission``).
 
     The stock is received at ``stocked_at`` and put away 20 minutes later: set it inside the
     simulated history, so the lots' exposure is known for their whole stay.
     """
-    await _locations(conn)
-    for gtin, name, profile, budget in PRODUCTS:
-        await conn.execute(
-            "INSERT INTO products (gtin, name, profile_id, stability_budget)"
-            " VALUES (%s, %s, %s, %s)",
-            (gtin, name, profile, budget),
-        )
     drafts: list[Draft] = []
     received = stocked_at
     for lot_number, gtin, unit, quantity in STOCK:
@@ -227,7 +192,6 @@ async def load(
     await post(conn, drafts)
     for asn in asns(now):
         await create_asn(conn, asn)
-    gateway_token = await add_gateway(conn, GATEWAY_ID, SITE_ID)
     await conn.execute(  # the name the dashboard shows (``coldtrace cloud gateway name``)
         "UPDATE gateways SET name = 'Warehouse gateway' WHERE gateway_id = %s", (GATEWAY_ID,)
     )

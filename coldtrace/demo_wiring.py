@@ -1,7 +1,7 @@
-"""The demo's simulators and the edge agent's configuration for them (see ``coldtrace.demo``).
+"""The demo's simulators and the edge agent's own file (see ``coldtrace.demo``).
 
-Kept apart from the run itself so the wiring reads as one list: which simulator serves which
-unit or door, and which edge source reads it under which sensor or reader id.
+Which edge source reads which simulator under which sensor or reader id is master data,
+commissioned through the API (``coldtrace.demo_commission``); the agent takes it from the cloud.
 """
 
 from __future__ import annotations
@@ -16,17 +16,12 @@ from pathlib import Path
 
 from coldtrace import demo_site
 from edge.agent import SourceSpec
-from edge.config import CloudConfig, EdgeConfig, HealthConfig, OutboxConfig
-from edge.portal import DoorConfig
-from edge.sources.llrp import LlrpReaderConfig
-from edge.sources.mqtt import MqttSourceConfig
-from edge.sources.opcua import OpcUaEndpointConfig
-from protocols.payloads import DecoderSpec
+from edge.config import CloudConfig, EdgeConfig, HealthConfig, OutboxConfig, RemoteConfigSettings
 from simulators.llrp_reader import LlrpReaderSimulator, SimulatorConfig
 from simulators.mqtt_loggers import MqttLoggerFleet, MqttSimConfig
-from simulators.opcua_server import NAMESPACE_URI, OpcUaSimConfig, OpcUaSimulator
+from simulators.opcua_server import OpcUaSimConfig, OpcUaSimulator
 from simulators.scene import PalletPass, Scene, dock_door, pallet
-from simulators.site import Clock, MqttLogger, Shape, SiteRuntime
+from simulators.site import Clock, SiteRuntime
 
 log = logging.getLogger("coldtrace.demo")
 
@@ -64,42 +59,10 @@ async def simulators(
     return Simulators(server, fleet, readers, scenes)
 
 
-def edge_config(
-    cloud_url: str, token: str, mqtt_url: str, sims: Simulators, *, workdir: Path, tag: str
-) -> EdgeConfig:
-    """The gateway's configuration: LLRP readers and doors, the OPC-UA server, the MQTT broker."""
-    readers = tuple(
-        LlrpReaderConfig(reader_id=demo_site.DOORS[door][1], host="127.0.0.1", port=sim.port,
-                         antennas=(1, 2))
-        for door, sim in sims.readers.items()
-    )  # fmt: skip
-    doors = tuple(
-        DoorConfig(door_id=door, reader_id=reader, outside_antennas=(1,), inside_antennas=(2,))
-        for door, (_name, reader) in demo_site.DOORS.items()
-    )
-    broker = MqttSourceConfig(
-        name="site-broker",
-        broker_url=mqtt_url,
-        client_id=f"{demo_site.GATEWAY_ID}-{tag}",  # a fresh session per demo run
-        session_expiry=timedelta(minutes=10),
-        decoders=(
-            DecoderSpec(topic=f"coldtrace/{demo_site.SITE_ID}/+/reading", format="coldtrace-json"),
-            # only our devices: the broker may carry other sites' traffic
-            *(
-                DecoderSpec(
-                    topic=f"application/+/device/{u.sensor_id}/event/up", format="chirpstack-v4"
-                )
-                for u in demo_site.UNITS
-                if isinstance(u.logger, MqttLogger) and u.logger.shape is Shape.CHIRPSTACK
-            ),
-        ),
-    )
-    nodes = {
-        f"nsu={NAMESPACE_URI};s={u.unit_id}.Temperature": u.sensor_id
-        for u in demo_site.UNITS
-        if u.logger.transport == "opcua"
-    }
-    server = OpcUaEndpointConfig(name="opcua-sim", endpoint=sims.opcua.endpoint, nodes=nodes)
+def edge_config(cloud_url: str, token: str, *, workdir: Path) -> EdgeConfig:
+    """The gateway's own file: who it is, where the cloud is, its outbox. Its sources, doors and
+    local alarm limits come from the cloud (``remote_config``), as commissioned through the API
+    by ``coldtrace.demo_commission``."""
     return EdgeConfig(
         gateway_id=demo_site.GATEWAY_ID,
         # The demo's cloud is a child process on this machine: plain HTTP over loopback.
@@ -108,10 +71,9 @@ def edge_config(
         ),
         outbox=OutboxConfig(path=workdir / "outbox.db"),
         health=HealthConfig(port=0),
-        llrp=readers,
-        doors=doors,
-        mqtt=(broker,),
-        opcua=(server,),
+        remote_config=RemoteConfigSettings(
+            poll_interval=timedelta(seconds=5), cache_path=workdir / "gateway-config.json"
+        ),
     )
 
 
