@@ -76,7 +76,8 @@ def frame(title: str, body: str, *, user: str | None, script: bool = True, head:
         f"<title>{e(title)} · coldtrace</title>"
         f"<link rel='stylesheet' href='/ui/static/app.css?v={STATIC_VERSION}'>{tag}{head}</head>"
         "<body><header><a class='brand' href='/ui'>coldtrace</a>"
-        "<nav><a href='/ui'>Overview</a> <a href='/ui/audit'>Audit trail</a></nav>"
+        "<nav><a href='/ui'>Overview</a> <a href='/ui/audit'>Audit trail</a>"
+        " <a href='/ui/account'>Account</a></nav>"
         f"<span class='live' id='live' hidden>live</span>{who}</header>"
         f"<main>{body}</main></body></html>"
     )

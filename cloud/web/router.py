@@ -38,6 +38,7 @@ from cloud.ledger.service import dispose_lot
 from cloud.signatures.core import STATEMENT, SignedAction
 from cloud.signatures.store import ledger_mark, sign, signatures_for
 from cloud.web import alarms_panel, kpis, pages, queries
+from cloud.web.account_page import add_account_routes
 from cloud.web.audit_page import add_audit_routes
 from cloud.web.config import WebSettings
 from cloud.web.dispositions import (
@@ -282,6 +283,7 @@ def _confirm_needed(still_open: list[OpenExcursion]) -> dict[str, object]:
 
 def _add_session_routes(router: APIRouter, cfg: WebSettings) -> None:
     add_audit_routes(router)  # pages of their own rooms, under the same session rules
+    add_account_routes(router)
     @router.get("/login", response_class=HTMLResponse)
     async def login_page() -> HTMLResponse:
         return HTMLResponse(pages.login())

@@ -4,6 +4,8 @@ and API tokens still working for machines."""
 
 from __future__ import annotations
 
+import html
+import re
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
@@ -215,3 +217,40 @@ async def test_password_session_ends_when_idle_or_when_the_password_changes(
     assert (await client.client.post("/ui/login", data=again)).status_code == 303
     await client.client.post(f"/v1/users/{QA}/disable", headers=client.as_(Role.ADMIN))
     assert (await client.client.get("/ui")).headers["location"] == "/ui/login"
+
+
+async def test_dashboard_account_page_enrols_totp_and_changes_the_password(
+    client: Api, timescale_url: str
+) -> None:
+    await give_password(timescale_url, QA, full_name="Quinn Quality")
+    form = {"username": QA, "password": PASSWORD}
+    assert (await client.client.post("/ui/login", data=form)).status_code == 303
+    page = await client.client.get("/ui/account")
+    assert page.status_code == 200
+    assert "Quinn Quality" in page.text
+    assert "second factor: not enrolled" in page.text
+    wrong = await client.client.post("/ui/account/totp", data={"password": "nope"})
+    assert wrong.status_code == 400
+    started = await client.client.post("/ui/account/totp", data={"password": PASSWORD})
+    assert started.status_code == 200
+    assert started.headers["cache-control"] == "no-store"
+    [uri] = re.findall(r"otpauth://[^<]+", started.text)
+    secret = pyotp.parse_uri(html.unescape(uri)).secret
+    confirmed = await client.client.post(
+        "/ui/account/totp/confirm", data={"code": code_at_step(secret)}
+    )
+    assert "second factor: enrolled" in confirmed.text
+
+    new = "a quiet cold room at night"
+    code = code_at_step(secret, 1)
+    changed = await client.client.post(
+        "/ui/account/password", data={"current": PASSWORD, "new": new, "code": code}
+    )
+    assert changed.status_code == 303  # signed out: the password's sessions ended
+    assert (await client.client.get("/ui")).headers["location"] == "/ui/login"
+    again = {"username": QA, "password": new, "code": code}
+    assert (await client.client.post("/ui/login", data=again)).status_code == 401  # code reused
+    # a machine account's page says it has no password
+    client.client.cookies.clear()
+    await client.client.post("/ui/login", data={"token": client.tokens[Role.OPERATOR]})
+    assert "has no password" in (await client.client.get("/ui/account")).text
