@@ -45,6 +45,9 @@ from protocols.door_list import DoorList
 
 router = APIRouter(prefix="/v1", tags=["transfers"])
 
+_PRINTABLE = r"^[^\x00-\x1f\x7f]+$"
+"""Free text: no control characters (a NUL cannot be stored in PostgreSQL text)."""
+
 
 class LineOut(BaseModel):
     line_no: int
@@ -356,7 +359,7 @@ async def import_logger_file(  # noqa: PLR0917 (query parameters)
     logger_id: Annotated[
         str | None, Query(min_length=1, max_length=64, pattern=r"^[!-~]+$")
     ] = None,
-    zone: Annotated[str, Query(min_length=1, max_length=64)] = "UTC",
+    zone: Annotated[str, Query(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_+/-]+$")] = "UTC",
     dayfirst: bool = False,
 ) -> ImportOut:
     """A logger read out on arrival: our CSV or a LogTag Analyzer export (docs/transfers.md)."""
@@ -416,11 +419,11 @@ async def post_tracker_readings(
 class WithdrawalIn(BaseModel):
     """Scans at a point of use: RFID EPCs (hex), GS1 barcodes or Digital Link URIs."""
 
-    location_id: Annotated[str, Field(min_length=1, max_length=128)]
-    ward: Annotated[str, Field(min_length=1, max_length=200)]
+    location_id: Annotated[str, Field(min_length=1, max_length=128, pattern=_PRINTABLE)]
+    ward: Annotated[str, Field(min_length=1, max_length=200, pattern=_PRINTABLE)]
     reference: Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[!-~]+$")]
     scans: Annotated[
-        list[Annotated[str, Field(min_length=1, max_length=500)]],
+        list[Annotated[str, Field(min_length=1, max_length=500, pattern=_PRINTABLE)]],
         Field(min_length=1, max_length=1000),
     ]
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
@@ -131,7 +132,9 @@ def parse_logtag(document: str, *, zone: ZoneInfo, dayfirst: bool) -> LoggerFile
     for i, row in enumerate(rows):
         cells = [c.strip() for c in row]
         if len(cells) >= 2 and cells[0].rstrip(":").lower() == "serial number":
-            serial = cells[1] or None
+            if not re.fullmatch(r"[!-~]{1,64}", cells[1]):
+                raise LoggerFileError(f"line {i + 1}: serial number {cells[1]!r} is not usable")
+            serial = cells[1]
         lowered = [c.lower() for c in cells]
         if "date" in lowered and "time" in lowered and any(c.startswith("temp") for c in lowered):
             header_at = i

@@ -19,7 +19,7 @@ from cloud.transfers import TransferRejectedError
 from cloud.transfers.picking import Line, Stock
 
 _Gtin = Annotated[str, Field(pattern=r"^[0-9]{14}$")]
-_Text = Annotated[str, Field(min_length=1, max_length=200)]
+_Text = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")]
 
 
 class LineIn(BaseModel):
