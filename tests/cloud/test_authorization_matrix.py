@@ -173,6 +173,10 @@ POST   /ui/alerts/acknowledge                          401 401 401 401 403 ok  o
 POST   /ui/lots/{lot_id}/disposition                   401 401 401 401 403 403 ok  ok  401 401
 GET    /ui/audit                                       303 303 303 303 403 403 ok  ok  303 303
 GET    /ui/audit.csv                                   401 401 401 401 403 403 ok  ok  401 401
+GET    /ui/account                                     303 303 303 303 ok  ok  ok  ok  303 303
+POST   /ui/account/password                            401 401 401 401 ok  ok  ok  ok  401 401
+POST   /ui/account/totp                                401 401 401 401 ok  ok  ok  ok  401 401
+POST   /ui/account/totp/confirm                        401 401 401 401 ok  ok  ok  ok  401 401
 GET    /ui/admin                                       303 303 303 303 ok  ok  ok  ok  303 303
 GET    /ui/admin/{section}                             303 303 303 303 ok  ok  ok  ok  303 303
 GET    /ui/admin/export/{kind}                         401 401 401 401 ok  ok  ok  ok  401 401
