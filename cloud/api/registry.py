@@ -65,9 +65,10 @@ def alarm_routers() -> list[APIRouter]:
 
 def web_routers() -> list[APIRouter]:
     """The built-in live dashboard under /ui (issue 9)."""
+    from cloud.web import figures_page
     from cloud.web.router import build_router
 
-    return [build_router()]
+    return [build_router(), figures_page.build_router()]
 
 
 def gateway_config_routers() -> list[APIRouter]:

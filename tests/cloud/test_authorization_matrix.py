@@ -171,6 +171,7 @@ GET    /ui/history.csv                                 401 401 401 401 ok  ok  o
 GET    /ui/events                                      401 401 401 401 ok  ok  ok  ok  401 401
 POST   /ui/alerts/acknowledge                          401 401 401 401 403 ok  ok  ok  401 401
 POST   /ui/lots/{lot_id}/disposition                   401 401 401 401 403 403 ok  ok  401 401
+GET    /ui/figures                                     303 303 303 303 ok  ok  ok  ok  303 303
 GET    /ui/audit                                       303 303 303 303 403 403 ok  ok  303 303
 GET    /ui/audit.csv                                   401 401 401 401 403 403 ok  ok  401 401
 GET    /ui/account                                     303 303 303 303 ok  ok  ok  ok  303 303
