@@ -61,6 +61,11 @@ def _user_ids(user: str | None) -> dict[str, Any]:
     return {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": []}
 
 
+_CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
+"""The services this process started, kept so they are waited for rather than left as zombies
+(and not collected while still running)."""
+
+
 def _spawn(cmd: list[str], env: dict[str, str], log: Path, user: str | None) -> int:
     """Starts a long-running service in its own session (it outlives this process)."""
     with log.open("ab") as out:
@@ -75,6 +80,7 @@ def _spawn(cmd: list[str], env: dict[str, str], log: Path, user: str | None) -> 
             umask=0o077,  # PostgreSQL refuses a data directory others can read
             **_user_ids(user),
         )
+    _CHILDREN[proc.pid] = proc
     return proc.pid
 
 
@@ -102,8 +108,9 @@ def _stop_pid(pid: int | None, sig: int = signal.SIGTERM, timeout: float = 30) -
 
 def _reap(pid: int) -> None:
     """Collects our own child's exit status, so a stopped child does not stay a zombie."""
-    with contextlib.suppress(ChildProcessError, OSError):
-        os.waitpid(pid, os.WNOHANG)
+    child = _CHILDREN.get(pid)
+    if child is not None and child.poll() is not None:
+        del _CHILDREN[pid]
 
 
 @dataclass(frozen=True)
