@@ -119,6 +119,7 @@ async def test_a_viewer_sees_the_sites_figures_worked_out_by_hand(timescale_url:
 async def test_unknown_site_and_bad_parameters_are_refused(timescale_url: str) -> None:
     async with api(timescale_url) as a:
         await sign_in(a, Role.OPERATOR)
+        assert "href='/ui/figures'" in (await a.client.get("/ui")).text  # in the navigation
         first = await a.client.get("/ui/figures")
         assert first.status_code == 200
         assert "Site one" in first.text
