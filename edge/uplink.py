@@ -73,6 +73,7 @@ from edge.clock import Clock
 from edge.http_body import BodyError, read_limited
 from edge.outbox import Outbox, OutboxError, OutboxFullError, OutboxStats, Peeked
 from edge.uplink_replay import REPLAYED_ALARM, refill
+from protocols.agent import installed_version, user_agent
 from protocols.batch import (
     CONTENT_TYPE,
     MAX_RECORDS_PER_BATCH,
@@ -84,6 +85,8 @@ from protocols.batch import (
 log = logging.getLogger(__name__)
 
 PositiveDelta = Annotated[timedelta, Field(gt=timedelta(0))]
+_USER_AGENT = user_agent(installed_version())
+"""Tells the cloud which agent version sends (shown per gateway on its admin pages)."""
 _BATCH_FIELDS = {"schema_version", "gateway_id", "boot_id", "sent_at"}
 
 
@@ -373,6 +376,7 @@ class Uplink:
             "Content-Type": CONTENT_TYPE,
             "Content-Encoding": "gzip",
             "Accept-Encoding": "gzip",
+            "User-Agent": _USER_AGENT,
         }
         timeout = self._config.request_timeout.total_seconds()
         async with self._client.stream(

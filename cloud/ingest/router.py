@@ -28,6 +28,7 @@ from cloud.api.documents import body_schema
 from cloud.config import CloudSettings
 from cloud.ingest import IngestError, InvalidBatchError, StorageUnavailableError
 from cloud.ingest.admission import AdmissionSettings, record_problems
+from cloud.ingest.agents import AgentVersions
 from cloud.ingest.auth import GatewayIdentity, authenticate, authorize, bearer_token
 from cloud.ingest.body import decode, parse, read_limited
 from cloud.ingest.column_writer import FallBack, store_columns
@@ -99,6 +100,8 @@ async def post_batch(request: Request, pool: Pool, settings: Settings) -> BatchA
             None if lease is None else lease.take,
         )
         gateway_id, boot_id, result = await _ingest(request, pool, settings, identity, raw)
+        async with pool.connection() as conn:
+            await _versions(request).note(conn, identity.gateway_id, headers.get("user-agent"))
     except IngestError as err:
         if isinstance(err, InvalidBatchError) and identity is not None:
             await _count(pool, identity.gateway_id, err)
@@ -118,6 +121,15 @@ async def post_batch(request: Request, pool: Pool, settings: Settings) -> BatchA
             StorageUnavailableError(f"database unavailable: {type(err).__name__}")
         )
     return BatchAck(gateway_id=gateway_id, boot_id=boot_id, stored_through=result.stored_through)
+
+
+def _versions(request: Request) -> AgentVersions:
+    """This application's record of the agents' versions (one per worker process)."""
+    state = request.app.state
+    found: AgentVersions | None = getattr(state, "agent_versions", None)
+    if found is None:
+        found = state.agent_versions = AgentVersions()
+    return found
 
 
 async def _ingest(

@@ -27,6 +27,7 @@ from coldtrace.devservices import free_port
 from edge.agent import run_agent
 from edge.cli import source_specs
 from edge.config import EdgeConfig
+from protocols.agent import installed_version
 from tests.browser.conftest import BROWSER_MARKS, SCREENSHOTS, console_problems
 from tests.support.cloud_processes import serve
 from tests.support.opcua_servers import FAST, UaTestServer, make_server
@@ -201,6 +202,7 @@ async def test_admin_commissions_a_fridge_and_its_excursion_is_raised(
         await page.goto(f"{base}/ui/admin/gateways")
         row = page.locator("tr:has-text('north-gw-1')")
         await expect(row).not_to_contain_text("—")  # last seen and clock skew are known now
+        await expect(row).to_contain_text(installed_version())  # the agent's User-Agent
         await page.goto(f"{base}/ui/admin/audit")
         trail = page.locator("table.admin-table")
         for action in ("site.put", "profile.put", "location.put", "gateway.add", "sensor.mount"):
