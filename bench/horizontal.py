@@ -31,6 +31,7 @@ import psycopg
 
 from bench.ingest import _bodies, _send, _serve
 from cloud.ingest.auth import add_gateway
+from cloud.ingest.writer import NOTIFY_CHANNEL
 from coldtrace.devservices import PostgresService
 from tests.support.databases import DatabaseFactory
 
@@ -72,12 +73,19 @@ async def _processed(url: str, streams: int) -> bool:
     return int(row[0]) == streams
 
 
+def _alive(processors: list[subprocess.Popen[bytes]]) -> None:
+    dead = [p.returncode for p in processors if p.poll() is not None]
+    if dead:
+        raise SystemExit(f"a processor exited (status {dead}); its error is above")
+
+
 async def _listening(url: str) -> int:
     """How many processors are up: each holds a connection that has LISTENed for ingest."""
     async with await psycopg.AsyncConnection.connect(url) as conn:
         cur = await conn.execute(
             "SELECT count(*) FROM pg_stat_activity"
-            " WHERE datname = current_database() AND query LIKE 'LISTEN %%'"
+            " WHERE datname = current_database() AND query = %s",
+            (f"LISTEN {NOTIFY_CHANNEL}",),
         )
         row = await cur.fetchone()
     assert row is not None
@@ -85,9 +93,10 @@ async def _listening(url: str) -> int:
 
 
 def _processor(url: str) -> subprocess.Popen[bytes]:
+    """A processor whose errors go to this process's stderr (a processor that dies is seen)."""
     return subprocess.Popen(
         [sys.executable, "-m", "coldtrace", "cloud", "process", "--database-url", url],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
         env={**os.environ, "COLDTRACE_CLOUD_PROCESSOR__POLL_INTERVAL": "PT0.2S"},
     )  # fmt: skip
 
@@ -106,7 +115,8 @@ async def run(url: str, n: int, args: argparse.Namespace) -> tuple[int, float, f
     servers = [_serve(url) for _ in range(n)]
     processors = [_processor(url) for _ in range(n)]
     procs = [p for p, _ in servers] + processors
-    while await _listening(url) < n:  # noqa: ASYNC110 - polls the database
+    while await _listening(url) < n:
+        _alive(processors)
         await asyncio.sleep(0.05)  # timing starts when every processor is ready
     cpu_before = sum(cpu_seconds(p.pid) for p in procs)
     pg_before = postgres_cpu(database)
@@ -119,7 +129,8 @@ async def run(url: str, n: int, args: argparse.Namespace) -> tuple[int, float, f
             )
         )
         ingest_s = time.perf_counter() - start
-        while not await _processed(url, args.gateways):  # noqa: ASYNC110 - polls the database
+        while not await _processed(url, args.gateways):
+            _alive(processors)
             await asyncio.sleep(0.05)
         total_s = time.perf_counter() - start
         cpu = sum(cpu_seconds(p.pid) for p in procs) - cpu_before
