@@ -151,3 +151,64 @@ def test_restore_refuses_a_used_data_directory_and_a_folder_that_is_no_backup(
     (tmp_path / "used" / "PG_VERSION").write_text("15")
     with pytest.raises(OperationsError, match="not empty"):
         backup.restore(tmp_path / "b", tmp_path / "used")
+
+
+async def test_a_restore_with_the_wal_archive_reaches_the_last_commit(folder: Path) -> None:
+    original = cluster(folder / "original")
+    original.start()
+    archive = folder / "wal"
+    archive.mkdir()
+    command = await asyncio.to_thread(backup.archive_wal_command, original.url, archive)
+    archiver = await asyncio.create_subprocess_exec(*command)
+    try:
+        url = await asyncio.to_thread(DatabaseFactory(original.url).create, "timescaledb")
+        name = url.rsplit("/", 1)[1]
+        info = await asyncio.to_thread(backup.backup, original.url, folder / "backups")
+        async with await psycopg.AsyncConnection.connect(url) as conn:
+            await conn.execute("CREATE TABLE after_backup (n int)")
+            await conn.execute("INSERT INTO after_backup SELECT generate_series(1, 1000)")
+            await conn.commit()
+            # pg_receivewal --synchronous flushes as soon as the server sends: wait for it
+            cur = await conn.execute("SELECT pg_current_wal_lsn()::text")
+            row = await cur.fetchone()
+            assert row is not None
+            await until_archived(original.url, str(row[0]))
+    finally:
+        archiver.terminate()
+        await archiver.wait()
+        original.kill()
+    # pg_receivewal writes its files 0600: recovery reads them as the server's user
+    devservices._chown(archive, original.user)
+    restored = cluster(folder / "restored")
+    restored.directory.mkdir()
+    backup.restore(info.path, restored.pgdata, owner=restored.user, wal_archive=archive)
+    port = devservices.free_port()
+    with (restored.pgdata / "postgresql.auto.conf").open("a") as fh:
+        fh.write(f"port = {port}\nunix_socket_directories = '{restored.directory}'\n")
+    restored.state_file.write_text(json.dumps({"port": port}))
+    devservices._chown(restored.directory, restored.user)
+    restored.start()
+    try:
+        async with await psycopg.AsyncConnection.connect(db_url(restored, name)) as conn:
+            for _ in range(600):  # recovery replays the archive, then opens for writes
+                cur = await conn.execute("SELECT pg_is_in_recovery()")
+                if await cur.fetchone() == (False,):
+                    break
+                await asyncio.sleep(0.1)
+            cur = await conn.execute("SELECT count(*) FROM after_backup")
+            assert await cur.fetchone() == (1000,)  # committed after the backup, replayed
+    finally:
+        restored.stop()
+
+
+async def until_archived(server_url: str, lsn: str) -> None:
+    """Waits until the archiver's replication connection has flushed ``lsn``."""
+    async with await psycopg.AsyncConnection.connect(server_url, autocommit=True) as conn:
+        for _ in range(600):
+            cur = await conn.execute(
+                "SELECT bool_or(flush_lsn >= %s::pg_lsn) FROM pg_stat_replication", (lsn,)
+            )
+            if await cur.fetchone() == (True,):
+                return
+            await asyncio.sleep(0.1)
+    raise AssertionError(f"the WAL archiver never flushed {lsn}")
