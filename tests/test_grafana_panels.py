@@ -75,7 +75,7 @@ def test_provisioning_names_the_datasource_every_panel_uses() -> None:
     [ds] = source["datasources"]
     provider = yaml.safe_load((ROOT / "provisioning/dashboards/coldtrace.yml").read_text())
     assert provider["providers"][0]["type"] == "file"
-    boards = {"excursions", "sensor-history", "receiving", "transfers"}
+    boards = {"excursions", "sensor-history", "receiving", "transfers", "inventory"}
     assert {p.stem for p in DASHBOARDS} == boards
     uids = set()
     for path in DASHBOARDS:
