@@ -6,6 +6,7 @@ Every change is audited (``user.add``, ``user.role`` with the role before and af
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -15,13 +16,14 @@ from pydantic import BaseModel, Field
 from cloud.admin.users import set_role
 from cloud.api.deps import Pool
 from cloud.api.ledger import LABEL, IdQuery, LabelQuery
-from cloud.audit import trail
+from cloud.audit import printout, trail
 from cloud.audit.trail import AuditFilter
 from cloud.auth import UnauthenticatedError, UserExistsError
 from cloud.auth.deps import Admin, CurrentUser, require_role
 from cloud.auth.model import Role, User
 from cloud.auth.service import add_user, audit, disable_user, issue_token, list_users
 from cloud.ledger.instant import Instant
+from cloud.reports import ReportError
 from protocols.records import UtcDatetime
 
 router = APIRouter(prefix="/v1", tags=["users"])
@@ -219,4 +221,27 @@ async def audit_csv(pool: Pool, _: Auditor, f: Filter) -> Response:
         trail.as_csv(rows),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": 'attachment; filename="audit-trail.csv"'},
+    )
+
+
+@router.get("/audit.pdf")
+async def audit_pdf(pool: Pool, user: Auditor, f: Filter) -> Response:
+    """The matching entries as a PDF (the newest ``MAX_PDF_ROWS``; CSV for more)."""
+    async with pool.connection() as conn:
+        rows = await trail.entries(conn, f, limit=printout.MAX_PDF_ROWS + 1)
+    return await pdf_response(rows, f, user.name)
+
+
+async def pdf_response(rows: list[trail.AuditRow], f: AuditFilter, printed_by: str) -> Response:
+    """Prints off the event loop (WeasyPrint is CPU-bound); 503 when Pango is missing."""
+    try:
+        pdf = await asyncio.to_thread(
+            printout.audit_pdf, rows, f, printed_by=printed_by, at=datetime.now(UTC)
+        )
+    except ReportError as err:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(err)) from err
+    return Response(
+        pdf,
+        media_type="application/pdf",
+        headers={"Content-Disposition": 'attachment; filename="audit-trail.pdf"'},
     )

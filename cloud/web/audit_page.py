@@ -16,7 +16,8 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Response, status
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from cloud.api.deps import Pool
-from cloud.audit import trail
+from cloud.api.users import pdf_response
+from cloud.audit import printout, trail
 from cloud.audit.trail import AuditFilter, AuditRow
 from cloud.auth.model import Role
 from cloud.web.pages import e, frame, when
@@ -80,7 +81,10 @@ def audit_page(rows: Sequence[AuditRow], f: AuditFilter, *, user: str) -> str:
         + _input("to", "To (UTC)", q.get("to"), "date")
         + "<button>Filter</button></form>"
     )
-    export = f"<p><a href='/ui/audit.csv?{e(urlencode(q))}' download>Export CSV</a></p>"
+    export = (
+        f"<p><a href='/ui/audit.csv?{e(urlencode(q))}' download>Export CSV</a> ·"
+        f" <a href='/ui/audit.pdf?{e(urlencode(q))}' download>Export PDF</a></p>"
+    )
     body_rows = "".join(
         f"<tr data-audit='{r.audit_id}'><td>{when(r.at)}</td><td>{e(r.actor)}</td>"
         f"<td>{e(r.action)}</td><td>{e(r.subject)}</td><td>{e(r.reason or '')}</td>"
@@ -126,6 +130,13 @@ def add_audit_routes(router: APIRouter) -> None:
             media_type="text/csv; charset=utf-8",
             headers={"Content-Disposition": 'attachment; filename="audit-trail.csv"'},
         )
+
+    @router.get("/audit.pdf")
+    async def audit_pdf(pool: Pool, user: SessionUser, f: PageFilter) -> Response:
+        _auditor(user.allows(Role.QA))
+        async with pool.connection() as conn:
+            rows = await trail.entries(conn, f, limit=printout.MAX_PDF_ROWS + 1)
+        return await pdf_response(rows, f, user.name)
 
 
 def _auditor(allowed: bool) -> None:

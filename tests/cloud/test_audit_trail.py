@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 
 import psycopg
 import pytest
+from pypdf import PdfReader
 
 from cloud.auth.model import Role
 from cloud.web.session import COOKIE
@@ -123,3 +124,22 @@ async def test_dashboard_audit_page_and_export(audited: Api, timescale_url: str)
     assert (await a.client.get("/ui/audit")).status_code == 403
     a.client.cookies.clear()
     assert (await a.client.get("/ui/audit")).headers["location"] == "/ui/login"
+
+
+async def test_pdf_export_holds_the_filtered_entries(audited: Api) -> None:
+    a = audited
+    r = await a.client.get("/v1/audit.pdf", params={"subject": "lot:*"}, headers=a.as_(Role.QA))
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"] == "application/pdf"
+    reader = PdfReader(io.BytesIO(r.content))
+    text = " ".join(page.extract_text() for page in reader.pages)
+    assert "Audit trail" in text
+    assert "lot:7" in text
+    assert "count:3" not in text  # filtered out
+    assert "Object lot:*" in text
+    assert "qa-1" in text
+    # the dashboard's export gives the same document for the signed-in QA user
+    page = await a.client.get("/ui/audit.pdf", params={"subject": "lot:*"})
+    assert page.status_code == 200
+    assert page.content.startswith(b"%PDF")
+    assert (await a.client.get("/v1/audit.pdf", headers=a.as_(Role.OPERATOR))).status_code == 403
