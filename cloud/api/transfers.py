@@ -121,6 +121,8 @@ class DoorEventOut(BaseModel):
 class LoggerIn(BaseModel):
     logger_id: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[!-~]+$")]
     kind: Literal["logger", "tracker"] = "logger"
+    via_gateway: bool = False
+    """A tracker read by a gateway (e.g. the truck's, over MQTT) under its own sensor id."""
 
 
 async def _out(pool: Pool, t: Transfer) -> TransferOut:
@@ -261,7 +263,8 @@ async def post_logger(
         t = await get_transfer(conn, transfer_id, lock=True)
         if t is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no transfer {transfer_id}")
-        sensor = await attach(conn, t, logger.logger_id, logger.kind)
+        at = datetime.now(UTC) if logger.via_gateway else None
+        sensor = await attach(conn, t, logger.logger_id, logger.kind, via_gateway=at)
         await audit(
             conn, actor=user.name, action="transfer.logger", subject=f"transfer:{transfer_id}",
             reason=f"{logger.kind} {logger.logger_id} attached", detail={},

@@ -57,7 +57,7 @@ async def import_samples(
             f"no dispatched shipment carries logger {logger_id!r} between {first.isoformat()}"
             f" and {last.isoformat()}"
         )
-    sensor = sensor_id(t, logger_id)
+    sensor = await _sensor_of(conn, t, logger_id)
     stored = await store_samples(conn, sensor, samples, now)
     verdict = await judge_transfer(conn, t, until=now)
     lots: list[int] = []
@@ -68,6 +68,15 @@ async def import_samples(
             await condemn(conn, t, verdict, now)  # records the excursions; transit is empty
             lots = await _quarantine_received(conn, t, verdict, now)
     return Imported(t.transfer_id, t.reference, sensor, stored, verdict, lots)
+
+
+async def _sensor_of(conn: AsyncConnection[TupleRow], t: Transfer, logger_id: str) -> str:
+    cur = await conn.execute(
+        "SELECT sensor_id FROM shipment_loggers WHERE transfer_id = %s AND logger_id = %s",
+        (t.transfer_id, logger_id),
+    )
+    row = await cur.fetchone()
+    return sensor_id(t, logger_id) if row is None else str(row[0])
 
 
 async def _quarantine_received(

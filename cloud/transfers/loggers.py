@@ -46,14 +46,37 @@ def _boot(sensor: str) -> UUID:
     return uuid5(NAMESPACE_URL, f"coldtrace:shipment-logger:{sensor}")
 
 
-async def attach(conn: AsyncConnection[TupleRow], t: Transfer, logger_id: str, kind: str) -> str:
-    """Mounts the logger at the transit location (idempotent); returns its sensor id."""
-    sensor = sensor_id(t, logger_id)
-    await conn.execute(
-        "INSERT INTO sensors (sensor_id, location_id, description) VALUES (%s, %s, %s)"
-        " ON CONFLICT (sensor_id) DO NOTHING",
-        (sensor, t.transit_location_id, f"{kind} {logger_id} on {t.reference}"),
-    )
+async def attach(
+    conn: AsyncConnection[TupleRow],
+    t: Transfer,
+    logger_id: str,
+    kind: str,
+    *,
+    via_gateway: datetime | None = None,
+) -> str:
+    """Mounts the logger at the transit location (idempotent); returns its sensor id.
+
+    ``via_gateway``: the tracker reports through a gateway (a truck's, over MQTT) under its own
+    id as sensor id; it is remounted at this transit location from that time, so the gateway's
+    readings are judged there by the ordinary cold-chain step (an action excursion quarantines
+    what is in transit at once) and count for this shipment's lots.
+    """
+    if via_gateway is None:
+        sensor = sensor_id(t, logger_id)
+        await conn.execute(
+            "INSERT INTO sensors (sensor_id, location_id, description) VALUES (%s, %s, %s)"
+            " ON CONFLICT (sensor_id) DO NOTHING",
+            (sensor, t.transit_location_id, f"{kind} {logger_id} on {t.reference}"),
+        )
+    else:
+        sensor = logger_id
+        await conn.execute(
+            "INSERT INTO sensors (sensor_id, location_id, mounted_at, description)"
+            " VALUES (%s, %s, %s, %s) ON CONFLICT (sensor_id) DO UPDATE"
+            " SET location_id = EXCLUDED.location_id, mounted_at = EXCLUDED.mounted_at,"
+            " description = EXCLUDED.description",
+            (sensor, t.transit_location_id, via_gateway, f"tracker {logger_id} on {t.reference}"),
+        )
     await conn.execute(
         "INSERT INTO shipment_loggers (transfer_id, logger_id, kind, sensor_id)"
         " VALUES (%s, %s, %s, %s) ON CONFLICT (transfer_id, logger_id) DO NOTHING",
