@@ -8,7 +8,7 @@ first made, with their SHA-256 in ``ETag`` and ``Repr-Digest`` (RFC 9530).
 from __future__ import annotations
 
 import base64
-from datetime import datetime
+from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path, Query, Response, status
@@ -18,7 +18,12 @@ from cloud.api.deps import Pool, Settings
 from cloud.auth.deps import Viewer
 from cloud.reports import ReportInputError, ReportNotFoundError
 from cloud.reports.archive import Archived, Format, Kind, fetch, listing, record
-from cloud.reports.service import unit_report
+from cloud.reports.calibration_report import calibration_status_report, render_calibration
+from cloud.reports.excursion_data import excursion_report
+from cloud.reports.excursion_report import render_excursion
+from cloud.reports.lot_report import lot_certificate, render_lot
+from cloud.reports.mkt_report import monthly_mkt, render_mkt
+from cloud.reports.service import make, unit_report
 from protocols.records import ID_PATTERN, UtcDatetime
 
 router = APIRouter(prefix="/v1", tags=["reports"])
@@ -71,6 +76,103 @@ async def make_unit_report(
         )  # fmt: skip
     except ReportInputError as err:
         raise refused(err) from err
+    return report_out(made)
+
+
+class ExcursionReportIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    excursion_id: Annotated[int, Field(ge=1, le=2**63 - 1)]
+    format: Format = "pdf"
+
+
+@router.post("/reports/excursion", status_code=status.HTTP_201_CREATED)
+async def make_excursion_report(
+    body: ExcursionReportIn, pool: Pool, settings: Settings, user: Viewer
+) -> ReportOut:
+    """One excursion: timeline, chart, acknowledgements with comments, root cause and
+    corrective action, affected lots, dispositions with their e-signatures."""
+    now = datetime.now(UTC)
+    silence = settings.jobs.default_silence
+    try:
+        made, _ = await make(
+            pool, lambda c: excursion_report(c, body.excursion_id, now=now,
+                                             default_silence=silence),
+            lambda r: render_excursion(r, body.format, generated=now), created_by=user.name,
+        )  # fmt: skip
+    except ReportInputError as err:
+        raise refused(err) from err
+    return report_out(made)
+
+
+class LotReportIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    lot_id: Annotated[int, Field(ge=1, le=2**63 - 1)]
+    format: Format = "pdf"
+
+
+@router.post("/reports/lot", status_code=status.HTTP_201_CREATED)
+async def make_lot_certificate(body: LotReportIn, pool: Pool, user: Viewer) -> ReportOut:
+    """A lot's cold-chain certificate as of now: stays, MKT, time out of range, stability
+    budget left, excursions, disposition (figures of ``GET /v1/lots/{id}/exposure``)."""
+    now = datetime.now(UTC)
+    try:
+        made, _ = await make(
+            pool, lambda c: lot_certificate(c, body.lot_id, now=now),
+            lambda r: render_lot(r, body.format, generated=now), created_by=user.name,
+        )  # fmt: skip
+    except ReportInputError as err:
+        raise refused(err) from err
+    return report_out(made)
+
+
+class MktReportIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    site_id: Annotated[str, Field(pattern=ID_PATTERN, max_length=200)]
+    month: Annotated[str, Field(pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])$")]
+    """``YYYY-MM``, the site's calendar month."""
+    format: Format = "pdf"
+
+
+@router.post("/reports/mkt", status_code=status.HTTP_201_CREATED)
+async def make_mkt_report(
+    body: MktReportIn, pool: Pool, settings: Settings, user: Viewer
+) -> ReportOut:
+    """Monthly MKT per storage area of a site, with the worst USP <1079.2> window."""
+    now = datetime.now(UTC)
+    month = date.fromisoformat(body.month + "-01")
+    silence = settings.jobs.default_silence
+    try:
+        made, _ = await make(
+            pool, lambda c: monthly_mkt(c, body.site_id, month, now=now,
+                                        default_silence=silence),
+            lambda r: render_mkt(r, body.format, generated=now), created_by=user.name,
+        )  # fmt: skip
+    except ReportInputError as err:
+        raise refused(err) from err
+    return report_out(made)
+
+
+class CalibrationReportIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    site_id: Annotated[str, Field(pattern=ID_PATTERN, max_length=200)] | None = None
+    format: Format = "pdf"
+
+
+@router.post("/reports/calibration", status_code=status.HTTP_201_CREATED)
+async def make_calibration_report(
+    body: CalibrationReportIn, pool: Pool, settings: Settings, user: Viewer
+) -> ReportOut:
+    """The calibration status of every sensor (of a site), as ``GET /v1/calibrations``."""
+    now = datetime.now(UTC)
+    lead = settings.alarms.calibration_lead
+    made, _ = await make(
+        pool, lambda c: calibration_status_report(c, now=now, lead=lead, site_id=body.site_id),
+        lambda r: render_calibration(r, body.format, generated=now), created_by=user.name,
+    )  # fmt: skip
     return report_out(made)
 
 

@@ -63,11 +63,17 @@ def when(t: datetime | None, zone: str) -> str:
 
 
 def duration(d: timedelta) -> str:
-    """``2 d 03:15`` or ``03:15`` (hours:minutes)."""
-    minutes = int(d.total_seconds() // 60)
+    """``2 d 03:15`` or ``03:15`` (hours:minutes); a negative one (a budget overspent) with
+    a minus sign.
+
+    >>> duration(timedelta(days=2, minutes=195)), duration(timedelta(minutes=-90))
+    ('2 d 03:15', '−01:30')
+    """
+    sign = "−" if d < timedelta(0) else ""
+    minutes = int(abs(d).total_seconds() // 60)
     days, rest = divmod(minutes, 24 * 60)
     hh, mm = divmod(rest, 60)
-    return f"{days} d {hh:02d}:{mm:02d}" if days else f"{hh:02d}:{mm:02d}"
+    return sign + (f"{days} d {hh:02d}:{mm:02d}" if days else f"{hh:02d}:{mm:02d}")
 
 
 def table(

@@ -57,3 +57,19 @@ async def unit_report(
         c, location_id, start=start, end=end, default_silence=default_silence))  # fmt: skip
     rendered = await asyncio.to_thread(render_unit, record, fmt, generated=datetime.now(UTC))
     return await archive(pool, rendered, created_by=created_by), rendered.content
+
+
+R = TypeVar("R")
+
+
+async def make(
+    pool: Pool,
+    gather: Callable[[AsyncConnection[TupleRow]], Awaitable[R]],
+    render: Callable[[R], Rendered],
+    *,
+    created_by: str,
+) -> tuple[Archived, bytes]:
+    """Gathers the figures in one snapshot, renders them in a worker thread, archives them."""
+    figures = await snapshot(pool, gather)
+    rendered = await asyncio.to_thread(render, figures)
+    return await archive(pool, rendered, created_by=created_by), rendered.content

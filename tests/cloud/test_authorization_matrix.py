@@ -111,6 +111,10 @@ POST   /v1/me/totp/confirm                             401 401 401 401 ok  ok  o
 GET    /v1/signatures                                  401 401 401 401 ok  ok  ok  ok  401 401
 GET    /v1/signatures/{signature_id}/verify            401 401 401 401 ok  ok  ok  ok  401 401
 POST   /v1/reports/unit                                401 401 401 401 ok  ok  ok  ok  401 401
+POST   /v1/reports/excursion                           401 401 401 401 ok  ok  ok  ok  401 401
+POST   /v1/reports/lot                                 401 401 401 401 ok  ok  ok  ok  401 401
+POST   /v1/reports/mkt                                 401 401 401 401 ok  ok  ok  ok  401 401
+POST   /v1/reports/calibration                         401 401 401 401 ok  ok  ok  ok  401 401
 GET    /v1/reports                                     401 401 401 401 ok  ok  ok  ok  401 401
 GET    /v1/reports/{report_id}                         401 401 401 401 ok  ok  ok  ok  401 401
 GET    /v1/reports/{report_id}/content                 401 401 401 401 ok  ok  ok  ok  401 401
