@@ -154,6 +154,24 @@ async def doors(conn: AsyncConnection[TupleRow]) -> list[DoorInfo] | None:
     return [DoorInfo(*row) for row in await cur.fetchall()]
 
 
+@dataclass(frozen=True)
+class ReaderSource:
+    gateway_id: str
+    name: str
+    settings: dict[str, Any]
+
+
+async def reader_sources(conn: AsyncConnection[TupleRow]) -> list[ReaderSource] | None:
+    """The LLRP readers each gateway is told to read (None: no gateway configuration here)."""
+    if not await _has_table(conn, "gateway_sources"):
+        return None
+    cur = await conn.execute(
+        "SELECT gateway_id, name, settings FROM gateway_sources WHERE kind = 'llrp'"
+        " ORDER BY gateway_id, name"
+    )
+    return [ReaderSource(*row) for row in await cur.fetchall()]
+
+
 async def passages(conn: AsyncConnection[TupleRow]) -> list[tuple[str, str, int, datetime]]:
     """Per door: the directions seen in its portal passages, how many, and the last one."""
     cur = await conn.execute(

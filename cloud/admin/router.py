@@ -13,12 +13,12 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable
 from importlib import resources
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import psycopg
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
 from fastapi.responses import HTMLResponse, RedirectResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
 from cloud.admin import queries, views
 from cloud.admin.csv_io import CsvFileError, export_csv, import_csv
@@ -26,6 +26,7 @@ from cloud.admin.gateways import disable_gateway, register_gateway, rotate_gatew
 from cloud.admin.users import set_role
 from cloud.admin.writes import KINDS, RowError
 from cloud.api.deps import IdPath, Pool
+from cloud.api.gateway_config import DoorIn, SourceIn, put_door, put_source
 from cloud.api.ledger import LABEL
 from cloud.api.masterdata_csv import ImportOut, report_out
 from cloud.auth import UserExistsError
@@ -37,6 +38,7 @@ from cloud.masterdata.store import list_locations, list_lots, list_products, lis
 from cloud.web.config import WebSettings
 from cloud.web.pages import frame
 from cloud.web.session import ActionUser, MaybeUser
+from protocols.records import ID_PATTERN
 
 ADMIN_VERSION = "1"
 """Bumped when admin.js or admin.css change."""
@@ -46,6 +48,8 @@ _HEAD = (
     f"<script src='/ui/admin/static/admin.js?v={ADMIN_VERSION}' defer></script>"
 )
 Cell = str | bool | int | float | None
+_ID = re.compile(ID_PATTERN.removeprefix("^").removesuffix("$"))
+M = TypeVar("M", bound=BaseModel)
 _USER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")  # as POST /v1/users
 
 
@@ -173,9 +177,11 @@ async def _gateways(conn: Conn, admin: bool) -> str:
 
 
 async def _doors(conn: Conn, admin: bool) -> str:
+    gateway_ids = [g.gateway_id for g in await queries.gateways(conn)]
     return views.doors(
-        await queries.readers(conn), await queries.doors(conn), await queries.passages(conn)
-    )
+        await queries.readers(conn), await queries.reader_sources(conn),
+        await queries.doors(conn), await queries.passages(conn), gateway_ids, admin=admin,
+    )  # fmt: skip
 
 
 async def _users(conn: Conn, admin: bool) -> str:
@@ -201,6 +207,7 @@ def _add_actions(router: APIRouter) -> None:
     _add_masterdata_actions(router)
     _add_gateway_actions(router)
     _add_user_actions(router)
+    _add_door_actions(router)
 
 
 def _add_masterdata_actions(router: APIRouter) -> None:
@@ -273,6 +280,56 @@ def _add_gateway_actions(router: APIRouter) -> None:
         if not done:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no enabled gateway {gateway_id!r}")
         return {"message": f"Gateway {gateway_id} disabled."}
+
+
+def _antennas(row: dict[str, str], name: str) -> list[int]:
+    try:
+        return [int(x) for x in row.get(name, "").replace(" ", "").split(",") if x]
+    except ValueError as err:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT, f"{name}: antenna numbers such as 1, 2"
+        ) from err
+
+
+def _add_door_actions(router: APIRouter) -> None:
+    """RFID readers and doors, through the gateway-configuration API's own handlers."""
+
+    @router.post("/api/readers")
+    async def reader(body: ActionIn, pool: Pool, user: AdminAction) -> dict[str, str]:
+        row = _text(body.row)
+        gateway_id, name = _id(row, "gateway_id"), _id(row, "name")
+        settings = {"host": row.get("host", "").strip(), "port": row.get("port") or "5084",
+                    "antennas": _antennas(row, "antennas") or [1, 2]}  # fmt: skip
+        source = _checked(SourceIn, {"kind": "llrp", "settings": settings})
+        await put_source(gateway_id, name, source, pool=pool, user=user, response=Response(),
+                         reason=body.reason)  # fmt: skip
+        return {"message": f"reader {name} of {gateway_id} saved"}
+
+    @router.post("/api/doors")
+    async def door(body: ActionIn, pool: Pool, user: AdminAction) -> dict[str, str]:
+        row = _text(body.row)
+        gateway_id, door_id = _id(row, "gateway_id"), _id(row, "door_id")
+        found = _checked(DoorIn, {
+            "reader": row.get("reader", "").strip(),
+            "outside_antennas": _antennas(row, "outside_antennas"),
+            "inside_antennas": _antennas(row, "inside_antennas")})  # fmt: skip
+        await put_door(gateway_id, door_id, found, pool=pool, user=user, response=Response(),
+                       reason=body.reason)  # fmt: skip
+        return {"message": f"door {door_id} of {gateway_id} saved"}
+
+
+def _id(row: dict[str, str], name: str) -> str:
+    value = row.get(name, "").strip()
+    if not _ID.fullmatch(value):
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"{name}: required id")
+    return value
+
+
+def _checked(model: type[M], data: dict[str, Any]) -> M:
+    try:
+        return model.model_validate(data)
+    except ValidationError as err:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(err)) from err
 
 
 def _add_user_actions(router: APIRouter) -> None:

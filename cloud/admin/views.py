@@ -273,34 +273,60 @@ def gateways(found: Sequence[queries.GatewayInfo], site_ids: Sequence[Site], *,
     return out
 
 
-def doors(readers: Sequence[queries.ReaderInfo], configured: Sequence[queries.DoorInfo] | None,
-          seen: Sequence[tuple[str, str, int, datetime]]) -> str:  # fmt: skip
-    out = "<h2>Readers</h2>" + table(
+def doors(
+    readers: Sequence[queries.ReaderInfo], sources: Sequence[queries.ReaderSource] | None,
+    configured: Sequence[queries.DoorInfo] | None, seen: Sequence[tuple[str, str, int, datetime]],
+    gateway_ids: Sequence[str], *, admin: bool,
+) -> str:  # fmt: skip
+    out = "<h2>Readers the gateways read</h2>" + table(
+        ("Gateway", "Reader", "Host", "Port", "Antennas"),
+        [[e(r.gateway_id), e(r.name), e(r.settings.get("host", "")),
+          e(r.settings.get("port", 5084)),
+          e(", ".join(map(str, r.settings.get("antennas", [1, 2]))))] for r in sources or ()],
+        empty="No RFID reader configured.",
+    )  # fmt: skip
+    out += "<h2>Readers that reported</h2>" + table(
         ("Reader", "Gateway", "Location", "Last seen", "State"),
         [[e(r.reader_id), e(r.gateway_id or ""), e(r.location_id or "not mounted"),
           when(r.last_seen), e(r.last_state or "")] for r in readers],
         empty="No RFID reader has reported yet.",
     )  # fmt: skip
-    out += "<h2>Doors</h2>"
-    if configured is None:
-        out += (
-            "<p class='admin-empty'>Doors and their antennas are configured in each gateway's"
-            " own configuration file (edge: portals) on this installation.</p>"
-        )
-    else:
-        out += table(
-            ("Gateway", "Door", "Reader", "Outside antennas (direction in)",
-             "Inside antennas (direction out)"),
-            [[e(d.gateway_id), e(d.door_id), e(d.reader),
-              e(", ".join(map(str, d.outside_antennas))),
-              e(", ".join(map(str, d.inside_antennas)))] for d in configured],
-            empty="No door configured.",
-        )  # fmt: skip
+    out += "<h2>Doors</h2>" + table(
+        ("Gateway", "Door", "Reader", "Outside antennas (a pallet seen here first goes in)",
+         "Inside antennas (seen here first: goes out)"),
+        [[e(d.gateway_id), e(d.door_id), e(d.reader),
+          e(", ".join(map(str, d.outside_antennas))),
+          e(", ".join(map(str, d.inside_antennas)))] for d in configured or ()],
+        empty="No door configured.",
+    )  # fmt: skip
     out += "<h2>Passages seen</h2>" + table(
         ("Door", "Direction", "Passages", "Last"),
         [[e(d), e(x), e(n), when(t)] for d, x, n, t in seen],
         empty="No portal passage yet.",
     )
+    if admin and sources is not None:
+        gateways_ = [(g, g) for g in gateway_ids]
+        out += form("Add or change an RFID reader", "/ui/admin/api/readers", [
+            Field("gateway_id", "Gateway", "The gateway that reads it (LLRP).", kind="select",
+                  required=True, choices=gateways_),
+            Field("name", "Reader id", "Its id in tag reads and door settings.", required=True),
+            Field("host", "Host", "The reader's address on the gateway's network.",
+                  required=True),
+            Field("port", "Port", "LLRP, 5084 unless changed.", value="5084"),
+            Field("antennas", "Antennas", "The antenna ports in use, e.g. 1, 2, 3, 4.",
+                  value="1, 2"),
+        ])  # fmt: skip
+        out += form("Add or change a door", "/ui/admin/api/doors", [
+            Field("gateway_id", "Gateway", kind="select", required=True, choices=gateways_),
+            Field("door_id", "Door id", "As receiving and the ledger name the dock door.",
+                  required=True),
+            Field("reader", "Reader id", "One of the gateway's RFID readers above.",
+                  required=True),
+            Field("outside_antennas", "Outside antennas", "Facing the yard: a pallet seen here"
+                  " first is coming in (e.g. 1, 2).", required=True),
+            Field("inside_antennas", "Inside antennas", "Facing the warehouse: seen here first"
+                  " means going out (e.g. 3, 4).", required=True),
+        ])  # fmt: skip
     return out
 
 

@@ -178,3 +178,37 @@ async def test_hostile_values_are_refused_not_failed(client: tuple[Api, str]) ->
         r = await a.client.post(path, json=body, headers=ACTION)
         assert r.status_code < 500, (path, r.text)
         assert r.status_code in (200, 404, 422), (path, r.text)
+
+
+async def test_rfid_reader_and_door_through_the_page(client: tuple[Api, str]) -> None:
+    a, url = client
+    await _sign_in(a.client, a.tokens[Role.ADMIN])
+    made = await a.client.post("/ui/admin/api/gateways", headers=ACTION, json={
+        "row": {"gateway_id": "dock-gw", "site_id": SITE}, "reason": "dock"})  # fmt: skip
+    assert made.status_code == 200, made.text
+    reader = {"gateway_id": "dock-gw", "name": "dock-reader", "host": "10.0.0.20",
+              "port": "5084", "antennas": "1, 2, 3, 4"}  # fmt: skip
+    saved = await a.client.post("/ui/admin/api/readers", headers=ACTION,
+                                json={"row": reader, "reason": "dock door 1"})  # fmt: skip
+    assert saved.status_code == 200, saved.text
+    door = {"gateway_id": "dock-gw", "door_id": "dock-1", "reader": "dock-reader",
+            "outside_antennas": "1, 2", "inside_antennas": "3,4"}  # fmt: skip
+    saved = await a.client.post("/ui/admin/api/doors", headers=ACTION,
+                                json={"row": door, "reason": "dock door 1"})  # fmt: skip
+    assert saved.status_code == 200, saved.text
+    for bad, code in (({**door, "inside_antennas": "three"}, 422),
+                      ({**door, "reader": "no-such-reader"}, 404),
+                      ({**door, "outside_antennas": ""}, 422)):  # fmt: skip
+        r = await a.client.post("/ui/admin/api/doors", headers=ACTION,
+                                json={"row": bad, "reason": "x"})  # fmt: skip
+        assert r.status_code == code, (bad, r.text)
+    page = await a.client.get("/ui/admin/doors")
+    assert "10.0.0.20" in page.text
+    assert "dock-1" in page.text
+    config = await a.client.get("/v1/gateways/dock-gw/config", headers=a.as_(Role.ADMIN))
+    sections = config.json()["sections"]
+    assert [r["reader_id"] for r in sections["llrp"]] == ["dock-reader"]
+    assert sections["doors"][0]["door_id"] == "dock-1"
+    trail = await _rows(url, "SELECT action FROM audit_log WHERE reason = 'dock door 1'"
+                        " ORDER BY audit_id")  # fmt: skip
+    assert len(trail) == 2
