@@ -23,6 +23,7 @@ from cloud.transfers import (
 )
 from cloud.transfers.dispatch import dispatch
 from cloud.transfers.door_list import door_list
+from cloud.transfers.figures import Tolerance
 from cloud.transfers.figures_store import site_figures
 from cloud.transfers.imports import import_samples
 from cloud.transfers.logger_files import parse_generic, parse_logtag
@@ -485,6 +486,14 @@ class ProductFiguresOut(BaseModel):
     reorder: ReorderOut | None
 
 
+class ToleranceOut(BaseModel):
+    """A counted item is accurate within ``units`` or ``percent`` of its book quantity,
+    whichever allows more (both 0: exact)."""
+
+    units: int
+    percent: float
+
+
 class FiguresOut(BaseModel):
     """Inventory figures of a site over a window of UTC days (docs/transfers.md: methods)."""
 
@@ -493,6 +502,7 @@ class FiguresOut(BaseModel):
     end: date
     cycle_count_accuracy: float | None
     counted_items: int
+    count_tolerance: ToleranceOut
     stock_out_rate: float | None
     on_time_receipts: float | None
     receipts_due: int
@@ -511,9 +521,14 @@ async def get_figures(
     days: Annotated[int, Query(ge=2, le=730)] = 30,
     service_level: Annotated[float, Query(ge=0.5, lt=1)] = 0.95,
     lead_time_days: Annotated[float | None, Query(gt=0, le=365)] = None,
+    *,
+    count_tolerance_units: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    count_tolerance_percent: Annotated[float, Query(ge=0, le=100)] = 0,
 ) -> FiguresOut:
     """Cycle-count accuracy, stock-outs, days of supply, turnover, on-time receipts, units in
-    transit, and each product's reorder point and safety stock."""
+    transit, and each product's reorder point and safety stock. A counted item is accurate when
+    its count equals the book, or is within ``count_tolerance_units`` or
+    ``count_tolerance_percent`` of it (whichever allows more)."""
     async with pool.connection() as conn:
         cur = await conn.execute("SELECT 1 FROM sites WHERE site_id = %s", (site_id,))
         if await cur.fetchone() is None:
@@ -521,10 +536,12 @@ async def get_figures(
         f = await site_figures(
             conn, site_id, now=datetime.now(UTC), days=days, service_level=service_level,
             lead_time_days=lead_time_days,
+            count_tolerance=Tolerance(count_tolerance_units, count_tolerance_percent),
         )  # fmt: skip
     return FiguresOut.model_validate(
         {
             **f.__dict__,
+            "count_tolerance": f.count_tolerance.__dict__,
             "products": [
                 {**p.__dict__, "reorder": None if p.reorder is None else p.reorder.__dict__}
                 for p in f.products

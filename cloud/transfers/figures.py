@@ -1,7 +1,8 @@
 """Inventory figures and replenishment, pure: the arithmetic over numbers the store gathers.
 
 **Cycle-count accuracy** is counted per item (a lot at a location in one count), never netted:
-an item is accurate when its count equals its book quantity (within ``tolerance`` units). Two
+an item is accurate when its count equals its book quantity, or is within the ``Tolerance``
+(units, or a percentage of the book quantity, whichever allows more; exact by default). Two
 items booked 100 and 100 and counted 95 and 105 are 0 % accurate, though the totals agree.
 
 **Reorder point and safety stock** (per product and site) from the daily consumption history
@@ -27,11 +28,39 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 
-def cycle_count_accuracy(items: Sequence[tuple[int, int]], *, tolerance: int = 0) -> float | None:
-    """Share of (booked, counted) items whose count is within ``tolerance`` of the book."""
+@dataclass(frozen=True)
+class Tolerance:
+    """How far an item's count may be from its book quantity and still be accurate: ``units``,
+    or ``percent`` of the book quantity, whichever allows more. ``Tolerance()`` is exact.
+
+    >>> Tolerance(percent=5).allows(100, 105), Tolerance(percent=4).allows(100, 105)
+    (True, False)
+    >>> Tolerance(units=2).allows(3, 1), Tolerance().allows(3, 2)
+    (True, False)
+    """
+
+    units: int = 0
+    percent: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.units < 0 or not 0 <= self.percent <= 100:
+            raise ValueError("tolerance: units >= 0 and percent in [0, 100]")
+
+    def allows(self, booked: int, counted: int) -> bool:
+        off = abs(counted - booked)
+        # compared as off x 100 <= percent x booked: no rounding at the boundary (5 % of 100)
+        return off <= self.units or off * 100 <= self.percent * booked
+
+
+def cycle_count_accuracy(
+    items: Sequence[tuple[int, int]], *, tolerance: int | Tolerance = 0
+) -> float | None:
+    """Share of (booked, counted) items whose count is within ``tolerance`` (units, or a
+    ``Tolerance``) of the book."""
     if not items:
         return None
-    good = sum(1 for booked, counted in items if abs(booked - counted) <= tolerance)
+    allowed = tolerance if isinstance(tolerance, Tolerance) else Tolerance(units=tolerance)
+    good = sum(1 for booked, counted in items if allowed.allows(booked, counted))
     return good / len(items)
 
 

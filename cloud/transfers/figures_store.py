@@ -16,6 +16,7 @@ from psycopg.rows import TupleRow
 
 from cloud.transfers.figures import (
     Reorder,
+    Tolerance,
     cycle_count_accuracy,
     days_of_supply,
     reorder_point,
@@ -43,6 +44,7 @@ class SiteFigures:
     end: date
     cycle_count_accuracy: float | None
     counted_items: int
+    count_tolerance: Tolerance
     stock_out_rate: float | None
     on_time_receipts: float | None
     receipts_due: int
@@ -159,8 +161,11 @@ async def site_figures(
     days: int,
     service_level: float,
     lead_time_days: float | None,
+    count_tolerance: Tolerance | None = None,
 ) -> SiteFigures:
-    """Every figure for ``site`` over the ``days`` UTC days ending today (``now``'s date)."""
+    """Every figure for ``site`` over the ``days`` UTC days ending today (``now``'s date); a
+    counted item is accurate within ``count_tolerance`` (default: exact)."""
+    tolerance = count_tolerance or Tolerance()
     end = today(now)
     start = end - timedelta(days=days - 1)
     window = [start + timedelta(days=i) for i in range(days)]
@@ -200,8 +205,9 @@ async def site_figures(
     on_time, due = await _receipts(conn, site, start, now)
     out_t, in_t = await _in_transit(conn, site)
     return SiteFigures(
-        site_id=site, start=start, end=end, cycle_count_accuracy=cycle_count_accuracy(items),
-        counted_items=len(items),
+        site_id=site, start=start, end=end,
+        cycle_count_accuracy=cycle_count_accuracy(items, tolerance=tolerance),
+        counted_items=len(items), count_tolerance=tolerance,
         stock_out_rate=stock_out / product_days if product_days else None,
         on_time_receipts=on_time / due if due else None, receipts_due=due,
         in_transit_out=out_t, in_transit_in=in_t, lead_time_days=lead,
