@@ -98,6 +98,7 @@ POST   /v1/users/{name}/disable                        401 401 401 401 403 403 4
 PUT    /v1/users/{name}/role                           401 401 401 401 403 403 403 ok  401 401
 GET    /v1/audit                                       401 401 401 401 403 403 ok  ok  401 401
 GET    /v1/audit.csv                                   401 401 401 401 403 403 ok  ok  401 401
+GET    /v1/audit.pdf                                   401 401 401 401 403 403 ok  ok  401 401
 GET    /v1/users/{name}/account                        401 401 401 401 403 403 403 ok  401 401
 PUT    /v1/users/{name}/password                       401 401 401 401 403 403 403 ok  401 401
 PUT    /v1/users/{name}/full-name                      401 401 401 401 403 403 403 ok  401 401
@@ -110,6 +111,10 @@ POST   /v1/me/totp/confirm                             401 401 401 401 ok  ok  o
 GET    /v1/signatures                                  401 401 401 401 ok  ok  ok  ok  401 401
 GET    /v1/signatures/{signature_id}/verify            401 401 401 401 ok  ok  ok  ok  401 401
 POST   /v1/reports/unit                                401 401 401 401 ok  ok  ok  ok  401 401
+POST   /v1/reports/excursion                           401 401 401 401 ok  ok  ok  ok  401 401
+POST   /v1/reports/lot                                 401 401 401 401 ok  ok  ok  ok  401 401
+POST   /v1/reports/mkt                                 401 401 401 401 ok  ok  ok  ok  401 401
+POST   /v1/reports/calibration                         401 401 401 401 ok  ok  ok  ok  401 401
 GET    /v1/reports                                     401 401 401 401 ok  ok  ok  ok  401 401
 GET    /v1/reports/{report_id}                         401 401 401 401 ok  ok  ok  ok  401 401
 GET    /v1/reports/{report_id}/content                 401 401 401 401 ok  ok  ok  ok  401 401
@@ -176,6 +181,7 @@ POST   /ui/admin/api/doors                             401 401 401 401 403 403 4
 GET    /ui/figures                                     303 303 303 303 ok  ok  ok  ok  303 303
 GET    /ui/audit                                       303 303 303 303 403 403 ok  ok  303 303
 GET    /ui/audit.csv                                   401 401 401 401 403 403 ok  ok  401 401
+GET    /ui/audit.pdf                                   401 401 401 401 403 403 ok  ok  401 401
 GET    /ui/account                                     303 303 303 303 ok  ok  ok  ok  303 303
 POST   /ui/account/password                            401 401 401 401 ok  ok  ok  ok  401 401
 POST   /ui/account/totp                                401 401 401 401 ok  ok  ok  ok  401 401
