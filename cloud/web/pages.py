@@ -78,7 +78,7 @@ def frame(title: str, body: str, *, user: str | None, script: bool = True, head:
         "<body><header><a class='brand' href='/ui'>coldtrace</a>"
         "<nav><a href='/ui'>Overview</a> <a href='/ui/figures'>Inventory figures</a>"
         " <a href='/ui/audit'>Audit trail</a>"
-        " <a href='/ui/account'>Account</a></nav>"
+        " <a href='/ui/admin'>Administration</a> <a href='/ui/account'>Account</a></nav>"
         f"<span class='live' id='live' hidden>live</span>{who}</header>"
         f"<main>{body}</main></body></html>"
     )
