@@ -14,18 +14,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query, Request, status
+from fastapi import APIRouter, Query, Request, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from cloud.api.asns import Reason
 from cloud.api.deps import IdPath, Pool
-from cloud.api.gateway_config import gateway_identity, transaction
+from cloud.api.documents import body_schema
+from cloud.api.gateway_config import gateway_body, gateway_identity, transaction
 from cloud.auth.deps import Admin, Viewer
-from cloud.auth.service import audit
 from cloud.gateway_config import browse, discovery
 from cloud.ledger.instant import Instant
-from cloud.masterdata import MasterDataError
-from cloud.masterdata.sensors import SensorMount, mount_sensor
 from protocols.gateway_config import BrowseAnswer, BrowseRequest
 from protocols.records import ID_PATTERN
 
@@ -73,30 +71,11 @@ class MountOut(BaseModel):
 async def post_mount(body: MountIn, pool: Pool, user: Admin, reason: Reason = None) -> MountOut:
     """Mounts an unassigned sensor or reader at a location (one click on the admin page)."""
     async with transaction(pool) as conn:
-        kind = await discovery.device_type(conn, body.device_id)
-        if kind == "sensor":
-            when = body.mounted_at or datetime.now().astimezone()
-            try:
-                before = await mount_sensor(
-                    conn, SensorMount(body.device_id, body.location_id, when, None)
-                )
-            except MasterDataError as err:
-                raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(err)) from err
-            previous = before.location_id if before else None
-        elif kind == "llrp_reader":
-            previous = await discovery.mount_reader(conn, body.device_id, body.location_id)
-        else:
-            raise HTTPException(
-                status.HTTP_422_UNPROCESSABLE_CONTENT, f"a {kind} is not mounted here"
-            )
-        out = MountOut(device_id=body.device_id, device_type=kind,
-                       location_id=body.location_id, previous_location_id=previous)  # fmt: skip
-        action = "sensor.mount" if kind == "sensor" else "reader.mount"
-        subject = ("sensor:" if kind == "sensor" else "reader:") + body.device_id
-        detail: dict[str, Any] = {"before": {"location_id": previous}, "after": out.model_dump()}
-        await audit(conn, actor=user.name, action=action, subject=subject,
-                    reason=reason or "mounted from discovery", detail=detail)  # fmt: skip
-    return out
+        done = await discovery.mount_device(
+            conn, body.device_id, body.location_id, mounted_at=body.mounted_at,
+            actor=user.name, reason=reason,
+        )  # fmt: skip
+    return MountOut(**done.__dict__)
 
 
 class BrowseIn(BaseModel):
@@ -150,10 +129,13 @@ async def get_browse_requests(request: Request, pool: Pool) -> list[BrowseReques
         return await browse.take(conn, identity.gateway_id)
 
 
-@router.post("/gateway/browse-requests/{request_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def post_browse_answer(
-    request_id: int, body: BrowseAnswer, request: Request, pool: Pool
-) -> None:
+@router.post(
+    "/gateway/browse-requests/{request_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    openapi_extra=body_schema(BrowseAnswer),
+)
+async def post_browse_answer(request_id: int, request: Request, pool: Pool) -> None:
     identity = await gateway_identity(request, pool)
+    body = await gateway_body(request, BrowseAnswer)
     async with transaction(pool) as conn:
         await browse.answer(conn, identity.gateway_id, request_id, body)

@@ -21,15 +21,16 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, Header, HTTPException, Request, Response, status
 from psycopg import AsyncConnection
 from psycopg.rows import TupleRow
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from cloud.api.asns import Reason
 from cloud.api.deps import IdPath, Pool
+from cloud.api.documents import body_schema
 from cloud.api.readings import SensorId
 from cloud.auth.deps import Admin
 from cloud.auth.service import audit
@@ -45,6 +46,8 @@ from cloud.ingest.auth import GatewayIdentity, authenticate, bearer_token
 from protocols.gateway_config import ConfigReport, GatewayConfigDocument
 
 router = APIRouter(prefix="/v1", tags=["gateway configuration"])
+
+M = TypeVar("M", bound=BaseModel)
 
 
 async def gateway_identity(request: Request, pool: Pool) -> GatewayIdentity:
@@ -91,10 +94,25 @@ async def get_own_config(
     return found.document
 
 
-@router.post("/gateway/config/report", status_code=status.HTTP_204_NO_CONTENT)
-async def post_report(body: ConfigReport, request: Request, pool: Pool) -> None:
+async def gateway_body(request: Request, model: type[M]) -> M:
+    """The JSON body as ``model``, read only after the token was checked (as ingest does: an
+    unknown caller never gets a body parsed), 422 with pydantic's errors otherwise."""
+    try:
+        return model.model_validate_json(await request.body())
+    except ValidationError as err:
+        detail = err.errors(include_url=False, include_context=False)
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail) from err
+
+
+@router.post(
+    "/gateway/config/report",
+    status_code=status.HTTP_204_NO_CONTENT,
+    openapi_extra=body_schema(ConfigReport),
+)
+async def post_report(request: Request, pool: Pool) -> None:
     """The calling gateway says which version it runs, or which it refused and why."""
     identity = await gateway_identity(request, pool)
+    body = await gateway_body(request, ConfigReport)
     async with transaction(pool) as conn:
         await store.record_report(conn, identity.gateway_id, body)
 

@@ -57,6 +57,26 @@ POST   /v1/gateways                                    401 401 401 401 403 403 4
 POST   /v1/gateways/{gateway_id}/token                 401 401 401 401 403 403 403 ok  401 401
 PUT    /v1/gateways/{gateway_id}/site                  401 401 401 401 403 403 403 ok  401 401
 POST   /v1/gateways/{gateway_id}/disable               401 401 401 401 403 403 403 ok  401 401
+GET    /v1/gateway/config                              401 401 401 401 401 401 401 401 ok  ok
+POST   /v1/gateway/config/report                       401 401 401 401 401 401 401 401 ok  ok
+GET    /v1/gateway/browse-requests                     401 401 401 401 401 401 401 401 ok  ok
+POST   /v1/gateway/browse-requests/{request_id}        401 401 401 401 401 401 401 401 ok  ok
+GET    /v1/gateways/{gateway_id}/config                401 401 401 401 403 403 403 ok  401 401
+PUT    /v1/gateways/{gateway_id}/sources/{name}        401 401 401 401 403 403 403 ok  401 401
+DELETE /v1/gateways/{gateway_id}/sources/{name}        401 401 401 401 403 403 403 ok  401 401
+PUT    /v1/gateways/{gateway_id}/sources/{name}/points/{sensor_id} 401 401 401 401 403 403 403 ok  401 401
+DELETE /v1/sensor-points/{sensor_id}                   401 401 401 401 403 403 403 ok  401 401
+PUT    /v1/gateways/{gateway_id}/doors/{door_id}       401 401 401 401 403 403 403 ok  401 401
+POST   /v1/gateways/{gateway_id}/browse                401 401 401 401 403 403 403 ok  401 401
+GET    /v1/gateways/{gateway_id}/browse/{request_id}   401 401 401 401 403 403 403 ok  401 401
+GET    /v1/discovery/unassigned                        401 401 401 401 ok  ok  ok  ok  401 401
+POST   /v1/discovery/mount                             401 401 401 401 403 403 403 ok  401 401
+GET    /ui/discovery                                   303 303 303 303 ok  ok  ok  ok  303 303
+GET    /ui/discovery.js                                ok  ok  ok  ok  ok  ok  ok  ok  ok  ok
+POST   /ui/discovery/mount                             401 401 401 401 403 403 403 ok  401 401
+POST   /ui/discovery/browse                            401 401 401 401 403 403 403 ok  401 401
+GET    /ui/discovery/browse/{gateway_id}/{request_id}  401 401 401 401 403 403 403 ok  401 401
+POST   /ui/discovery/point                             401 401 401 401 403 403 403 ok  401 401
 GET    /v1/dead-letters                                401 401 401 401 403 403 403 ok  401 401
 GET    /v1/streams                                     401 401 401 401 ok  ok  ok  ok  401 401
 POST   /v1/streams/{gateway_id}/set-aside              401 401 401 401 403 403 403 ok  401 401
@@ -214,6 +234,7 @@ PLACEHOLDERS = {
     "gtin": "00614141123452", "lot_number": "L-none", "name": "nobody", "profile_id": "p-none",
     "excursion_id": "999", "alert_id": "999", "site_id": "site-1", "window_id": "999",
     "signature_id": "999",
+    "door_id": "door-none", "request_id": "999",
     "report_id": "999",
     "token": "not-a-link-token", "transfer_id": "999", "party_kind": "site",
     "party_id": "site-1", "logger_id": "TT-none",
