@@ -10,12 +10,16 @@ pages list these with a mount action. Sensors are mounted through the master-dat
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import Any
 
 from psycopg import AsyncConnection
 from psycopg.rows import TupleRow
 
+from cloud.auth.service import audit
 from cloud.gateway_config import InvalidGatewayConfigError, UnknownGatewayError
+from cloud.masterdata import MasterDataError
+from cloud.masterdata.sensors import SensorMount, mount_sensor
 
 KINDS = ("sensor", "llrp_reader")
 
@@ -82,3 +86,42 @@ async def mount_reader(
         "UPDATE devices SET location_id = %s WHERE device_id = %s", (location_id, reader_id)
     )
     return None if row[0] is None else str(row[0])
+
+
+@dataclass(frozen=True)
+class Mounted:
+    device_id: str
+    device_type: str
+    location_id: str
+    previous_location_id: str | None
+
+
+async def mount_device(
+    conn: AsyncConnection[TupleRow], device_id: str, location_id: str, *,
+    mounted_at: datetime | None, actor: str, reason: str | None,
+) -> Mounted:  # fmt: skip
+    """Mounts a reported sensor (from ``mounted_at``, default now) or reader, audited."""
+    kind = await device_type(conn, device_id)
+    if kind == "sensor":
+        when = mounted_at or datetime.now(UTC)
+        try:
+            before = await mount_sensor(conn, SensorMount(device_id, location_id, when, None))
+        except MasterDataError as err:
+            raise InvalidGatewayConfigError(str(err)) from err
+        previous = before.location_id if before else None
+    elif kind == "llrp_reader":
+        previous = await mount_reader(conn, device_id, location_id)
+    else:
+        raise InvalidGatewayConfigError(f"a {kind} is not mounted at a location")
+    out = Mounted(device_id, kind, location_id, previous)
+    subject = ("sensor:" if kind == "sensor" else "reader:") + device_id
+    action = "sensor.mount" if kind == "sensor" else "reader.mount"
+    detail: dict[str, Any] = {
+        "before": {"location_id": previous},
+        "after": {"location_id": location_id, "mounted_at": when.isoformat()}
+        if kind == "sensor"
+        else {"location_id": location_id},
+    }
+    await audit(conn, actor=actor, action=action, subject=subject,
+                reason=reason or "mounted from discovery", detail=detail)  # fmt: skip
+    return out

@@ -4,43 +4,19 @@ but are mounted nowhere are listed as unassigned, and one mount takes them off t
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
-from uuid import uuid4
 
 import psycopg
 import pytest
 
-from cloud.config import ProcessorSettings
-from cloud.processing.processor import Processor
-from cloud.processing.registry import default_steps
-from cloud.storage.database import make_pool
-from protocols.records import Reading, Record, TagRead
-from tests.support.cloud_ingest import batch_with, post
-from tests.support.gateway_config import WHY, Commissioning, commissioning
+from tests.support.gateway_config import REPORTED_AT, WHY, Commissioning, commissioning, report
 
 pytestmark = pytest.mark.integration
-
-T = datetime(2026, 2, 1, 8, 0, tzinfo=UTC)
 
 
 @pytest.fixture
 async def site(timescale_url: str) -> AsyncIterator[Commissioning]:
     async with commissioning(timescale_url) as c:
         yield c
-
-
-async def report(site: Commissioning) -> None:
-    """The gateway sends a reading of probe-9 and a tag read of reader-9; the processor runs."""
-    records: list[Record] = [
-        Reading(sensor_id="probe-9", time=T, value=5.0, received_at=T),
-        TagRead(reader_id="reader-9", antenna=1, epc="3034257bf7194e4000001a85", first_seen=T,
-                last_seen=T + timedelta(seconds=1), received_at=T + timedelta(seconds=1)),
-    ]  # fmt: skip
-    sent = await post(site.client, site.gateway, batch_with("gw-1", uuid4(), 1, records))
-    assert sent.status_code == 200, sent.text
-    pool = make_pool(site.url, max_size=2)
-    async with pool:
-        await Processor(pool, default_steps(), ProcessorSettings(), listen_url=site.url).drain()
 
 
 async def unassigned(site: Commissioning) -> dict[str, dict[str, object]]:
@@ -58,7 +34,11 @@ async def test_reporting_devices_are_unassigned_until_mounted(site: Commissionin
     assert listed["probe-9"]["site_id"] == "site-1"
     assert listed["reader-9"]["device_type"] == "llrp_reader"
 
-    mount = {"device_id": "probe-9", "location_id": "fridge-1", "mounted_at": T.isoformat()}
+    mount = {
+        "device_id": "probe-9",
+        "location_id": "fridge-1",
+        "mounted_at": REPORTED_AT.isoformat(),
+    }
     refused = await site.client.post("/v1/discovery/mount", json=mount, headers=site.viewer)
     assert refused.status_code == 403
     done = await site.client.post("/v1/discovery/mount", json=mount, headers=site.admin | WHY)

@@ -5,17 +5,25 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from uuid import uuid4
 
 import httpx
 import psycopg
 
 from cloud.auth.model import Role
 from cloud.auth.service import add_user
-from tests.support.cloud_ingest import Gateway, app_client, create_gateway
+from cloud.config import ProcessorSettings
+from cloud.processing.processor import Processor
+from cloud.processing.registry import default_steps
+from cloud.storage.database import make_pool
+from protocols.records import Reading, Record, TagRead
+from tests.support.cloud_ingest import Gateway, app_client, batch_with, create_gateway, post
 from tests.support.ledger_seed import seed
 
 WHY = {"X-Coldtrace-Reason": "commissioning"}
+REPORTED_AT = datetime(2026, 2, 1, 8, 0, tzinfo=UTC)
 
 
 @dataclass
@@ -62,3 +70,18 @@ async def commissioning(url: str, gateway_id: str = "gw-1") -> AsyncIterator[Com
             {"Authorization": f"Bearer {viewer}"},
             url,
         )
+
+
+async def report(site: Commissioning) -> None:
+    """The gateway sends a reading of probe-9 and a tag read of reader-9; the processor runs."""
+    at, later = REPORTED_AT, REPORTED_AT + timedelta(seconds=1)
+    records: list[Record] = [
+        Reading(sensor_id="probe-9", time=at, value=5.0, received_at=at),
+        TagRead(reader_id="reader-9", antenna=1, epc="3034257bf7194e4000001a85", first_seen=at,
+                last_seen=later, received_at=later),
+    ]  # fmt: skip
+    sent = await post(site.client, site.gateway, batch_with("gw-1", uuid4(), 1, records))
+    assert sent.status_code == 200, sent.text
+    pool = make_pool(site.url, max_size=2)
+    async with pool:
+        await Processor(pool, default_steps(), ProcessorSettings(), listen_url=site.url).drain()
