@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import date
 
 from psycopg import AsyncConnection
 from psycopg.rows import TupleRow
@@ -50,7 +51,7 @@ class _Unit:
     lot_id: int | None
     gtin: str | None
     lot_number: str | None
-    expiry: object
+    expiry: date | None
     lot_status: str | None
     location_id: str | None
     status: str | None
@@ -118,9 +119,11 @@ class _Judge:
         self.conn, self.t, self.p, self.site_id = conn, t, p, site_id
         self.per_lot = dict(shipped)
 
-    def _why(self, gtin: str, lot: str, expiry: object, lot_status: str, status: str) -> str | None:
+    def _why(
+        self, gtin: str, lot: str, expiry: date | None, lot_status: str, status: str
+    ) -> str | None:
         why = refusal(
-            status=status, lot_status=lot_status, expiry=expiry,  # type: ignore[arg-type]
+            status=status, lot_status=lot_status, expiry=expiry,
             on=today(self.p.ended_at), min_remaining=self.t.min_remaining,
         )  # fmt: skip
         if why is not None:
