@@ -80,7 +80,7 @@ def _serve(url: str) -> tuple[subprocess.Popen[bytes], str]:
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 120  # start-up is slow on a loaded machine
     while time.monotonic() < deadline:
         try:
             if httpx.get(base + "/openapi.json", timeout=1).status_code == 200:
