@@ -79,6 +79,8 @@ async def verify_person(
     Every failure counts towards lock-out, whatever the purpose (sign-in or signature); after
     ``max_failures`` in a row the account is locked for ``lockout`` and that is audited.
     """
+    if not name or any(c < " " or c == "\x7f" for c in name):
+        raise SignInError(_REFUSED)  # no user has such a name (names are printable)
     async with conn.transaction():
         outcome = await _attempt(
             conn, name, password=password, code=code, settings=settings, purpose=purpose

@@ -17,7 +17,7 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Path, Query, status
 from psycopg import AsyncConnection
 from psycopg.rows import TupleRow
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StringConstraints
 
 from cloud.accounts import AccountError
 from cloud.accounts.settings import AccountSettings
@@ -34,8 +34,11 @@ router = APIRouter(prefix="/v1", tags=["signatures"])
 IdPath = Annotated[int, Path(ge=1, le=2**63 - 1)]
 
 
+Subject = Annotated[str, StringConstraints(max_length=128, pattern=r"^[^\x00-\x1f\x7f]+$")]
+
+
 class SignatureIn(BaseModel):
-    username: Annotated[str, Field(min_length=1, max_length=64)]
+    username: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f\x7f]+$")]
     password: Secret
     code: Code | None = None
     """The current TOTP code, when the signer has enrolled a second factor."""
@@ -95,7 +98,7 @@ async def shown(conn: AsyncConnection[TupleRow], *subjects: str) -> list[Signatu
 async def get_signatures(
     pool: Pool,
     _: Viewer,
-    subject: Annotated[list[str], Query(min_length=1, max_length=100)],
+    subject: Annotated[list[Subject], Query(min_length=1, max_length=100)],
 ) -> list[SignatureOut]:
     """The signatures on records (``lot:12``, ``excursion:3``, ``count:7``), oldest first."""
     async with pool.connection() as conn:

@@ -254,3 +254,12 @@ async def test_dashboard_account_page_enrols_totp_and_changes_the_password(
     client.client.cookies.clear()
     await client.client.post("/ui/login", data={"token": client.tokens[Role.OPERATOR]})
     assert "has no password" in (await client.client.get("/ui/account")).text
+
+
+async def test_control_characters_in_names_are_refused_cleanly(client: Api) -> None:
+    nul = await client.client.post("/ui/login", data={"username": "qa\x00-1", "password": "x"})
+    assert nul.status_code == 401
+    signatures = await client.client.get(
+        "/v1/signatures", params={"subject": "lot:\x00"}, headers=client.as_(Role.VIEWER)
+    )
+    assert signatures.status_code == 422
