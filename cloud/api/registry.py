@@ -36,9 +36,9 @@ def ledger_routers() -> list[APIRouter]:
 
 def report_routers() -> list[APIRouter]:
     """Reports (archived PDF/CSV) and sensor calibration (issue 17, items 4 and 5)."""
-    from cloud.api import calibrations, reports
+    from cloud.api import calibrations, report_links, reports
 
-    return [reports.router, calibrations.router]
+    return [reports.router, calibrations.router, report_links.build_router()]
 
 
 def coldchain_routers() -> list[APIRouter]:

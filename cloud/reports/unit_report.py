@@ -151,6 +151,8 @@ def unit_csv(r: UnitRecord) -> str:
     for a, b in r.history.gaps:
         w.writerow(["gap", _iso(a), _iso(b), "", "", "", "", "", "", "", ""])
     for n in r.history.annotations:
+        if n.kind == "calibration":
+            continue  # written from ``overdue`` below, with the sensor in its own column
         w.writerow([n.kind, _iso(n.at), _iso(n.end), "", "", "", "", "", "", "", _cell(n.text)])
     for o in r.overdue:
         w.writerow(["calibration", _iso(o.start), _iso(o.end), _cell(o.sensor_id), "", "", "",

@@ -24,6 +24,7 @@ from typing import Literal
 from psycopg import AsyncConnection
 from psycopg.rows import TupleRow
 
+from cloud.calibration.store import flagged
 from cloud.coldchain.mkt import DELTA_H_OVER_R, KELVIN
 
 Resolution = Literal["raw", "hourly", "daily"]
@@ -78,7 +79,7 @@ class Annotation:
 
     at: datetime
     end: datetime | None
-    kind: Literal["alert", "acknowledged", "maintenance", "disposition"]
+    kind: Literal["alert", "acknowledged", "maintenance", "disposition", "calibration"]
     text: str
 
 
@@ -207,6 +208,14 @@ async def history(
     excursions = [Excursion(r[0], r[1], r[2], r[3]) for r in await cur.fetchall()]
     gaps = _gaps(series, start=start, end=end, step=step, slack=slack[resolution])
     notes = await unit_annotations(conn, unit.location_id, start=start, end=end)
+    # readings of a sensor whose calibration was overdue (or failed) are flagged (issue 17.5)
+    flags = await flagged(conn, unit.sensors, start=start, end=end, zone=unit.timezone)
+    notes += [
+        Annotation(f.start, f.end, "calibration",
+                   f"sensor {unit.sensor_names.get(f.sensor_id, f.sensor_id)}: calibration"
+                   f" {f.reason}, its readings are flagged")
+        for f in flags
+    ]  # fmt: skip
     return History(unit, start, end, resolution, series, gaps, excursions, _stats(series), notes)
 
 

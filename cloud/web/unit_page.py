@@ -14,7 +14,7 @@ from cloud.web.pages import e, frame, temp
 
 UPLOT_VERSION = "1.6.32"
 """Pinned by ``cloud/web/vendor/package-lock.json``; in the asset URLs so browsers refetch."""
-CHARTS_VERSION = "2"
+CHARTS_VERSION = "3"
 """Bumped when charts.js or charts.css change."""
 
 SPANS = (("6 h", 6 * 3600), ("24 h", 86400), ("7 d", 7 * 86400), ("30 d", 30 * 86400),
@@ -62,7 +62,8 @@ def unit_page(u: UnitInfo, *, user: str) -> str:
         f"<section class='unit-history' data-location='{e(u.location_id)}'"
         f" data-tz='{e(u.timezone)}' data-timezone='{e(u.timezone)}'"
         f" data-history='/ui/history?location={e(loc)}'"
-        f" data-csv='/ui/history.csv?location={e(loc)}'>"
+        f" data-csv='/ui/history.csv?location={e(loc)}'"
+        f" data-report='/ui/reports/unit?location={e(loc)}'>"
         f"<h2>{e(u.name)} · {e(u.site_name)}</h2>"
         f"<p class='kind'>{e(u.kind)} · {profile} · sensors: {e(sensors or 'none')}"
         f" · times in {e(u.timezone)}</p>"
@@ -70,7 +71,8 @@ def unit_page(u: UnitInfo, *, user: str) -> str:
         "<button type='button' data-pan='-0.5'>← earlier</button>"
         "<button type='button' data-pan='0.5'>later →</button>"
         "<button type='button' data-zoom='2'>zoom out</button>"
-        "<a class='csv' href='#' download>Download CSV of the shown data</a></div>"
+        "<a class='csv' href='#' download>Download CSV of the shown data</a>"
+        " <a class='report' href='#' download>Temperature record (PDF, archived)</a></div>"
         "<p class='shown' aria-live='polite'></p>"
         "<div class='chart-box' role='img' aria-label='Temperature history'></div>"
         "<p class='legend'>Drag across the chart to zoom in. Shaded: <span class='x-action'>"
@@ -80,7 +82,8 @@ def unit_page(u: UnitInfo, *, user: str) -> str:
         f"{_limits(u)}<table class='figures chart-stats'>{stats}</table>"
         "<h3>Noted in this range</h3><p class='legend'>! warning (door-open pattern, early"
         " warning, no data) · ✓ acknowledged · Q QA disposition · <span class='x-maint'>M"
-        " maintenance window</span> (alarms suppressed)</p><ol class='annotations'></ol>"
+        " maintenance window</span> (alarms suppressed) · <span class='x-cal'>C sensor"
+        " calibration overdue</span> (readings flagged)</p><ol class='annotations'></ol>"
         "</section>"
     )
     return frame(u.name, body, user=user, head=chart_head())

@@ -193,6 +193,9 @@ GET    /ui/lots/{lot_id}                               303 303 303 303 ok  ok  o
 GET    /ui/units/{location_id}                         303 303 303 303 ok  ok  ok  ok  303 303
 GET    /ui/history                                     401 401 401 401 ok  ok  ok  ok  401 401
 GET    /ui/history.csv                                 401 401 401 401 ok  ok  ok  ok  401 401
+GET    /ui/reports/unit                                401 401 401 401 ok  ok  ok  ok  401 401
+GET    /ui/reports/lot/{lot_id}                        401 401 401 401 ok  ok  ok  ok  401 401
+GET    /ui/reports/excursion/{excursion_id}            401 401 401 401 ok  ok  ok  ok  401 401
 GET    /ui/events                                      401 401 401 401 ok  ok  ok  ok  401 401
 POST   /ui/alerts/acknowledge                          401 401 401 401 403 ok  ok  ok  401 401
 POST   /ui/lots/{lot_id}/disposition                   401 401 401 401 403 403 ok  ok  401 401

@@ -16,8 +16,10 @@ const MARK = {
   acknowledged: { colour: "#1b7f3b", glyph: "✓" },
   disposition: { colour: "#7a4fd6", glyph: "Q" },
   maintenance: { colour: "#2f6fb3", glyph: "M" },
+  calibration: { colour: "#6a1b9a", glyph: "C" },
 };
 SHADE.maintenance = "rgba(47, 111, 179, 0.12)";
+SHADE.calibration = "rgba(106, 27, 154, 0.10)";
 
 // Annotations: a marked line per instant (the windows are shaded), listed under the chart too.
 function drawMarks(u, notes) {
@@ -257,6 +259,8 @@ function unitHistory(section) {
     view.end = Math.ceil(start + span);
     const query = `&start=${iso(view.start)}&end=${iso(view.end)}`;
     csv.href = section.dataset.csv + query;
+    const report = section.querySelector("a.report");
+    if (report) report.href = section.dataset.report + query;
     const mine = ++request;
     section.dataset.loading = "1";
     const response = await fetch(section.dataset.history + query, { credentials: "same-origin" });
@@ -274,7 +278,9 @@ function unitHistory(section) {
     if (mine !== request) return;
     view.shaded = shadedFrom(payload);
     const notes = payload.annotations || [];
-    for (const n of notes) if (n.end !== null) view.shaded.push({ start: n.at, end: n.end, kind: "maintenance" });
+    for (const n of notes) {
+      if (n.end !== null) view.shaded.push({ start: n.at, end: n.end, kind: n.kind === "calibration" ? "calibration" : "maintenance" });
+    }
     view.marks = notes.filter((n) => n.end === null);
     const list = section.querySelector("ol.annotations");
     if (list) listNotes(list, notes, format);

@@ -1,0 +1,76 @@
+"""The dashboard's side of reports and calibration: the unit page links its temperature
+record, the links make archived reports for the signed-in user, and the unit chart's data
+flag the readings of a sensor whose calibration is overdue."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+
+from tests.support.cloud_ingest import app_client
+from tests.support.coldchain_seed import FRIDGE_A, SENSOR
+from tests.support.web_dashboard import Seeded, seeded_site
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+async def seeded(timescale_url: str) -> AsyncIterator[Seeded]:
+    async with seeded_site(timescale_url) as s:
+        yield s
+
+
+@pytest.fixture
+async def client(timescale_url: str, seeded: Seeded) -> AsyncIterator[httpx.AsyncClient]:
+    async with app_client(timescale_url) as c:
+        login = await c.post("/ui/login", data={"token": seeded.tokens["viewer"]})
+        assert login.status_code == 303
+        yield c
+
+
+def span(seeded: Seeded) -> dict[str, str]:
+    end = datetime.now(UTC).replace(microsecond=0) + timedelta(minutes=1)
+    return {"start": (seeded.start - timedelta(hours=1)).isoformat(), "end": end.isoformat()}
+
+
+async def test_links_make_archived_reports_for_the_session_user(
+    client: httpx.AsyncClient, seeded: Seeded
+) -> None:
+    page = await client.get(f"/ui/units/{FRIDGE_A}")
+    assert f"data-report='/ui/reports/unit?location={FRIDGE_A}'" in page.text
+    answer = await client.get("/ui/reports/unit", params={"location": FRIDGE_A, **span(seeded)})
+    assert answer.status_code == 200, answer.text
+    assert answer.content.startswith(b"%PDF-")
+    lot = seeded.site.lots["a1"]
+    cert = await client.get(f"/ui/reports/lot/{lot}", params={"format": "csv"})
+    assert cert.status_code == 200, cert.text
+    assert cert.text.splitlines()[1].startswith(f"{lot},")
+    viewer = {"Authorization": f"Bearer {seeded.tokens['viewer']}"}
+    listed = (await client.get("/v1/reports", headers=viewer)).json()
+    assert [(r["kind"], r["created_by"]) for r in listed] == [("lot", "viewer"),
+                                                              ("unit", "viewer")]  # fmt: skip
+    again = await client.get(listed[1]["content_url"], headers=viewer)
+    assert again.content == answer.content
+    assert (await client.get("/ui/reports/lot/999999")).status_code == 404
+    client.cookies.clear()
+    assert (await client.get(f"/ui/reports/lot/{lot}")).status_code == 401
+
+
+async def test_the_chart_flags_an_overdue_sensor(client: httpx.AsyncClient, seeded: Seeded) -> None:
+    today = datetime.now(UTC).date()
+    made = await client.post(
+        f"/v1/sensors/{SENSOR[FRIDGE_A]}/calibrations",
+        headers={"Authorization": f"Bearer {seeded.tokens['qa']}"},
+        json={"calibrated_on": str(today - timedelta(days=400)), "certificate_ref": "C-9",
+              "result": "pass", "next_due": str(today - timedelta(days=1))},
+    )  # fmt: skip
+    assert made.status_code == 201, made.text
+    body = (await client.get("/ui/history", params={"location": FRIDGE_A, **span(seeded)})).json()
+    (flag,) = [n for n in body["annotations"] if n["kind"] == "calibration"]
+    assert flag["end"] is not None
+    assert "calibration overdue" in flag["text"]
+    other = await client.get("/ui/history", params={"location": "cc-room", **span(seeded)})
+    assert [n for n in other.json()["annotations"] if n["kind"] == "calibration"] == []
