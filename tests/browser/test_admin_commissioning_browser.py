@@ -167,6 +167,18 @@ async def test_admin_commissions_a_fridge_and_its_excursion_is_raised(
             "Vaccine fridge 1"
         )
 
+        await page.goto(f"{base}/ui/admin/products")
+        product = page.locator("form.admin-form:has(legend:text-is('Add or change a product'))")
+        await product.locator("input[name=gtin]").fill("09506000134353")  # wrong check digit
+        await product.locator("input[name=name]").fill("Influenza vaccine")
+        await product.locator("input[name=reason]").fill("commissioning of the north wing")
+        await product.locator("button[type=submit]").click()
+        await expect(product.locator(".admin-result")).to_contain_text("check digit")
+        await _save(page, "Add or change a product", {
+            "gtin": "09506000134352", "stability_budget": "PT12H",
+            "profile_id": "vaccines-2-8"}, select=("profile_id",))  # fmt: skip
+        await expect(page.locator("table.admin-table")).to_contain_text("09506000134352")
+
         await page.goto(f"{base}/ui/admin/gateways")
         form = page.locator("form.admin-form:has(legend:text-is('Register a gateway'))")
         await form.locator("input[name=gateway_id]").fill("north-gw-1")
