@@ -97,6 +97,14 @@ def _breach_latencies(stats: FleetStats, seen: dict[str, tuple[float, datetime]]
     return out
 
 
+def _rss(pid: int) -> int:
+    """Resident memory of a process, in bytes (``/proc``)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
 async def _size(url: str) -> tuple[int, int]:
     async with await psycopg.AsyncConnection.connect(url) as conn:
         cur = await conn.execute(
@@ -136,6 +144,7 @@ async def main(args: argparse.Namespace, url: str) -> None:
             await asyncio.sleep(0.25)
         watcher.cancel()
         cpu = sum(cpu_seconds(p) for p in procs) + postgres_cpu(database) - cpu0
+        rss = sum(_rss(p) for p in procs)
         db_after, readings_after = await _size(url)
     finally:
         for proc in (server, processor):
@@ -144,6 +153,7 @@ async def main(args: argparse.Namespace, url: str) -> None:
     _report(
         args, cfg, stats, wall, seen, cpu, (db_after - db_before, readings_after - readings_before)
     )
+    print(f"cloud processes' memory (RSS)   {rss / 2**20:>12,.0f} MiB (cloud serve + processor)")
 
 
 def _report(
