@@ -23,6 +23,7 @@ def ledger_routers() -> list[APIRouter]:
         asns,
         counts,
         epcis,
+        figures,
         ledger,
         recalls,
         signatures,
@@ -31,7 +32,7 @@ def ledger_routers() -> list[APIRouter]:
     )
 
     return [asns.router, ledger.router, counts.router, recalls.router, epcis.router, users.router,
-            accounts.router, transfers.router, signatures.router]  # fmt: skip
+            accounts.router, transfers.router, signatures.router, figures.router]  # fmt: skip
 
 
 def report_routers() -> list[APIRouter]:

@@ -483,6 +483,8 @@ class ProductFiguresOut(BaseModel):
     days_of_supply: float | None
     turnover_days: float | None
     stock_out_days: int
+    lead_time_days: float
+    lead_time_source: str
     reorder: ReorderOut | None
 
 

@@ -22,7 +22,11 @@ from cloud.transfers.figures import (
     reorder_point,
     turnover_days,
 )
+from cloud.transfers.lead_times import DEFAULT_LEAD_TIME_DAYS, lead_times, measured_by_product
 from cloud.transfers.store import today
+
+Lead = tuple[float, str]
+"""A lead time in days and where it came from."""
 
 
 @dataclass(frozen=True)
@@ -34,6 +38,8 @@ class ProductFigures:
     days_of_supply: float | None
     turnover_days: float | None
     stock_out_days: int
+    lead_time_days: float
+    lead_time_source: str
     reorder: Reorder | None
 
 
@@ -153,6 +159,27 @@ async def _lead_time(conn: AsyncConnection[TupleRow], site: str) -> float | None
     return None if row is None or row[0] is None else float(row[0])
 
 
+async def _lead_times(
+    conn: AsyncConnection[TupleRow], site: str, given: float | None
+) -> tuple[Lead, dict[str, Lead]]:
+    """The site's lead time and each product's own where it has one (lead_times module)."""
+    if given is not None:
+        return (given, "given"), {}
+    measured = await _lead_time(conn, site)
+    site_lead: Lead = (
+        (measured, "measured from received transfers") if measured
+        else (DEFAULT_LEAD_TIME_DAYS, "default (no transfer received yet)")
+    )  # fmt: skip
+    leads: dict[str, Lead] = {
+        g: (d, "measured from this product's received transfers")
+        for g, d in (await measured_by_product(conn, site)).items()
+        if d > 0  # received the moment it was ordered: no lead time to plan with
+    }
+    for s in await lead_times(conn, site):
+        leads[s.gtin] = (s.lead_time.total_seconds() / 86400, "set for this product and site")
+    return site_lead, leads
+
+
 async def site_figures(
     conn: AsyncConnection[TupleRow],
     site: str,
@@ -170,12 +197,7 @@ async def site_figures(
     start = end - timedelta(days=days - 1)
     window = [start + timedelta(days=i) for i in range(days)]
     change, issued = await _daily(conn, site, end)
-    measured = await _lead_time(conn, site)
-    lead, source = (
-        (lead_time_days, "given") if lead_time_days is not None
-        else (measured, "measured from received transfers") if measured
-        else (7.0, "default (no transfer received yet)")
-    )  # fmt: skip
+    (lead, source), leads = await _lead_times(conn, site, lead_time_days)
     products: list[ProductFigures] = []
     stock_out = product_days = 0
     for gtin in sorted(change):
@@ -187,6 +209,7 @@ async def site_figures(
         use = [float(issued[gtin].get(day, 0)) for day in window]
         mean_use = sum(use) / days
         outs = sum(1 for v in levels if v <= 0)
+        product_lead, product_source = leads.get(gtin, (lead, source))
         stock_out += outs
         product_days += days
         products.append(
@@ -194,9 +217,10 @@ async def site_figures(
                 gtin=gtin, on_hand=levels[-1], used=int(sum(use)), mean_daily_use=mean_use,
                 days_of_supply=days_of_supply(levels[-1], mean_use),
                 turnover_days=turnover_days(sum(levels) / days, sum(use), days),
-                stock_out_days=outs,
+                stock_out_days=outs, lead_time_days=product_lead,
+                lead_time_source=product_source,
                 reorder=(
-                    reorder_point(use, lead_time_days=lead, service_level=service_level)
+                    reorder_point(use, lead_time_days=product_lead, service_level=service_level)
                     if days >= 2 else None
                 ),
             )

@@ -98,6 +98,9 @@ POST   /v1/shipment-loggers/import                     401 401 401 401 403 ok  4
 POST   /v1/trackers/{logger_id}/readings               401 401 401 401 403 ok  403 ok  401 401
 POST   /v1/withdrawals                                 401 401 401 401 403 ok  403 ok  401 401
 GET    /v1/sites/{site_id}/figures                     401 401 401 401 ok  ok  ok  ok  401 401
+GET    /v1/sites/{site_id}/lead-times                  401 401 401 401 ok  ok  ok  ok  401 401
+PUT    /v1/sites/{site_id}/lead-times/{gtin}           401 401 401 401 403 403 403 ok  401 401
+DELETE /v1/sites/{site_id}/lead-times/{gtin}           401 401 401 401 403 403 403 ok  401 401
 GET    /v1/sites/{site_id}/door-list                   401 401 401 401 ok  ok  ok  ok  401 401
 GET    /v1/receipts                                    401 401 401 401 ok  ok  ok  ok  401 401
 GET    /v1/ledger/entries                              401 401 401 401 ok  ok  ok  ok  401 401
