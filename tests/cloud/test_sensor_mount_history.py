@@ -85,3 +85,21 @@ async def test_readings_before_the_first_mount_and_while_unmounted_are_not_judge
     )
     assert state
     assert datetime.fromisoformat(str(state[0][0])).astimezone(UTC) == _t(119)
+
+
+async def test_there_and_back_again_in_one_batch(site: Site) -> None:
+    await _mount(site, FRIDGE_A, T0 - timedelta(days=1))
+    await _mount(site, FRIDGE_B, _t(30))
+    await _mount(site, FRIDGE_A, _t(60))
+    await site.send(readings(LOGGER, _t(0), [20.0] * 90))
+    found = await site.rows(
+        "SELECT location_id, started_at, ended_at FROM excursions WHERE sensor_id = %s"
+        " AND kind = 'high' ORDER BY started_at",
+        LOGGER,
+    )
+    # each stay is judged on its own: what was open in a fridge is closed when the logger leaves
+    assert found == [
+        (FRIDGE_A, _t(0), _t(29)),
+        (FRIDGE_B, _t(30), _t(59)),
+        (FRIDGE_A, _t(60), None),
+    ]
