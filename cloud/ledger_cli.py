@@ -22,6 +22,7 @@ from pathlib import Path
 import psycopg
 from pydantic import ValidationError
 
+from cloud.accounts import cli as accounts_cli
 from cloud.auth import AuthError
 from cloud.auth.model import Role
 from cloud.auth.service import add_user, audit, disable_user, issue_token, list_users
@@ -104,6 +105,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     for parser in (add, token, disable, listing):
         parser.add_argument("--database-url")
         parser.set_defaults(handler=_users)
+    accounts_cli.register(users_sub, _url)
 
 
 def _url(args: argparse.Namespace) -> str:
