@@ -76,7 +76,7 @@ def tiles(f: SiteFigures) -> str:
         ("Units in transit", str(f.in_transit_out + f.in_transit_in),
          f"{f.in_transit_out} leaving, {f.in_transit_in} coming"),
         ("Below reorder point", str(below), f"of {len(f.products)} products"),
-        ("Lead time", f"{number(f.lead_time_days)} d", f.lead_time_source),
+        ("Site lead time", f"{number(f.lead_time_days)} d", f.lead_time_source),
     ]  # fmt: skip
     body = "".join(
         f"<div class='kpi'><div class='label'>{e(label)}</div><div class='value'>{e(value)}"
@@ -99,11 +99,13 @@ def products_table(f: SiteFigures, names: Mapping[str, str]) -> str:
     return (
         "<table class='figures'><thead><tr><th>Product</th><th>On hand</th>"
         "<th>Used (mean/day)</th><th>Days of supply</th><th>Turnover (days)</th>"
-        "<th>Stock-out days</th><th>Safety stock</th><th>Reorder point</th></tr></thead>"
+        "<th>Stock-out days</th><th>Lead time (days)</th><th>Safety stock</th>"
+        "<th>Reorder point</th></tr></thead>"
         f"<tbody>{rows}</tbody></table>"
         f"<p class='note'>Safety stock = z · σ<sub>d</sub> · √L and reorder point = d̄ · L +"
         f" safety stock, for a {SERVICE_LEVEL:.0%} service level, the daily consumption of"
-        " the period and the lead time above.</p>"
+        " the period and each product's lead time (set for the product and site, else measured"
+        " from its received transfers, else the site's: hover for which).</p>"
     )
 
 
@@ -115,6 +117,7 @@ def _product_row(p: ProductFigures, name: str) -> str:
         f"<td>{p.on_hand}{flag}</td><td>{p.used} ({number(p.mean_daily_use)})</td>"
         f"<td>{number(p.days_of_supply)}</td><td>{number(p.turnover_days)}</td>"
         f"<td>{p.stock_out_days}</td>"
+        f"<td title='{e(p.lead_time_source)}'>{number(p.lead_time_days)}</td>"
         f"<td>{number(None if r is None else r.safety_stock, 0)}</td>"
         f"<td>{number(None if r is None else r.reorder_point, 0)}</td></tr>"
     )
