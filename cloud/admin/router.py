@@ -22,7 +22,12 @@ from pydantic import BaseModel, Field, ValidationError
 
 from cloud.admin import queries, views
 from cloud.admin.csv_io import CsvFileError, export_csv, import_csv
-from cloud.admin.gateways import disable_gateway, register_gateway, rotate_gateway
+from cloud.admin.gateways import (
+    disable_gateway,
+    move_gateway,
+    register_gateway,
+    rotate_gateway,
+)
 from cloud.admin.users import set_role
 from cloud.admin.writes import KINDS, RowError
 from cloud.api.deps import IdPath, Pool
@@ -270,6 +275,20 @@ def _add_gateway_actions(router: APIRouter) -> None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, str(err)) from err
         return {"token": token, "message": f"New token for {gateway_id}, shown only now; the"
                 " old one no longer works."}  # fmt: skip
+
+    @router.post("/api/gateways/{gateway_id}/site")
+    async def move(
+        gateway_id: IdPath, body: ActionIn, pool: Pool, user: AdminAction
+    ) -> dict[str, str]:
+        site = _id(_text(body.row), "site_id")
+        try:
+            async with pool.connection() as conn:
+                await move_gateway(conn, gateway_id, site, actor=user.name, reason=body.reason)
+        except LookupError as err:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, str(err)) from err
+        except psycopg.errors.ForeignKeyViolation as err:
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"no site {site!r}") from err
+        return {"message": f"Gateway {gateway_id} now writes for site {site}."}
 
     @router.post("/api/gateways/{gateway_id}/disable")
     async def disable(

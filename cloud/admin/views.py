@@ -259,6 +259,11 @@ def gateways(found: Sequence[queries.GatewayInfo], site_ids: Sequence[Site], *,
                 + ("" if g.disabled else button(
                     "Disable", f"/ui/admin/api/gateways/{gid}/disable",
                     confirm="The gateway's batches will be refused from now on."))
+                + form(f"Site of {g.gateway_id}", f"/ui/admin/api/gateways/{gid}/site", [
+                    Field("site_id", "Site", "Its next batch is judged against this site.",
+                          kind="select", required=True, value=g.site_id or "",
+                          choices=_choices([(s.site_id, s.name) for s in site_ids]))],
+                    submit="Move", name=f"site-{g.gateway_id}")
             )  # fmt: skip
         rows.append(cells)
     headers = ["Gateway", "Site", "State", "Last seen", "Software", "Clock skew", "Outbox"]
