@@ -110,3 +110,40 @@ async def test_logger_file_and_tracker_refusals(client: Api) -> None:
         headers=op,
     )  # fmt: skip
     assert live.status_code == 422
+
+
+async def test_logtag_file_and_tracker_readings_over_http(client: Api, timescale_url: str) -> None:
+    c, op, vw = client.client, client.as_(Role.OPERATOR), client.as_(Role.VIEWER)
+    tid = (await c.post("/v1/transfers", json=ORDER, headers=op)).json()["transfer_id"]
+    shipped = datetime(2026, 3, 2, 8, tzinfo=UTC)
+    async with await psycopg.AsyncConnection.connect(timescale_url) as conn:
+        await conn.execute(
+            "UPDATE transfers SET status = 'in_transit', shipped_at = %s WHERE transfer_id = %s",
+            (shipped, tid),
+        )
+        await conn.commit()
+    for logger, kind in (("1004123456", "logger"), ("TRK-1", "tracker")):
+        got = await c.post(
+            f"/v1/transfers/{tid}/loggers", json={"logger_id": logger, "kind": kind}, headers=op
+        )
+        assert got.status_code == 201, got.text
+    rows = "".join(f"02/03/2026,09:{m:02d}:00,{5.0 if m < 30 else 9.5}\n" for m in range(0, 60, 5))
+    doc = "Serial Number,1004123456\n\nDate,Time,Temperature (°C)\n" + rows
+    got = await c.post(
+        "/v1/shipment-loggers/import?format=logtag&zone=Europe/Paris&dayfirst=true",
+        content=doc.encode(), headers={**op, "Content-Type": "text/plain"},
+    )  # fmt: skip
+    assert got.status_code == 200, got.text
+    body = got.json()
+    assert (body["reference"], body["stored"]) == ("TR-API", 12)
+    assert body["transit"]["action_excursions"] == 1  # 9.5 °C for 30 min, profile on-delay 0
+    live = await c.post(
+        "/v1/trackers/TRK-1/readings",
+        json=[{"time": "2026-03-02T08:10:00Z", "celsius": 4.2, "latitude": 47.1,
+               "longitude": 8.5}],
+        headers=op,
+    )  # fmt: skip
+    assert live.status_code == 200, live.text
+    assert live.json()["stored"] == 1
+    transit = (await c.get(f"/v1/transfers/{tid}/transit", headers=vw)).json()
+    assert transit["action_excursions"] == 1
