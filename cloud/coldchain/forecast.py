@@ -31,7 +31,7 @@ silence is no evidence.
 >>> found = [w.observe(t0 + timedelta(minutes=i), 5.0 + 0.1 * i, fridge) for i in range(30)]
 >>> first = next(x for x in found if x is not None)
 >>> first.side, first.limit, round(first.minutes), first.at - t0
-('high', 8.0, 7, datetime.timedelta(seconds=1380))
+('high', 8.0, 8, datetime.timedelta(seconds=1320))
 """
 
 from __future__ import annotations
