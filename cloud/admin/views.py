@@ -222,11 +222,15 @@ def sensors(
                 empty="No sensor mounted yet.")  # fmt: skip
     if unmounted:
         items = "".join(f"<li>{e(s)} (last seen {when(t)})</li>" for s, t in unmounted)
-        out += f"<h2>Reporting but not mounted</h2><ul class='admin-unmounted'>{items}</ul>"
+        out += (
+            f"<h2>Reporting but not mounted</h2><ul class='admin-unmounted'>{items}</ul>"
+            "<p><a href='/ui/discovery'>Mount them in one click, or browse an OPC-UA server"
+            " through its gateway</a>.</p>"
+        )
     if admin:
         now_utc = datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
         out += form("Mount a sensor", "/ui/admin/api/save/sensor", [
-            Field("sensor_id", "Sensor id", "As the gateway reports it (e.g. fridge-1/t).",
+            Field("sensor_id", "Sensor id", "As the gateway reports it (e.g. fridge-1.t).",
                   required=True),
             Field("location_id", "Location", "Where it is from the time below on; none:"
                   " unmounted.", kind="select",
