@@ -64,6 +64,8 @@ class JobSettings(BaseModel):
     default_silence: PositiveDelta = timedelta(minutes=15)
     """Silence interval of a sensor whose location has no storage profile."""
     silence_check_interval: PositiveDelta = timedelta(minutes=1)
+    report_interval: PositiveDelta = timedelta(minutes=15)
+    """How often scheduled reports are looked for (made once per period, then e-mailed)."""
     """How often the cold-chain engine checks sensors against the wall clock: a sensor whose
     gateway went quiet opens a "no data" condition even though no batch arrives to say so."""
     timeouts: Timeouts = Timeouts(

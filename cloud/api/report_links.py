@@ -36,16 +36,16 @@ def build_router(settings: WebSettings | None = None) -> APIRouter:
         prefix="/ui/reports", tags=["dashboard"], include_in_schema=False,
         dependencies=[Depends(remember_settings)],
     )  # fmt: skip
-    links.include_router(router)
+    for path, endpoint in (("/unit", unit_link), ("/lot/{lot_id}", lot_link),
+                           ("/excursion/{excursion_id}", excursion_link)):  # fmt: skip
+        links.add_api_route(path, endpoint, methods=["GET"], response_class=Response)
     return links
 
 
-router = APIRouter()
 RowId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 FormatQuery = Annotated[Format, Query()]
 
 
-@router.get("/unit", response_class=Response)
 async def unit_link(
     *,
     location: Annotated[str, Query(min_length=1, max_length=200)],
@@ -67,7 +67,6 @@ async def unit_link(
     return content_response(made, content)
 
 
-@router.get("/lot/{lot_id}", response_class=Response)
 async def lot_link(
     lot_id: RowId, pool: Pool, user: SessionUser, format: FormatQuery = "pdf"
 ) -> Response:
@@ -83,7 +82,6 @@ async def lot_link(
     return content_response(made, content)
 
 
-@router.get("/excursion/{excursion_id}", response_class=Response)
 async def excursion_link(
     excursion_id: RowId,
     pool: Pool,

@@ -12,17 +12,19 @@ from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path, Query, Response, status
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from cloud.api.deps import Pool, Settings
-from cloud.auth.deps import Viewer
-from cloud.reports import ReportInputError, ReportNotFoundError
+from cloud.auth.deps import Admin, Viewer
+from cloud.reports import ReportInputError, ReportNotFoundError, schedules
 from cloud.reports.archive import Archived, Format, Kind, fetch, listing, record
 from cloud.reports.calibration_report import calibration_status_report, render_calibration
 from cloud.reports.excursion_data import excursion_report
 from cloud.reports.excursion_report import render_excursion
 from cloud.reports.lot_report import lot_certificate, render_lot
 from cloud.reports.mkt_report import monthly_mkt, render_mkt
+from cloud.reports.periods import Frequency
+from cloud.reports.schedules import ScheduledKind
 from cloud.reports.service import make, unit_report
 from protocols.records import ID_PATTERN, UtcDatetime
 
@@ -221,3 +223,63 @@ async def get_report_content(report_id: ReportId, pool: Pool, _: Viewer) -> Resp
         except ReportNotFoundError as err:
             raise HTTPException(status.HTTP_404_NOT_FOUND, str(err)) from err
     return content_response(made, content)
+
+
+class ScheduleIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    site_id: Annotated[str, Field(pattern=ID_PATTERN, max_length=200)]
+    kind: ScheduledKind
+    frequency: Frequency
+    location_id: Annotated[str, Field(pattern=ID_PATTERN, max_length=200)] | None = None
+    """The storage unit, for ``kind`` unit (and only then)."""
+    format: Format = "pdf"
+    channel: Annotated[str, Field(min_length=1, max_length=64)]
+    """An alarm channel of the site: e-mail carries the file, other channels a link."""
+
+    @model_validator(mode="after")
+    def _unit_needs_location(self) -> ScheduleIn:
+        if (self.kind == "unit") != (self.location_id is not None):
+            raise ValueError("location_id is given for kind unit, and only for it")
+        return self
+
+
+class ScheduleOut(BaseModel):
+    schedule_id: int
+    site_id: str
+    kind: ScheduledKind
+    frequency: Frequency
+    location_id: str | None
+    format: Format
+    channel: str
+    created_by: str
+    created_at: datetime
+    disabled_at: datetime | None
+
+
+@router.post("/report-schedules", status_code=status.HTTP_201_CREATED)
+async def create_schedule(body: ScheduleIn, pool: Pool, user: Admin) -> ScheduleOut:
+    """A daily, weekly or monthly report of a site, made for the last complete period (site's
+    days) and sent through one of the site's alarm channels (audited)."""
+    try:
+        async with pool.connection() as conn, conn.transaction():
+            made = await schedules.create(conn, body.model_dump(), actor=user.name)
+    except ReportInputError as err:
+        raise refused(err) from err
+    return ScheduleOut(**vars(made))
+
+
+@router.get("/report-schedules")
+async def list_schedules(pool: Pool, _: Viewer) -> list[ScheduleOut]:
+    async with pool.connection() as conn:
+        return [ScheduleOut(**vars(s)) for s in await schedules.listing(conn)]
+
+
+@router.post("/report-schedules/{schedule_id}/disable")
+async def disable_schedule(schedule_id: ReportId, pool: Pool, user: Admin) -> ScheduleOut:
+    try:
+        async with pool.connection() as conn, conn.transaction():
+            done = await schedules.disable(conn, schedule_id, actor=user.name)
+    except ReportInputError as err:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, str(err)) from err
+    return ScheduleOut(**vars(done))

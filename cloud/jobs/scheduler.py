@@ -34,6 +34,8 @@ from cloud.jobs.locks import run_exclusive
 from cloud.jobs.retention import prune_all
 from cloud.jobs.rollups import refresh_rollups
 from cloud.jobs.stale import detect_stale
+from cloud.reports.schedules import JobSettings as ReportJobSettings
+from cloud.reports.schedules import run_schedules
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +71,16 @@ def jobs(settings: JobSettings, alarms: AlarmSettings | None = None) -> list[Job
     async def conditions(conn: AsyncConnection[TupleRow], now: datetime) -> object:
         return await detect_conditions(conn, now, alarm_settings)
 
+    report_cfg = ReportJobSettings(
+        default_silence=settings.default_silence,
+        calibration_lead=alarm_settings.calibration_lead,
+        public_url=str(alarm_settings.public_url),
+        send_timeout=alarm_settings.send_timeout,
+    )
+
+    async def reports(conn: AsyncConnection[TupleRow], now: datetime) -> object:
+        return await run_schedules(conn, now, report_cfg)
+
     async def calibrations(conn: AsyncConnection[TupleRow], now: datetime) -> object:
         return await check_calibrations(conn, now, lead=alarm_settings.calibration_lead)
 
@@ -79,6 +91,7 @@ def jobs(settings: JobSettings, alarms: AlarmSettings | None = None) -> list[Job
         Job("coldchain_silences", settings.silence_check_interval, check_silences),
         Job("alarm_conditions", alarm_settings.conditions_interval, conditions),
         Job("calibration_alarms", alarm_settings.calibration_interval, calibrations),
+        Job("report_schedules", settings.report_interval, reports),
     ]
 
 

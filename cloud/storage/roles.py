@@ -25,7 +25,9 @@ from typing import LiteralString
 from psycopg import AsyncConnection, sql
 from psycopg.rows import TupleRow
 
-APPEND_ONLY = frozenset({"ledger_entries", "audit_log", "e_signatures"})
+APPEND_ONLY = frozenset(
+    {"ledger_entries", "audit_log", "e_signatures", "report_archive", "sensor_calibrations"}
+)
 """The service may only SELECT and INSERT here (the ledger also refuses by trigger)."""
 
 SERVICE_READ_ONLY = frozenset({"schema_migrations", "database_roles"})

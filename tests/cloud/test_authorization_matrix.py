@@ -138,6 +138,9 @@ POST   /v1/reports/excursion                           401 401 401 401 ok  ok  o
 POST   /v1/reports/lot                                 401 401 401 401 ok  ok  ok  ok  401 401
 POST   /v1/reports/mkt                                 401 401 401 401 ok  ok  ok  ok  401 401
 POST   /v1/reports/calibration                         401 401 401 401 ok  ok  ok  ok  401 401
+POST   /v1/report-schedules                            401 401 401 401 403 403 403 ok  401 401
+GET    /v1/report-schedules                            401 401 401 401 ok  ok  ok  ok  401 401
+POST   /v1/report-schedules/{schedule_id}/disable      401 401 401 401 403 403 403 ok  401 401
 GET    /v1/reports                                     401 401 401 401 ok  ok  ok  ok  401 401
 GET    /v1/reports/{report_id}                         401 401 401 401 ok  ok  ok  ok  401 401
 GET    /v1/reports/{report_id}/content                 401 401 401 401 ok  ok  ok  ok  401 401
@@ -243,6 +246,7 @@ PLACEHOLDERS = {
     "signature_id": "999",
     "door_id": "door-none", "request_id": "999",
     "report_id": "999",
+    "schedule_id": "999",
     "token": "not-a-link-token", "transfer_id": "999", "party_kind": "site",
     "party_id": "site-1", "logger_id": "TT-none",
 }  # fmt: skip
