@@ -19,12 +19,14 @@ class AgentVersions:
     def __init__(self) -> None:
         self._written: dict[str, str] = {}
 
-    async def note(
-        self, conn: AsyncConnection[TupleRow], gateway_id: str, user_agent: str | None
-    ) -> None:
+    def changed(self, gateway_id: str, user_agent: str | None) -> str | None:
+        """The version to record for ``gateway_id``, or None when there is nothing to write."""
         version = agent_version(user_agent)
         if version is None or self._written.get(gateway_id) == version:
-            return
+            return None
+        return version
+
+    async def record(self, conn: AsyncConnection[TupleRow], gateway_id: str, version: str) -> None:
         await conn.execute(
             "UPDATE gateways SET software_version = %s, software_version_at = now()"
             " WHERE gateway_id = %s AND software_version IS DISTINCT FROM %s",

@@ -100,8 +100,13 @@ async def post_batch(request: Request, pool: Pool, settings: Settings) -> BatchA
             None if lease is None else lease.take,
         )
         gateway_id, boot_id, result = await _ingest(request, pool, settings, identity, raw)
-        async with pool.connection() as conn:
-            await _versions(request).note(conn, identity.gateway_id, headers.get("user-agent"))
+        versions = _versions(request)
+        # a connection only when the agent's version is new to this worker (rarely)
+        if (
+            version := versions.changed(identity.gateway_id, headers.get("user-agent"))
+        ) is not None:
+            async with pool.connection() as conn:
+                await versions.record(conn, identity.gateway_id, version)
     except IngestError as err:
         if isinstance(err, InvalidBatchError) and identity is not None:
             await _count(pool, identity.gateway_id, err)
