@@ -5,7 +5,28 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+
+class OidcSettings(BaseModel):
+    """An OpenID Connect identity provider people may sign in with (authorization code + PKCE).
+
+    Users are not created from the provider: an administrator adds each person (name and role)
+    first, and the provider's ``username_claim`` must equal that name. E-signatures still need
+    the local password (``coldtrace users password``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    issuer: Annotated[str, Field(pattern=r"^https?://[^\s]+$")]
+    """The provider's issuer URL; its ``/.well-known/openid-configuration`` is read."""
+    client_id: Annotated[str, Field(min_length=1)]
+    client_secret: SecretStr | None = None
+    redirect_url: Annotated[str, Field(pattern=r"^https?://[^\s]+/ui/login/oidc/callback$")]
+    """This service's callback as the provider knows it: ``https://<host>/ui/login/oidc/callback``."""
+    username_claim: str = "preferred_username"
+    label: str = "your organisation"
+    """Shown on the sign-in button: "Sign in with <label>"."""
+    timeout: Annotated[timedelta, Field(gt=timedelta(0))] = timedelta(seconds=10)
 
 
 class AccountSettings(BaseModel):
@@ -21,3 +42,5 @@ class AccountSettings(BaseModel):
     """At least 12 characters; SP 800-63B asks for 8 at least and no composition rules."""
     totp_issuer: Annotated[str, Field(min_length=1, max_length=64)] = "coldtrace"
     """The name authenticator apps show beside the account."""
+    oidc: OidcSettings | None = None
+    """Sign-in through an OpenID Connect provider; None: local accounts only."""

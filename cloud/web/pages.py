@@ -334,8 +334,14 @@ def overview(sections: dict[str, str], *, user: str) -> str:
     return frame("Overview", f"<div class='overview'>{body}</div>", user=user)
 
 
-def login(message: str | None = None) -> str:
+def login(message: str | None = None, *, provider: str | None = None) -> str:
+    """The sign-in page; ``provider``: the label of the OpenID Connect provider, if any."""
     note = f"<p class='error' role='alert'>{e(message)}</p>" if message else ""
+    sso = (
+        f"<p class='sso'><a href='/ui/login/oidc'>Sign in with {e(provider)}</a></p>"
+        if provider
+        else ""
+    )
     body = (
         "<section class='login'><h2>Sign in</h2>"
         f"{note}<form method='post' action='/ui/login'>"
@@ -345,7 +351,7 @@ def login(message: str | None = None) -> str:
         " autocomplete='current-password' maxlength='1024'></label>"
         "<label>One-time code (if enrolled) <input name='code' inputmode='numeric'"
         " autocomplete='one-time-code' pattern='[0-9 ]{6,8}' maxlength='8'></label>"
-        "<button>Sign in</button></form>"
+        f"<button>Sign in</button></form>{sso}"
         "<details><summary>Sign in with an API token</summary>"
         "<p>For service accounts: paste a coldtrace API token (from <code>coldtrace users"
         " add</code> or your administrator). Signing records needs a password.</p>"

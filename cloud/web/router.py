@@ -50,6 +50,7 @@ from cloud.web.dispositions import (
 from cloud.web.gateways_panel import gateway_rows, gateways_section
 from cloud.web.history import MAX_SPAN, History, as_csv, as_json, history, unit_info
 from cloud.web.lot_page import lot_page
+from cloud.web.oidc_routes import add_oidc_routes
 from cloud.web.permissions import Can
 from cloud.web.session import (
     COOKIE,
@@ -284,9 +285,12 @@ def _confirm_needed(still_open: list[OpenExcursion]) -> dict[str, object]:
 def _add_session_routes(router: APIRouter, cfg: WebSettings) -> None:
     add_audit_routes(router)  # pages of their own rooms, under the same session rules
     add_account_routes(router)
+    add_oidc_routes(router)
+
     @router.get("/login", response_class=HTMLResponse)
-    async def login_page() -> HTMLResponse:
-        return HTMLResponse(pages.login())
+    async def login_page(settings: Settings) -> HTMLResponse:
+        oidc = settings.accounts.oidc
+        return HTMLResponse(pages.login(provider=None if oidc is None else oidc.label))
 
     @router.post("/login", response_class=HTMLResponse)
     async def login(

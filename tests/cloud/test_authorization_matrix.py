@@ -230,6 +230,8 @@ POST   /ui/admin/api/users/{name}/role                 401 401 401 401 403 403 4
 POST   /ui/admin/api/users/{name}/disable              401 401 401 401 403 403 403 ok  401 401
 GET    /ui/login                                       ok  ok  ok  ok  ok  ok  ok  ok  ok  ok
 POST   /ui/login                                       ok  401 401 401 303 303 303 303 401 401
+GET    /ui/login/oidc                                  ok  ok  ok  ok  ok  ok  ok  ok  ok  ok
+GET    /ui/login/oidc/callback                         ok  ok  ok  ok  ok  ok  ok  ok  ok  ok
 GET    /ui/static/{name}                               ok  ok  ok  ok  ok  ok  ok  ok  ok  ok
 GET    /ui/vendor/{name}                               ok  ok  ok  ok  ok  ok  ok  ok  ok  ok
 POST   /ui/logout                                      ok  ok  ok  ok  ok  ok  ok  ok  ok  ok
