@@ -188,8 +188,8 @@ def _axes(f: _Frame, start: datetime, end: datetime, zone: ZoneInfo) -> str:
         tick = tick.replace(hour=0)
     fmt = "%d %b" if hours >= 24 else "%d %b %H:%M"
     while tick < end:
-        if tick >= start:
-            x = f.x(tick)
+        x = f.x(tick)
+        if tick >= start and x < WIDTH - RIGHT - 24:  # no label cut at the right edge
             out.append(
                 f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{TOP}" y2="{HEIGHT - BOTTOM}" stroke="#eee"'
                 ' stroke-width="0.5"/>'

@@ -10,7 +10,8 @@ from __future__ import annotations
 import csv
 import io
 import re
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from cloud.reports.archive import Format, Rendered
 from cloud.reports.chart import Limits, Line, Spans, chart
@@ -111,16 +112,23 @@ def _events(r: UnitRecord) -> str:
     return "".join(out)
 
 
+def flagged_on(r: UnitRecord, sensor_id: str, day: date) -> bool:
+    """Whether the sensor's calibration was overdue or failed during part of the local day."""
+    zone = ZoneInfo(r.history.unit.timezone)
+    start = datetime.combine(day, time(0), zone)
+    end = datetime.combine(day + timedelta(days=1), time(0), zone)
+    return any(o.sensor_id == sensor_id and o.start < end and o.end > start for o in r.overdue)
+
+
 def _days(r: UnitRecord) -> str:
-    overdue = {o.sensor_id for o in r.overdue}
+    flag = ' <span class="flag">(cal.)</span>'
     return '<h2 class="newpage">Daily record</h2>' + table(
         ["day", "sensor", "samples", "min °C", "mean °C", "max °C"],
-        ([esc(d.day), esc(d.sensor_id) + (' <span class="flag">(cal.)</span>'
-                                           if d.sensor_id in overdue else ""),
+        ([esc(d.day), esc(d.sensor_id) + (flag if flagged_on(r, d.sensor_id, d.day) else ""),
           esc(d.samples), temp(d.low), temp(d.mean), temp(d.high)] for d in r.days),
         numeric=frozenset({2, 3, 4, 5}),
-    ) + '<p class="note">Days are the site\'s local days. (cal.): this sensor\'s calibration' \
-        " was overdue or had failed during part of the period (see Calibration).</p>"  # fmt: skip
+    ) + '<p class="note">Days are the site\'s local days. (cal.): the sensor\'s calibration' \
+        " was overdue or had failed during part of that day (see Calibration).</p>"  # fmt: skip
 
 
 def unit_html(r: UnitRecord, *, generated: datetime) -> str:

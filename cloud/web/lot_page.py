@@ -62,6 +62,8 @@ def _chart(x: LotExposure, places: dict[str, str], timezone: str) -> str:
         "<button type='button' data-pan='0.5'>later →</button>"
         "<button type='button' data-reset='1'>whole life</button>"
         f"<a class='csv' href='#' download='{e(name)}.csv'>Download CSV of the shown data</a>"
+        f" <a class='report' href='/ui/reports/lot/{x.lot.lot_id}' download>Cold-chain"
+        " certificate (PDF, archived)</a>"
         "</div><p class='shown' aria-live='polite'></p>"
     )
     stats = "".join(

@@ -45,6 +45,7 @@ async def test_links_make_archived_reports_for_the_session_user(
     assert answer.status_code == 200, answer.text
     assert answer.content.startswith(b"%PDF-")
     lot = seeded.site.lots["a1"]
+    assert f"href='/ui/reports/lot/{lot}'" in (await client.get(f"/ui/lots/{lot}")).text
     cert = await client.get(f"/ui/reports/lot/{lot}", params={"format": "csv"})
     assert cert.status_code == 200, cert.text
     assert cert.text.splitlines()[1].startswith(f"{lot},")
