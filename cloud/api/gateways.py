@@ -57,6 +57,8 @@ class GatewayOut(BaseModel):
     """``last_sent_at - last_batch_at``: positive when the gateway's clock runs ahead."""
     outbox: GatewayOutboxOut | None = None
     """The outbox depth the gateway's last stored batch reported; None when it reports none."""
+    software_version: str | None = None
+    """The edge agent's version, from the ``User-Agent`` of its batches; None: never said."""
     refusals: dict[str, int]
     """Refusal events per reason: foreign_site, foreign_device, no_site (kept as dead letters),
     out_of_range, too_old, too_far_ahead, chunks, invalid (answered 422), dead_letter (dead
@@ -67,7 +69,7 @@ _GATEWAYS = """
 SELECT g.gateway_id, g.site_id, g.disabled_at IS NOT NULL, s.last_received_at, s.last_sent_at,
        coalesce((SELECT jsonb_object_agg(r.reason, r.refused) FROM gateway_refusals r
                  WHERE r.gateway_id = g.gateway_id), '{}'::jsonb),
-       s.outbox_pending, s.outbox_oldest_age, g.name
+       s.outbox_pending, s.outbox_oldest_age, g.name, g.software_version
 FROM gateways g
 LEFT JOIN LATERAL (
     SELECT gs.last_received_at, gs.last_sent_at, gs.outbox_pending, gs.outbox_oldest_age
@@ -87,7 +89,7 @@ async def _gateways(conn: AsyncConnection[TupleRow], gateway_id: str | None) -> 
             gateway_id=r[0], site_id=r[1], disabled=r[2], last_batch_at=r[3], last_sent_at=r[4],
             clock_skew=None if r[3] is None or r[4] is None else r[4] - r[3],
             refusals={str(k): int(v) for k, v in r[5].items()},
-            name=r[8],
+            name=r[8], software_version=r[9],
             outbox=None if r[6] is None or r[3] is None else GatewayOutboxOut(
                 pending=r[6], oldest_age=r[7], reported_at=r[3]),
         )

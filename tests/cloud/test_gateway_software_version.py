@@ -8,7 +8,7 @@ import psycopg
 import pytest
 
 from cloud.admin.queries import gateways
-from tests.support.cloud_ingest import app_client, batch_of, create_gateway, gz
+from tests.support.cloud_ingest import app_client, batch_of, create_gateway, gz, viewer_headers
 
 pytestmark = pytest.mark.integration
 
@@ -44,3 +44,7 @@ async def test_the_version_an_agent_sends_is_kept_and_others_change_nothing(
         await send(7, "coldtrace-edge/0.2.0 (linux)")
         await send(1, "coldtrace-edge/0.1.0", who="gw-2")
         assert await _versions(timescale_url) == {"gw-1": "0.2.0", "gw-2": "0.1.0"}
+        listed = await client.get("/v1/gateways", headers=await viewer_headers(timescale_url))
+        assert {g["gateway_id"]: g["software_version"] for g in listed.json()} == {
+            "gw-1": "0.2.0", "gw-2": "0.1.0",
+        }  # fmt: skip
