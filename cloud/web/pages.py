@@ -197,6 +197,8 @@ def _excursion_row(
     ack = ack_button(x.unacknowledged, can) if x.unacknowledged else f"✓ {e(x.acknowledged_by)}"
     words = excursion_words(x.kind, x.level, duration(now - x.started_at), alternative)
     sensor = f"<br><small>sensor {e(x.sensor_name)}</small>" if x.sensor_name else ""
+    sensor += (f"<br><small><a class='report' href='/ui/reports/excursion/{x.excursion_id}'"
+               " download>excursion report (PDF)</a></small>")  # fmt: skip
     return (
         f'<tr class="{e(x.level)}" data-excursion="{x.excursion_id}" data-kind="{e(x.kind)}"'
         f' data-level="{e(x.level)}"{_zone(timezone)}><td>{e(x.location_name)}{sensor}</td>'

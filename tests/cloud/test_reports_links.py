@@ -39,6 +39,8 @@ def span(seeded: Seeded) -> dict[str, str]:
 async def test_links_make_archived_reports_for_the_session_user(
     client: httpx.AsyncClient, seeded: Seeded
 ) -> None:
+    overview = (await client.get("/ui")).text
+    assert "href='/ui/reports/excursion/" in overview
     page = await client.get(f"/ui/units/{FRIDGE_A}")
     assert f"data-report='/ui/reports/unit?location={FRIDGE_A}'" in page.text
     answer = await client.get("/ui/reports/unit", params={"location": FRIDGE_A, **span(seeded)})
