@@ -22,7 +22,7 @@ from pypdf import PdfReader
 
 from cloud.jobs.rollups import refresh_rollups
 from tests.support.cloud_ingest import app_client
-from tests.support.coldchain_seed import FRIDGE_A, SENSOR, SITE
+from tests.support.coldchain_seed import FRIDGE_A, SENSOR, SITE, readings
 from tests.support.people import give_password, signature
 from tests.support.web_dashboard import Seeded, seeded_site
 
@@ -189,3 +189,34 @@ async def test_calibration_status_report(scenario: Scenario) -> None:
     assert "OVERDUE" in pages[0]
     assert "CAL-77" in pages[0]
     assert "Calibration history" in "\n".join(pages[1:])
+
+
+async def test_excursion_report_of_a_closed_excursion(timescale_url: str) -> None:
+    """Fridge A cools down again, QA closes the excursion with a root cause, a corrective
+    action and an e-signature: the report prints them and the closing signature."""
+    async with (
+        seeded_site(timescale_url, ending=timedelta(minutes=40)) as seeded,
+        app_client(timescale_url) as client,
+    ):
+        back = seeded.start + timedelta(minutes=100)
+        await seeded.site.send(readings(SENSOR[FRIDGE_A], back, [5.0] * 35))
+        client.headers.update(auth(seeded, "qa"))
+        found = (await client.get("/v1/excursions", params={"location_id": FRIDGE_A})).json()
+        (x,) = [x for x in found if x["level"] == "action"]
+        assert x["ended_at"] is not None
+        await give_password(timescale_url, "qa", full_name="Quinn Quality")
+        closed = await client.post(f"/v1/excursions/{x['excursion_id']}/closure", json={
+            "root_cause": "door_left_open", "root_cause_detail": "door not latched after delivery",
+            "corrective_action": "staff_retrained", "comment": "checked stock, see lot records",
+            "signature": signature("qa", "approved")})  # fmt: skip
+        assert closed.status_code == 201, closed.text
+        _, pdf = await make(client, "excursion", excursion_id=x["excursion_id"])
+        text = " ".join(pdf_pages(pdf)).replace("\n", " ")
+        assert "door_left_open: door not latched after delivery" in text
+        assert "staff_retrained" in text
+        assert "Not closed" not in text
+        assert "Quinn Quality (qa)" in text
+        _, body = await make(client, "excursion", excursion_id=x["excursion_id"], format="csv")
+        events = [r["text"] for r in csv_rows(body) if r["record"] == "event"]
+        assert "excursion ended" in events
+        assert any(e.startswith("closed by qa: root cause door_left_open") for e in events)
