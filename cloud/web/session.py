@@ -1,10 +1,11 @@
 """Who is looking at the dashboard: a server-side session whose id is kept in an HttpOnly cookie.
 
 A browser cannot attach an ``Authorization`` header to an ``EventSource``, so the dashboard
-signs in once with an API token (``POST /ui/login``): the token is checked, a session is opened
+signs in once (``POST /ui/login``) with a user name and password (and TOTP code), or for service
+accounts an API token: the credentials are checked, a session is opened
 (``cloud.accounts.sessions``) and only the session's random id travels in a cookie that scripts
 cannot read (``HttpOnly``), that other sites cannot make the browser send (``SameSite=Strict``)
-and that is ``Secure`` over HTTPS. The long-lived API token never sits in the browser. Every
+and that is ``Secure`` over HTTPS. No password or API token sits in the browser. Every
 request checks the session again: sign-out revokes it, it ends after an idle time and an absolute
 lifetime, and revoking the token or disabling the user ends it at once. Actions (acknowledge,
 release, reject) also need the ``X-Coldtrace-Action`` header, which a cross-site form cannot set.
