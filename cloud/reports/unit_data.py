@@ -10,7 +10,7 @@ the site's local days: min of the points' minima, max of their maxima, the sampl
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -19,6 +19,8 @@ from psycopg.rows import TupleRow
 
 from cloud.calibration.store import FlaggedSpan, flagged
 from cloud.reports import ReportInputError
+from cloud.signatures.core import Signature
+from cloud.signatures.store import signatures_for_entries
 from cloud.web.history import MAX_SPAN, History, history, unit_info
 
 
@@ -50,6 +52,8 @@ class UnitRecord:
     excursions: list[ExcursionRow]
     overdue: list[FlaggedSpan]
     """Periods in the range when a sensor of the unit was past its calibration's due date."""
+    signatures: list[Signature] = field(default_factory=list)
+    """E-signatures on the QA dispositions of stock at the unit in the range."""
 
 
 def daily_rows(h: History) -> list[DayRow]:
@@ -78,6 +82,14 @@ ORDER BY started_at, excursion_id
 """
 
 
+# the same dispositions as the chart's annotations (cloud.web.history)
+_DISPOSITIONS_SQL = """
+SELECT entry_id FROM ledger_entries
+WHERE movement IN ('release', 'reject') AND (from_location = %(loc)s OR to_location = %(loc)s)
+  AND effective_at >= %(start)s AND effective_at < %(end)s
+"""
+
+
 async def unit_record(
     conn: AsyncConnection[TupleRow],
     location_id: str,
@@ -98,4 +110,9 @@ async def unit_record(
     cur = await conn.execute(_EXCURSIONS_SQL, {"loc": location_id, "start": start, "end": end})
     excursions = [ExcursionRow(*r) for r in await cur.fetchall()]
     overdue = await flagged(conn, unit.sensors, start=start, end=end, zone=unit.timezone)
-    return UnitRecord(h, daily_rows(h), excursions, overdue)
+    cur = await conn.execute(_DISPOSITIONS_SQL, {"loc": location_id, "start": start, "end": end})
+    entries = [int(r[0]) for r in await cur.fetchall()]
+    by_entry = await signatures_for_entries(conn, entries) if entries else {}
+    signed = {s.signature_id: s for sigs in by_entry.values() for s in sigs}
+    return UnitRecord(h, daily_rows(h), excursions, overdue,
+                      sorted(signed.values(), key=lambda s: s.signed_at))  # fmt: skip

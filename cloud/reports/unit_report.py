@@ -109,6 +109,9 @@ def _events(r: UnitRecord) -> str:
         for o in r.overdue
     ]  # fmt: skip
     out.append(table(["sensor", "from", "to", "reason"], flagged))
+    out.append("<h2>Electronic signatures on dispositions</h2>")
+    out.append(table(["record", "signature"],
+                     ([esc(s.subject), esc(s.manifestation())] for s in r.signatures)))  # fmt: skip
     return "".join(out)
 
 
@@ -162,6 +165,9 @@ def unit_csv(r: UnitRecord) -> str:
         if n.kind == "calibration":
             continue  # written from ``overdue`` below, with the sensor in its own column
         w.writerow([n.kind, _iso(n.at), _iso(n.end), "", "", "", "", "", "", "", _cell(n.text)])
+    for s in r.signatures:
+        w.writerow(["signature", _iso(s.signed_at), "", "", "", "", "", "", s.meaning, "",
+                    _cell(f"{s.subject}: {s.manifestation()}")])  # fmt: skip
     for o in r.overdue:
         w.writerow(["calibration", _iso(o.start), _iso(o.end), _cell(o.sensor_id), "", "", "",
                     "", o.reason, "", ""])  # fmt: skip

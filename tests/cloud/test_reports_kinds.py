@@ -220,3 +220,18 @@ async def test_excursion_report_of_a_closed_excursion(timescale_url: str) -> Non
         events = [r["text"] for r in csv_rows(body) if r["record"] == "event"]
         assert "excursion ended" in events
         assert any(e.startswith("closed by qa: root cause door_left_open") for e in events)
+
+
+async def test_unit_record_shows_the_signed_dispositions(scenario: Scenario) -> None:
+    client, seeded = scenario.client, scenario.seeded
+    end = datetime.now(UTC).replace(microsecond=0) + timedelta(minutes=1)
+    span = {"start": (seeded.start - timedelta(hours=1)).isoformat(), "end": end.isoformat()}
+    _, body = await make(client, "unit", location_id=FRIDGE_A, format="csv", **span)
+    lot = seeded.site.lots["a1"]
+    (signed,) = (await client.get("/v1/signatures", params={"subject": f"lot:{lot}"})).json()
+    rows = [r for r in csv_rows(body) if r["record"] == "signature"]
+    assert [r["text"] for r in rows] == [f"lot:{lot}: {signed['manifestation']}"]
+    _, pdf = await make(client, "unit", location_id=FRIDGE_A, **span)
+    text = " ".join(pdf_pages(pdf)).replace("\n", " ")
+    assert "Electronic signatures on dispositions" in text
+    assert signed["manifestation"].split(",")[0] in text
