@@ -7,7 +7,7 @@ is in the audit log (``calibration.record``).
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Path, Query, status
@@ -21,6 +21,9 @@ from cloud.calibration.store import NewCalibration, add, records, statuses
 from protocols.records import ID_PATTERN
 
 router = APIRouter(prefix="/v1", tags=["calibration"])
+EARLIEST = date(1970, 1, 1)
+MAX_INTERVAL = timedelta(days=10 * 366)
+"""A calibration interval longer than ten years is a typing error, not a programme."""
 SensorPath = Annotated[str, Path(pattern=ID_PATTERN, max_length=200)]
 Celsius = Annotated[float, Field(ge=-50, le=50, allow_inf_nan=False)]
 
@@ -42,6 +45,10 @@ class CalibrationIn(BaseModel):
     def _due_after(self) -> CalibrationIn:
         if self.next_due <= self.calibrated_on:
             raise ValueError("next_due must be after calibrated_on")
+        if self.calibrated_on < EARLIEST or self.next_due - self.calibrated_on > MAX_INTERVAL:
+            raise ValueError(
+                f"calibrated_on from {EARLIEST} on, next_due at most {MAX_INTERVAL.days} days later"
+            )
         if self.calibrated_on > datetime.now(UTC).date():
             raise ValueError("calibrated_on lies in the future")
         return self

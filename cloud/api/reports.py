@@ -133,7 +133,7 @@ class MktReportIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     site_id: Annotated[str, Field(pattern=ID_PATTERN, max_length=200)]
-    month: Annotated[str, Field(pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])$")]
+    month: Annotated[str, Field(pattern=r"^(19[7-9][0-9]|2[0-9]{3})-(0[1-9]|1[0-2])$")]
     """``YYYY-MM``, the site's calendar month."""
     format: Format = "pdf"
 

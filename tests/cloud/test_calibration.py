@@ -87,7 +87,8 @@ async def test_bad_records_are_refused(client: httpx.AsyncClient, seeded: Seeded
     assert viewer.status_code == 403
     assert (await record(client, seeded, "no-such-sensor", **good)).status_code == 404
     for bad in ({"next_due": days(-2)}, {"calibrated_on": days(3), "next_due": days(30)},
-                {"result": "maybe"}, {"offset_c": 1e9}, {"certificate_ref": ""}):  # fmt: skip
+                {"result": "maybe"}, {"offset_c": 1e9}, {"certificate_ref": ""},
+                {"next_due": "9999-12-31"}, {"calibrated_on": "0001-01-01"}):  # fmt: skip
         answer = await record(client, seeded, sensor, **{**good, **bad})
         assert answer.status_code == 422, (bad, answer.text)
     listed = await client.get(f"/v1/sensors/{sensor}/calibrations", headers=auth(seeded, "qa"))
