@@ -232,15 +232,16 @@ class ScheduleIn(BaseModel):
     kind: ScheduledKind
     frequency: Frequency
     location_id: Annotated[str, Field(pattern=ID_PATTERN, max_length=200)] | None = None
-    """The storage unit, for ``kind`` unit (and only then)."""
+    """For ``kind`` unit: the storage unit; without it, every storage unit of the site (one
+    document, a part per unit)."""
     format: Format = "pdf"
     channel: Annotated[str, Field(min_length=1, max_length=64)]
     """An alarm channel of the site: e-mail carries the file, other channels a link."""
 
     @model_validator(mode="after")
     def _unit_needs_location(self) -> ScheduleIn:
-        if (self.kind == "unit") != (self.location_id is not None):
-            raise ValueError("location_id is given for kind unit, and only for it")
+        if self.kind != "unit" and self.location_id is not None:
+            raise ValueError("location_id is given for kind unit only")
         return self
 
 

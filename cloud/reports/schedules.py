@@ -25,7 +25,7 @@ from cloud.reports.mail import Outgoing, send_report
 from cloud.reports.mkt_report import monthly_mkt, render_mkt
 from cloud.reports.periods import Frequency, last_complete
 from cloud.reports.unit_data import unit_record
-from cloud.reports.unit_report import render_unit
+from cloud.reports.unit_report import render_site, render_unit
 
 MAX_ATTEMPTS = 5
 ScheduledKind = Literal["unit", "mkt", "calibration"]
@@ -113,11 +113,27 @@ async def listing(conn: AsyncConnection[TupleRow]) -> list[Schedule]:
     return [Schedule(*r) for r in await cur.fetchall()]
 
 
+# the site's storage units: its locations with a storage profile (as the monthly MKT's areas)
+_UNITS_SQL = """
+SELECT l.location_id, s.name FROM locations l JOIN sites s USING (site_id)
+WHERE l.site_id = %s AND l.profile_id IS NOT NULL ORDER BY l.location_id
+"""
+
+
 async def _render(
     conn: AsyncConnection[TupleRow], s: Schedule, period: tuple[datetime, datetime],
     now: datetime, cfg: JobSettings,
 ) -> Rendered:  # fmt: skip
     start, end = period
+    if s.kind == "unit" and s.location_id is None:
+        cur = await conn.execute(_UNITS_SQL, (s.site_id,))
+        units = await cur.fetchall()
+        records = [await unit_record(conn, loc, start=start, end=end,
+                                     default_silence=cfg.default_silence)
+                   for loc, _ in units]  # fmt: skip
+        site = units[0][1] if units else s.site_id
+        return await asyncio.to_thread(render_site, records, s.format, site_id=s.site_id,
+                                       site=site, generated=now, start=start, end=end)  # fmt: skip
     if s.kind == "unit":
         assert s.location_id is not None
         record = await unit_record(conn, s.location_id, start=start, end=end,

@@ -145,6 +145,48 @@ def unit_html(r: UnitRecord, *, generated: datetime) -> str:
     )
 
 
+def site_html(records: list[UnitRecord], *, site: str, generated: datetime) -> str:
+    """Every unit's record in one document, each unit starting on a new page."""
+    parts = [
+        f'<h2 class="{"newpage" if i else ""}">{esc(r.history.unit.name)}'
+        f" ({esc(r.history.unit.location_id)})</h2>"
+        + _summary(r) + unit_chart(r) + _days(r) + _events(r)
+        for i, r in enumerate(records)
+    ]  # fmt: skip
+    return page_html(
+        "Temperature records", "".join(parts) or '<p class="note">no storage units</p>',
+        subtitle=site, generated=f"{generated.astimezone(UTC):%Y-%m-%d %H:%M} UTC",
+    )  # fmt: skip
+
+
+def site_csv(records: list[UnitRecord]) -> str:
+    """The units' CSV tables one after the other, a ``location_id`` column first."""
+    out = []
+    for i, r in enumerate(records):
+        lines = unit_csv(r).splitlines()
+        if i == 0:
+            out.append("location_id," + lines[0])
+        out += [f"{_cell(r.history.unit.location_id)},{line}" for line in lines[1:]]
+    return "".join(line + "\n" for line in out)
+
+
+def render_site(
+    records: list[UnitRecord], fmt: Format, *, site_id: str, site: str, generated: datetime,
+    start: datetime, end: datetime,
+) -> Rendered:  # fmt: skip
+    """The temperature records of every storage unit of a site over one period."""
+    params = {"site_id": site_id, "start": _iso(start), "end": _iso(end),
+              "location_ids": [r.history.unit.location_id for r in records]}  # fmt: skip
+    stem = re.sub(r"[^A-Za-z0-9._-]", "_", f"units-{site_id}")
+    stem += f"-{start:%Y%m%dT%H%M}-{end:%Y%m%dT%H%M}"
+    content = (
+        print_pdf(site_html(records, site=site, generated=generated))
+        if fmt == "pdf"
+        else site_csv(records).encode()
+    )
+    return Rendered("unit", fmt, f"Temperature records {site}", f"{stem}.{fmt}", params, content)
+
+
 def unit_csv(r: UnitRecord) -> str:
     """One table: the daily rows, then every event of the period, a ``record`` column saying
     which; times in UTC (RFC 3339), days in the site's zone."""

@@ -19,7 +19,7 @@ from cloud.reports.schedules import JobSettings, run_schedules
 from tests.support.alarm_receivers import Mail, SmtpSink, smtp_sink
 from tests.support.alarm_setup import add_channel
 from tests.support.cloud_ingest import app_client
-from tests.support.coldchain_seed import FRIDGE_A, SITE
+from tests.support.coldchain_seed import FRIDGE_A, FRIDGE_B, ROOM, SITE
 from tests.support.web_dashboard import Seeded, seeded_site
 
 pytestmark = pytest.mark.integration
@@ -107,8 +107,8 @@ async def test_schedules_are_admin_only_and_checked(
     qa = {"Authorization": f"Bearer {seeded.tokens['qa']}"}
     viewer = await admin.post("/v1/report-schedules", json=good, headers=qa)
     assert viewer.status_code == 403
-    for bad in ({"channel": "nobody"}, {"site_id": "no-site"}, {"kind": "unit"},
-                {"location_id": FRIDGE_A}, {"frequency": "hourly"}):  # fmt: skip
+    for bad in ({"channel": "nobody"}, {"site_id": "no-site"}, {"location_id": FRIDGE_A},
+                {"kind": "unit", "location_id": "no-unit"}, {"frequency": "hourly"}):  # fmt: skip
         answer = await admin.post("/v1/report-schedules", json={**good, **bad})
         assert answer.status_code == 422, (bad, answer.text)
     made = await admin.post("/v1/report-schedules", json=good)
@@ -123,3 +123,26 @@ async def test_schedules_are_admin_only_and_checked(
         )
         assert [r[0] for r in await cur.fetchall()] == ["report_schedule.create",
                                                         "report_schedule.disable"]  # fmt: skip
+
+
+async def test_a_site_schedule_covers_every_storage_unit(
+    admin: httpx.AsyncClient, sink: SmtpSink, seeded: Seeded, timescale_url: str
+) -> None:
+    made = await admin.post("/v1/report-schedules", json={
+        "site_id": SITE, "kind": "unit", "frequency": "daily", "format": "csv",
+        "channel": "qa-mail"})  # fmt: skip
+    assert made.status_code == 201, made.text
+    later = datetime.now(UTC) + timedelta(days=1)
+    async with await psycopg.AsyncConnection.connect(timescale_url) as conn:
+        assert await run_schedules(conn, later, CFG) == {"made": 1, "sent": 1, "failed": 0}
+    (mail,) = sink.mails
+    ((name, content),) = attachments(mail).items()
+    assert name.startswith(f"units-{SITE}-")
+    days = [line.split(",") for line in content.decode().splitlines()[1:]]
+    per_unit: dict[str, int] = {}
+    for row in days:
+        if row[1] == "day":
+            per_unit[row[0]] = per_unit.get(row[0], 0) + int(row[5])
+    assert per_unit == {FRIDGE_A: 100, FRIDGE_B: 100, ROOM: 100}
+    listed = (await admin.get("/v1/reports", params={"kind": "unit"})).json()
+    assert listed[0]["parameters"]["location_ids"] == sorted(per_unit)
