@@ -6,12 +6,14 @@ SHA-256 and link in the text; a refused delivery is retried on the next run, the
 from __future__ import annotations
 
 import hashlib
+import io
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import httpx
 import psycopg
 import pytest
+from pypdf import PdfReader
 
 from cloud.auth.model import Role
 from cloud.auth.service import add_user
@@ -132,10 +134,19 @@ async def test_a_site_schedule_covers_every_storage_unit(
         "site_id": SITE, "kind": "unit", "frequency": "daily", "format": "csv",
         "channel": "qa-mail"})  # fmt: skip
     assert made.status_code == 201, made.text
+    printed = await admin.post("/v1/report-schedules", json={
+        "site_id": SITE, "kind": "unit", "frequency": "daily", "channel": "qa-mail"})  # fmt: skip
+    assert printed.status_code == 201, printed.text
     later = datetime.now(UTC) + timedelta(days=1)
     async with await psycopg.AsyncConnection.connect(timescale_url) as conn:
-        assert await run_schedules(conn, later, CFG) == {"made": 1, "sent": 1, "failed": 0}
-    (mail,) = sink.mails
+        assert await run_schedules(conn, later, CFG) == {"made": 2, "sent": 2, "failed": 0}
+    (pdf,) = [c for m in sink.mails for n, c in attachments(m).items() if n.endswith(".pdf")]
+    pages = [p.extract_text() for p in PdfReader(io.BytesIO(pdf)).pages]
+    # each unit's part starts on a page of its own, with the unit in its heading
+    starts = [next(i for i, page in enumerate(pages) if f"({unit})" in page)
+              for unit in (FRIDGE_A, FRIDGE_B, ROOM)]  # fmt: skip
+    assert starts == sorted(set(starts))
+    (mail,) = [m for m in sink.mails if any(n.endswith(".csv") for n in attachments(m))]
     ((name, content),) = attachments(mail).items()
     assert name.startswith(f"units-{SITE}-")
     days = [line.split(",") for line in content.decode().splitlines()[1:]]
