@@ -6,10 +6,13 @@ factor also asks for the current password, so a stolen token alone cannot take t
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, HTTPException, Path, status
+from psycopg import AsyncConnection
+from psycopg.rows import TupleRow
 from pydantic import BaseModel, Field
 
 from cloud.accounts import AccountError, EnrolmentError, LockedError, SignInError, WeakPasswordError
@@ -35,6 +38,7 @@ NamePath = Annotated[str, Path(max_length=64, pattern=r"^[^\x00-\x1f\x7f]+$")]
 Reason = Annotated[str | None, Header(alias="X-Coldtrace-Reason", max_length=500)]
 Secret = Annotated[str, Field(min_length=1, max_length=1024)]
 Code = Annotated[str, Field(min_length=6, max_length=8, pattern=r"^[0-9 ]+$")]
+Conn = AsyncConnection[TupleRow]
 PrintedName = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")]
 
 
@@ -94,6 +98,20 @@ async def _state(pool: Pool, name: str) -> AccountOut:
     return AccountOut(**vars(found))
 
 
+async def _change_audited(
+    pool: Pool, name: str, change: Callable[[Conn], Awaitable[bool]], *,
+    actor: str, action: str, reason: str, detail: dict[str, Any] | None = None,
+) -> AccountOut:  # fmt: skip
+    """Applies an administrator's change to a user (404 if none) and audits it, in one go."""
+    async with pool.connection() as conn, conn.transaction():
+        if not await change(conn):
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no user {name!r}")
+        await audit(
+            conn, actor=actor, action=action, subject=f"user:{name}", reason=reason, detail=detail
+        )
+    return await _state(pool, name)
+
+
 @router.get("/users/{name}/account")
 async def get_account(name: NamePath, pool: Pool, _: Admin) -> AccountOut:
     return await _state(pool, name)
@@ -125,28 +143,21 @@ async def put_full_name(
     name: NamePath, body: FullNameIn, pool: Pool, admin: Admin, reason: Reason = None
 ) -> AccountOut:
     """The printed name that e-signatures carry (21 CFR 11.50(a)(1))."""
-    async with pool.connection() as conn, conn.transaction():
-        if not await set_full_name(conn, name, body.full_name):
-            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no user {name!r}")
-        await audit(
-            conn, actor=admin.name, action="account.full_name", subject=f"user:{name}",
-            reason=reason or "printed name set", detail={"full_name": body.full_name},
-        )  # fmt: skip
-    return await _state(pool, name)
+    return await _change_audited(
+        pool, name, lambda conn: set_full_name(conn, name, body.full_name),
+        actor=admin.name, action="account.full_name", reason=reason or "printed name set",
+        detail={"full_name": body.full_name},
+    )  # fmt: skip
 
 
 @router.post("/users/{name}/unlock")
 async def post_unlock(
     name: NamePath, pool: Pool, admin: Admin, reason: Reason = None
 ) -> AccountOut:
-    async with pool.connection() as conn, conn.transaction():
-        if not await unlock(conn, name):
-            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no user {name!r}")
-        await audit(
-            conn, actor=admin.name, action="account.unlock", subject=f"user:{name}",
-            reason=reason or "unlocked by an administrator",
-        )  # fmt: skip
-    return await _state(pool, name)
+    return await _change_audited(
+        pool, name, lambda conn: unlock(conn, name), actor=admin.name,
+        action="account.unlock", reason=reason or "unlocked by an administrator",
+    )  # fmt: skip
 
 
 @router.delete("/users/{name}/totp")
@@ -154,14 +165,10 @@ async def delete_totp(
     name: NamePath, pool: Pool, admin: Admin, reason: Reason = None
 ) -> AccountOut:
     """Removes a user's second factor (a lost phone); they may enrol again."""
-    async with pool.connection() as conn, conn.transaction():
-        if not await remove_totp(conn, name):
-            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no user {name!r}")
-        await audit(
-            conn, actor=admin.name, action="account.totp_removed", subject=f"user:{name}",
-            reason=reason or "second factor removed by an administrator",
-        )  # fmt: skip
-    return await _state(pool, name)
+    return await _change_audited(
+        pool, name, lambda conn: remove_totp(conn, name), actor=admin.name,
+        action="account.totp_removed", reason=reason or "second factor removed by an administrator",
+    )  # fmt: skip
 
 
 @router.get("/me/account")
