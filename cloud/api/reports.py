@@ -8,16 +8,19 @@ first made, with their SHA-256 in ``ETag`` and ``Repr-Digest`` (RFC 9530).
 from __future__ import annotations
 
 import base64
+from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, HTTPException, Path, Query, Response, status
+from psycopg import AsyncConnection
+from psycopg.rows import TupleRow
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from cloud.api.deps import Pool, Settings
 from cloud.auth.deps import Admin, Viewer
 from cloud.reports import ReportInputError, ReportNotFoundError, schedules
-from cloud.reports.archive import Archived, Format, Kind, fetch, listing, record
+from cloud.reports.archive import Archived, Format, Kind, Rendered, fetch, listing, record
 from cloud.reports.calibration_report import calibration_status_report, render_calibration
 from cloud.reports.excursion_data import excursion_report
 from cloud.reports.excursion_report import render_excursion
@@ -30,6 +33,7 @@ from protocols.records import ID_PATTERN, UtcDatetime
 
 router = APIRouter(prefix="/v1", tags=["reports"])
 ReportId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+R = TypeVar("R")
 
 
 class ReportOut(BaseModel):
@@ -65,6 +69,21 @@ def refused(err: ReportInputError) -> HTTPException:
     return HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(err))
 
 
+async def archived_report(
+    pool: Pool,
+    gather: Callable[[AsyncConnection[TupleRow]], Awaitable[R]],
+    render: Callable[[R], Rendered],
+    *,
+    created_by: str,
+) -> ReportOut:
+    """Makes and archives a report (``make``); bad input is a 422."""
+    try:
+        made, _ = await make(pool, gather, render, created_by=created_by)
+    except ReportInputError as err:
+        raise refused(err) from err
+    return report_out(made)
+
+
 @router.post("/reports/unit", status_code=status.HTTP_201_CREATED)
 async def make_unit_report(
     body: UnitReportIn, pool: Pool, settings: Settings, user: Viewer
@@ -96,15 +115,10 @@ async def make_excursion_report(
     corrective action, affected lots, dispositions with their e-signatures."""
     now = datetime.now(UTC)
     silence = settings.jobs.default_silence
-    try:
-        made, _ = await make(
-            pool, lambda c: excursion_report(c, body.excursion_id, now=now,
-                                             default_silence=silence),
-            lambda r: render_excursion(r, body.format, generated=now), created_by=user.name,
-        )  # fmt: skip
-    except ReportInputError as err:
-        raise refused(err) from err
-    return report_out(made)
+    return await archived_report(
+        pool, lambda c: excursion_report(c, body.excursion_id, now=now, default_silence=silence),
+        lambda r: render_excursion(r, body.format, generated=now), created_by=user.name,
+    )  # fmt: skip
 
 
 class LotReportIn(BaseModel):
@@ -119,14 +133,10 @@ async def make_lot_certificate(body: LotReportIn, pool: Pool, user: Viewer) -> R
     """A lot's cold-chain certificate as of now: stays, MKT, time out of range, stability
     budget left, excursions, disposition (figures of ``GET /v1/lots/{id}/exposure``)."""
     now = datetime.now(UTC)
-    try:
-        made, _ = await make(
-            pool, lambda c: lot_certificate(c, body.lot_id, now=now),
-            lambda r: render_lot(r, body.format, generated=now), created_by=user.name,
-        )  # fmt: skip
-    except ReportInputError as err:
-        raise refused(err) from err
-    return report_out(made)
+    return await archived_report(
+        pool, lambda c: lot_certificate(c, body.lot_id, now=now),
+        lambda r: render_lot(r, body.format, generated=now), created_by=user.name,
+    )  # fmt: skip
 
 
 class MktReportIn(BaseModel):
@@ -146,15 +156,10 @@ async def make_mkt_report(
     now = datetime.now(UTC)
     month = date.fromisoformat(body.month + "-01")
     silence = settings.jobs.default_silence
-    try:
-        made, _ = await make(
-            pool, lambda c: monthly_mkt(c, body.site_id, month, now=now,
-                                        default_silence=silence),
-            lambda r: render_mkt(r, body.format, generated=now), created_by=user.name,
-        )  # fmt: skip
-    except ReportInputError as err:
-        raise refused(err) from err
-    return report_out(made)
+    return await archived_report(
+        pool, lambda c: monthly_mkt(c, body.site_id, month, now=now, default_silence=silence),
+        lambda r: render_mkt(r, body.format, generated=now), created_by=user.name,
+    )  # fmt: skip
 
 
 class CalibrationReportIn(BaseModel):
@@ -171,11 +176,10 @@ async def make_calibration_report(
     """The calibration status of every sensor (of a site), as ``GET /v1/calibrations``."""
     now = datetime.now(UTC)
     lead = settings.alarms.calibration_lead
-    made, _ = await make(
+    return await archived_report(
         pool, lambda c: calibration_status_report(c, now=now, lead=lead, site_id=body.site_id),
         lambda r: render_calibration(r, body.format, generated=now), created_by=user.name,
     )  # fmt: skip
-    return report_out(made)
 
 
 @router.get("/reports")
