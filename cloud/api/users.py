@@ -215,6 +215,17 @@ async def audit_trail(
 @router.get("/audit.csv")
 async def audit_csv(pool: Pool, _: Auditor, f: Filter) -> Response:
     """The matching entries as CSV (at most ``MAX_EXPORT`` rows, newest first)."""
+    return await csv_download(pool, f)
+
+
+@router.get("/audit.pdf")
+async def audit_pdf(pool: Pool, user: Auditor, f: Filter) -> Response:
+    """The matching entries as a PDF (the newest ``MAX_PDF_ROWS``; CSV for more)."""
+    return await pdf_download(pool, f, user.name)
+
+
+async def csv_download(pool: Pool, f: AuditFilter) -> Response:
+    """The entries matching ``f`` as a CSV attachment (at most ``MAX_EXPORT``, newest first)."""
     async with pool.connection() as conn:
         rows = await trail.entries(conn, f, limit=trail.MAX_EXPORT)
     return Response(
@@ -224,12 +235,11 @@ async def audit_csv(pool: Pool, _: Auditor, f: Filter) -> Response:
     )
 
 
-@router.get("/audit.pdf")
-async def audit_pdf(pool: Pool, user: Auditor, f: Filter) -> Response:
-    """The matching entries as a PDF (the newest ``MAX_PDF_ROWS``; CSV for more)."""
+async def pdf_download(pool: Pool, f: AuditFilter, printed_by: str) -> Response:
+    """The entries matching ``f`` as a PDF attachment (one more than fits, to say so)."""
     async with pool.connection() as conn:
         rows = await trail.entries(conn, f, limit=printout.MAX_PDF_ROWS + 1)
-    return await pdf_response(rows, f, user.name)
+    return await pdf_response(rows, f, printed_by)
 
 
 async def pdf_response(rows: list[trail.AuditRow], f: AuditFilter, printed_by: str) -> Response:

@@ -16,8 +16,8 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Response, status
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from cloud.api.deps import Pool
-from cloud.api.users import pdf_response
-from cloud.audit import printout, trail
+from cloud.api.users import csv_download, pdf_download
+from cloud.audit import trail
 from cloud.audit.trail import AuditFilter, AuditRow
 from cloud.auth.model import Role
 from cloud.web.pages import e, frame, when
@@ -123,20 +123,12 @@ def add_audit_routes(router: APIRouter) -> None:
     @router.get("/audit.csv")
     async def audit_csv(pool: Pool, user: SessionUser, f: PageFilter) -> Response:
         _auditor(user.allows(Role.QA))
-        async with pool.connection() as conn:
-            rows = await trail.entries(conn, f, limit=trail.MAX_EXPORT)
-        return Response(
-            trail.as_csv(rows),
-            media_type="text/csv; charset=utf-8",
-            headers={"Content-Disposition": 'attachment; filename="audit-trail.csv"'},
-        )
+        return await csv_download(pool, f)
 
     @router.get("/audit.pdf")
     async def audit_pdf(pool: Pool, user: SessionUser, f: PageFilter) -> Response:
         _auditor(user.allows(Role.QA))
-        async with pool.connection() as conn:
-            rows = await trail.entries(conn, f, limit=printout.MAX_PDF_ROWS + 1)
-        return await pdf_response(rows, f, user.name)
+        return await pdf_download(pool, f, user.name)
 
 
 def _auditor(allowed: bool) -> None:
