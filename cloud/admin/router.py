@@ -16,7 +16,7 @@ from importlib import resources
 from typing import Annotated, Any, TypeVar
 
 import psycopg
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
+from fastapi import APIRouter, Depends, HTTPException, Query, Response, status
 from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import BaseModel, Field, ValidationError
 
@@ -42,7 +42,7 @@ from cloud.masterdata.sensors import list_sensors
 from cloud.masterdata.store import list_locations, list_lots, list_products, list_sites
 from cloud.web.config import WebSettings
 from cloud.web.pages import frame
-from cloud.web.session import ActionUser, MaybeUser
+from cloud.web.session import ActionUser, MaybeUser, remember_settings
 from protocols.records import ID_PATTERN
 
 ADMIN_VERSION = "1"
@@ -90,14 +90,9 @@ AdminAction = Annotated[User, Depends(_admin)]
 
 
 def build_admin_router(settings: WebSettings | None = None) -> APIRouter:
-    cfg = settings or WebSettings()
-
-    async def remember_settings(request: Request) -> None:
-        request.state.web_settings = cfg
-
     router = APIRouter(
         prefix="/ui/admin", tags=["administration"], include_in_schema=False,
-        dependencies=[Depends(remember_settings)],
+        dependencies=[remember_settings(settings)],
     )  # fmt: skip
     _add_pages(router)
     _add_actions(router)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response, status
+from fastapi import APIRouter, HTTPException, Path, Query, Response, status
 
 from cloud.api.deps import Pool, Settings
 from cloud.api.reports import content_response
@@ -21,20 +21,15 @@ from cloud.reports.excursion_report import render_excursion
 from cloud.reports.lot_report import lot_certificate, render_lot
 from cloud.reports.service import make, unit_report
 from cloud.web.config import WebSettings
-from cloud.web.session import SessionUser
+from cloud.web.session import SessionUser, remember_settings
 from protocols.records import UtcDatetime
 
 
 def build_router(settings: WebSettings | None = None) -> APIRouter:
     """The links, under the dashboard's session settings (``COLDTRACE_WEB_*`` by default)."""
-    cfg = settings or WebSettings()
-
-    async def remember_settings(request: Request) -> None:
-        request.state.web_settings = cfg  # what the session cookie is checked against
-
     links = APIRouter(
         prefix="/ui/reports", tags=["dashboard"], include_in_schema=False,
-        dependencies=[Depends(remember_settings)],
+        dependencies=[remember_settings(settings)],
     )  # fmt: skip
     for path, endpoint in (("/unit", unit_link), ("/lot/{lot_id}", lot_link),
                            ("/excursion/{excursion_id}", excursion_link)):  # fmt: skip

@@ -12,7 +12,7 @@ from __future__ import annotations
 from importlib import resources
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
+from fastapi import APIRouter, Depends, HTTPException, Response, status
 from fastapi.responses import HTMLResponse, RedirectResponse
 from psycopg import AsyncConnection
 from psycopg.rows import TupleRow
@@ -26,7 +26,7 @@ from cloud.gateway_config import browse, discovery, store
 from cloud.gateway_config.build import PointRow
 from cloud.web.config import WebSettings
 from cloud.web.pages import e, frame, section, when
-from cloud.web.session import ActionUser, MaybeUser, SessionUser
+from cloud.web.session import ActionUser, MaybeUser, SessionUser, under_settings
 from protocols.records import ID_PATTERN
 
 router = APIRouter(prefix="/ui", tags=["dashboard"], include_in_schema=False)
@@ -34,14 +34,7 @@ router = APIRouter(prefix="/ui", tags=["dashboard"], include_in_schema=False)
 
 def build_router(settings: WebSettings | None = None) -> APIRouter:
     """The page's routes with the dashboard's session settings (``COLDTRACE_WEB_*``)."""
-    cfg = settings or WebSettings()
-
-    async def remember_settings(request: Request) -> None:
-        request.state.web_settings = cfg
-
-    outer = APIRouter(dependencies=[Depends(remember_settings)])
-    outer.include_router(router)
-    return outer
+    return under_settings(router, settings)
 
 
 _Id = Annotated[str, Field(pattern=ID_PATTERN, max_length=128)]

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, Response, status
+from fastapi import APIRouter, Query, Response, status
 from fastapi.responses import HTMLResponse, RedirectResponse
 from psycopg import AsyncConnection
 from psycopg.rows import TupleRow
@@ -22,7 +22,7 @@ from cloud.transfers.figures_store import ProductFigures, SiteFigures, site_figu
 from cloud.web import queries
 from cloud.web.config import WebSettings
 from cloud.web.pages import e, frame, section
-from cloud.web.session import MaybeUser
+from cloud.web.session import MaybeUser, under_settings
 from protocols.records import ID_PATTERN
 
 SERVICE_LEVEL = 0.95
@@ -33,14 +33,7 @@ router = APIRouter(prefix="/ui", tags=["dashboard"], include_in_schema=False)
 
 def build_router(settings: WebSettings | None = None) -> APIRouter:
     """The page's routes with the dashboard's session settings (``COLDTRACE_WEB_*``)."""
-    cfg = settings or WebSettings()
-
-    async def remember_settings(request: Request) -> None:
-        request.state.web_settings = cfg
-
-    outer = APIRouter(dependencies=[Depends(remember_settings)])
-    outer.include_router(router)
-    return outer
+    return under_settings(router, settings)
 
 
 def share(value: float | None) -> str:

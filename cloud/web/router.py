@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from importlib import resources
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request, Response, status
+from fastapi import APIRouter, Form, HTTPException, Query, Request, Response, status
 from fastapi.responses import HTMLResponse, RedirectResponse, StreamingResponse
 from psycopg import AsyncConnection
 from psycopg.rows import TupleRow
@@ -60,6 +60,7 @@ from cloud.web.session import (
     SessionUser,
     is_https,
     policy,
+    remember_settings,
 )
 from cloud.web.unit_page import unit_page
 from protocols.records import UtcDatetime
@@ -131,15 +132,11 @@ def _login_redirect() -> RedirectResponse:
 def build_router(settings: WebSettings | None = None) -> APIRouter:
     """The dashboard's routes; ``settings`` default to the ``COLDTRACE_WEB_*`` environment."""
     cfg = settings or WebSettings()
-
-    async def remember_settings(request: Request) -> None:
-        request.state.web_settings = cfg
-
     router = APIRouter(
         prefix="/ui",
         tags=["dashboard"],
         include_in_schema=False,
-        dependencies=[Depends(remember_settings)],
+        dependencies=[remember_settings(cfg)],
     )
 
     @router.get("", response_class=HTMLResponse)

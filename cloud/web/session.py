@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Request, params, status
 
 from cloud.accounts.sessions import SessionPolicy, session_user
 from cloud.api.deps import Pool
@@ -31,6 +31,23 @@ def web_settings(request: Request) -> WebSettings:
     """The dashboard's settings, put on the request by the router's own dependency."""
     cfg: WebSettings = request.state.web_settings
     return cfg
+
+
+def remember_settings(settings: WebSettings | None = None) -> params.Depends:
+    """A router dependency putting ``settings`` (default: ``COLDTRACE_WEB_*``) on each request."""
+    cfg = settings or WebSettings()
+
+    async def remember(request: Request) -> None:
+        request.state.web_settings = cfg  # what the session cookie is checked against
+
+    return params.Depends(remember)
+
+
+def under_settings(router: APIRouter, settings: WebSettings | None = None) -> APIRouter:
+    """``router`` wrapped so that its pages see ``settings`` (see ``remember_settings``)."""
+    outer = APIRouter(dependencies=[remember_settings(settings)])
+    outer.include_router(router)
+    return outer
 
 
 def policy(cfg: WebSettings) -> SessionPolicy:
