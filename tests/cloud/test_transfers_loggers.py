@@ -25,18 +25,18 @@ from cloud.transfers.store import create_transfer, get_transfer
 from protocols.gs1.epc import encode_sscc96
 from protocols.records import Direction
 from tests.cloud.test_epcis_export import VALIDATOR
-from tests.cloud.test_transfers_flow import (
+from tests.support.ledger_seed import DOCK, seed
+from tests.support.transfers_seed import (
     DOCK_2,
     PALLET,
-    SITE_2,
     T0,
     Doors,
+    add_second_site,
     balances,
     order,
     stock_in,
     supplier_asn,
 )
-from tests.support.ledger_seed import DOCK, seed
 
 SHIPPED = T0 + timedelta(hours=3)
 
@@ -76,12 +76,7 @@ async def shipped(timescale_url: str) -> AsyncIterator[tuple[AsyncConnection[Tup
     """Transfer TR-1 loaded (the pallet in transit) and dispatched at SHIPPED, logger TT-1."""
     async with await psycopg.AsyncConnection.connect(timescale_url) as c:
         await seed(c)
-        await c.execute("INSERT INTO sites (site_id, name) VALUES (%s, 'Site two')", (SITE_2,))
-        await c.execute(
-            "INSERT INTO locations (location_id, site_id, kind, name, profile_id)"
-            " VALUES (%s, %s, 'dock_door', 'Dock two', 'refrigerated')",
-            (DOCK_2, SITE_2),
-        )
+        await add_second_site(c)
         await create_asn(c, AsnIn.model_validate(supplier_asn()))
         doors = Doors(c)
         await stock_in(c, doors)

@@ -22,8 +22,8 @@ from edge.door_guard import DoorGuard
 from protocols.door_list import DoorList
 from protocols.gs1.epc import encode_sgtin96
 from protocols.records import Direction, PortalPassage
-from tests.cloud.test_transfers_flow import T0, Doors, balances, stock_in, supplier_asn
 from tests.support.ledger_seed import DOCK, GTIN_A, GTIN_B, seed
+from tests.support.transfers_seed import T0, Doors, balances, stock_in, supplier_asn
 
 pytestmark = pytest.mark.integration
 

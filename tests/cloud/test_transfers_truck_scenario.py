@@ -27,18 +27,18 @@ from cloud.transfers.store import create_transfer, get_transfer
 from protocols.gs1.epc import encode_sscc96
 from protocols.records import Direction
 from simulators.thermal import Stop, truck_trip
-from tests.cloud.test_transfers_flow import (
+from tests.support.ledger_seed import DOCK, seed
+from tests.support.transfers_seed import (
     DOCK_2,
     PALLET,
-    SITE_2,
     T0,
     Doors,
+    add_second_site,
     balances,
     order,
     stock_in,
     supplier_asn,
 )
-from tests.support.ledger_seed import DOCK, seed
 
 pytestmark = pytest.mark.integration
 
@@ -50,12 +50,7 @@ TRIP = timedelta(hours=5)
 async def loaded(timescale_url: str) -> AsyncIterator[tuple[AsyncConnection[TupleRow], Doors]]:
     async with await psycopg.AsyncConnection.connect(timescale_url) as c:
         await seed(c)
-        await c.execute("INSERT INTO sites (site_id, name) VALUES (%s, 'Hospital site')", (SITE_2,))
-        await c.execute(
-            "INSERT INTO locations (location_id, site_id, kind, name, profile_id)"
-            " VALUES (%s, %s, 'dock_door', 'Dock two', 'refrigerated')",
-            (DOCK_2, SITE_2),
-        )
+        await add_second_site(c, "Hospital site")
         await c.execute("UPDATE storage_profiles SET on_delay = '15 minutes'")
         await create_asn(c, AsnIn.model_validate(supplier_asn()))
         doors = Doors(c)
