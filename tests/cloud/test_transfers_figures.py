@@ -6,12 +6,12 @@ from datetime import UTC, datetime, timedelta
 
 import psycopg
 import pytest
-from psycopg.types.json import Jsonb
 
 from cloud.ledger.core import Draft, Movement, Place, Status
 from cloud.ledger.service import ensure_lot, post
 from cloud.transfers.figures import cycle_count_accuracy
 from cloud.transfers.figures_store import site_figures
+from tests.support.figures_seed import book_count, received_asn
 from tests.support.ledger_seed import FRIDGE, GTIN_A, GTIN_B, SITE, seed
 
 pytestmark = pytest.mark.integration
@@ -43,31 +43,9 @@ async def test_site_figures_on_a_seeded_history(timescale_url: str) -> None:
             at = NOW - timedelta(days=6 - i, hours=2)
             drafts.append(Draft(Movement.ISSUE, a, used, at, "ward", frm=fridge))
         await post(conn, drafts)
-        result = {
-            "location_id": FRIDGE, "matched": [], "missing": [], "found": [], "unknown": [],
-            "bulk": [
-                {"lot_id": a, "status": "available", "on_record": 100, "counted": 95},
-                {"lot_id": b, "status": "available", "on_record": 100, "counted": 105},
-            ],
-        }  # fmt: skip
-        await conn.execute(
-            "INSERT INTO cycle_counts (location_id, counted_at, counted_by, result)"
-            " VALUES (%s, %s, 'c', %s)",
-            (FRIDGE, NOW - timedelta(days=1), Jsonb(result)),
-        )
+        await book_count(conn, a, b, NOW - timedelta(days=1))
         for ref, expected, got in (("ON", 2, 1), ("LATE", 2, 3)):
-            cur = await conn.execute(
-                "INSERT INTO asns (site_id, reference, expected_at, status, document)"
-                " VALUES (%s, %s, %s, 'received', '{}') RETURNING asn_id",
-                (SITE, ref, NOW - timedelta(days=expected)),
-            )
-            row = await cur.fetchone()
-            assert row is not None
-            await conn.execute(
-                "INSERT INTO asn_items (asn_id, epc_uri, unit_kind, received_at)"
-                " VALUES (%s, 'k', 'sgtin', %s)",
-                (row[0], NOW - timedelta(days=got)),
-            )
+            await received_asn(conn, ref, NOW - timedelta(days=expected), NOW - timedelta(days=got))
         await conn.commit()
         f = await site_figures(conn, SITE, now=NOW, days=7, service_level=0.95, lead_time_days=4)
     assert (f.cycle_count_accuracy, f.counted_items) == (0.0, 2)

@@ -12,6 +12,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, time, timedelta
 
 import psycopg
+from psycopg import AsyncConnection
+from psycopg.rows import TupleRow
 from psycopg.types.json import Jsonb
 
 from cloud.ledger.core import Draft, Movement, Place, Status
@@ -45,29 +47,41 @@ async def seed_history(url: str) -> None:
         transit = Place("transit:T-1", Status.AVAILABLE)
         drafts.append(Draft(Movement.MOVE, a, 5, today, "transfer:T-1", frm=fridge, to=transit))
         await post(conn, drafts)
-        result = {
-            "location_id": FRIDGE, "matched": [], "missing": [], "found": [], "unknown": [],
-            "bulk": [
-                {"lot_id": a, "status": "available", "on_record": 100, "counted": 95},
-                {"lot_id": b, "status": "available", "on_record": 100, "counted": 105},
-            ],
-        }  # fmt: skip
-        await conn.execute(
-            "INSERT INTO cycle_counts (location_id, counted_at, counted_by, result)"
-            " VALUES (%s, %s, 'c', %s)",
-            (FRIDGE, today - timedelta(days=1), Jsonb(result)),
-        )
+        await book_count(conn, a, b, today - timedelta(days=1))
         for ref, got in (("ON-TIME", 3), ("LATE", 1)):
-            cur = await conn.execute(
-                "INSERT INTO asns (site_id, reference, expected_at, status, document)"
-                " VALUES (%s, %s, %s, 'received', '{}') RETURNING asn_id",
-                (SITE, ref, today - timedelta(days=2)),
-            )
-            row = await cur.fetchone()
-            assert row is not None
-            await conn.execute(
-                "INSERT INTO asn_items (asn_id, epc_uri, unit_kind, received_at)"
-                " VALUES (%s, 'k', 'sgtin', %s)",
-                (row[0], today - timedelta(days=got)),
-            )
+            await received_asn(conn, ref, today - timedelta(days=2), today - timedelta(days=got))
         await conn.commit()
+
+
+async def book_count(conn: AsyncConnection[TupleRow], a: int, b: int, at: datetime) -> None:
+    """A cycle count at ``FRIDGE``: lots ``a`` and ``b`` booked 100 each, counted 95 and 105."""
+    result = {
+        "location_id": FRIDGE, "matched": [], "missing": [], "found": [], "unknown": [],
+        "bulk": [
+            {"lot_id": a, "status": "available", "on_record": 100, "counted": 95},
+            {"lot_id": b, "status": "available", "on_record": 100, "counted": 105},
+        ],
+    }  # fmt: skip
+    await conn.execute(
+        "INSERT INTO cycle_counts (location_id, counted_at, counted_by, result)"
+        " VALUES (%s, %s, 'c', %s)",
+        (FRIDGE, at, Jsonb(result)),
+    )
+
+
+async def received_asn(
+    conn: AsyncConnection[TupleRow], ref: str, expected_at: datetime, received_at: datetime
+) -> None:
+    """An ASN of ``SITE`` expected at ``expected_at`` whose one unit came at ``received_at``."""
+    cur = await conn.execute(
+        "INSERT INTO asns (site_id, reference, expected_at, status, document)"
+        " VALUES (%s, %s, %s, 'received', '{}') RETURNING asn_id",
+        (SITE, ref, expected_at),
+    )
+    row = await cur.fetchone()
+    assert row is not None
+    await conn.execute(
+        "INSERT INTO asn_items (asn_id, epc_uri, unit_kind, received_at)"
+        " VALUES (%s, 'k', 'sgtin', %s)",
+        (row[0], received_at),
+    )
