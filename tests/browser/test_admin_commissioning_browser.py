@@ -23,14 +23,13 @@ import httpx
 import pytest
 from playwright.async_api import Browser, Page, expect
 
-from coldtrace.devservices import free_port
 from edge.agent import run_agent
 from edge.cli import source_specs
 from edge.config import EdgeConfig
 from protocols.agent import installed_version
 from tests.browser.conftest import BROWSER_MARKS, SCREENSHOTS, console_problems
 from tests.support.cloud_processes import serve
-from tests.support.opcua_servers import FAST, UaTestServer, make_server
+from tests.support.opcua_servers import FAST, UaTestServer, running_server
 from tests.support.temperature_sources import TEST_NAMESPACE
 
 pytestmark = BROWSER_MARKS
@@ -123,11 +122,8 @@ async def _see_excursion(page: Page, base: str) -> None:
 
 @pytest.fixture
 async def plc() -> AsyncIterator[UaTestServer]:
-    server = await make_server(free_port())
-    try:
+    async with running_server() as server:
         yield server
-    finally:
-        await server.server.stop()
 
 
 async def test_admin_commissions_a_fridge_and_its_excursion_is_raised(

@@ -18,7 +18,7 @@ from edge.remote_config import ConfigClient
 from edge.sources.opcua_browse import browse
 from edge.sources.opcua_config import OpcUaEndpointConfig
 from tests.support.gateway_config import WHY, Commissioning, commissioning
-from tests.support.opcua_servers import UaTestServer, make_server
+from tests.support.opcua_servers import UaTestServer, running_server
 from tests.support.temperature_sources import TEST_NAMESPACE
 
 pytestmark = pytest.mark.integration
@@ -28,11 +28,8 @@ TEMPERATURE_A = f"nsu={TEST_NAMESPACE};s=fridge-a.Temperature"
 
 @pytest.fixture(scope="module")
 async def server() -> AsyncIterator[UaTestServer]:
-    test_server = await make_server(free_port())
-    try:
+    async with running_server() as test_server:
         yield test_server
-    finally:
-        await test_server.server.stop()
 
 
 @pytest.fixture

@@ -16,7 +16,15 @@ from coldtrace.devservices import free_port
 from edge.sources.base import PermanentSourceError
 from edge.sources.opcua import OpcUaSource, quality_of, reading_of
 from protocols.records import DeadLetter, DeviceState, Quality, Reading
-from tests.support.opcua_servers import T0, UaTestServer, code, config, make_server, stamp
+from tests.support.opcua_servers import (
+    T0,
+    UaTestServer,
+    code,
+    config,
+    make_server,
+    running_server,
+    stamp,
+)
 from tests.support.temperature_sources import TEST_NAMESPACE, Collected, TcpPipe, wait_status
 
 pytestmark = pytest.mark.integration
@@ -24,11 +32,8 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 async def opcua_server() -> AsyncIterator[UaTestServer]:
-    test_server = await make_server(free_port())
-    try:
+    async with running_server() as test_server:
         yield test_server
-    finally:
-        await test_server.server.stop()
 
 
 async def readings_until(

@@ -15,13 +15,12 @@ from typing import Any
 import httpx
 import pytest
 
-from coldtrace.devservices import free_port
 from edge.agent import Agent, run_agent
 from edge.cli import source_specs
 from edge.config import EdgeConfig
 from edge.health import SourceHealth
 from tests.support.gateway_config import Commissioning, commissioning
-from tests.support.opcua_servers import FAST, UaTestServer, make_server
+from tests.support.opcua_servers import FAST, UaTestServer, running_server
 from tests.support.temperature_sources import TEST_NAMESPACE
 
 pytestmark = pytest.mark.integration
@@ -29,12 +28,8 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 async def servers() -> AsyncIterator[tuple[UaTestServer, UaTestServer]]:
-    a, b = await make_server(free_port()), await make_server(free_port())
-    try:
+    async with running_server() as a, running_server() as b:
         yield a, b
-    finally:
-        await a.server.stop()
-        await b.server.stop()
 
 
 def node(unit: str) -> str:

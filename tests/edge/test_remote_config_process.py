@@ -16,10 +16,9 @@ import psycopg
 import pytest
 import yaml
 
-from coldtrace.devservices import free_port
 from tests.support.cloud_processes import serve
 from tests.support.gateway_config import Commissioning, commissioning
-from tests.support.opcua_servers import UaTestServer, make_server
+from tests.support.opcua_servers import UaTestServer, running_server
 from tests.support.temperature_sources import TEST_NAMESPACE
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -27,11 +26,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 @pytest.fixture(scope="module")
 async def server() -> AsyncIterator[UaTestServer]:
-    test_server = await make_server(free_port())
-    try:
+    async with running_server() as test_server:
         yield test_server
-    finally:
-        await test_server.server.stop()
 
 
 def write_config(tmp_path: Path, cloud_url: str, token: str) -> Path:

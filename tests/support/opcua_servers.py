@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -12,6 +14,7 @@ from asyncua.server.server import Server
 from asyncua.ua.attribute_ids import AttributeIds
 from asyncua.ua.status_codes import StatusCodes
 
+from coldtrace.devservices import free_port
 from edge.sources.opcua import OpcUaEndpointConfig
 from tests.support.temperature_sources import TEST_NAMESPACE
 
@@ -115,6 +118,16 @@ async def make_server(
             count=100_000,
         )
     return UaTestServer(server, port, ns)
+
+
+@asynccontextmanager
+async def running_server() -> AsyncIterator[UaTestServer]:
+    """``make_server`` on a free port, stopped on the way out."""
+    test_server = await make_server(free_port())
+    try:
+        yield test_server
+    finally:
+        await test_server.server.stop()
 
 
 def config(endpoint: str, **extra: object) -> OpcUaEndpointConfig:
