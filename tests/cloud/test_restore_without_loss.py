@@ -53,6 +53,16 @@ def db_url(service: devservices.PostgresService, name: str) -> str:
     return f"postgresql://postgres@127.0.0.1:{service.port}/{name}"
 
 
+def start_restored(restored: devservices.PostgresService) -> None:
+    """Starts a restored data directory on a free port, its socket in its own directory."""
+    port = devservices.free_port()
+    with (restored.pgdata / "postgresql.auto.conf").open("a") as fh:
+        fh.write(f"port = {port}\nunix_socket_directories = '{restored.directory}'\n")
+    restored.state_file.write_text(json.dumps({"port": port}))
+    devservices._chown(restored.directory, restored.user)
+    restored.start()
+
+
 def uplink_config(token: str) -> UplinkConfig:
     return UplinkConfig.model_validate(
         {"cloud_url": "http://cloud", "allow_insecure_http": True, "token": token,
@@ -108,12 +118,7 @@ async def test_a_backup_taken_mid_stream_restores_with_zero_loss(
     restored = cluster(folder / "restored")
     restored.directory.mkdir()
     assert main(["db", "restore", "--from", str(made), "--pgdata", str(restored.pgdata)]) == 0
-    port = devservices.free_port()
-    with (restored.pgdata / "postgresql.auto.conf").open("a") as fh:
-        fh.write(f"port = {port}\nunix_socket_directories = '{restored.directory}'\n")
-    restored.state_file.write_text(json.dumps({"port": port}))
-    devservices._chown(restored.directory, restored.user)
-    restored.start()
+    start_restored(restored)
     try:
         new_url = db_url(restored, name)
         before = await count(new_url, "readings", "gateway_id = 'gw-restore'")
@@ -182,12 +187,7 @@ async def test_a_restore_with_the_wal_archive_reaches_the_last_commit(folder: Pa
     restored = cluster(folder / "restored")
     restored.directory.mkdir()
     backup.restore(info.path, restored.pgdata, owner=restored.user, wal_archive=archive)
-    port = devservices.free_port()
-    with (restored.pgdata / "postgresql.auto.conf").open("a") as fh:
-        fh.write(f"port = {port}\nunix_socket_directories = '{restored.directory}'\n")
-    restored.state_file.write_text(json.dumps({"port": port}))
-    devservices._chown(restored.directory, restored.user)
-    restored.start()
+    start_restored(restored)
     try:
         async with await psycopg.AsyncConnection.connect(db_url(restored, name)) as conn:
             for _ in range(600):  # recovery replays the archive, then opens for writes
