@@ -129,8 +129,7 @@ async def test_an_overdue_sensor_is_flagged_in_the_unit_record(
     sensor = SENSOR[FRIDGE_A]
     await record(client, seeded, sensor, calibrated_on=days(-400), certificate_ref="C-1",
                  result="pass", next_due=days(-3))  # fmt: skip
-    end = datetime.now(UTC).replace(microsecond=0) + timedelta(minutes=1)
-    span = {"start": (seeded.start - timedelta(hours=1)).isoformat(), "end": end.isoformat()}
+    span = seeded.span()
     made = await client.post("/v1/reports/unit", headers=auth(seeded, "viewer"),
                              json={"location_id": FRIDGE_A, "format": "csv", **span})  # fmt: skip
     assert made.status_code == 201, made.text
@@ -138,5 +137,5 @@ async def test_an_overdue_sensor_is_flagged_in_the_unit_record(
     rows = list(csv.DictReader(io.StringIO(body.text)))
     (flag,) = [r for r in rows if r["record"] == "calibration"]
     assert (flag["sensor_id"], flag["kind"]) == (sensor, "overdue")
-    assert flag["end"] == end.isoformat().replace("+00:00", "Z")
+    assert flag["end"] == span["end"].replace("+00:00", "Z")
     assert date.fromisoformat(days(-2)) <= datetime.fromisoformat(flag["day_or_start"]).date()

@@ -225,8 +225,7 @@ async def test_excursion_report_of_a_closed_excursion(timescale_url: str) -> Non
 
 async def test_unit_record_shows_the_signed_dispositions(scenario: Scenario) -> None:
     client, seeded = scenario.client, scenario.seeded
-    end = datetime.now(UTC).replace(microsecond=0) + timedelta(minutes=1)
-    span = {"start": (seeded.start - timedelta(hours=1)).isoformat(), "end": end.isoformat()}
+    span = seeded.span()
     _, body = await make(client, "unit", location_id=FRIDGE_A, format="csv", **span)
     lot = seeded.site.lots["a1"]
     (signed,) = (await client.get("/v1/signatures", params={"subject": f"lot:{lot}"})).json()

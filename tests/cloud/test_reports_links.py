@@ -31,11 +31,6 @@ async def client(timescale_url: str, seeded: Seeded) -> AsyncIterator[httpx.Asyn
         yield c
 
 
-def span(seeded: Seeded) -> dict[str, str]:
-    end = datetime.now(UTC).replace(microsecond=0) + timedelta(minutes=1)
-    return {"start": (seeded.start - timedelta(hours=1)).isoformat(), "end": end.isoformat()}
-
-
 async def test_links_make_archived_reports_for_the_session_user(
     client: httpx.AsyncClient, seeded: Seeded
 ) -> None:
@@ -43,7 +38,7 @@ async def test_links_make_archived_reports_for_the_session_user(
     assert "href='/ui/reports/excursion/" in overview
     page = await client.get(f"/ui/units/{FRIDGE_A}")
     assert f"data-report='/ui/reports/unit?location={FRIDGE_A}'" in page.text
-    answer = await client.get("/ui/reports/unit", params={"location": FRIDGE_A, **span(seeded)})
+    answer = await client.get("/ui/reports/unit", params={"location": FRIDGE_A, **seeded.span()})
     assert answer.status_code == 200, answer.text
     assert answer.content.startswith(b"%PDF-")
     lot = seeded.site.lots["a1"]
@@ -71,9 +66,9 @@ async def test_the_chart_flags_an_overdue_sensor(client: httpx.AsyncClient, seed
               "result": "pass", "next_due": str(today - timedelta(days=1))},
     )  # fmt: skip
     assert made.status_code == 201, made.text
-    body = (await client.get("/ui/history", params={"location": FRIDGE_A, **span(seeded)})).json()
+    body = (await client.get("/ui/history", params={"location": FRIDGE_A, **seeded.span()})).json()
     (flag,) = [n for n in body["annotations"] if n["kind"] == "calibration"]
     assert flag["end"] is not None
     assert "calibration overdue" in flag["text"]
-    other = await client.get("/ui/history", params={"location": "cc-room", **span(seeded)})
+    other = await client.get("/ui/history", params={"location": "cc-room", **seeded.span()})
     assert [n for n in other.json()["annotations"] if n["kind"] == "calibration"] == []

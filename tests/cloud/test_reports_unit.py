@@ -8,7 +8,6 @@ import csv
 import hashlib
 import io
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -38,11 +37,6 @@ async def client(timescale_url: str, seeded: Seeded) -> AsyncIterator[httpx.Asyn
         yield c
 
 
-def period(seeded: Seeded) -> dict[str, str]:
-    end = datetime.now(UTC).replace(microsecond=0) + timedelta(minutes=1)
-    return {"start": (seeded.start - timedelta(hours=1)).isoformat(), "end": end.isoformat()}
-
-
 async def make(client: httpx.AsyncClient, fmt: str, **span: str) -> tuple[dict[str, Any], bytes]:
     made = await client.post("/v1/reports/unit",
                              json={"location_id": FRIDGE_A, "format": fmt, **span})  # fmt: skip
@@ -63,7 +57,7 @@ async def chart_of(client: httpx.AsyncClient, span: dict[str, str]) -> dict[str,
 async def test_pdf_has_the_charts_figures_and_its_pages(
     client: httpx.AsyncClient, seeded: Seeded
 ) -> None:
-    span = period(seeded)
+    span = seeded.span()
     record, pdf = await make(client, "pdf", **span)
     assert pdf.startswith(b"%PDF-")
     assert record["sha256"] == hashlib.sha256(pdf).hexdigest()
@@ -91,7 +85,7 @@ async def test_pdf_has_the_charts_figures_and_its_pages(
 async def test_csv_days_add_up_to_the_chart_and_list_the_excursions(
     client: httpx.AsyncClient, seeded: Seeded
 ) -> None:
-    span = period(seeded)
+    span = seeded.span()
     _, body = await make(client, "csv", **span)
     rows = list(csv.DictReader(io.StringIO(body.decode())))
     days = [r for r in rows if r["record"] == "day"]
@@ -109,7 +103,7 @@ async def test_csv_days_add_up_to_the_chart_and_list_the_excursions(
 async def test_archive_returns_the_same_bytes_and_refuses_changes(
     client: httpx.AsyncClient, seeded: Seeded, timescale_url: str
 ) -> None:
-    record, first = await make(client, "pdf", **period(seeded))
+    record, first = await make(client, "pdf", **seeded.span())
     again = await client.get(record["content_url"])
     assert again.content == first
     assert again.headers["etag"] == f'"{record["sha256"]}"'
@@ -131,7 +125,7 @@ async def test_archive_returns_the_same_bytes_and_refuses_changes(
 async def test_bad_requests_are_refused_and_nothing_is_archived(
     client: httpx.AsyncClient, seeded: Seeded
 ) -> None:
-    span = period(seeded)
+    span = seeded.span()
     for body in (
         {"location_id": "no-such-unit", **span},
         {"location_id": FRIDGE_A, "start": span["end"], "end": span["start"]},

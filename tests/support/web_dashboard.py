@@ -27,6 +27,12 @@ class Seeded:
     tokens: dict[str, str]
     start: datetime
 
+    def span(self) -> dict[str, str]:
+        """``start``/``end`` query or body fields covering every seeded reading: from an hour
+        before the first to a minute from now."""
+        end = datetime.now(UTC).replace(microsecond=0) + timedelta(minutes=1)
+        return {"start": (self.start - timedelta(hours=1)).isoformat(), "end": end.isoformat()}
+
 
 async def user_tokens(url: str) -> dict[str, str]:
     """One user per role, named after it: viewer, operator, qa."""
