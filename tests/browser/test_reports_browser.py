@@ -5,7 +5,6 @@ listed on the unit chart (shaded, "C") without a console error."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -14,8 +13,8 @@ from playwright.async_api import Browser, expect
 
 from tests.browser.conftest import BROWSER_MARKS, console_problems, sign_in
 from tests.support.cloud_processes import CloudProcess
-from tests.support.coldchain_seed import FRIDGE_A, SENSOR
-from tests.support.web_dashboard import Seeded, seeded_site
+from tests.support.coldchain_seed import FRIDGE_A
+from tests.support.web_dashboard import Seeded, overdue_calibration, seeded_site
 
 pytestmark = BROWSER_MARKS
 
@@ -29,15 +28,8 @@ async def seeded(timescale_url: str) -> AsyncIterator[Seeded]:
 async def test_report_link_and_calibration_flag(
     cloud: CloudProcess, browser: Browser, seeded: Seeded
 ) -> None:
-    today = datetime.now(UTC).date()
     async with httpx.AsyncClient(base_url=cloud.base_url) as api:
-        made = await api.post(
-            f"/v1/sensors/{SENSOR[FRIDGE_A]}/calibrations",
-            headers={"Authorization": f"Bearer {seeded.tokens['qa']}"},
-            json={"calibrated_on": str(today - timedelta(days=400)), "certificate_ref": "C-1",
-                  "result": "pass", "next_due": str(today - timedelta(days=1))},
-        )  # fmt: skip
-        assert made.status_code == 201, made.text
+        await overdue_calibration(api, seeded, "C-1")
     page = await browser.new_page(viewport={"width": 1200, "height": 900}, accept_downloads=True)
     problems = console_problems(page)
     await sign_in(page, cloud.base_url, seeded.tokens["viewer"])

@@ -5,14 +5,13 @@ flag the readings of a sensor whose calibration is overdue."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
 
 from tests.support.cloud_ingest import app_client
-from tests.support.coldchain_seed import FRIDGE_A, SENSOR
-from tests.support.web_dashboard import Seeded, seeded_site
+from tests.support.coldchain_seed import FRIDGE_A
+from tests.support.web_dashboard import Seeded, overdue_calibration, seeded_site
 
 pytestmark = pytest.mark.integration
 
@@ -58,14 +57,7 @@ async def test_links_make_archived_reports_for_the_session_user(
 
 
 async def test_the_chart_flags_an_overdue_sensor(client: httpx.AsyncClient, seeded: Seeded) -> None:
-    today = datetime.now(UTC).date()
-    made = await client.post(
-        f"/v1/sensors/{SENSOR[FRIDGE_A]}/calibrations",
-        headers={"Authorization": f"Bearer {seeded.tokens['qa']}"},
-        json={"calibrated_on": str(today - timedelta(days=400)), "certificate_ref": "C-9",
-              "result": "pass", "next_due": str(today - timedelta(days=1))},
-    )  # fmt: skip
-    assert made.status_code == 201, made.text
+    await overdue_calibration(client, seeded, "C-9")
     body = (await client.get("/ui/history", params={"location": FRIDGE_A, **seeded.span()})).json()
     (flag,) = [n for n in body["annotations"] if n["kind"] == "calibration"]
     assert flag["end"] is not None

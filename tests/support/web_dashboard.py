@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+import httpx
 import psycopg
 
 from cloud.auth.model import Role
@@ -60,3 +61,17 @@ async def seeded_site(
             + readings(SENSOR[ROOM], start, [21.0] * 100)
         )
         yield Seeded(site, await user_tokens(url), start)
+
+
+async def overdue_calibration(
+    client: httpx.AsyncClient, seeded: Seeded, certificate_ref: str
+) -> None:
+    """QA records a pass of fridge A's sensor 400 days ago, due yesterday: overdue today."""
+    today = datetime.now(UTC).date()
+    made = await client.post(
+        f"/v1/sensors/{SENSOR[FRIDGE_A]}/calibrations",
+        headers={"Authorization": f"Bearer {seeded.tokens['qa']}"},
+        json={"calibrated_on": str(today - timedelta(days=400)), "certificate_ref": certificate_ref,
+              "result": "pass", "next_due": str(today - timedelta(days=1))},
+    )  # fmt: skip
+    assert made.status_code == 201, made.text
