@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -120,56 +121,59 @@ async def admin_view(site: Commissioning) -> dict[str, Any]:
     return body
 
 
+@asynccontextmanager
+async def commissioned_run(
+    url: str, servers: tuple[UaTestServer, UaTestServer], tmp_path: Path
+) -> AsyncIterator[tuple[Commissioning, Running]]:
+    """Gateway gw-1 commissioned with both PLCs, its agent running and reading both."""
+    async with commissioning(url) as site:
+        await commission(site, *servers)
+        async with Running(edge_config(tmp_path, site.gateway.token), site.client) as run:
+            await eventually(lambda: run.reading("opcua:plc-a", "opcua:plc-b"))
+            yield site, run
+
+
 async def test_one_changed_source_restarts_alone_and_a_bad_version_is_refused(
     timescale_url: str, servers: tuple[UaTestServer, UaTestServer], tmp_path: Path
 ) -> None:
-    a, b = servers
-    async with commissioning(timescale_url) as site:
-        await commission(site, a, b)
-        config = edge_config(tmp_path, site.gateway.token)
-        async with Running(config, site.client) as run:
-            await eventually(lambda: run.reading("opcua:plc-a", "opcua:plc-b"))
-            assert run.version == 1
-            before = run.sources()
-            # plc-b reads another node now: only plc-b is restarted
-            await site.point("plc-b", "fridge-2.t", node("fridge-b"))
-            await eventually(lambda: run.version == 2)
-            after = run.sources()
-            assert after["opcua:plc-a"] is before["opcua:plc-a"]
-            assert after["opcua:plc-a"].restarts == 0
-            assert after["opcua:plc-b"] is not before["opcua:plc-b"]
-            await eventually(lambda: run.reading("opcua:plc-b"))
-            await eventually(lambda: run.agent is not None and run.agent.remote is not None
-                             and run.agent.remote.state.pending is None)  # fmt: skip
-            assert (await admin_view(site))["applied_version"] == 2
-            cached = json.loads((tmp_path / "config.json").read_text())
-            assert cached["document"]["version"] == 2
+    async with commissioned_run(timescale_url, servers, tmp_path) as (site, run):
+        assert run.version == 1
+        before = run.sources()
+        # plc-b reads another node now: only plc-b is restarted
+        await site.point("plc-b", "fridge-2.t", node("fridge-b"))
+        await eventually(lambda: run.version == 2)
+        after = run.sources()
+        assert after["opcua:plc-a"] is before["opcua:plc-a"]
+        assert after["opcua:plc-a"].restarts == 0
+        assert after["opcua:plc-b"] is not before["opcua:plc-b"]
+        await eventually(lambda: run.reading("opcua:plc-b"))
+        await eventually(lambda: run.agent is not None and run.agent.remote is not None
+                         and run.agent.remote.state.pending is None)  # fmt: skip
+        assert (await admin_view(site))["applied_version"] == 2
+        cached = json.loads((tmp_path / "config.json").read_text())
+        assert cached["document"]["version"] == 2
 
-            # a NodeId the edge's models refuse: version 3 is refused, version 2 keeps running
-            await site.point("plc-a", "fridge-1.t", "not-a-node-id")
-            await eventually(lambda: run.agent is not None and run.agent.remote is not None
-                             and run.agent.remote.state.refused_version == 3)  # fmt: skip
-            assert run.version == 2
-            kept = run.sources()
-            assert kept["opcua:plc-a"] is before["opcua:plc-a"]
-            assert kept["opcua:plc-b"] is after["opcua:plc-b"]
-            assert {s.state for s in kept.values()} == {"running"}
-            view = await admin_view(site)
-            assert view["refused_version"] == 3
-            assert "opcua.0.nodes" in view["refused_reason"]
-            assert view["applied_version"] == 2
-            assert json.loads((tmp_path / "config.json").read_text())["document"]["version"] == 2
+        # a NodeId the edge's models refuse: version 3 is refused, version 2 keeps running
+        await site.point("plc-a", "fridge-1.t", "not-a-node-id")
+        await eventually(lambda: run.agent is not None and run.agent.remote is not None
+                         and run.agent.remote.state.refused_version == 3)  # fmt: skip
+        assert run.version == 2
+        kept = run.sources()
+        assert kept["opcua:plc-a"] is before["opcua:plc-a"]
+        assert kept["opcua:plc-b"] is after["opcua:plc-b"]
+        assert {s.state for s in kept.values()} == {"running"}
+        view = await admin_view(site)
+        assert view["refused_version"] == 3
+        assert "opcua.0.nodes" in view["refused_reason"]
+        assert view["applied_version"] == 2
+        assert json.loads((tmp_path / "config.json").read_text())["document"]["version"] == 2
 
 
 async def test_a_start_without_the_cloud_runs_the_last_good_configuration(
     timescale_url: str, servers: tuple[UaTestServer, UaTestServer], tmp_path: Path
 ) -> None:
-    a, b = servers
-    async with commissioning(timescale_url) as site:
-        await commission(site, a, b)
-        config = edge_config(tmp_path, site.gateway.token)
-        async with Running(config, site.client) as run:
-            await eventually(lambda: run.reading("opcua:plc-a", "opcua:plc-b"))
+    async with commissioned_run(timescale_url, servers, tmp_path) as (_, run):
+        config = run.config
 
     def unreachable(request: httpx.Request) -> httpx.Response:
         raise httpx.ConnectError("cloud down", request=request)
