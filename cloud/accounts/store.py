@@ -24,6 +24,7 @@ from cloud.accounts import (
     passwords,
     totp,
 )
+from cloud.accounts.sessions import revoke_user_sessions
 from cloud.accounts.settings import AccountSettings
 from cloud.auth.model import Role, User
 from cloud.auth.service import audit
@@ -88,6 +89,27 @@ async def verify_person(
     if isinstance(outcome, AccountError):
         raise outcome
     return outcome
+
+
+async def change_own_password(
+    conn: AsyncConnection[TupleRow],
+    name: str,
+    current: str,
+    *,
+    code: str | None,
+    new: str,
+    settings: AccountSettings,
+) -> None:
+    """A user's own password change: the current password (and TOTP code) first, then the new
+    password, the end of every password session of theirs, and the audit entry, together."""
+    await verify_person(conn, name, current, code, settings, purpose="password change")
+    async with conn.transaction():
+        await set_password(conn, name, new, settings)
+        await revoke_user_sessions(conn, name)
+        await audit(
+            conn, actor=name, action="account.password_changed", subject=f"user:{name}",
+            reason="changed by the user",
+        )  # fmt: skip
 
 
 async def _attempt(

@@ -20,6 +20,7 @@ from cloud.accounts.sessions import revoke_user_sessions
 from cloud.accounts.store import (
     account_state,
     begin_totp,
+    change_own_password,
     confirm_totp,
     remove_totp,
     set_full_name,
@@ -182,17 +183,10 @@ async def put_my_password(
 ) -> AccountOut:
     try:
         async with pool.connection() as conn:
-            await verify_person(
-                conn, user.name, body.current_password, body.code, settings.accounts,
-                purpose="password change",
+            await change_own_password(
+                conn, user.name, body.current_password, code=body.code, new=body.new_password,
+                settings=settings.accounts,
             )  # fmt: skip
-            async with conn.transaction():
-                await set_password(conn, user.name, body.new_password, settings.accounts)
-                await revoke_user_sessions(conn, user.name)
-                await audit(
-                    conn, actor=user.name, action="account.password_changed",
-                    subject=f"user:{user.name}", reason="changed by the user",
-                )  # fmt: skip
     except AccountError as err:
         raise account_error(err) from err
     return await _state(pool, user.name)

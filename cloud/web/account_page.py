@@ -14,13 +14,12 @@ from fastapi import APIRouter, Form, Response, status
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from cloud.accounts import AccountError, LockedError
-from cloud.accounts.sessions import revoke_user_sessions
 from cloud.accounts.store import (
     AccountState,
     account_state,
     begin_totp,
+    change_own_password,
     confirm_totp,
-    set_password,
     verify_person,
 )
 from cloud.api.deps import Pool, Settings
@@ -118,15 +117,9 @@ def add_account_routes(router: APIRouter) -> None:
     ) -> Response:  # fmt: skip
         try:
             async with pool.connection() as conn:
-                await verify_person(conn, user.name, current, code, settings.accounts,
-                                    purpose="password change")  # fmt: skip
-                async with conn.transaction():
-                    await set_password(conn, user.name, new, settings.accounts)
-                    await revoke_user_sessions(conn, user.name)
-                    await audit(
-                        conn, actor=user.name, action="account.password_changed",
-                        subject=f"user:{user.name}", reason="changed by the user",
-                    )  # fmt: skip
+                await change_own_password(
+                    conn, user.name, current, code=code, new=new, settings=settings.accounts
+                )
         except AccountError as err:
             return await show(pool, user.name, str(err), _status(err))
         return _login()  # the password's sessions ended: sign in with the new one
