@@ -47,6 +47,8 @@ from edge.backoff import backoff_delay
 from edge.browse_requests import BrowseWorker
 from edge.clock import Clock, ClockWatch, SystemClock
 from edge.config import EdgeConfig
+from edge.door_feed import DoorListClient, DoorListFeed
+from edge.door_guard import DoorGuard
 from edge.health import HealthServer, Snapshot, SourceHealth
 from edge.lag import CloudLag
 from edge.notify import LocalNotifier
@@ -55,7 +57,7 @@ from edge.portal import Portals
 from edge.remote_config import ConfigClient, RemoteConfig, RemoteState, starting_config
 from edge.sources.base import PermanentSourceError, Source, TransientSourceError
 from edge.uplink import Uplink
-from protocols.records import Record, TagRead
+from protocols.records import PortalPassage, Record, TagRead
 
 log = logging.getLogger(__name__)
 
@@ -96,8 +98,10 @@ class Agent:
         sources: Sequence[SourceSpec],
         clock: Clock,
         lag: CloudLag | None = None,
+        door_guard: DoorGuard | None = None,
     ) -> None:
         self._config = config
+        self._door_guard = door_guard
         self._outbox = outbox
         self._uplink = uplink
         self._alarms = alarms
@@ -120,6 +124,8 @@ class Agent:
         self._stop_sources = asyncio.Event()
         self.ready = asyncio.Event()
         """Set once every task runs (and the health server listens)."""
+        self.door_feed: DoorListFeed | None = None
+        """The site's door list for the outbound doors' alarm, when ``door_guard`` is set."""
         self.remote: RemoteConfig | None = None
         """The configuration from the cloud, when the agent takes it from there."""
         self.health_server: HealthServer | None = None
@@ -131,6 +137,11 @@ class Agent:
                 self.snapshot,
                 None if token is None else token.get_secret_value(),
             )
+
+    @property
+    def has_doors(self) -> bool:
+        """Whether the running configuration has dock doors (the door list is wanted)."""
+        return bool(self._config.doors)
 
     def snapshot(self) -> Snapshot:
         return Snapshot(
@@ -210,6 +221,7 @@ class Agent:
             if config.doors != self._config.doors:
                 passages = tuple(self._portals.flush())
                 if passages:
+                    await self._judge(passages)
                     await self._commit(passages)
                 self._portals = Portals(config.doors)
             if config.alarms != self._config.alarms:
@@ -243,6 +255,7 @@ class Agent:
         passages = tuple(self._portals.flush())  # close passages still open at the doors
         if not passages:
             return
+        await self._judge(passages)
         try:
             async with asyncio.timeout(max(0.1, deadline - self._clock.monotonic())):
                 await self._commit(passages, wait_for_room=False)
@@ -365,6 +378,7 @@ class Agent:
                     )
         passages = tuple(self._portals.feed(records))
         if passages:
+            await self._judge(passages)
             await self._commit(passages)
 
     async def _advance_portals(self) -> None:
@@ -378,7 +392,15 @@ class Agent:
                     elapsed = timedelta(seconds=self._clock.monotonic() - seen[1])
                     out += portal.advance(seen[0] + elapsed)
             if out:
+                await self._judge(out)
                 await self._commit(tuple(out))
+
+    async def _judge(self, passages: Sequence[PortalPassage]) -> None:
+        """The door's local alarm, at once and before the commit (``edge.door_guard``)."""
+        if self._door_guard is None:
+            return
+        for passage in passages:
+            await self._door_guard.judge(passage)
 
     async def _failed(self, health: SourceHealth, err: PermanentSourceError) -> None:
         health.state, health.last_error = "failed", str(err)
@@ -510,6 +532,14 @@ async def run_agent(
         uplink = Uplink(
             config.gateway_id, outbox, client, config.cloud.uplink(), clock, alarms=alarms
         )
+        guard, feed = None, None
+        if config.door_guard is not None:
+            guard = DoorGuard(alarms)  # the same sink as the limits: MQTT beacon, notifiers
+            feed = DoorListFeed(
+                DoorListClient(client, config, config.door_guard.site_id),
+                config.door_guard, guard, clock, lambda: agent.has_doors,
+            )  # fmt: skip
+            feed.load_cached()
         agent = Agent(
             config,
             outbox=outbox,
@@ -518,7 +548,9 @@ async def run_agent(
             sources=sources,
             clock=clock,
             lag=lag,
+            door_guard=guard,
         )
+        agent.door_feed = feed
         if opened.moved_aside is not None:
             await alarms.raise_alarm(
                 "outbox/corrupt",
@@ -527,6 +559,8 @@ async def run_agent(
                 "Records in the damaged file were not sent: salvage them with sqlite3 .recover",
             )
         helpers = [asyncio.create_task(notifier.run(), name="notify")]
+        if feed is not None:
+            helpers.append(asyncio.create_task(feed.run(), name="door-list"))
         if remote_state is not None and config_client is not None and build_sources is not None:
             agent.remote = _remote(
                 agent, local, client=config_client, state=remote_state, clock=clock,

@@ -167,6 +167,22 @@ class RemoteConfigSettings(_Section):
     """At start, how long to wait for the cloud before starting on the cached configuration."""
 
 
+class DoorGuardSettings(_Section):
+    """The outbound doors' local alarm (``edge.door_feed``, ``edge.door_guard``).
+
+    The agent fetches its site's door list (``GET /v1/sites/{site_id}/door-list``, the gateway
+    token) while it has doors, keeps the last one on disk for a start without the cloud, and
+    judges each outbound passage against it the moment it closes.
+    """
+
+    site_id: Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[!-~]+$")]
+    """The site this gateway's doors belong to (the cloud answers for the gateway's own only)."""
+    poll_interval: PositiveDelta = timedelta(seconds=30)
+    """How often the door list is asked for (a 304 when it did not change)."""
+    cache_path: Path = Path("/data/coldtrace/door-list.json")
+    """The last door list received, for a start while the cloud cannot be reached."""
+
+
 class EdgeConfig(BaseSettings):
     """The whole agent. See docs/edge-agent.md for an example file."""
 
@@ -191,6 +207,8 @@ class EdgeConfig(BaseSettings):
     """OPC-UA servers and their NodeIds mapped to sensor ids."""
     remote_config: RemoteConfigSettings | None = None
     """When set, the sources, doors and alarm limits come from the cloud (see above)."""
+    door_guard: DoorGuardSettings | None = None
+    """When set, outbound passages are judged against the site's door list (see above)."""
 
     @model_validator(mode="after")
     def _consistent(self) -> EdgeConfig:

@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from fastapi import APIRouter, HTTPException, Path, Query, Request, status
+from fastapi import APIRouter, HTTPException, Path, Query, Request, Response, status
 from pydantic import BaseModel, Field
 
 from cloud.api.deps import Pool
 from cloud.api.ledger import IdPath, LabelQuery
+from cloud.auth import UnauthenticatedError
 from cloud.auth.deps import Operator, Viewer
+from cloud.auth.model import Role
 from cloud.auth.service import audit
+from cloud.auth.service import authenticate as authenticate_user
+from cloud.ingest import IngestError
+from cloud.ingest.auth import authenticate as authenticate_gateway
 from cloud.ledger import LedgerError
 from cloud.receiving import ReceivingError
 from cloud.transfers import (
@@ -552,13 +559,57 @@ async def get_figures(
     )
 
 
-@router.get("/sites/{site_id}/door-list")
+_DOOR_CALLERS = (Role.VIEWER, Role.OPERATOR, Role.QA)
+
+
+async def _door_list_caller(request: Request, pool: Pool, site_id: str) -> None:
+    """A user with a viewing role, or a gateway of ``site_id`` itself (its token, as for
+    ``POST /v1/batches``); 401 or 403 otherwise."""
+    challenge = {"WWW-Authenticate": "Bearer"}
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "bearer token required", challenge)
+    async with pool.connection() as conn:
+        try:
+            user = await authenticate_user(conn, token)
+        except UnauthenticatedError:
+            try:
+                gateway = await authenticate_gateway(conn, token)
+            except IngestError as err:
+                raise HTTPException(status.HTTP_401_UNAUTHORIZED, err.message, challenge) from err
+            if gateway.site_id is None or not hmac.compare_digest(
+                gateway.site_id.encode(), site_id.encode()
+            ):
+                raise HTTPException(
+                    status.HTTP_403_FORBIDDEN,
+                    f"gateway {gateway.gateway_id!r} may read its own site's door list only",
+                ) from None
+            return
+    if not user.allows(*_DOOR_CALLERS):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "role viewer, operator, qa required")
+
+
+@router.get(
+    "/sites/{site_id}/door-list",
+    response_model=DoorList,
+    responses={304: {"description": "The list still has the ETag sent in If-None-Match"}},
+)
 async def get_door_list(
-    _: Viewer,
+    request: Request,
     site_id: Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[!-~]+$")],
     pool: Pool,
-) -> DoorList:
+) -> Response:
     """What the site's outbound doors may let through while it loads transfers (for the
-    gateway's local door alarm, ``edge.door_guard``)."""
+    gateway's local door alarm, ``edge.door_guard``), with an ``ETag`` over its content.
+
+    A user with a viewing role, or a gateway of this site with its own token."""
+    await _door_list_caller(request, pool, site_id)
     async with pool.connection() as conn:
-        return await door_list(conn, site_id, datetime.now(UTC))
+        found = await door_list(conn, site_id, datetime.now(UTC))
+    # generated_at changes on every call; the ETag covers what the door judges by
+    content = found.model_dump_json(include={"site_id", "ordered_gtins", "blocked"})
+    etag = '"' + hashlib.sha256(content.encode()).hexdigest()[:32] + '"'
+    if etag in {tag.strip() for tag in request.headers.get("if-none-match", "").split(",")}:
+        return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers={"ETag": etag})
+    return Response(found.model_dump_json(), media_type="application/json", headers={"ETag": etag})

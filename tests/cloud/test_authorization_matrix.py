@@ -101,7 +101,7 @@ GET    /v1/sites/{site_id}/figures                     401 401 401 401 ok  ok  o
 GET    /v1/sites/{site_id}/lead-times                  401 401 401 401 ok  ok  ok  ok  401 401
 PUT    /v1/sites/{site_id}/lead-times/{gtin}           401 401 401 401 403 403 403 ok  401 401
 DELETE /v1/sites/{site_id}/lead-times/{gtin}           401 401 401 401 403 403 403 ok  401 401
-GET    /v1/sites/{site_id}/door-list                   401 401 401 401 ok  ok  ok  ok  401 401
+GET    /v1/sites/{site_id}/door-list                   401 401 401 401 ok  ok  ok  ok  ok  403
 GET    /v1/receipts                                    401 401 401 401 ok  ok  ok  ok  401 401
 GET    /v1/ledger/entries                              401 401 401 401 ok  ok  ok  ok  401 401
 GET    /v1/ledger/balances                             401 401 401 401 ok  ok  ok  ok  401 401
