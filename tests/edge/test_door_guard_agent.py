@@ -186,6 +186,10 @@ async def test_a_start_without_the_cloud_judges_by_the_cached_list(
         Running(agent_config(tmp_path, gateway.token, sim.port), client) as agent,
     ):
         await eventually(lambda: agent.door_feed is not None and agent.door_feed.origin == "cloud")
+        feed = agent.door_feed
+        assert feed is not None
+        assert feed.etag is not None
+        assert await feed.poll_once() == "unchanged"  # If-None-Match: a 304
     scene = scene_of((QUARANTINED, 0.5))
     offline = httpx.AsyncClient(transport=httpx.MockTransport(unreachable))
     async with (
