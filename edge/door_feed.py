@@ -10,10 +10,7 @@ in hand: an outdated list is better at the door than none.
 
 from __future__ import annotations
 
-import asyncio
-import json
 import logging
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,9 +19,9 @@ import httpx
 from pydantic import ValidationError
 
 from edge.clock import Clock
+from edge.cloud_documents import get_if_changed, load_private, save_private
 from edge.config import DoorGuardSettings, EdgeConfig
 from edge.door_guard import DoorGuard
-from edge.http_body import BodyError, read_limited
 from protocols.door_list import DoorList
 
 log = logging.getLogger(__name__)
@@ -53,54 +50,28 @@ class DoorListClient:
 
     async def fetch(self, etag: str | None) -> FetchedList | None:
         """The door list, or None when it still has ``etag`` (304)."""
-        headers = dict(self._headers)
-        if etag is not None:
-            headers["If-None-Match"] = etag
-        try:
-            async with asyncio.timeout(self._timeout):
-                async with self._client.stream(
-                    "GET", self._url, headers=headers, timeout=self._timeout
-                ) as response:
-                    content = await read_limited(response, self._limit)
-        except (TimeoutError, httpx.HTTPError, BodyError) as err:
-            raise DoorListUnavailableError(f"cloud unreachable: {err!r}") from err
-        if response.status_code == 304:
+        got = await get_if_changed(
+            self._client, self._url, self._headers, etag, within=self._timeout,
+            limit=self._limit, unavailable=DoorListUnavailableError,
+        )  # fmt: skip
+        if got is None:
             return None
-        if response.status_code != 200:
-            text = content[:300].decode("utf-8", "replace")
-            raise DoorListUnavailableError(f"cloud answered {response.status_code}: {text}")
+        content, new_etag = got
         try:
             found = DoorList.model_validate_json(content)
         except ValidationError as err:
             raise DoorListUnavailableError(f"not a door list: {err}") from err
-        return FetchedList(found, response.headers.get("ETag"))
+        return FetchedList(found, new_etag)
 
 
 def save_list(path: Path, fetched: FetchedList) -> None:
-    """Writes the list atomically (a crash leaves the old file or the new one, never half)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    body = {"etag": fetched.etag, "door_list": fetched.door_list.model_dump(mode="json")}
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as out:
-        json.dump(body, out)
-        out.flush()
-        os.fsync(out.fileno())
-    tmp.replace(path)
+    save_private(path, "door_list", fetched.door_list, fetched.etag)
 
 
 def load_list(path: Path) -> FetchedList | None:
     """The cached list, or None when there is none or it cannot be read (logged)."""
-    try:
-        body = json.loads(path.read_text(encoding="utf-8"))
-        found = DoorList.model_validate(body["door_list"])
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError, KeyError, TypeError) as err:
-        log.warning("cached door list %s cannot be used: %s", path, err)
-        return None
-    etag = body.get("etag")
-    return FetchedList(found, etag if isinstance(etag, str) else None)
+    cached = load_private(path, "door_list", DoorList, "door list")
+    return None if cached is None else FetchedList(*cached)
 
 
 class DoorListFeed:

@@ -23,9 +23,7 @@ Exception tree::
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +33,7 @@ import httpx
 from pydantic import TypeAdapter, ValidationError
 
 from edge.clock import Clock
+from edge.cloud_documents import get_if_changed, load_private, save_private
 from edge.config import EdgeConfig, RemoteConfigSettings, describe
 from edge.http_body import BodyError, read_limited
 from protocols.gateway_config import (
@@ -113,27 +112,18 @@ class ConfigClient:
 
     async def fetch(self, etag: str | None) -> Fetched | None:
         """The configuration, or None when it still has ``etag`` (304)."""
-        headers = dict(self._headers)
-        if etag is not None:
-            headers["If-None-Match"] = etag
-        try:
-            async with asyncio.timeout(self._timeout):
-                async with self._client.stream(
-                    "GET", self._base, headers=headers, timeout=self._timeout
-                ) as response:
-                    content = await read_limited(response, self._limit)
-        except (TimeoutError, httpx.HTTPError, BodyError) as err:
-            raise ConfigUnavailableError(f"cloud unreachable: {err!r}") from err
-        if response.status_code == 304:
+        got = await get_if_changed(
+            self._client, self._base, self._headers, etag, within=self._timeout,
+            limit=self._limit, unavailable=ConfigUnavailableError,
+        )  # fmt: skip
+        if got is None:
             return None
-        if response.status_code != 200:
-            text = content[:300].decode("utf-8", "replace")
-            raise ConfigUnavailableError(f"cloud answered {response.status_code}: {text}")
+        content, new_etag = got
         try:
             doc = GatewayConfigDocument.model_validate_json(content)
         except ValidationError as err:
             raise ConfigRefusedError(f"not a configuration document: {err}") from err
-        return Fetched(doc, response.headers.get("ETag"))
+        return Fetched(doc, new_etag)
 
     async def report(self, report: ConfigReport) -> None:
         try:
@@ -187,29 +177,13 @@ _REQUESTS = TypeAdapter(list[BrowseRequest])
 def save_cache(path: Path, fetched: Fetched) -> None:
     """Writes the applied configuration atomically, readable by the agent's user only (it
     carries source credentials)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    body = {"etag": fetched.etag, "document": fetched.document.model_dump(mode="json")}
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as out:
-        json.dump(body, out)
-        out.flush()
-        os.fsync(out.fileno())
-    tmp.replace(path)
+    save_private(path, "document", fetched.document, fetched.etag)
 
 
 def load_cache(path: Path) -> Fetched | None:
     """The cached configuration, or None when there is none or it cannot be read."""
-    try:
-        body = json.loads(path.read_text(encoding="utf-8"))
-        doc = GatewayConfigDocument.model_validate(body["document"])
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError, KeyError, TypeError) as err:
-        log.warning("cached gateway configuration %s cannot be used: %s", path, err)
-        return None
-    etag = body.get("etag")
-    return Fetched(doc, etag if isinstance(etag, str) else None)
+    cached = load_private(path, "document", GatewayConfigDocument, "gateway configuration")
+    return None if cached is None else Fetched(*cached)
 
 
 @dataclass
