@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
+from functools import partial
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -21,6 +22,7 @@ from edge.config import EdgeConfig
 from edge.sources.base import PermanentSourceError, TransientSourceError
 from protocols.records import Reading, Record
 from tests.edge.conftest import TOKEN, FakeCloud, reading
+from tests.support.waiting import poll_until
 
 
 class ScriptedSource:
@@ -101,13 +103,8 @@ def edge_config(tmp_path: Path, **changes: Any) -> EdgeConfig:
     return EdgeConfig.model_validate(data)
 
 
-async def eventually(check: Callable[[], bool], seconds: float = 10) -> None:
-    """Polls ``check`` (the agent runs on the real clock) for at most ``seconds``."""
-    for _ in range(int(seconds / 0.01)):
-        if check():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError(f"not true after {seconds} s")
+eventually = partial(poll_until, seconds=10, step=0.01)
+"""Polls for at most the seconds this module's agents may take."""
 
 
 class Running:

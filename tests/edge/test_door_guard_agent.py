@@ -6,8 +6,8 @@ clears it, and a start without the cloud judges by the cached list."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,7 @@ from tests.support.cloud_ingest import app_client, create_gateway
 from tests.support.ledger_seed import GTIN_A, seed
 from tests.support.llrp import EPOCH, fast_config
 from tests.support.transfers_seed import Doors, stock_in, supplier_asn
+from tests.support.waiting import poll_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
@@ -75,12 +76,8 @@ def agent_config(tmp_path: Path, token: str, reader_port: int) -> EdgeConfig:
     )  # fmt: skip
 
 
-async def eventually(check: Callable[[], Any], seconds: float = 40) -> None:
-    for _ in range(int(seconds / 0.02)):
-        if check():
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"not true after {seconds} s")
+eventually = partial(poll_until, seconds=40)
+"""Polls for at most the seconds this module's agents may take."""
 
 
 class Running:

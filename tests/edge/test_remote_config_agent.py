@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from edge.health import SourceHealth
 from tests.support.gateway_config import Commissioning, commissioning
 from tests.support.opcua_servers import FAST, UaTestServer, running_server
 from tests.support.temperature_sources import TEST_NAMESPACE
+from tests.support.waiting import poll_until
 
 pytestmark = pytest.mark.integration
 
@@ -58,12 +60,8 @@ def edge_config(tmp_path: Path, token: str) -> EdgeConfig:
     )  # fmt: skip
 
 
-async def eventually(check: Callable[[], bool], seconds: float = 30) -> None:
-    for _ in range(int(seconds / 0.02)):
-        if check():
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"not true after {seconds} s")
+eventually = partial(poll_until, seconds=30)
+"""Polls for at most the seconds this module's agents may take."""
 
 
 class Running:
