@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
-from functools import partial
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -103,8 +102,9 @@ def edge_config(tmp_path: Path, **changes: Any) -> EdgeConfig:
     return EdgeConfig.model_validate(data)
 
 
-eventually = partial(poll_until, seconds=10, step=0.01)
-"""Polls for at most the seconds this module's agents may take."""
+async def eventually(check: Callable[[], Any], seconds: float = 10) -> None:
+    """Polls ``check`` (the agent runs on the real clock) for at most ``seconds``."""
+    await poll_until(check, seconds=seconds, step=0.01)
 
 
 class Running:
