@@ -8,7 +8,10 @@ panel on the site broker (``mqtt://broker.site.lan:1883/coldtrace/siren``), a we
 alarm it raises or clears (the hook); :meth:`LocalNotifier.run` sends them, retrying each channel
 with backoff, and once the cloud is caught up again (less than ``cloud_back_after`` behind)
 sends one "cloud reachable again" message naming the alarms raised meanwhile, since from then on
-the cloud's own alarms (``cloud/alarms``) take over.
+the cloud's own alarms (``cloud/alarms``) take over. Alarms the gateway raises while the cloud
+is reachable (a door guard's block, an outbox filling on a slow link) are sent too, and their
+text says the cloud is reachable; only alarms raised while it was behind are named in the
+"cloud reachable again" message.
 
 The pending notices are bounded (``max_pending`` alarm keys) with the policy *coalesce per key,
 then drop the oldest*: a key keeps only its latest state, and a notice dropped for room is
@@ -142,15 +145,20 @@ class LocalNotifier:
         return list(self._pending)
 
     def on_signal(self, key: str, message: str, raised: bool, at: datetime) -> None:
-        """The hook ``LocalAlarms`` calls when an alarm is raised or cleared."""
+        """The hook ``LocalAlarms`` calls when an alarm is raised or cleared.
+
+        The message says what is true of the cloud at that moment: a door or outbox alarm can
+        be raised while the cloud is reachable, and only alarms raised while it was behind are
+        named again in the "cloud reachable again" message.
+        """
         state = "LOCAL ALARM" if raised else "cleared"
         title = f"[{state}] gateway {self._gateway}: {key}"
-        body = (
-            f"{message}\nTime: {at.isoformat()}\nGateway: {self._gateway}\n"
-            + ("The cloud is unreachable: this alarm comes from the gateway itself."
-               if raised else "Cleared at the gateway.")
-        )  # fmt: skip
-        if raised:
+        behind = self._cloud_behind()
+        offline = behind >= self._config.cloud_back_after
+        body = f"{message}\nTime: {at.isoformat()}\nGateway: {self._gateway}\n" + cloud_words(
+            raised=raised, behind=behind, offline=offline
+        )
+        if raised and offline:
             self._outage.raised[key] = message
         self._queue(f"alarm/{key}", title, body)
 
@@ -214,6 +222,32 @@ class LocalNotifier:
             await self.send_due()
             await _wait(self._wake, self._config.poll_interval)
             self._wake.clear()
+
+
+def cloud_words(*, raised: bool, behind: timedelta, offline: bool) -> str:
+    """The line of a local notice that says where the cloud stands.
+
+    >>> print(cloud_words(raised=True, behind=timedelta(minutes=42), offline=True)[:64])
+    The cloud has not acknowledged the gateway's data for 42 min: th
+    >>> print(cloud_words(raised=True, behind=timedelta(seconds=3), offline=False)[:56])
+    The cloud is reachable (its acknowledgements are 3 s beh
+    >>> cloud_words(raised=False, behind=timedelta(0), offline=False)
+    'Cleared at the gateway; the cloud is reachable.'
+    """
+    seconds = behind.total_seconds()
+    ago = f"{seconds / 60:.0f} min" if seconds >= 120 else f"{seconds:.0f} s"
+    if not raised:
+        where = f"has not acknowledged its data for {ago}" if offline else "is reachable"
+        return f"Cleared at the gateway; the cloud {where}."
+    if offline:
+        return (
+            f"The cloud has not acknowledged the gateway's data for {ago}: this alarm comes from"
+            " the gateway itself, and a message follows when the cloud is reachable again."
+        )
+    return (
+        f"The cloud is reachable (its acknowledgements are {ago} behind): this alarm is the"
+        " gateway's own, sent from the site; the cloud receives it as the gateway's status."
+    )
 
 
 async def _wait(event: asyncio.Event, period: timedelta) -> None:

@@ -102,6 +102,7 @@ async def test_local_alarm_reaches_mail_siren_and_webhook_then_cloud_back(mqtt_u
         "[cloud back] gateway gw-1: the cloud is reachable again",
     ]
     assert "fridge-1/t reads 10.0 degC, above 8.0" in smtp.mails[0].text
+    assert "The cloud has not acknowledged the gateway's data for 60 min" in smtp.mails[0].text
     assert "sensor/fridge-1/t" in smtp.mails[1].text
     posted = [body["title"] for _, _, body in hook.posts]
     assert posted == subjects
@@ -129,3 +130,52 @@ async def test_pending_notices_are_bounded_coalesced_per_key() -> None:
         notifier.on_signal(key, f"alarm {key}", True, T0)
     assert notifier.dropped == 1  # 'a' coalesced with itself; 'b' made room for 'c'
     assert notifier.pending == ["alarm/a", "alarm/c"]
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, str]] = []
+
+    async def send(self, url: str, title: str, body: str) -> str | None:
+        self.sent.append((title, body))
+        return None
+
+
+async def test_alarm_raised_while_the_cloud_is_reachable_says_so_and_no_cloud_back_follows() -> (
+    None
+):
+    clock = ManualClock(T0)
+    behind = Behind()
+    behind.value = timedelta(seconds=4)  # the uplink keeps up
+    recorder = Recorder()
+    config = NotifyConfig(urls=("json://127.0.0.1:9/x",))
+    notifier = LocalNotifier("gw-1", config, clock, behind, sender=recorder)
+    alarms = LocalAlarms("gw-1", LIMITS, clock, behind, listener=notifier.on_signal)
+    await alarms.raise_alarm("door:dock-1", "blocked at door dock-1: (01)0061(21)7 (recalled)")
+    await notifier.send_due()
+    await alarms.clear_alarm("door:dock-1", "door dock-1: clean passage")
+    for _ in range(3):
+        clock.advance(3)
+        await notifier.send_due()
+    titles = [title for title, _ in recorder.sent]
+    assert titles == [
+        "[LOCAL ALARM] gateway gw-1: door:dock-1",
+        "[cleared] gateway gw-1: door:dock-1",
+    ]
+    raised, cleared = (body for _, body in recorder.sent)
+    assert "The cloud is reachable (its acknowledgements are 4 s behind)" in raised
+    assert "unreachable" not in raised
+    assert "not acknowledged" not in raised
+    assert cleared.endswith("Cleared at the gateway; the cloud is reachable.")
+    # An outage later: only the alarm raised during it is named when the cloud is back.
+    behind.value = timedelta(minutes=30)
+    await alarms.raise_alarm("outbox/high_water", "outbox 85% full")
+    behind.value = timedelta(seconds=2)
+    for _ in range(3):
+        clock.advance(3)
+        await notifier.send_due()
+    assert "not acknowledged the gateway's data for 30 min" in recorder.sent[2][1]
+    assert recorder.sent[3][0] == "[cloud back] gateway gw-1: the cloud is reachable again"
+    assert "outbox/high_water" in recorder.sent[3][1]
+    assert "door:dock-1" not in recorder.sent[3][1]
+    assert len(recorder.sent) == 4
