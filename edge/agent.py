@@ -52,7 +52,14 @@ from edge.door_guard import DoorGuard
 from edge.health import HealthServer, Snapshot, SourceHealth
 from edge.lag import CloudLag
 from edge.notify import LocalNotifier
-from edge.outbox import Outbox, OutboxClosedError, OutboxError, OutboxFullError, open_outbox
+from edge.outbox import (
+    Outbox,
+    OutboxClosedError,
+    OutboxError,
+    OutboxFullError,
+    filling_soon,
+    open_outbox,
+)
 from edge.portal import Portals
 from edge.remote_config import ConfigClient, RemoteConfig, RemoteState, starting_config
 from edge.sources.base import PermanentSourceError, Source, TransientSourceError
@@ -447,13 +454,20 @@ class Agent:
                 "the outbox can write again",
             )
             ttf = stats.time_to_full
-            eta = f", full in about {ttf} at the recent rate" if ttf else ""
+            eta = f", full in about {_duration(ttf)} at the recent rate" if ttf else ""
+            cfg = self._config.outbox
+            soon = filling_soon(stats.fill_ratio, ttf, cfg.filling_alarm, cfg.filling_min_ratio)
+            why = (
+                "" if stats.high_water
+                else f" (below high water, but full within the {_duration(cfg.filling_alarm)}"
+                " alarm threshold)"
+            )  # fmt: skip
             await self._toggle(
                 "outbox/high_water",
-                stats.high_water,
+                stats.high_water or soon,
                 f"outbox {stats.fill_ratio:.0%} full ({stats.records} records, "
-                f"{stats.disk_bytes} bytes on disk){eta}; sources pause when it is full",
-                "outbox below high water",
+                f"{stats.disk_bytes} bytes on disk){eta}{why}; sources pause when it is full",
+                "outbox below high water and not filling fast",
             )
             await self._clock.sleep(interval)
 
@@ -578,6 +592,20 @@ async def run_agent(
             await agent.run(stop)
         finally:
             await _cancel(helpers)
+
+
+def _duration(span: timedelta) -> str:
+    """A time to full in words.
+
+    >>> _duration(timedelta(hours=2, minutes=10, seconds=7)), _duration(timedelta(seconds=95))
+    ('2 h 10 min', '1 min 35 s')
+    """
+    seconds = int(span.total_seconds())
+    if seconds >= 3600:
+        return f"{seconds // 3600} h {seconds % 3600 // 60} min"
+    if seconds >= 60:
+        return f"{seconds // 60} min {seconds % 60} s"
+    return f"{seconds} s"
 
 
 def _remote(

@@ -86,6 +86,12 @@ class OutboxConfig(_Section):
     overflow: OverflowPolicy = OverflowPolicy.BLOCK
     watch_interval: PositiveDelta = timedelta(seconds=10)
     """How often depth, high water and time to full are checked."""
+    filling_alarm: Annotated[timedelta, Field(ge=timedelta(0))] = timedelta(hours=6)
+    """The outbox alarm (``outbox/high_water``) is raised below high water too when the outbox
+    would be full within this time at the recent rate (0: at high water only)."""
+    filling_min_ratio: Annotated[float, Field(ge=0, lt=1)] = 0.05
+    """...and it holds at least this share, so the estimate rests on a backlog, not on one
+    batch waiting for its acknowledgement."""
     dedupe_window: PositiveDelta = timedelta(days=1)
     """How long a committed reading's identity is kept to drop a broker's redelivery of it."""
     headroom: Annotated[float, Field(ge=0, lt=0.5)] = 0.05

@@ -294,6 +294,23 @@ def reading_key(record: Record) -> bytes | None:
     return micros.to_bytes(8, "big", signed=True) + digest
 
 
+def filling_soon(
+    ratio: float, time_to_full: timedelta | None, within: timedelta, min_ratio: float
+) -> bool:
+    """Whether an outbox below high water is filling fast enough to alarm: full within
+    ``within`` at the recent rate, holding at least ``min_ratio`` (``within`` 0: never).
+
+    >>> hour = timedelta(hours=1)
+    >>> filling_soon(0.10, 2 * hour, 6 * hour, 0.05), filling_soon(0.10, 9 * hour, 6 * hour, 0.05)
+    (True, False)
+    >>> filling_soon(0.01, hour, 6 * hour, 0.05), filling_soon(0.5, None, 6 * hour, 0.05)
+    (False, False)
+    """
+    if time_to_full is None or within <= timedelta(0):
+        return False
+    return ratio >= min_ratio and time_to_full < within
+
+
 class _FillRate:
     """Recent (monotonic time, fill ratio) samples, one per second at most.
 

@@ -248,6 +248,25 @@ async def test_full_outbox_stops_resuming_the_source_until_the_cloud_drains(
     assert stored_readings(cloud, "fridge-1/t") == [reading(i) for i in range(3000)]
 
 
+async def test_outbox_filling_fast_alarms_below_high_water(tmp_path: Path) -> None:
+    cloud = FakeCloud()
+    cloud.script = [lambda r: httpx.Response(503, json={"error": "down"})] * 100_000
+    source = Lives("s", [tuple(reading(i * 10 + j) for j in range(10)) for i in range(300)])
+    config = edge_config(
+        tmp_path, outbox={"max_records": 100_000, "filling_alarm": 3600, "filling_min_ratio": 0.02}
+    )
+    async with Running(config, [source.spec()], cloud) as run:
+        assert run.agent is not None
+        agent = run.agent
+        await eventually(lambda: "outbox/high_water" in agent.snapshot().alarms)
+        message = agent.snapshot().alarms["outbox/high_water"]
+        assert agent.snapshot().outbox.fill_ratio < 0.8  # not high water: the time to full
+        assert "below high water, but full within the 1 h 0 min alarm threshold" in message
+        assert "full in about" in message
+        cloud.script.clear()  # the cloud comes back and drains it: the alarm clears
+        await eventually(lambda: "outbox/high_water" not in agent.snapshot().alarms)
+
+
 async def test_stop_flushes_committed_records_and_closes(tmp_path: Path) -> None:
     cloud = FakeCloud()
     cloud.script = [lambda r: httpx.Response(503, json={"error": "down"})] * 3
