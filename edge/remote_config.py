@@ -125,19 +125,27 @@ class ConfigClient:
             raise ConfigRefusedError(f"not a configuration document: {err}") from err
         return Fetched(doc, new_etag)
 
-    async def report(self, report: ConfigReport) -> None:
+    async def _post(self, url: str, content: str, what: str) -> int:
+        """POSTs JSON and returns the status; the answer is read within ``max_response_bytes``
+        on the wire and inflated, like every answer the gateway reads."""
         try:
             async with asyncio.timeout(self._timeout):
-                response = await self._client.post(
-                    self._base + "/report",
-                    content=report.model_dump_json(),
+                async with self._client.stream(
+                    "POST",
+                    url,
+                    content=content,
                     headers={**self._headers, "Content-Type": "application/json"},
                     timeout=self._timeout,
-                )
-        except (TimeoutError, httpx.HTTPError) as err:
-            raise ConfigUnavailableError(f"report not sent: {err!r}") from err
-        if response.status_code != 204:
-            raise ConfigUnavailableError(f"report refused: {response.status_code}")
+                ) as response:
+                    await read_limited(response, self._limit)
+        except (TimeoutError, httpx.HTTPError, BodyError) as err:
+            raise ConfigUnavailableError(f"{what} not sent: {err!r}") from err
+        return response.status_code
+
+    async def report(self, report: ConfigReport) -> None:
+        code = await self._post(self._base + "/report", report.model_dump_json(), "report")
+        if code != 204:
+            raise ConfigUnavailableError(f"report refused: {code}")
 
     async def browse_requests(self) -> list[BrowseRequest]:
         """The administrator's open requests to browse an OPC-UA server through us."""
@@ -157,18 +165,10 @@ class ConfigClient:
             raise ConfigRefusedError(f"not a list of browse requests: {err}") from err
 
     async def answer_browse(self, request_id: int, answer: BrowseAnswer) -> None:
-        try:
-            async with asyncio.timeout(self._timeout):
-                response = await self._client.post(
-                    f"{self._browse}/{request_id}",
-                    content=answer.model_dump_json(),
-                    headers={**self._headers, "Content-Type": "application/json"},
-                    timeout=self._timeout,
-                )
-        except (TimeoutError, httpx.HTTPError) as err:
-            raise ConfigUnavailableError(f"browse answer not sent: {err!r}") from err
-        if response.status_code != 204:
-            raise ConfigUnavailableError(f"browse answer refused: {response.status_code}")
+        url = f"{self._browse}/{request_id}"
+        code = await self._post(url, answer.model_dump_json(), "browse answer")
+        if code != 204:
+            raise ConfigUnavailableError(f"browse answer refused: {code}")
 
 
 _REQUESTS = TypeAdapter(list[BrowseRequest])

@@ -12,9 +12,10 @@ not hold a record back). Answers are read with limits (``max_response_bytes`` on
 inflated, ``edge.http_body``) within ``request_timeout`` in all. Answers:
 
 - 200 ``BatchAck``: delete through ``stored_through`` (a partial ack leaves the rest to resend).
-  A ``stored_through`` beyond the last sequence number the outbox ever gave means the outbox
-  was rolled back (restored from a backup, or its filesystem lost its last writes): the records
-  are renumbered under a new boot id (``Outbox.rebase``) and sent again, with the alarm
+  A ``stored_through`` beyond what the outbox had numbered when the uplink started or has sent
+  since means the outbox was rolled back (restored from a backup, or its filesystem lost its
+  last writes), even when records appended since then have taken those numbers again: the
+  records are renumbered under a new boot id (``Outbox.rebase``) and sent again, with the alarm
   ``outbox/rolled_back``, instead of being deleted as if the cloud had them.
 - 5xx, 429, timeouts, connection errors, an answer that cannot be read (a gzip-labelled 502
   that does not inflate, a body over the limit) or any other unexpected failure of the
@@ -55,6 +56,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Annotated
+from uuid import UUID
 
 import httpx
 from pydantic import (
@@ -286,6 +288,13 @@ class Uplink:
         """Cleared when the cloud refuses the ``outbox`` report (a cloud older than it)."""
         self._first_seen: tuple[int, float] | None = None
         """(oldest sequence number waiting, monotonic time the uplink first saw it)."""
+        start = outbox.stats()
+        self._could_be_stored: tuple[UUID, int] = (start.boot_id, start.last_seq)
+        """(boot, the highest sequence number of that boot the cloud can legitimately have):
+        what the file had numbered when this uplink started (an earlier run may have sent it)
+        or what this uplink has sent since. Records numbered after the start and not yet sent
+        cannot be in the cloud: a ``stored_through`` above this mark is a rolled-back outbox
+        even once new appends have pushed ``last_seq`` past the cloud's mark."""
         self.status = UplinkStatus()
 
     def unreachable_for(self) -> timedelta:
@@ -338,6 +347,7 @@ class Uplink:
         peeked = await self._outbox.peek(self._limit, self._config.max_batch_bytes)
         if not peeked.records:
             return Outcome("empty")
+        self._sending(peeked)
         now = self._clock.now()
         self.status.last_attempt = now
         report = outbox_report(self._outbox.stats(), now) if self._report_outbox else None
@@ -360,6 +370,13 @@ class Uplink:
         except Exception as err:  # an answer we did not foresee must not end the uplink
             log.exception("uplink: unexpected failure handling an answer (%d)", code)
             return await self._transient("error", f"unexpected: {err!r}", None)
+
+    def _sending(self, peeked: Peeked) -> None:
+        """Raises the mark of what the cloud may have stored to the batch about to be sent."""
+        boot, through = self._could_be_stored
+        if boot != peeked.boot_id:  # rebased: nothing of the new boot was sent before
+            boot, through = peeked.boot_id, 0
+        self._could_be_stored = (boot, max(through, peeked.records[-1].seq))
 
     async def _failed_exchange(self, err: Exception) -> Outcome:
         if isinstance(err, TimeoutError | httpx.TimeoutException):
@@ -415,8 +432,9 @@ class Uplink:
             return await self._stuck(
                 "regressed", f"cloud stored through {ack.stored_through}, below {first - 1}"
             )
-        if ack.stored_through > self._outbox.stats().last_seq:
-            return await self._rolled_back(peeked, ack.stored_through)
+        boot, could_be_stored = self._could_be_stored
+        if boot == peeked.boot_id and ack.stored_through > could_be_stored:
+            return await self._rolled_back(peeked, ack.stored_through, could_be_stored)
         through = min(ack.stored_through, last)
         deleted = await self._outbox.ack(peeked.boot_id, through)
         self._success(deleted)
@@ -430,15 +448,17 @@ class Uplink:
             self._limit = min(self._config.max_batch_records, self._limit * 2)
         return self._count(Outcome("ok" if through == last else "partial"))
 
-    async def _rolled_back(self, peeked: Peeked, stored_through: int) -> Outcome:
-        """The cloud stored more of this boot than the outbox ever numbered: renumber, resend."""
-        last = self._outbox.stats().last_seq
+    async def _rolled_back(self, peeked: Peeked, stored_through: int, known: int) -> Outcome:
+        """The cloud stored more of this boot than the outbox had numbered at start or sent
+        since: the file was rolled back (and may have numbered new records again). Renumber
+        everything under a new boot and resend."""
         new = await self._outbox.rebase()
         self._refused_seqs.clear()
         self._first_seen = None
         message = (
             f"the outbox was rolled back: the cloud stored boot {peeked.boot_id} through "
-            f"{stored_through}, but the outbox numbered only through {last}. Its "
+            f"{stored_through}, but the outbox had numbered (at start) or sent only through "
+            f"{known}. Its "
             f"{self._outbox.stats().records} record(s) were renumbered under boot {new} and "
             "are sent again (some may be stored twice; none is taken for already stored)"
         )

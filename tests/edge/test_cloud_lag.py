@@ -105,3 +105,22 @@ async def test_a_rebased_outbox_keeps_its_age(
     assert lag.oldest_unacknowledged() == timedelta(minutes=30)
     await outbox.ack(outbox.stats().boot_id, 10)
     assert lag.oldest_unacknowledged() == timedelta(0)
+
+
+async def test_a_wall_clock_step_changes_neither_age(
+    outbox_factory: OutboxFactory, manual_clock: ManualClock
+) -> None:
+    """Issue 22.2: both ages run on the monotonic clock, so an NTP step of an hour back or two
+    forward neither disarms the local alarms nor arms them early."""
+    outbox = await outbox_factory(BIG)
+    lag = CloudLag(manual_clock, outbox.stats)
+    await commit(lag, outbox.append, [reading(0, "a/t")])
+    await outbox.ack(outbox.stats().boot_id, 1)
+    manual_clock.advance(M)
+    await commit(lag, outbox.append, [reading(1, "a/t")])
+    manual_clock.advance(4 * M)
+    for step in (timedelta(hours=-1), timedelta(hours=2)):
+        manual_clock.step_wall(step)
+        assert lag.oldest_unacknowledged() == timedelta(minutes=4)
+        assert lag.behind("a/t") == timedelta(minutes=5)
+        assert lag.behind("never/t") == timedelta(minutes=5)

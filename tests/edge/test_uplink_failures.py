@@ -13,6 +13,9 @@ import pytest
 from pydantic import ValidationError
 
 from edge.clock import ManualClock
+from edge.config import EdgeConfig
+from edge.remote_config import ConfigClient, ConfigUnavailableError
+from protocols.gateway_config import BrowseAnswer, ConfigReport
 from tests.edge.conftest import FakeCloud, OutboxFactory, reading
 from tests.edge.conftest import make_uplink as make
 from tests.edge.conftest import uplink_config as config
@@ -106,6 +109,52 @@ async def test_a_rolled_back_outbox_is_renumbered_not_acknowledged(
     assert await outbox.append([reading(13)]) == 13  # numbering goes on in the new boot
 
 
+async def test_a_rolled_back_outbox_is_detected_after_new_records_took_its_numbers_again(
+    outbox_factory: OutboxFactory, fake_cloud: FakeCloud, manual_clock: ManualClock
+) -> None:
+    """The restored file held 1..12; while the cloud was away the agent appended 200 more,
+    numbered 13..212, but the cloud had stored 13..100 of the lost file. Before: 100 <= the
+    outbox's last_seq (212), so 88 records never sent were deleted as if stored."""
+    outbox, uplink, alarms = await make(outbox_factory, fake_cloud, manual_clock, n=12)
+    old_boot = outbox.stats().boot_id
+    fake_cloud.stored_through[("gw-1", old_boot)] = 100
+    await outbox.append([reading(i) for i in range(13, 213)])
+    assert (await uplink.send_once()).kind == "rebased"
+    assert "outbox/rolled_back" in alarms.active
+    assert "sent only through 12" in alarms.active["outbox/rolled_back"]
+    for _ in range(100):
+        if not outbox.stats().records:
+            break
+        assert (await uplink.send_once()).kind == "ok"
+    assert outbox.stats().boot_id != old_boot
+    assert [item.record for item in fake_cloud.stored] == [reading(i) for i in range(1, 213)]
+
+
+async def test_a_cloud_mark_above_the_batch_but_within_what_was_sent_is_not_a_rollback(
+    outbox_factory: OutboxFactory, fake_cloud: FakeCloud, manual_clock: ManualClock
+) -> None:
+    """1..5 were sent and stored but the answer was lost (503), then a 413 halved the batch:
+    the cloud's mark (5) is above the next batch (1..2) and above what the file held at start
+    (nothing), yet within what this uplink sent."""
+    outbox, uplink, alarms = await make(outbox_factory, fake_cloud, manual_clock, n=0)
+    await outbox.append([reading(i) for i in range(1, 11)])
+
+    def stored_then_lost(request: httpx.Request) -> httpx.Response:
+        fake_cloud.handle(request)  # stores 1..5; its acknowledgement is lost on the way
+        return httpx.Response(503)
+
+    fake_cloud.script = [stored_then_lost]
+    assert (await uplink.send_once()).kind == "http_503"
+    assert fake_cloud.seqs() == [1, 2, 3, 4, 5]
+    fake_cloud.script = [lambda _r: httpx.Response(413, json={"error": "too large"})]
+    assert (await uplink.send_once()).kind == "too_large"
+    assert (await uplink.send_once()).kind == "ok"  # 1..2 sent; the cloud has through 5
+    assert "outbox/rolled_back" not in alarms.active
+    while outbox.stats().records:
+        await uplink.send_once()
+    assert fake_cloud.seqs() == list(range(1, 11))
+
+
 async def test_a_legitimate_resend_after_a_lost_ack_is_not_a_rollback(
     outbox_factory: OutboxFactory, fake_cloud: FakeCloud, manual_clock: ManualClock
 ) -> None:
@@ -138,3 +187,35 @@ async def test_linger_is_not_stretched_by_a_wall_clock_step_back(
         with pytest.raises(asyncio.CancelledError):
             await task
     assert [item.record for item in fake_cloud.stored] == [reading(1)]
+
+
+async def test_the_gateways_other_answers_are_read_with_the_same_limits() -> None:
+    """The configuration report and the browse answer were read whole (and inflated whole) by
+    ``client.post``: a gzip bomb in answer to either is now a failed call, like in the uplink."""
+    config = EdgeConfig.model_validate(
+        {
+            "gateway_id": "gw-1",
+            "cloud": {
+                "cloud_url": "https://cloud.example/",
+                "token": "t",
+                "max_response_bytes": 64 * 1024,
+            },
+        }
+    )
+    bomb = gzip.compress(b"0" * (16 * 1024 * 1024))
+    answers = [
+        streamed(204, bomb, **{"Content-Encoding": "gzip"}),
+        streamed(204, b""),
+        streamed(204, bomb, **{"Content-Encoding": "gzip"}),
+        streamed(204, b""),
+    ]
+    transport = httpx.MockTransport(lambda _r: answers.pop(0))
+    async with httpx.AsyncClient(transport=transport) as http:
+        client = ConfigClient(http, config)
+        with pytest.raises(ConfigUnavailableError, match="inflates beyond"):
+            await client.report(ConfigReport(version=1, applied=True))
+        await client.report(ConfigReport(version=1, applied=True))
+        with pytest.raises(ConfigUnavailableError, match="inflates beyond"):
+            await client.answer_browse(7, BrowseAnswer())
+        await client.answer_browse(7, BrowseAnswer())
+    assert answers == []
