@@ -14,6 +14,7 @@ import re
 from collections.abc import Awaitable, Callable
 from importlib import resources
 from typing import Annotated, Any, TypeVar
+from uuid import UUID
 
 import psycopg
 from fastapi import APIRouter, Depends, HTTPException, Query, Response, status
@@ -40,6 +41,13 @@ from cloud.auth.service import add_user, audit, disable_user
 from cloud.coldchain.store import list_profiles
 from cloud.masterdata.sensors import list_sensors
 from cloud.masterdata.store import list_locations, list_lots, list_products, list_sites
+from cloud.processing.streams import (
+    NoSuchStreamError,
+    StreamAdminError,
+    StreamBusyError,
+    set_aside,
+    stream_states,
+)
 from cloud.web.config import WebSettings
 from cloud.web.pages import frame
 from cloud.web.session import ActionUser, MaybeUser, remember_settings
@@ -173,7 +181,9 @@ async def _sensors(conn: Conn, admin: bool) -> str:
 
 
 async def _gateways(conn: Conn, admin: bool) -> str:
-    return views.gateways(await queries.gateways(conn), await list_sites(conn), admin=admin)
+    return views.gateways(
+        await queries.gateways(conn), await list_sites(conn), admin=admin
+    ) + views.streams(await stream_states(conn), admin=admin)
 
 
 async def _doors(conn: Conn, admin: bool) -> str:
@@ -206,6 +216,7 @@ _BODIES: dict[str, Callable[[Conn, bool], Awaitable[str]]] = {
 def _add_actions(router: APIRouter) -> None:
     _add_masterdata_actions(router)
     _add_gateway_actions(router)
+    _add_stream_actions(router)
     _add_user_actions(router)
     _add_door_actions(router)
 
@@ -294,6 +305,43 @@ def _add_gateway_actions(router: APIRouter) -> None:
         if not done:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no enabled gateway {gateway_id!r}")
         return {"message": f"Gateway {gateway_id} disabled."}
+
+
+def _add_stream_actions(router: APIRouter) -> None:
+    @router.post("/api/streams/{gateway_id}/set-aside")
+    async def set_batch_aside(
+        gateway_id: IdPath, body: ActionIn, pool: Pool, user: AdminAction
+    ) -> dict[str, str]:
+        batch_id, boot_id = _failing_batch(_text(body.row))
+        try:
+            async with pool.connection() as conn:
+                done = await set_aside(conn, gateway_id, boot_id=boot_id, batch_id=batch_id,
+                                       reason=body.reason, actor=user.name)  # fmt: skip
+        except NoSuchStreamError as err:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, str(err)) from err
+        except StreamBusyError as err:
+            raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(err),
+                                headers={"Retry-After": "5"}) from err  # fmt: skip
+        except StreamAdminError as err:
+            raise HTTPException(status.HTTP_409_CONFLICT, str(err)) from err
+        return {"message": f"Batch {done.batch_id} of {gateway_id} (seq {done.first_seq}"
+                f"..{done.last_seq}) set aside; later batches go on."}  # fmt: skip
+
+
+def _failing_batch(row: dict[str, str]) -> tuple[int, UUID | None]:
+    """The batch id and (optional) boot id a set-aside form names; 422 when unusable."""
+    try:
+        batch_id = int(row.get("batch_id", ""))
+        boot_id = UUID(row["boot_id"]) if row.get("boot_id") else None
+    except ValueError:
+        batch_id, boot_id = 0, None
+    else:
+        if 1 <= batch_id <= 2**63 - 1:
+            return batch_id, boot_id
+    raise HTTPException(
+        status.HTTP_422_UNPROCESSABLE_CONTENT,
+        "batch_id: the failing batch's number; boot_id: empty or the stream's UUID",
+    )
 
 
 def _antennas(row: dict[str, str], name: str) -> list[int]:

@@ -16,6 +16,7 @@ from cloud.admin.writes import KINDS
 from cloud.coldchain.profiles import StorageProfile
 from cloud.masterdata.store import Location, Lot, Product, Site
 from cloud.masterdata.values import LOCATION_KINDS
+from cloud.processing.streams import StreamState
 from cloud.web.pages import duration, e, when
 
 SECTIONS = (
@@ -280,6 +281,42 @@ def gateways(found: Sequence[queries.GatewayInfo], site_ids: Sequence[Site], *,
                   kind="select", choices=_choices([(s.site_id, s.name) for s in site_ids])),
         ], submit="Register and show the token")  # fmt: skip
     return out
+
+
+def streams(found: Sequence[StreamState], *, admin: bool) -> str:
+    """Processing streams behind, failing or stalled, with the error; for admins a form to set
+    the failing batch aside (``cloud.processing.streams.set_aside``: kept, audited, alerted)."""
+    rows = []
+    for s in found:
+        state = ("STALLED" if s.stalled_since is not None
+                 else "failing" if s.failures else "behind")  # fmt: skip
+        cells = [e(s.gateway_id), e(str(s.boot_id)), e(state), e(s.pending_batches),
+                 e(s.failing_batch_id if s.failing_batch_id is not None else "—"),
+                 e(s.failures), e(s.last_error or ""),
+                 when(s.stalled_since or s.failing_since)]  # fmt: skip
+        if admin and s.failing_batch_id is not None and s.failures:
+            gid = quote(s.gateway_id, safe="")
+            cells.append(form(
+                f"Set batch {s.failing_batch_id} of {s.gateway_id} aside",
+                f"/ui/admin/api/streams/{gid}/set-aside", [
+                    Field("batch_id", "Batch", "The batch the stream is failing on; its records"
+                          " are kept as a quarantined batch and never judged.",
+                          value=str(s.failing_batch_id), attrs={"readonly": "readonly"}),
+                    Field("boot_id", "Boot", value=str(s.boot_id),
+                          attrs={"readonly": "readonly"})],
+                submit="Set aside, go on with later batches",
+                name=f"set-aside-{s.gateway_id}-{s.boot_id}",
+            ))  # fmt: skip
+        elif admin:
+            cells.append("")
+        rows.append(cells)
+    headers = ["Gateway", "Boot", "State", "Batches waiting", "Failing batch", "Failures",
+               "Last error", "Since"]  # fmt: skip
+    return "<h2>Processing</h2>" + table(
+        [*headers, *(["Actions"] if admin else [])],
+        rows,
+        empty="Every gateway's batches are processed.",
+    )
 
 
 def doors(

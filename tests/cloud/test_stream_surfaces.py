@@ -157,3 +157,56 @@ def test_the_set_aside_body_refuses_what_it_cannot_store() -> None:
         SetAsideIn.model_validate({"batch_id": 1, "reason": "a\x00b"})
     with pytest.raises(ValueError, match="batch_id"):
         SetAsideIn.model_validate({"batch_id": 2**63, "reason": "x"})
+
+
+async def test_an_admin_sets_the_batch_aside_from_the_admin_page(stalled: str) -> None:
+    viewer = (await _token(stalled, "vera", Role.VIEWER))["Authorization"].split()[1]
+    admin = (await _token(stalled, "ada", Role.ADMIN))["Authorization"].split()[1]
+    action = {"X-Coldtrace-Action": "1"}
+    url = "/ui/admin/api/streams/gw-1/set-aside"
+    boot = (await _one(stalled, "SELECT boot_id::text FROM processor_streams"))[0]
+    body = {"row": {"batch_id": "2", "boot_id": boot}, "reason": "QA reviewed the batch"}
+    async with app_client(stalled) as client:
+        assert (await client.post("/ui/login", data={"token": viewer})).status_code == 303
+        page = (await client.get("/ui/admin/gateways")).text
+        assert "STALLED" in page
+        assert "unknown profile for fridge-0" in page
+        assert url not in page  # read-only for other roles
+        assert (await client.post(url, json=body, headers=action)).status_code == 403
+
+        client.cookies.clear()
+        assert (await client.post("/ui/login", data={"token": admin})).status_code == 303
+        page = (await client.get("/ui/admin/gateways")).text
+        assert f"data-url='{url}'" in page
+        assert "Set batch 2 of gw-1 aside" in page
+        assert (await client.post(url, json=body)).status_code == 403  # no anti-forgery header
+        wrong = await client.post(url, headers=action, json={**body, "row": {"batch_id": "3"}})
+        assert wrong.status_code == 409
+        assert "that is batch 2" in wrong.json()["detail"]
+        junk = await client.post(url, headers=action, json={**body, "row": {"batch_id": "x"}})
+        assert junk.status_code == 422
+        done = await client.post(url, json=body, headers=action)
+        assert done.status_code == 200, done.text
+        assert "seq 6..10" in done.json()["message"]
+        assert (await client.post(url, json=body, headers=action)).status_code == 409
+        page = (await client.get("/ui/admin/gateways")).text
+        assert "STALLED" not in page
+        assert url not in page  # batch 3 waits for a processor: behind, nothing to set aside
+        assert "<td>behind</td>" in page
+    assert await count(stalled, "quarantined_batches", "set_aside_by = 'ada'") == 1
+    assert (
+        await count(
+            stalled,
+            "audit_log",
+            "action = 'set_aside_batch' AND actor = 'ada' AND reason = 'QA reviewed the batch'",
+        )
+        == 1
+    )
+    assert await count(stalled, "alerts", "kind = 'batch_set_aside'") == 1
+
+
+async def _one(url: str, query: str) -> tuple[object, ...]:
+    async with await psycopg.AsyncConnection.connect(url) as conn:
+        row = await (await conn.execute(query)).fetchone()
+    assert row is not None
+    return tuple(row)
