@@ -225,6 +225,7 @@ POST   /ui/admin/api/import/{kind}                     401 401 401 401 403 403 4
 POST   /ui/admin/api/gateways                          401 401 401 401 403 403 403 ok  401 401
 POST   /ui/admin/api/gateways/{gateway_id}/rotate      401 401 401 401 403 403 403 ok  401 401
 POST   /ui/admin/api/gateways/{gateway_id}/disable     401 401 401 401 403 403 403 ok  401 401
+POST   /ui/admin/api/streams/{gateway_id}/set-aside   401 401 401 401 403 403 403 ok  401 401
 POST   /ui/admin/api/users                             401 401 401 401 403 403 403 ok  401 401
 POST   /ui/admin/api/users/{name}/role                 401 401 401 401 403 403 403 ok  401 401
 POST   /ui/admin/api/users/{name}/disable              401 401 401 401 403 403 403 ok  401 401
