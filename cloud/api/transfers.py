@@ -11,13 +11,14 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from fastapi import APIRouter, HTTPException, Path, Query, Request, Response, status
 from pydantic import BaseModel, Field
 
-from cloud.api.deps import Pool
+from cloud.api.deps import Pool, Settings
 from cloud.api.ledger import IdPath, LabelQuery
 from cloud.auth import UnauthenticatedError
 from cloud.auth.deps import Operator, Viewer
 from cloud.auth.model import Role
 from cloud.auth.service import audit
 from cloud.auth.service import authenticate as authenticate_user
+from cloud.config import CloudSettings
 from cloud.ingest import IngestError
 from cloud.ingest.auth import authenticate as authenticate_gateway
 from cloud.ledger import LedgerError
@@ -337,10 +338,15 @@ def _transit(verdict: TransitJudgement | None) -> TransitOut | None:
     )  # fmt: skip
 
 
-async def _import(pool: Pool, user: str, logger_id: str, samples: list[Sample]) -> ImportOut:
+async def _import(
+    pool: Pool, settings: CloudSettings, user: str, logger_id: str, samples: list[Sample]
+) -> ImportOut:
+    horizon = settings.admission.backlog_horizon  # the same horizon as ingest's
     try:
         async with pool.connection() as conn, conn.transaction():
-            done = await import_samples(conn, logger_id, samples, datetime.now(UTC))
+            done = await import_samples(
+                conn, logger_id, samples, datetime.now(UTC), backlog_horizon=horizon
+            )
             await audit(
                 conn, actor=user, action="transfer.logger_readings",
                 subject=f"transfer:{done.transfer_id}",
@@ -365,6 +371,7 @@ async def _import(pool: Pool, user: str, logger_id: str, samples: list[Sample]) 
 async def import_logger_file(  # noqa: PLR0917 (query parameters)
     request: Request,
     pool: Pool,
+    settings: Settings,
     user: Operator,
     format: Annotated[Literal["csv", "logtag"], Query()],
     logger_id: Annotated[
@@ -401,7 +408,7 @@ async def import_logger_file(  # noqa: PLR0917 (query parameters)
             status.HTTP_422_UNPROCESSABLE_CONTENT,
             f"logger_id {logger_id!r} but the file is from serial {serial!r}",
         )
-    return await _import(pool, user.name, name, list(samples))
+    return await _import(pool, settings, user.name, name, list(samples))
 
 
 class TrackerReading(BaseModel):
@@ -417,6 +424,7 @@ async def post_tracker_readings(
     logger_id: Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[!-~]+$")],
     readings: Annotated[list[TrackerReading], Field(min_length=1, max_length=10_000)],
     pool: Pool,
+    settings: Settings,
 ) -> ImportOut:
     """A live tracker's readings (temperature, position when given); an action-level
     excursion quarantines what is in transit at once."""
@@ -424,7 +432,7 @@ async def post_tracker_readings(
         if r.time.tzinfo is None:
             raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "times need a UTC offset")
     samples = [Sample(r.time.astimezone(UTC), r.celsius, r.latitude, r.longitude) for r in readings]
-    return await _import(pool, user.name, logger_id, samples)
+    return await _import(pool, settings, user.name, logger_id, samples)
 
 
 class WithdrawalIn(BaseModel):

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from psycopg import AsyncConnection
 from psycopg.rows import TupleRow
@@ -22,6 +22,7 @@ from psycopg.rows import TupleRow
 from cloud.ledger.core import Draft, Movement, Place, Status
 from cloud.ledger.service import post
 from cloud.transfers import TransferRejectedError
+from cloud.transfers.logger_files import check_times
 from cloud.transfers.loggers import (
     Sample,
     condemn,
@@ -45,11 +46,21 @@ class Imported:
 
 
 async def import_samples(
-    conn: AsyncConnection[TupleRow], logger_id: str, samples: Sequence[Sample], now: datetime
+    conn: AsyncConnection[TupleRow],
+    logger_id: str,
+    samples: Sequence[Sample],
+    now: datetime,
+    *,
+    backlog_horizon: timedelta = timedelta(days=365),
 ) -> Imported:
-    """Stores a logger's readings against its shipment and acts on the transit's verdict."""
+    """Stores a logger's readings against its shipment and acts on the transit's verdict.
+
+    ``now`` is the cloud's time: readings older than ``backlog_horizon`` before it or stamped
+    after it are refused, all of them (``logger_files.check_times``).
+    """
     if not samples:
         raise TransferRejectedError("no readings")
+    check_times(samples, now=now, backlog_horizon=backlog_horizon)
     first, last = min(s.time for s in samples), max(s.time for s in samples)
     t = await logger_transfer(conn, logger_id, first, last)
     if t is None:

@@ -13,6 +13,10 @@ whether dates are day-first; ``°F`` is converted to °C.
 
 Any row that cannot be read refuses the whole file with its line number: half a logger's
 history would show the gap as "in range" nowhere, but it would hide what the other half said.
+A temperature outside the physical range (``protocols.records.PHYSICAL_RANGE``, as ingest) or a
+time that does not fit a UTC timestamp is such a row: one 1e308 would overflow ``avg`` in every
+rollup of its hour. ``check_times`` holds the readings to the cloud's clock before they are
+stored (older than the backlog horizon, or stamped after the file or request reached the cloud).
 
 >>> doc = "time,celsius\\n2026-03-01T08:00:00Z,4.5\\n2026-03-01T08:10:00+00:00,5.0\\n"
 >>> [(s.time.minute, s.celsius) for s in parse_generic(doc)]
@@ -25,12 +29,14 @@ import csv
 import io
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from cloud.transfers import LoggerFileError
+from cloud.transfers import LoggerFileError, TransferRejectedError
 from cloud.transfers.loggers import Sample
+from protocols.records import MAX_CLOCK_AHEAD, implausible
 
 MAX_ROWS = 200_000
 
@@ -51,6 +57,49 @@ def _float(text: str, line: int, what: str) -> float:
     if not math.isfinite(value):
         raise LoggerFileError(f"line {line}: {what} {text!r} is not a finite number")
     return value
+
+
+def _celsius(value: float, line: int) -> float:
+    why = implausible("degC", value)
+    if why is not None:
+        raise LoggerFileError(f"line {line}: {why}")
+    return value
+
+
+def _utc(at: datetime, line: int, text: str) -> datetime:
+    try:
+        return at.astimezone(UTC)
+    except OverflowError as err:  # year 1 east of UTC, year 9999 west of it
+        raise LoggerFileError(f"line {line}: time {text!r} is out of range") from err
+
+
+def check_times(samples: Sequence[Sample], *, now: datetime, backlog_horizon: timedelta) -> None:
+    """Refuses readings older than ``backlog_horizon`` before ``now`` (the cloud's time) or
+    stamped more than ``MAX_CLOCK_AHEAD`` after it: a logger read out now, or a tracker
+    posting now, has nothing from later, and each day of a decades-long file would be a new
+    chunk of ``readings``. The message names the first such reading.
+
+    >>> now = datetime(2026, 3, 1, 12, tzinfo=UTC)
+    >>> year = timedelta(days=365)
+    >>> check_times([Sample(now - timedelta(days=30), 5.0)], now=now, backlog_horizon=year)
+    >>> try:
+    ...     check_times([Sample(now + timedelta(hours=1), 5.0)], now=now, backlog_horizon=year)
+    ... except TransferRejectedError as err:
+    ...     print(str(err).split(" (")[0])
+    reading at 2026-03-01T13:00:00+00:00 is stamped after the cloud's time 2026-03-01T12:00:00+00:00
+    """
+    oldest, newest = now - backlog_horizon, now + MAX_CLOCK_AHEAD
+    for s in samples:
+        if s.time < oldest:
+            raise TransferRejectedError(
+                f"reading at {s.time.isoformat()} is older than the backlog horizon of"
+                f" {backlog_horizon} before the cloud's time {now.isoformat()}"
+            )
+        if s.time > newest:
+            raise TransferRejectedError(
+                f"reading at {s.time.isoformat()} is stamped after the cloud's time"
+                f" {now.isoformat()} (more than {MAX_CLOCK_AHEAD} ahead): is the zone right?"
+            )
 
 
 def _rows(document: str) -> list[list[str]]:
@@ -87,7 +136,8 @@ def parse_generic(document: str) -> tuple[Sample, ...]:
             lon = _float(row[col["longitude"]], n, "longitude")
             if not (-90 <= lat <= 90 and -180 <= lon <= 180):
                 raise LoggerFileError(f"line {n}: position {lat}, {lon} is out of range")
-        out.append(Sample(at.astimezone(UTC), _float(row[col["celsius"]], n, "celsius"), lat, lon))
+        celsius = _celsius(_float(row[col["celsius"]], n, "celsius"), n)
+        out.append(Sample(_utc(at, n, row[col["time"]].strip()), celsius, lat, lon))
     return _ordered(out)
 
 
@@ -113,7 +163,7 @@ def _local(date_text: str, time_text: str, zone: ZoneInfo, dayfirst: bool, line:
                 naive = datetime.strptime(text, f"{df} {tf}")  # noqa: DTZ007
             except ValueError:
                 continue
-            return naive.replace(tzinfo=zone).astimezone(UTC)
+            return _utc(naive.replace(tzinfo=zone), line, text)
     raise LoggerFileError(f"line {line}: date and time {date_text!r} {time_text!r} not understood")
 
 
@@ -152,6 +202,7 @@ def parse_logtag(document: str, *, zone: ZoneInfo, dayfirst: bool) -> LoggerFile
         if len(row) <= max(d, t, v):
             raise LoggerFileError(f"line {n}: too few columns")
         value = _float(row[v], n, "temperature")
-        celsius = (value - 32) * 5 / 9 if fahrenheit else value
-        out.append(Sample(_local(row[d], row[t], zone, dayfirst, n), round(celsius, 6)))
+        celsius = (value - 32) / 1.8 if fahrenheit else value  # no overflow near 1e308
+        at = _local(row[d], row[t], zone, dayfirst, n)
+        out.append(Sample(at, _celsius(round(celsius, 6), n)))
     return LoggerFile(serial, _ordered(out))

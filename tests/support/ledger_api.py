@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 
 import httpx
 import psycopg
@@ -14,6 +15,7 @@ from cloud.app import create_app
 from cloud.auth.model import Role
 from cloud.auth.service import add_user
 from cloud.config import CloudSettings
+from cloud.ingest.admission import AdmissionSettings
 from tests.support.ledger_seed import seed
 
 
@@ -33,9 +35,11 @@ async def api(database_url: str, *, accounts: AccountSettings | None = None) -> 
         await seed(conn)
         tokens = {role: await add_user(conn, f"{role.value}-1", role) for role in Role}
         await conn.commit()
+    # a ten-year backlog horizon, as tests.support.cloud_ingest: test data carries 2026 dates
     settings = CloudSettings(
         database_url=database_url, run_processor=False, run_scheduler=False,
         accounts=accounts or AccountSettings(),
+        admission=AdmissionSettings(backlog_horizon=timedelta(days=3650)),
     )  # fmt: skip
     app = create_app(settings)
     pool = app.state.pool

@@ -1,0 +1,155 @@
+"""Shipment logger files and tracker readings are held to the same physics and clock as ingest
+(issue 12.3: every endpoint that writes ``readings``, not only ``POST /v1/batches``).
+
+A file or tracker post is refused whole, naming the reading, when a temperature lies outside
+the physical range (one 1e308 would overflow ``avg`` in every rollup of its hour), when a time
+cannot be a UTC timestamp, is older than the backlog horizon (each day of a decades-long file
+would be a chunk of its own) or is stamped after the cloud's time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import psycopg
+import pytest
+
+from cloud.auth.model import Role
+from cloud.transfers import LoggerFileError
+from cloud.transfers.logger_files import parse_generic, parse_logtag
+from tests.cloud.test_transfers_api import ORDER
+from tests.support.ledger_api import Api, api
+
+NOW = datetime.now(UTC).replace(microsecond=0)
+
+
+@pytest.mark.parametrize(
+    ("celsius", "shown"), [("1e308", "1e+308"), ("-300", "-300"), ("1001", "1001")]
+)
+def test_a_csv_temperature_outside_physics_refuses_the_file_by_line(
+    celsius: str, shown: str
+) -> None:
+    doc = f"time,celsius\n2026-03-01T08:00:00Z,4\n2026-03-01T08:05:00Z,{celsius}\n"
+    with pytest.raises(LoggerFileError) as refused:
+        parse_generic(doc)
+    assert str(refused.value) == (
+        f"line 3: {shown} degC is outside the physical range -273.15..1000"
+    )
+
+
+def test_a_logtag_temperature_outside_physics_is_judged_in_celsius() -> None:
+    head = "Serial Number,1004123456\n\nDate,Time,Temperature (°F)\n"
+    with pytest.raises(LoggerFileError, match=r"line 5: 5\.5\d+e\+307 degC is outside"):
+        parse_logtag(head + "03/01/2026,08:00:00,41\n03/01/2026,08:10:00,1e308\n",
+                     zone=ZoneInfo("UTC"), dayfirst=False)  # fmt: skip
+    # 1000 °C is 1832 °F: the limit applies after the conversion
+    ok = parse_logtag(head + "03/01/2026,08:00:00,1832\n", zone=ZoneInfo("UTC"), dayfirst=False)
+    assert [s.celsius for s in ok.samples] == [1000.0]
+
+
+def test_times_beyond_a_utc_timestamp_are_a_line_error_not_a_crash() -> None:
+    with pytest.raises(LoggerFileError, match="line 2: time '0001-01-01T00:00:00\\+05:00'"):
+        parse_generic("time,celsius\n0001-01-01T00:00:00+05:00,4\n")
+    with pytest.raises(LoggerFileError, match="line 2: time '9999-12-31T23:00:00-05:00'"):
+        parse_generic("time,celsius\n9999-12-31T23:00:00-05:00,4\n")
+    doc = "Serial Number,1\n\nDate,Time,Temperature (°C)\n01/01/0001,00:30:00,4\n"
+    with pytest.raises(LoggerFileError, match="line 4: time '01/01/0001 00:30:00'"):
+        parse_logtag(doc, zone=ZoneInfo("Asia/Tokyo"), dayfirst=True)
+
+
+@pytest.fixture
+async def shipped(timescale_url: str) -> AsyncIterator[tuple[Api, int]]:
+    """Transfer TR-API in transit since two hours ago, carrying logger LOG-1 and tracker TRK-1."""
+    async with api(timescale_url) as a:
+        async with await psycopg.AsyncConnection.connect(timescale_url) as conn:
+            await conn.execute("INSERT INTO sites (site_id, name) VALUES ('site-2', 'Two')")
+            await conn.commit()
+        c, op = a.client, a.as_(Role.OPERATOR)
+        created = await c.post("/v1/transfers", json=ORDER, headers=op)
+        assert created.status_code == 201, created.text
+        tid = int(created.json()["transfer_id"])
+        async with await psycopg.AsyncConnection.connect(timescale_url) as conn:
+            await conn.execute(
+                "UPDATE transfers SET status = 'in_transit', shipped_at = %s"
+                " WHERE transfer_id = %s",
+                (NOW - timedelta(hours=2), tid),
+            )
+            await conn.commit()
+        for logger, kind in (("LOG-1", "logger"), ("TRK-1", "tracker")):
+            got = await c.post(
+                f"/v1/transfers/{tid}/loggers", json={"logger_id": logger, "kind": kind},
+                headers=op,
+            )  # fmt: skip
+            assert got.status_code == 201, got.text
+        yield a, tid
+
+
+def csv_of(*rows: tuple[datetime, str]) -> bytes:
+    return ("time,celsius\n" + "".join(f"{t.isoformat()},{v}\n" for t, v in rows)).encode()
+
+
+async def stored_readings(url: str) -> int:
+    async with await psycopg.AsyncConnection.connect(url) as conn:
+        cur = await conn.execute("SELECT count(*) FROM readings WHERE gateway_id = 'shipment'")
+        row = await cur.fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+@pytest.mark.integration
+async def test_hostile_logger_files_and_tracker_posts_store_nothing(
+    shipped: tuple[Api, int], timescale_url: str
+) -> None:
+    api, tid = shipped
+    c, op = api.client, api.as_(Role.OPERATOR)
+    text = {**op, "Content-Type": "text/plain"}
+    upload = "/v1/shipment-loggers/import?format=csv&logger_id=LOG-1"
+    hour = timedelta(hours=1)
+    # 1970 to now, one reading a month: hundreds of daily chunks of `readings` in one request
+    decades = [(datetime(1970, 1, 1, tzinfo=UTC) + timedelta(days=30 * i), "5") for i in range(680)]
+    files = {
+        "a 1e308 among good readings": (
+            csv_of((NOW - hour, "5"), (NOW - hour / 2, "1e308")),
+            "line 3: 1e+308 degC is outside the physical range -273.15..1000",
+        ),
+        "decades of history": (
+            csv_of(*decades, (NOW - hour, "5")),
+            "reading at 1970-01-01T00:00:00+00:00 is older than the backlog horizon of 3650 days",
+        ),
+        "a reading from tomorrow": (
+            csv_of((NOW - hour, "5"), (NOW + timedelta(days=1), "12")),
+            "is stamped after the cloud's time",
+        ),
+    }
+    for what, (body, message) in files.items():
+        refused = await c.post(upload, content=body, headers=text)
+        assert refused.status_code == 422, (what, refused.text)
+        assert message in refused.json()["detail"], what
+    posts = {
+        "a 1e308": [{"time": (NOW - hour).isoformat(), "celsius": 1e308}],
+        "tomorrow's": [
+            {"time": (NOW - hour).isoformat(), "celsius": 5},
+            {"time": (NOW + timedelta(days=1)).isoformat(), "celsius": 12},
+        ],
+        "1975's": [{"time": "1975-01-01T00:00:00Z", "celsius": 5}],
+    }
+    for what, readings in posts.items():
+        refused = await c.post("/v1/trackers/TRK-1/readings", json=readings, headers=op)
+        assert refused.status_code == 422, (what, refused.text)
+    assert await stored_readings(timescale_url) == 0
+    vw = api.as_(Role.VIEWER)
+    transit = await c.get(f"/v1/transfers/{tid}/transit", headers=vw)
+    assert transit.status_code == 200, transit.text
+    assert transit.json()["action_excursions"] == 0  # tomorrow's 12 °C judged nothing
+
+    # the same file without its bad line, and a tracker reading a minute ago, are taken
+    good = await c.post(upload, content=csv_of((NOW - hour, "5"), (NOW - hour / 2, "5.5")),
+                        headers=text)  # fmt: skip
+    assert good.status_code == 200, good.text
+    assert good.json()["stored"] == 2
+    live = [{"time": (NOW - timedelta(minutes=1)).isoformat(), "celsius": 4.5}]
+    taken = await c.post("/v1/trackers/TRK-1/readings", json=live, headers=op)
+    assert taken.status_code == 200, taken.text
+    assert await stored_readings(timescale_url) == 3
