@@ -62,7 +62,7 @@ async def test_declared_column_types_are_the_catalogs(database_url: str) -> None
                 " WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped",
                 (target.table,),
             )
-            catalog = dict(await cur.fetchall())
+            catalog: dict[str, str] = dict(await cur.fetchall())
             declared = {c: _CATALOG[t] for c, t in zip(target.columns, target.types, strict=True)}
             assert {c: catalog[c] for c in declared} == declared, target.table
 
