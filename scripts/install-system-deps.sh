@@ -11,6 +11,8 @@ command -v make >/dev/null || need+=(make)
 # Patroni and etcd for the replicated cluster of `coldtrace services start --ha` (failover tests).
 [ -x /usr/bin/patroni ] || need+=(patroni)
 [ -x /usr/bin/etcd ] || need+=(etcd-server)
+# HAProxy: tests/deploy checks deploy/cloud/patroni/haproxy.cfg with the image's own version.
+[ -x /usr/sbin/haproxy ] || need+=(haproxy)
 # Headless Chromium for the dashboard's browser tests (driven by Playwright through its path).
 [ -x /usr/bin/chromium ] || need+=(chromium)
 # Node.js and npm for the independent OPC-UA server (node-opcua) of the interop tests.

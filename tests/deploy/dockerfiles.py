@@ -53,6 +53,8 @@ class Dockerfile:
     entrypoint: list[str] | None = None
     copies: list[tuple[list[str], str]] = field(default_factory=list)
     runs: list[str] = field(default_factory=list)
+    last_stage_runs: list[str] = field(default_factory=list)
+    """The RUN instructions of the image's own (last) stage, not of its build stages."""
 
     @classmethod
     def read(cls, path: Path) -> Dockerfile:
@@ -60,6 +62,7 @@ class Dockerfile:
         for keyword, args in instructions(path.read_text()):
             if keyword == "FROM":
                 found.bases.append(args.split()[0])
+                found.last_stage_runs = []
             elif keyword == "USER":
                 found.user = args
             elif keyword == "HEALTHCHECK":
@@ -77,6 +80,7 @@ class Dockerfile:
                 found.copies.append((parts[:-1], parts[-1]))
             elif keyword == "RUN":
                 found.runs.append(args)
+                found.last_stage_runs.append(args)
         return found
 
     def destination_of(self, path: str) -> tuple[str, str] | None:

