@@ -90,3 +90,18 @@ def test_first_start_then_owner_migrations_give_the_three_roles_their_rights(
     assert refused(reader, "COPY (SELECT 1) TO PROGRAM 'id'")
     assert refused(reader, "CREATE TEMP TABLE t (x int)")  # read-only sessions, no TEMP
     assert refused(reader, "DELETE FROM sites")
+
+
+def test_each_role_has_bounded_waits_of_its_own(bootstrapped: dict[str, str]) -> None:
+    expected = {
+        "service": ("15min", "10s", "5min"),
+        "readonly": ("1min", "5s", "1min"),
+        "owner": ("0", "5s", "10min"),
+    }
+    for role, bounds in expected.items():
+        with psycopg.connect(bootstrapped[role]) as conn:
+            got = conn.execute(
+                "SELECT current_setting('statement_timeout'), current_setting('lock_timeout'),"
+                " current_setting('idle_in_transaction_session_timeout')"
+            ).fetchone()
+        assert got == bounds, role

@@ -26,6 +26,19 @@ CREATE ROLE :"readonly" LOGIN PASSWORD :'readonly_pw' NOSUPERUSER NOCREATEROLE N
 -- Grafana sessions cannot write even where a privilege slipped through
 ALTER ROLE :"readonly" SET default_transaction_read_only = on;
 CREATE DATABASE :"db" OWNER :"owner";
+-- Bounded waits per role (docs/cloud-ingest.md, "Bounded waits"), in this database: a backstop
+-- for any session that sets none of its own. The service's pools set tighter bounds per kind of
+-- work (ingest, processor, read API, jobs); Grafana sets none, so the read-only role's are
+-- what bound a dashboard's query; migrations (the owner) set their own lock_timeout and run
+-- without a statement timeout.
+ALTER ROLE :"service" IN DATABASE :"db" SET statement_timeout = '15min';
+ALTER ROLE :"service" IN DATABASE :"db" SET lock_timeout = '10s';
+ALTER ROLE :"service" IN DATABASE :"db" SET idle_in_transaction_session_timeout = '5min';
+ALTER ROLE :"readonly" IN DATABASE :"db" SET statement_timeout = '60s';
+ALTER ROLE :"readonly" IN DATABASE :"db" SET lock_timeout = '5s';
+ALTER ROLE :"readonly" IN DATABASE :"db" SET idle_in_transaction_session_timeout = '60s';
+ALTER ROLE :"owner" IN DATABASE :"db" SET lock_timeout = '5s';
+ALTER ROLE :"owner" IN DATABASE :"db" SET idle_in_transaction_session_timeout = '10min';
 REVOKE ALL ON DATABASE :"db" FROM PUBLIC;
 GRANT CONNECT, TEMPORARY ON DATABASE :"db" TO :"service";
 GRANT CONNECT ON DATABASE :"db" TO :"readonly";
