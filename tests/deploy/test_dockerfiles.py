@@ -174,6 +174,53 @@ BALENA_ARCH = {
 """balena device types and their architectures (balena's device type list)."""
 
 
+INDEX_PLATFORMS = {
+    "python@sha256:d29f48a31a8b408ed19272ca1e7b10ebae13b240a27e862d3d4217c528e2e0c3": {
+        "amd64",
+        "arm/v7",
+        "aarch64",
+        "386",
+        "ppc64le",
+    },
+    "eclipse-mosquitto@sha256:05b5c328c11046613c4b8137b27021c15342c9fc90ae9c2f4750ed3ece5967bd": {
+        "amd64",
+        "arm/v6",
+        "aarch64",
+        "386",
+        "ppc64le",
+        "s390x",
+    },
+    "debian@sha256:3783cc01769c7b2b1b83a5c5ad96c815348e28ed7da68e2e3687004faa906251": {
+        "amd64",
+        "arm/v7",
+        "aarch64",
+        "386",
+        "ppc64le",
+    },
+}
+"""The Linux platforms of each pinned multi-arch index, as docker-library/repo-info lists them
+(``aarch64`` for Docker's arm64/v8). A new base digest needs its line here."""
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "deploy/balena/Dockerfile.template",
+        "deploy/balena/mosquitto/Dockerfile",
+        "deploy/cloud/patroni/Dockerfile",
+    ],
+)
+def test_the_pinned_bases_exist_for_every_architecture_claimed(name: str) -> None:
+    dockerfile = Dockerfile.read(ROOT / name)
+    label = re.search(r'io\.coldtrace\.architectures="([^"]+)"', (ROOT / name).read_text())
+    assert label is not None, f"{name} does not say which architectures it is built for"
+    for base in dockerfile.bases:
+        index = base.split(":")[0] + "@" + base.split("@")[1]
+        assert index in INDEX_PLATFORMS, f"{name}: which platforms does {base} have?"
+        missing = set(label.group(1).split()) - INDEX_PLATFORMS[index]
+        assert missing == set(), f"{name}: {base} has no {missing} image"
+
+
 def test_the_gateway_images_claim_the_architectures_balena_yml_lists() -> None:
     import yaml
 
