@@ -193,3 +193,39 @@ async def test_migration_0073_requeues_an_existing_database_in_local_days(
         (midnight + timedelta(days=1), 24, 4.0, 4.0, 4.0),
         (midnight + timedelta(days=2), 2, 4.0, 4.0, 4.0),
     ]
+
+
+async def test_the_mode_follows_the_schema_a_view_of_hours_is_left_to_timescaledb(
+    timescale_url: str,
+) -> None:
+    """Where ``readings_hourly`` is a view (what a continuous aggregate is to the catalog), the job
+    writes no hours, waits for queued buckets to settle, then keeps the local days from it."""
+    await create_gateway(timescale_url)
+    async with await psycopg.AsyncConnection.connect(timescale_url) as conn:
+        await conn.execute("ALTER TABLE readings_hourly RENAME TO readings_hourly_kept")
+        await conn.execute(
+            "CREATE VIEW readings_hourly AS SELECT sensor_id,"
+            " time_bucket(INTERVAL '1 hour', time) AS bucket, count(value) AS samples,"
+            " min(value) AS min_value, avg(value) AS avg_value, max(value) AS max_value"
+            " FROM readings WHERE quality <> 'bad' AND value IS NOT NULL"
+            " GROUP BY sensor_id, time_bucket(INTERVAL '1 hour', time)"
+        )
+        await conn.commit()
+        assert not await hourly_is_table(conn)
+    await _store(timescale_url, [_reading("s1", T0 + timedelta(minutes=m), float(m))
+                                 for m in (0, 30, 90)])  # fmt: skip
+
+    async def refresh() -> tuple[str, int, int]:
+        async with await psycopg.AsyncConnection.connect(timescale_url) as conn:
+            result = await refresh_rollups(conn, datetime.now(UTC), SETTLE)
+        return result.method, result.hours, result.days
+
+    assert await refresh() == ("continuous_aggregate", 0, 0)  # not settled yet: left queued
+    assert await count(timescale_url, "rollup_queue") == 2
+    async with await psycopg.AsyncConnection.connect(timescale_url) as conn:
+        await conn.execute("UPDATE rollup_queue SET queued_at = now() - interval '3 minutes'")
+        await conn.commit()
+    assert await refresh() == ("continuous_aggregate", 2, 1)
+    assert await _rows(timescale_url, "readings_daily") == [(T0, 3, 0.0, 40.0, 90.0)]
+    assert await count(timescale_url, "readings_hourly_kept") == 0  # no hours written by the job
+    assert await count(timescale_url, "rollup_queue") == 0
