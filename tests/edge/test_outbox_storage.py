@@ -138,3 +138,44 @@ async def test_after_an_unclean_stop_a_damaged_page_is_found_and_moved_aside(
         assert opened.damage is not None
         assert "quick check" in opened.damage or "malformed" in opened.damage
         assert await fresh.append([reading(1)]) == 1
+
+
+def _on_disk(path: Path) -> int:
+    """What the filesystem holds for the outbox: the database file and its WAL."""
+    wal = path.with_name(path.name + "-wal")
+    return path.stat().st_size + (wal.stat().st_size if wal.exists() else 0)
+
+
+async def test_the_files_on_disk_stay_within_max_bytes_through_fill_and_ack_cycles(
+    tmp_path: Path, manual_clock: ManualClock
+) -> None:
+    """Issue 22.4: the bound is what the filesystem holds (file, WAL, de-dup keys, B-trees),
+    checked with stat, not only the outbox's own count; before, a 168 MB bound made a 251 MB
+    file. Cycles of filling to the bound and acknowledging half reuse the freed pages."""
+    bound = 1 << 20
+    path = tmp_path / "o.db"
+    limits = OutboxLimits(max_records=1_000_000, max_bytes=bound, dedupe_window=timedelta(days=1))
+    worst, n = 0, 0
+    async with await SqliteOutbox.open(path, limits, manual_clock) as outbox:
+        for cycle in range(4):
+            while True:
+                batch = [reading(n * 50 + i, value=float(cycle)) for i in range(50)]
+                task = asyncio.create_task(outbox.append(batch))
+                for _ in range(200):
+                    await asyncio.sleep(0.005)
+                    if task.done() or outbox.stats().full:
+                        break
+                manual_clock.advance(1)
+                worst = max(worst, await asyncio.to_thread(_on_disk, path))
+                if not task.done():
+                    break  # full: back-pressure
+                n += 1
+            stats = outbox.stats()
+            assert stats.full
+            assert stats.disk_bytes <= bound
+            await outbox.ack(stats.boot_id, stats.last_seq - stats.records // 2)
+            await asyncio.wait_for(task, 5)
+            n += 1
+            worst = max(worst, await asyncio.to_thread(_on_disk, path))
+    assert worst <= bound, (worst, bound)
+    assert worst > bound // 2  # the outbox did fill up to near its bound
