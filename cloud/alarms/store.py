@@ -29,6 +29,7 @@ class DueAlarm:
     acknowledged: bool
     site_id: str | None
     cleared: bool
+    raised_at: datetime
 
 
 _DUE_SQL = """
@@ -45,7 +46,8 @@ SELECT a.alert_id, a.step, a.round, a.held, al.kind, al.severity, al.location_id
             WHEN al.kind = 'gateway_offline' THEN EXISTS (
                 SELECT 1 FROM gateway_streams gs
                 WHERE gs.gateway_id = al.detail->>'gateway_id' AND gs.updated_at > al.at)
-            ELSE false END
+            ELSE false END,
+       al.raised_at
 FROM alarms a
 JOIN alerts al USING (alert_id)
 LEFT JOIN locations l ON l.location_id = al.location_id
@@ -66,7 +68,7 @@ async def claim_due_alarms(
     cur = await conn.execute(_DUE_SQL, (now, limit))
     return [
         DueAlarm(int(r[0]), int(r[1]), int(r[2]), r[3], r[4], r[5], r[6],
-                 None if r[7] is None else int(r[7]), bool(r[8]), r[9], bool(r[10]))
+                 None if r[7] is None else int(r[7]), bool(r[8]), r[9], bool(r[10]), r[11])
         for r in await cur.fetchall()
     ]  # fmt: skip
 
@@ -93,13 +95,14 @@ async def location_chain(
 async def suppressed_until(
     conn: AsyncConnection[TupleRow], locations: list[str], now: datetime
 ) -> datetime | None:
-    """The end of the suppression window covering the unit (or a parent) at ``now``."""
+    """The end of the suppression window covering the unit (or a parent) at ``now`` (a window
+    cancelled later still covered the instants before its cancellation)."""
     if not locations:
         return None
     cur = await conn.execute(
         "SELECT max(ends_at) FROM alarm_suppressions WHERE location_id = ANY(%s)"
-        " AND cancelled_at IS NULL AND starts_at <= %s AND ends_at > %s",
-        (locations, now, now),
+        " AND (cancelled_at IS NULL OR cancelled_at > %s) AND starts_at <= %s AND ends_at > %s",
+        (locations, now, now, now),
     )
     row = await cur.fetchone()
     return None if row is None else row[0]

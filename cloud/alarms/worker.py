@@ -107,7 +107,10 @@ class AlarmWorker:
                 sticky=alarm.severity == "critical" and alarm.excursion_id is not None,
                 suppressed_until=await store.suppressed_until(conn, locations, now),
                 quiet_until=quiet_until(policy.quiet_hours, now, tz) if policy else None,
-                was_suppressed=alarm.held == "suppressed",
+                # Held, or raised inside a window though first looked at after it (a busy or
+                # stopped worker): the window's rule holds either way.
+                was_suppressed=alarm.held == "suppressed"
+                or await store.suppressed_until(conn, locations, alarm.raised_at) is not None,
             )
         )  # fmt: skip
         problems: list[str] = []

@@ -27,7 +27,7 @@ from tests.support.alarm_setup import (
     steps,
     worker,
 )
-from tests.support.coldchain_seed import FRIDGE_A, SENSOR, SITE, T0, Site, readings
+from tests.support.coldchain_seed import FRIDGE_A, FRIDGE_B, SENSOR, SITE, T0, Site, readings
 
 pytestmark = pytest.mark.integration
 
@@ -224,6 +224,31 @@ async def test_excursion_over_inside_window_does_not_wake_anyone(site: Site) -> 
         " WHERE al.kind = 'excursion_opened'"
     )
     assert reasons == [("cleared",)]
+
+
+async def test_window_rule_holds_when_the_worker_first_looks_after_the_window(
+    site: Site,
+) -> None:
+    """No worker ran during the window (stopped, or busy): an excursion over inside it still
+    wakes nobody, and one still open pages at once."""
+    now = datetime.now(UTC)
+    end = now + timedelta(minutes=30)
+    async with smtp_sink() as smtp:
+        await people(site, smtp)
+        await add_policy(site, "site", Policy(steps=steps([contact("ana")])))
+        async with site.pool.connection() as conn, conn.transaction():
+            for unit in (FRIDGE_A, FRIDGE_B):
+                await plan_window(conn, unit, kind="maintenance", starts_at=now, ends_at=end,
+                                  reason="compressor service", actor="qa-1", now=now)  # fmt: skip
+        await site.send(readings(SENSOR[FRIDGE_A], T0, ACTION + [5.0] * 30))  # over in it
+        await site.send(readings(SENSOR[FRIDGE_B], T0, ACTION))  # still open at its end
+        await worker(site).tick(end + timedelta(seconds=1))
+    assert [m.subject for m in smtp.mails] == ["[CRITICAL] Temperature excursion — cc-fridge-b"]
+    reasons = await site.rows(
+        "SELECT al.location_id, a.finish_reason FROM alarms a JOIN alerts al USING (alert_id)"
+        " WHERE al.kind = 'excursion_opened' ORDER BY al.location_id"
+    )
+    assert reasons == [(FRIDGE_A, "cleared"), (FRIDGE_B, None)]
 
 
 async def test_two_workers_share_the_outbox_and_send_each_message_once(site: Site) -> None:
