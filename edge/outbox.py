@@ -660,31 +660,36 @@ class SqliteOutbox:
             self._disk_error is not None or self._reserve_released
         )
 
-        def mark(db: sqlite3.Connection) -> tuple[int, int]:
+        def mark(db: sqlite3.Connection) -> tuple[int, int, int | None]:
             if through_seq <= self._acked_through:
-                return 0, 0
-            count, size = db.execute(
-                "SELECT count(*), coalesce(sum(size), 0) FROM records WHERE seq > ? AND seq <= ?",
+                return 0, 0, None
+            count, size, first = db.execute(
+                "SELECT count(*), coalesce(sum(size), 0), min(seq) FROM records"
+                " WHERE seq > ? AND seq <= ?",
                 (self._acked_through, through_seq),
             ).fetchone()
             db.execute("UPDATE meta SET value = ? WHERE key = 'last_seq'", (str(self._last_seq),))
             replay.record_ack_sync(db, through_seq, now)
             if not keep:
                 replay.forget_all_sync(db, through_seq)
-            return int(count), int(size)
+            return int(count), int(size), None if first is None else int(first)
 
         try:
-            count, size = self._write_freeing_sync("ack in", mark)
+            count, size, first = self._write_freeing_sync("ack in", mark)
         except OutboxFullError:
             # The filesystem is full: kept records go first, then the ack is tried again.
             if not self._retained.count or not self._evict_sync(self._retained.count, 0):
                 raise
             keep = False
-            count, size = self._write_freeing_sync("ack in", mark)
+            count, size, first = self._write_freeing_sync("ack in", mark)
         self._acked_through = max(self._acked_through, through_seq)
         self._count -= count
         self._bytes -= size
-        self._retained = replay.retained_sync(self._db(), self._acked_through)
+        self._retained = (
+            replay.grown_sync(self._db(), self._retained, count, size, first)
+            if keep
+            else Retained(0, 0, None, None)
+        )
         self._oldest = self._oldest_sync()
         if count:
             self._disk_retry_at = 0.0  # room was made: a waiting append tries again now
@@ -775,10 +780,17 @@ class SqliteOutbox:
     ) -> int:
         """Deletes kept records through ``fn`` (expiry or eviction); returns how many."""
         try:
-            deleted = self._write_freeing_sync(what, fn)[0]
+            deleted, size, through = self._write_freeing_sync(what, fn)
         except OutboxFullError:
             return 0  # waits for space like everything else
-        self._retained = replay.retained_sync(self._db(), self._acked_through)
+        self._retained = replay.shrunk_sync(
+            self._db(),
+            self._retained,
+            count=deleted,
+            size=size,
+            through=through,
+            mark=self._acked_through,
+        )
         if deleted and (self._disk_error is not None or self._reserve_released):
             self._reclaim_sync()  # freed pages back to the filesystem, the reserve retaken
         self._disk = self._disk_sync()

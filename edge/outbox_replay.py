@@ -69,10 +69,46 @@ def retained_sync(db: sqlite3.Connection, acked_through: int) -> Retained:
     ).fetchone()
     if not count:
         return Retained(0, 0, None, None)
+    return Retained(int(count), int(size), int(first), _acked_at_sync(db, int(first)))
+
+
+def grown_sync(
+    db: sqlite3.Connection, before: Retained, count: int, size: int, first: int | None
+) -> Retained:
+    """``before`` plus ``count`` records (``size`` bytes, lowest ``first``) just acknowledged.
+
+    Kept counts are carried along instead of recounted: a recount scans every kept row, and a
+    drain of a large backlog acknowledges many times while the window fills.
+    """
+    if not count and not before.count:
+        return before
+    low = before.first_seq if before.first_seq is not None else first
+    return Retained(before.count + count, before.bytes + size, low, _acked_at_sync(db, low))
+
+
+def shrunk_sync(
+    db: sqlite3.Connection, before: Retained, *, count: int, size: int, through: int, mark: int
+) -> Retained:
+    """``before`` less ``count`` kept records (``size`` bytes) deleted through ``through``."""
+    if not count:
+        return before
+    left = before.count - count
+    if left <= 0:
+        return Retained(0, 0, None, None)
+    low = db.execute(
+        "SELECT min(seq) FROM records WHERE seq > ? AND seq <= ?", (through, mark)
+    ).fetchone()[0]
+    first = None if low is None else int(low)
+    return Retained(left, before.bytes - size, first, _acked_at_sync(db, first))
+
+
+def _acked_at_sync(db: sqlite3.Connection, first: int | None) -> float | None:
+    if first is None:
+        return None
     row = db.execute(
         "SELECT acked_at FROM acks WHERE through_seq >= ? ORDER BY through_seq LIMIT 1", (first,)
     ).fetchone()
-    return Retained(int(count), int(size), int(first), None if row is None else float(row[0]))
+    return None if row is None else float(row[0])
 
 
 def record_ack_sync(db: sqlite3.Connection, through: int, now: float) -> None:
