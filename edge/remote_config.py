@@ -174,10 +174,20 @@ class ConfigClient:
 _REQUESTS = TypeAdapter(list[BrowseRequest])
 
 
-def save_cache(path: Path, fetched: Fetched) -> None:
+def save_cache(path: Path, fetched: Fetched) -> bool:
     """Writes the applied configuration atomically, readable by the agent's user only (it
-    carries source credentials)."""
-    save_private(path, "document", fetched.document, fetched.etag)
+    carries source credentials). A filesystem that refuses (full, read-only) is logged and the
+    configuration runs uncached: the agent must not crash-loop on a full disk for a copy it
+    needs only for a start without the cloud."""
+    try:
+        save_private(path, "document", fetched.document, fetched.etag)
+    except OSError as err:
+        log.warning(
+            "configuration version %d applied but not cached at %s: %s",
+            fetched.document.version, path, err,
+        )  # fmt: skip
+        return False
+    return True
 
 
 def load_cache(path: Path) -> Fetched | None:
