@@ -8,12 +8,13 @@ from uuid import uuid4
 import psycopg
 import pytest
 
+from cloud.ingest.columns import decode_readings
 from cloud.ingest.writer import store_batch
 from cloud.jobs.rollups import hourly_is_table, queue_touched, refresh_rollups
 from cloud.storage.migrations import available, migrate
 from protocols.batch import Sequenced
 from protocols.records import Quality, Reading
-from tests.support.cloud_ingest import T0, batch_with, count, create_gateway
+from tests.support.cloud_ingest import T0, app_client, batch_with, count, create_gateway, post
 from tests.support.databases import DatabaseFactory
 
 pytestmark = pytest.mark.integration
@@ -229,3 +230,32 @@ async def test_the_mode_follows_the_schema_a_view_of_hours_is_left_to_timescaled
     assert await _rows(timescale_url, "readings_daily") == [(T0, 3, 0.0, 40.0, 90.0)]
     assert await count(timescale_url, "readings_hourly_kept") == 0  # no hours written by the job
     assert await count(timescale_url, "rollup_queue") == 0
+
+
+async def test_the_columnar_fast_path_queues_the_same_buckets_as_the_contracts_path(
+    timescale_url: str,
+) -> None:
+    gateway = await create_gateway(timescale_url)
+    values = [("s1", 0, 1.0), ("s1", 59, 2.0), ("s1", 61, 3.0), ("s2", 10, 4.0)]
+    readings = [_reading(s, T0 + timedelta(minutes=m), v) for s, m, v in values]
+    fast = batch_with("gw-1", uuid4(), 1, readings)
+    assert decode_readings(fast.model_dump_json().encode()) is not None  # takes the fast path
+    async with app_client(timescale_url) as client:
+        assert (await post(client, gateway, fast)).status_code == 200
+    async with await psycopg.AsyncConnection.connect(timescale_url) as conn:
+        cur = await conn.execute("SELECT sensor_id, hour FROM rollup_queue ORDER BY 1, 2")
+        queued = await cur.fetchall()
+        items = [Sequenced(seq=i + 1, record=r) for i, r in enumerate(readings)]
+        assert await queue_touched(conn, items) == len(queued)  # the contract's path's buckets
+        cur = await conn.execute(
+            "SELECT sensor_id, hour FROM rollup_queue GROUP BY 1, 2 HAVING count(*) = 2"
+            " ORDER BY 1, 2"
+        )
+        assert await cur.fetchall() == queued
+        await conn.rollback()
+    assert queued == [("s1", T0), ("s1", T0 + timedelta(hours=1)), ("s2", T0)]
+    assert await _refresh(timescale_url) == (3, 2)
+    assert await _rows(timescale_url, "readings_hourly") == [
+        (T0, 2, 1.0, 1.5, 2.0), (T0 + timedelta(hours=1), 1, 3.0, 3.0, 3.0),
+        (T0, 1, 4.0, 4.0, 4.0),
+    ]  # fmt: skip
