@@ -133,9 +133,15 @@ def create_app(settings: CloudSettings) -> FastAPI:
     return app
 
 
-DOCUMENT_ROUTES = (("POST", "/v1/asns"), ("POST", "/v1/asns/import"), ("POST", "/v1/counts"))
+DOCUMENT_ROUTES = (
+    ("POST", "/v1/asns"),
+    ("POST", "/v1/asns/import"),
+    ("POST", "/v1/counts"),
+    ("POST", "/v1/shipment-loggers/import"),
+)
 """Routes whose bodies may exceed the ordinary limit: each reads its body only after the role
-check (``cloud.api.documents``), so an anonymous client never gets them parsed."""
+check (``cloud.api.documents``, or ``request.body()`` in the handler), so an anonymous client
+never gets them parsed. A logger's trip at 5-minute intervals for 90 days is some 700 KB."""
 
 
 def route_limits(settings: CloudSettings) -> RouteLimits:

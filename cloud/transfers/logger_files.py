@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import math
 import re
 from collections.abc import Sequence
@@ -103,7 +104,11 @@ def check_times(samples: Sequence[Sample], *, now: datetime, backlog_horizon: ti
 
 
 def _rows(document: str) -> list[list[str]]:
-    rows = list(csv.reader(io.StringIO(document)))
+    reader = csv.reader(io.StringIO(document))
+    try:  # stops after MAX_ROWS + 1 rows: a file of tiny rows never becomes millions of lists
+        rows = list(itertools.islice(reader, MAX_ROWS + 1))
+    except csv.Error as err:  # a field over csv's size limit, an unterminated quote at the end
+        raise LoggerFileError(f"line {reader.line_num}: {err}") from err
     if len(rows) > MAX_ROWS:
         raise LoggerFileError(f"more than {MAX_ROWS} lines")
     return rows

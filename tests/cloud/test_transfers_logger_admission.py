@@ -153,3 +153,34 @@ async def test_hostile_logger_files_and_tracker_posts_store_nothing(
     taken = await c.post("/v1/trackers/TRK-1/readings", json=live, headers=op)
     assert taken.status_code == 200, taken.text
     assert await stored_readings(timescale_url) == 3
+
+
+def test_a_field_over_the_csv_limit_is_a_line_error() -> None:
+    doc = "time,celsius\n2026-03-01T08:00:00Z,4\n2026-03-01T08:05:00Z," + "9" * 200_000 + "\n"
+    with pytest.raises(LoggerFileError, match="line 3: field larger than field limit"):
+        parse_generic(doc)
+
+
+@pytest.mark.integration
+async def test_a_long_trip_fits_the_document_limit_and_strangers_are_not_read(
+    shipped: tuple[Api, int], timescale_url: str
+) -> None:
+    """40 days at 5-minute intervals (11,520 readings, some 350 KB) is more than the ordinary
+    256 KiB body limit; the import takes it as a document, after the role check."""
+    api, _ = shipped
+    c, op = api.client, api.as_(Role.OPERATOR)
+    start = NOW - timedelta(days=40)
+    trip = csv_of(*[(start + timedelta(minutes=5 * i), "5.0") for i in range(40 * 24 * 12)])
+    assert len(trip) > 256 * 1024
+    upload = "/v1/shipment-loggers/import?format=csv&logger_id=LOG-1"
+    text = {"Content-Type": "text/plain"}
+    anonymous = await c.post(upload, content=trip, headers=text)
+    assert anonymous.status_code == 401
+    viewer = await c.post(upload, content=trip, headers={**text, **api.as_(Role.VIEWER)})
+    assert viewer.status_code == 403
+    huge = {**text, **op, "Content-Length": str(21 * 2**20)}
+    assert (await c.post(upload, content=b"time,celsius\n", headers=huge)).status_code == 413
+    taken = await c.post(upload, content=trip, headers={**text, **op})
+    assert taken.status_code == 200, taken.text
+    assert taken.json()["stored"] == 40 * 24 * 12
+    assert await stored_readings(timescale_url) == 40 * 24 * 12
