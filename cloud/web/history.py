@@ -79,7 +79,8 @@ class Annotation:
 
     at: datetime
     end: datetime | None
-    kind: Literal["alert", "acknowledged", "maintenance", "disposition", "calibration"]
+    kind: Literal["alert", "acknowledged", "maintenance", "disposition", "calibration", "closure"]
+    """``closure``: an excursion's root cause and corrective action, at the excursion's end."""
     text: str
 
 
@@ -251,6 +252,15 @@ UNION ALL
    AND (e.from_location = %(loc)s OR e.to_location = %(loc)s)
    AND e.effective_at >= %(start)s AND e.effective_at < %(end)s
  ORDER BY e.effective_at LIMIT %(n)s)
+UNION ALL
+(SELECT x.ended_at, NULL, 'closure',
+        'excursion closed by ' || c.closed_by || ': root cause ' || replace(c.root_cause, '_', ' ')
+        || coalesce(' (' || c.root_cause_detail || ')', '')
+        || coalesce('; corrective action ' || replace(c.corrective_action, '_', ' '), '')
+        || coalesce(' (' || c.corrective_action_detail || ')', '')
+ FROM excursion_closures c JOIN excursions x USING (excursion_id)
+ WHERE x.location_id = %(loc)s AND x.ended_at >= %(start)s AND x.ended_at < %(end)s
+ ORDER BY x.ended_at LIMIT %(n)s)
 ORDER BY 1
 """
 
@@ -259,7 +269,8 @@ async def unit_annotations(
     conn: AsyncConnection[TupleRow], location_id: str, *, start: datetime, end: datetime
 ) -> list[Annotation]:
     """Warnings (door-open patterns, early warnings, no data), acknowledgements, maintenance
-    windows (``alarm_suppressions``) and QA dispositions of stock at the unit, in the range."""
+    windows (``alarm_suppressions``), QA dispositions of stock at the unit and the closures of
+    its excursions (root cause and corrective action, at the excursion's end), in the range."""
     cur = await conn.execute(
         _ANNOTATION_SQL, {"loc": location_id, "start": start, "end": end, "n": MAX_ANNOTATIONS}
     )

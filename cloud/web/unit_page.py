@@ -14,7 +14,7 @@ from cloud.web.pages import e, frame, temp
 
 UPLOT_VERSION = "1.6.32"
 """Pinned by ``cloud/web/vendor/package-lock.json``; in the asset URLs so browsers refetch."""
-CHARTS_VERSION = "3"
+CHARTS_VERSION = "4"
 """Bumped when charts.js or charts.css change."""
 
 SPANS = (("6 h", 6 * 3600), ("24 h", 86400), ("7 d", 7 * 86400), ("30 d", 30 * 86400),
@@ -83,7 +83,8 @@ def unit_page(u: UnitInfo, *, user: str) -> str:
         "<h3>Noted in this range</h3><p class='legend'>! warning (door-open pattern, early"
         " warning, no data) · ✓ acknowledged · Q QA disposition · <span class='x-maint'>M"
         " maintenance window</span> (alarms suppressed) · <span class='x-cal'>C sensor"
-        " calibration overdue</span> (readings flagged)</p><ol class='annotations'></ol>"
+        " calibration overdue</span> (readings flagged) · R excursion closed (root cause,"
+        " corrective action)</p><ol class='annotations'></ol>"
         "</section>"
     )
     return frame(u.name, body, user=user, head=chart_head())

@@ -182,7 +182,8 @@ async def _bad_requests_are_refused(client: httpx.AsyncClient, seeded: Seeded) -
 
 
 async def _annotations(client: httpx.AsyncClient, seeded: Seeded, url: str) -> None:
-    """A maintenance window, an acknowledgement and a QA release show on the unit's chart."""
+    """A maintenance window, an acknowledgement, a QA release and an excursion's closure show
+    on the unit's chart."""
     t = seeded.start + timedelta(minutes=10)
     async with await psycopg.AsyncConnection.connect(url) as conn:
         await conn.execute(
@@ -195,6 +196,19 @@ async def _annotations(client: httpx.AsyncClient, seeded: Seeded, url: str) -> N
             " WHERE location_id = %s RETURNING alert_id", (FRIDGE_A,),
         )  # fmt: skip
         acknowledged = len(await cur.fetchall())
+        cur = await conn.execute(
+            "INSERT INTO excursions (location_id, sensor_id, kind, level, started_at, ended_at)"
+            " VALUES (%s, 's', 'high', 'action', %s, %s) RETURNING excursion_id",
+            (FRIDGE_A, t, t + timedelta(minutes=15)),
+        )
+        row = await cur.fetchone()
+        assert row is not None
+        await conn.execute(
+            "INSERT INTO excursion_closures (excursion_id, root_cause, root_cause_detail,"
+            " corrective_action, closed_by) VALUES (%s, 'door_left_open', 'door ajar',"
+            " 'staff_retrained', 'qa')",
+            (row[0],),
+        )
         await conn.commit()
     assert acknowledged >= 1
     client.cookies.clear()
@@ -218,6 +232,9 @@ async def _annotations(client: httpx.AsyncClient, seeded: Seeded, url: str) -> N
     assert ack[0]["text"].startswith("acknowledged by op")
     assert ack[0]["text"].endswith(": seen")
     assert ("disposition", "released lot A1 by qa: data reviewed") in notes
+    closure = notes["closure", "excursion closed by qa: root cause door left open (door ajar);"
+                    " corrective action staff retrained"]  # fmt: skip
+    assert closure["at"] == (t + timedelta(minutes=15)).timestamp()  # at the excursion's end
     # another unit's chart does not show them
     other = await client.get(
         "/ui/history", params={"location": "cc-room", **span(seeded, timedelta(hours=1))}

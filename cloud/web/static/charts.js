@@ -17,6 +17,7 @@ const MARK = {
   disposition: { colour: "#7a4fd6", glyph: "Q" },
   maintenance: { colour: "#2f6fb3", glyph: "M" },
   calibration: { colour: "#6a1b9a", glyph: "C" },
+  closure: { colour: "#37474f", glyph: "R" },
 };
 SHADE.maintenance = "rgba(47, 111, 179, 0.12)";
 SHADE.calibration = "rgba(106, 27, 154, 0.10)";
