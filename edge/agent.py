@@ -229,7 +229,7 @@ class Agent:
                 passages = tuple(self._portals.flush())
                 if passages:
                     await self._judge(passages)
-                    await self._commit(passages)
+                    await self._commit_unless_stopped(passages)
                 self._portals = Portals(config.doors)
             if config.alarms != self._config.alarms:
                 self._alarms.reconfigure(config.alarms)
@@ -268,6 +268,29 @@ class Agent:
                 await self._commit(passages, wait_for_room=False)
         except (TimeoutError, OutboxFullError):
             log.warning("stop: %d open passage(s) not committed (outbox full)", len(passages))
+
+    async def _commit_unless_stopped(self, records: tuple[Record, ...]) -> None:
+        """Commits, waiting for room only until the agent stops.
+
+        A reconfiguration holds the lock the stop waits for: a commit waiting for room in a
+        full outbox must not hold the stop forever. At stop the append stays in flight and
+        gets what is left of ``stop_grace``, like the pumps' (then it is abandoned).
+        """
+        commit = asyncio.ensure_future(self._commit(records))
+        stop = asyncio.ensure_future(self._stop_sources.wait())
+        try:
+            await asyncio.wait({commit, stop}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stop.cancel()
+        if not commit.done():
+            log.warning("stop: %d passage(s) closed by a reconfiguration still wait for room",
+                        len(records))  # fmt: skip
+            await _cancel([commit])
+            return
+        try:
+            commit.result()
+        except OutboxFullError:  # overflow raise, and the agent is stopping
+            log.warning("stop: %d passage(s) not committed (outbox full)", len(records))
 
     async def _commit(self, records: tuple[Record, ...], *, wait_for_room: bool = True) -> int:
         """Appends durably; a cancelled caller does not interrupt a commit in progress.

@@ -22,7 +22,7 @@ import pytest
 from edge.agent import SourceSpec
 from edge.config import EdgeConfig
 from edge.outbox import SqliteOutbox, decode_all
-from protocols.records import DeviceState, DeviceStatus, Reading, Record
+from protocols.records import DeviceState, DeviceStatus, Reading, Record, TagRead
 from tests.edge.conftest import T0, FakeCloud, reading
 from tests.edge.test_agent_supervisor import Running, edge_config, eventually, stored_readings
 
@@ -143,6 +143,40 @@ async def test_stop_ends_within_its_grace_with_the_outbox_full_and_the_cloud_dow
         rows = (await outbox.peek(10_000, 1 << 30)).records
     readings = [r for r in decode_all(rows) if isinstance(r, Reading)]
     assert readings == [reading(i, "filler/t") for i in range(980)]
+
+
+async def test_a_reconfiguration_waiting_for_room_does_not_hold_the_stop(tmp_path: Path) -> None:
+    """A new door list closes the open passages and commits them while holding the lock the
+    stop waits for. Before: with the outbox full that commit waited for room forever, and so
+    did SIGTERM."""
+    cloud = FakeCloud()
+    cloud.script = list(DOWN)
+    read = TagRead(reader_id="dock-reader-1", antenna=1, epc="30340242201d8c4000000001",
+                   rssi=-50.0, first_seen=T0, last_seen=T0, count=5, received_at=T0)  # fmt: skip
+    device = Device("loggers", [(read,), *filler(100)])
+    door = {"door_id": "dock-1", "reader_id": "dock-reader-1", "outside_antennas": [1],
+            "inside_antennas": [2], "quiet_gap": 3600, "max_dwell": 7200}  # fmt: skip
+    llrp = [{"reader_id": "dock-reader-1", "host": "127.0.0.1"}]
+    config = full_outbox_config(
+        tmp_path, llrp=llrp, doors=[door],
+        supervision={"stop_grace": 0.5, "shutdown_flush": 0.3},
+    )  # fmt: skip
+    changed = full_outbox_config(
+        tmp_path, llrp=llrp, doors=[door | {"quiet_gap": 1800}],
+        supervision={"stop_grace": 0.5, "shutdown_flush": 0.3},
+    )  # fmt: skip
+    run = Running(config, [device.spec()], cloud)
+    async with run:
+        assert run.agent is not None
+        agent = run.agent
+        await eventually(lambda: agent.snapshot().outbox.full)
+        reconfiguring = asyncio.create_task(agent.reconfigure(changed, [device.spec()]))
+        await asyncio.sleep(0.3)
+        assert not reconfiguring.done()  # the closed passage waits for room
+        started = time.monotonic()
+    elapsed = time.monotonic() - started
+    assert elapsed < 0.5 + 0.3 + 1.5, elapsed
+    assert await asyncio.wait_for(reconfiguring, 1) == []  # no source changed
 
 
 async def test_overflow_raise_restarts_the_source_when_there_is_room(tmp_path: Path) -> None:
