@@ -71,9 +71,16 @@ from edge.sources.opcua_config import (
     OpcUaEndpointConfig,
     OpcUaSecurity,
     UnknownNamespaceError,
+    monitor_request,
     parse_node_id,
 )
-from edge.sources.opcua_history import HISTORY_READ_BIT, gap_end, gap_start, read_raw
+from edge.sources.opcua_history import (
+    HISTORY_READ_BIT,
+    delivered_until,
+    gap_end,
+    gap_start,
+    read_raw,
+)
 from edge.sources.opcua_values import (
     CELSIUS,
     TO_CELSIUS,
@@ -171,6 +178,7 @@ class OpcUaSource:
         self._watched_since: dict[str, datetime] = {}  # sensor -> subscribed since (gateway)
         self._gap_open = False  # a subscribed session was lost: read back or record the gap
         self._open_gaps: dict[str, tuple[datetime, datetime]] = {}  # sensor -> recorded gap
+        self._delivered_until: datetime | None = None  # opcua_history.delivered_until
         self._generator: AsyncGenerator[tuple[AnyRecord, ...], None] | None = None
         self._reported: tuple[DeviceState, str] | None = None
 
@@ -268,9 +276,16 @@ class OpcUaSource:
                 self._watched_since.setdefault(node.sensor_id, now)
             self._gap_open = True  # from here on, losing this session leaves a gap
             notifications = self._notifications(subscription, nodes, lost, overflow)
-            async with contextlib.aclosing(notifications):
-                async for records in notifications:
-                    yield records
+            try:
+                async with contextlib.aclosing(notifications):
+                    async for records in notifications:
+                        yield records
+            except _SessionLost:  # what it handed over marks where a gap starts
+                published = None if overflow.is_set() else subscription.last_publish_at
+                self._delivered_until = delivered_until(
+                    self._clock(), time.monotonic(), published, self._cfg.publishing_interval
+                )
+                raise
         except UaStatusCodeError as err:
             raise self._classify(err) from err
         except UaError as err:
@@ -404,7 +419,7 @@ class OpcUaSource:
         )
         subscription.set_overflow_disconnect_handler(overflow.set)
         requests = [
-            self._monitor_request(node_id, handle) for handle, node_id in enumerate(wanted, 1)
+            monitor_request(cfg, node_id, handle) for handle, node_id in enumerate(wanted, 1)
         ]
         results = await subscription.create_monitored_items(requests) if requests else []
         for node_id, result in zip(list(wanted), results, strict=True):
@@ -440,24 +455,6 @@ class OpcUaSource:
             return _Node(sensor_id, unit_id, history), f"engineering unit {name} is not °C, °F or K"
         return _Node(sensor_id, unit_id, history), None
 
-    def _monitor_request(self, node_id: ua.NodeId, handle: int) -> ua.MonitoredItemCreateRequest:
-        """Monitors the Value; StatusValueTimestamp so that a repeated value at a new time (a
-        steady fridge) is still a reading, and silence stays distinguishable from steadiness."""
-        params = ua.MonitoringParameters()
-        params.ClientHandle = ua.UInt32(handle)
-        params.SamplingInterval = ua.Double(self._cfg.sampling_interval.total_seconds() * 1000)
-        params.QueueSize = ua.UInt32(self._cfg.queue_size)
-        params.DiscardOldest = True
-        params.Filter = ua.DataChangeFilter(Trigger=ua.DataChangeTrigger.StatusValueTimestamp)
-        item = ua.ReadValueId()
-        item.NodeId = node_id
-        item.AttributeId = ua.UInt32(AttributeIds.Value)
-        request = ua.MonitoredItemCreateRequest()
-        request.ItemToMonitor = item
-        request.MonitoringMode = ua.MonitoringMode.Reporting
-        request.RequestedParameters = params
-        return request
-
     async def _recover(
         self, client: Client, nodes: dict[ua.NodeId, _Node]
     ) -> AsyncGenerator[tuple[AnyRecord, ...], None]:
@@ -478,6 +475,10 @@ class OpcUaSource:
     async def _read_back(
         self, client: Client, node_id: ua.NodeId, node: _Node, start: datetime, end: datetime
     ) -> AsyncGenerator[tuple[AnyRecord, ...], None]:
+        # A gap that cannot be read back starts where the lost session stopped delivering: a
+        # steady sensor's last source time may be long before it (its value did not change).
+        known = self._delivered_until
+        gap_from = start if known is None or not start < known < end else known
         if not node.history:
             reason = "the server keeps no history for this node (no HistoryRead access)"
         elif not self._cfg.history_read:
@@ -503,11 +504,11 @@ class OpcUaSource:
                     yield tuple(records[i : i + _HISTORY_CHUNK])
                 if history.complete:
                     return
-                start = self._last_time.get(node.sensor_id, start)
+                gap_from = self._last_time.get(node.sensor_id, start)  # not read after it
                 reason = f"more than history_limit ({self._cfg.history_limit}) values in the gap"
-        start, end = max(start, EARLIEST), min(end, LATEST)
-        self._open_gaps[node.sensor_id] = (start, end)  # closed by its next reading
-        yield (gap_start(node.sensor_id, start, end, reason),)
+        gap_from, end = max(gap_from, EARLIEST), min(end, LATEST)
+        self._open_gaps[node.sensor_id] = (gap_from, end)  # closed by its next reading
+        yield (gap_start(node.sensor_id, gap_from, end, reason),)
 
     async def _notifications(
         self,

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Literal
 
 from asyncua import ua
+from asyncua.ua.attribute_ids import AttributeIds
 from asyncua.ua.uaerrors import UaError
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
@@ -116,3 +117,31 @@ def parse_node_id(text: str, namespaces: dict[str, int]) -> ua.NodeId:
         return ua.NodeId.from_string(text)
     except (ValueError, UaError, IndexError) as err:
         raise ValueError(f"invalid NodeId {text!r}: {err}") from err
+
+
+def monitor_request(
+    config: OpcUaEndpointConfig, node_id: ua.NodeId, handle: int
+) -> ua.MonitoredItemCreateRequest:
+    """The monitored item of one node: its Value, with the trigger StatusValueTimestamp so that
+    a repeated value at a new time (a steady fridge) is still a reading, and silence stays
+    distinguishable from steadiness.
+
+    >>> cfg = OpcUaEndpointConfig(name="p", endpoint="opc.tcp://h:4840/", nodes={"i=1": "s"})
+    >>> r = monitor_request(cfg, ua.NodeId(1), 7)
+    >>> (r.RequestedParameters.ClientHandle, r.RequestedParameters.SamplingInterval)
+    (7, 1000.0)
+    """
+    params = ua.MonitoringParameters()
+    params.ClientHandle = ua.UInt32(handle)
+    params.SamplingInterval = ua.Double(config.sampling_interval.total_seconds() * 1000)
+    params.QueueSize = ua.UInt32(config.queue_size)
+    params.DiscardOldest = True
+    params.Filter = ua.DataChangeFilter(Trigger=ua.DataChangeTrigger.StatusValueTimestamp)
+    item = ua.ReadValueId()
+    item.NodeId = node_id
+    item.AttributeId = ua.UInt32(AttributeIds.Value)
+    request = ua.MonitoredItemCreateRequest()
+    request.ItemToMonitor = item
+    request.MonitoringMode = ua.MonitoringMode.Reporting
+    request.RequestedParameters = params
+    return request

@@ -17,7 +17,7 @@ hence the loop here.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from asyncua import ua
 from asyncua.client.client import Client
@@ -111,6 +111,26 @@ async def _release(
         NodesToRead=[ua.HistoryReadValueId(NodeId=node_id, ContinuationPoint=point)],
     )
     await client.uaclient.history_read(params)
+
+
+def delivered_until(
+    now: datetime, monotonic_now: float, published_at: float | None, interval: timedelta
+) -> datetime | None:
+    """Until when a lost session handed over every value: its last publish or keep-alive
+    (``published_at``, monotonic), less one publishing interval the server may not have
+    sampled yet. A steady sensor's last source time can be long before that. None when not
+    known: no publish arrived, or the hand-off overflowed and dropped values.
+
+    >>> from datetime import UTC
+    >>> t = datetime(2026, 1, 1, 12, tzinfo=UTC)
+    >>> delivered_until(t, 100.0, 97.5, timedelta(seconds=1)).isoformat()
+    '2026-01-01T11:59:56.500000+00:00'
+    >>> delivered_until(t, 100.0, None, timedelta(seconds=1)) is None
+    True
+    """
+    if published_at is None:
+        return None
+    return now - timedelta(seconds=max(0.0, monotonic_now - published_at)) - interval
 
 
 def gap_start(sensor_id: str, start: datetime, end: datetime, reason: str) -> DeviceStatus:

@@ -242,7 +242,10 @@ async def test_values_published_during_an_outage_are_read_back(
     opcua_server: UaTestServer,
 ) -> None:
     """fridge-a keeps history: every value written while the network was cut arrives once.
-    fridge-b does not: its gap is recorded as a no-data interval with the reason."""
+    fridge-b does not: its gap is recorded as a no-data interval with the reason, from when
+    the connection stopped delivering (fridge-b's value last changed an hour before)."""
+    steady_since = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
+    await opcua_server.write("fridge-b", 6.0, steady_since)
     async with TcpPipe(opcua_server.port) as pipe:
         cfg = config(f"opc.tcp://127.0.0.1:{pipe.port}/")
         async with OpcUaSource(cfg) as source:
@@ -253,6 +256,8 @@ async def test_values_published_during_an_outage_are_read_back(
             for i in range(3):
                 await opcua_server.write("fridge-a", 100.0 + i, base + timedelta(seconds=i))
             await until(records, got, lambda c: any(r.value == 102.0 for r in c.readings))
+            await asyncio.sleep(0.5)  # fridge-b steady, keep-alives arriving
+            cut_at = datetime.now(UTC)
             pipe.cut()
             await wait_status(records, got, DeviceState.OFFLINE)
             for i in range(3, 23):  # published while the gateway is away
@@ -274,6 +279,9 @@ async def test_values_published_during_an_outage_are_read_back(
         ("fridge-b/t", DeviceState.ONLINE),
     ]
     assert "no HistoryRead" in gaps[0].detail
+    # Not from fridge-b's last change (an hour ago): until the cut, the session delivered (a
+    # publish read before the cut may be handled a moment after it on a loaded machine).
+    assert cut_at - timedelta(seconds=2) < gaps[0].time < cut_at + timedelta(seconds=1)
     # The gap closes at the sensor's next reading (7.0, written during the outage).
     (after,) = [r for r in got.readings if r.sensor_id == "fridge-b/t" and r.value == 7.0]
     assert gaps[0].time < gaps[1].time == min(after.time, after.received_at)

@@ -22,7 +22,7 @@ import pytest
 from coldtrace.devservices import free_port
 from edge.sources.base import PermanentSourceError
 from edge.sources.opcua import OpcUaEndpointConfig, OpcUaSource
-from protocols.records import DeviceState, Quality, Reading, Record
+from protocols.records import DeviceState, DeviceStatus, Quality, Reading, Record
 from simulators.opcua_server import generate_certificate
 from tests.support.temperature_sources import Collected, wait_status
 
@@ -157,12 +157,18 @@ def counts(got: Collected) -> list[float]:
     return [r.value for r in got.readings if r.sensor_id == "fridge-a/t" and r.value is not None]
 
 
+def sensor_statuses(got: Collected) -> list[DeviceStatus]:
+    """The statuses of sensors (gaps that could not be read back), not of the server."""
+    return [s for s in got.statuses if s.device_type == "sensor"]
+
+
 @pytest.mark.timeout(120)  # about 15 s alone; two node-opcua starts on a loaded machine take more
 async def test_sign_and_encrypt_across_a_server_restart(
     server_pki: Path, edge_pki: dict[str, Path]
 ) -> None:
     """Every value the restarted server counted arrives once and in order, including those
-    published before the source was back (read back with HistoryRead)."""
+    published before the source was back (read back with HistoryRead); the gap of the node
+    without history is recorded with its reason."""
     port, pki = free_port(), server_pki
     security = {"mode": "SignAndEncrypt", **edge_pki}  # no pinned server certificate
     flags = ("--accept-unknown-certificates", "--tick-ms", "50")
@@ -174,13 +180,19 @@ async def test_sign_and_encrypt_across_a_server_restart(
             await wait_status(records, got, DeviceState.ONLINE, limit=20)
             await collect(records, got, lambda c: len(counts(c)) >= 10)
             first_life = counts(got)
+            stopping_at = datetime.now(UTC)
             await server.stop()
+            stopped_at = datetime.now(UTC)
             await wait_status(records, got, DeviceState.OFFLINE, limit=10)
             await asyncio.sleep(0.5)
             server = await start_server(port, pki, *flags)
             restart = len(got.records)
             await wait_status(records, got, DeviceState.ONLINE, limit=20)
-            await collect(records, got, lambda c: len(counts(c)) >= len(first_life) + 20)
+            await collect(
+                records,
+                got,
+                lambda c: len(counts(c)) >= len(first_life) + 20 and len(sensor_statuses(c)) >= 2,
+            )
     finally:
         await server.stop()
     assert first_life == sorted(first_life)
@@ -193,6 +205,16 @@ async def test_sign_and_encrypt_across_a_server_restart(
         second_life = second_life[1:]  # the variable's value before the first count
     assert second_life[0] == 1.0, "the values counted before the reconnect were not read back"
     assert second_life == [float(i) for i in range(1, len(second_life) + 1)]
+    # fridge-b keeps no history: its gap is a no-data interval with the reason, closed by its
+    # next reading (the restarted server's first value).
+    gap = sensor_statuses(got)
+    assert [(s.device_id, s.state) for s in gap] == [
+        ("fridge-b/t", DeviceState.OFFLINE),
+        ("fridge-b/t", DeviceState.ONLINE),
+    ]
+    assert "no HistoryRead" in gap[0].detail
+    # From when the server stopped, not from fridge-b's only value (set when it started).
+    assert stopping_at - timedelta(seconds=2) < gap[0].time <= stopped_at < gap[1].time
 
 
 async def test_bad_values_and_an_unknown_namespace_cost_only_themselves(
