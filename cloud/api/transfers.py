@@ -273,7 +273,10 @@ async def post_logger(
         if t is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no transfer {transfer_id}")
         at = datetime.now(UTC) if logger.via_gateway else None
-        sensor = await attach(conn, t, logger.logger_id, logger.kind, via_gateway=at)
+        try:
+            sensor = await attach(conn, t, logger.logger_id, logger.kind, via_gateway=at)
+        except TransferError as err:
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(err)) from err
         await audit(
             conn, actor=user.name, action="transfer.logger", subject=f"transfer:{transfer_id}",
             reason=f"{logger.kind} {logger.logger_id} attached", detail={},

@@ -21,7 +21,7 @@ from psycopg.rows import TupleRow
 from cloud.coldchain.profiles import StorageProfile
 from cloud.coldchain.store import PROFILE_COLUMNS, profile_from_row
 from cloud.ledger.service import quarantine_at_location
-from cloud.transfers import TransferStateError
+from cloud.transfers import TransferRejectedError, TransferStateError
 from cloud.transfers.store import Transfer, get_transfer
 from cloud.transfers.transit import TransitJudgement, judge
 
@@ -59,7 +59,11 @@ async def attach(
     ``via_gateway``: the tracker reports through a gateway (a truck's, over MQTT) under its own
     id as sensor id; it is remounted at this transit location from that time, so the gateway's
     readings are judged there by the ordinary cold-chain step (an action excursion quarantines
-    what is in transit at once) and count for this shipment's lots.
+    what is in transit at once) and count for this shipment's lots. Only a sensor mounted
+    nowhere or at a transit location (a tracker's previous trip) may be taken so: remounting a
+    fixed sensor is an administrator's change (``PUT /v1/sensors/{id}``), and moving another
+    site's fridge sensor into this site's transit would have its own gateway's readings of it
+    refused as another site's (``TransferRejectedError``).
     """
     if via_gateway is None:
         sensor = sensor_id(t, logger_id)
@@ -70,6 +74,7 @@ async def attach(
         )
     else:
         sensor = logger_id
+        await _refuse_fixed_sensor(conn, sensor)
         await conn.execute(
             "INSERT INTO sensors (sensor_id, location_id, mounted_at, description)"
             " VALUES (%s, %s, %s, %s) ON CONFLICT (sensor_id) DO UPDATE"
@@ -83,6 +88,20 @@ async def attach(
         (t.transfer_id, logger_id, kind, sensor),
     )
     return sensor
+
+
+async def _refuse_fixed_sensor(conn: AsyncConnection[TupleRow], sensor: str) -> None:
+    cur = await conn.execute(
+        "SELECT s.location_id, l.kind, l.site_id FROM sensors s"
+        " LEFT JOIN locations l USING (location_id) WHERE s.sensor_id = %s",
+        (sensor,),
+    )
+    row = await cur.fetchone()
+    if row is not None and row[0] is not None and row[1] != "transit":
+        raise TransferRejectedError(
+            f"sensor {sensor!r} is mounted at {row[0]} (site {row[2]}): a tracker cannot be a"
+            " fixed sensor; an administrator unmounts it first (PUT /v1/sensors/{id})"
+        )
 
 
 async def logger_transfer(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from uuid import uuid4
 from zoneinfo import ZoneInfo
 
 import psycopg
@@ -19,7 +20,10 @@ import pytest
 from cloud.auth.model import Role
 from cloud.transfers import LoggerFileError
 from cloud.transfers.logger_files import parse_generic, parse_logtag
+from protocols.batch import Batch, Sequenced
+from protocols.records import Reading
 from tests.cloud.test_transfers_api import ORDER
+from tests.support.cloud_ingest import create_gateway, post
 from tests.support.ledger_api import Api, api
 
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -184,3 +188,55 @@ async def test_a_long_trip_fits_the_document_limit_and_strangers_are_not_read(
     assert taken.status_code == 200, taken.text
     assert taken.json()["stored"] == 40 * 24 * 12
     assert await stored_readings(timescale_url) == 40 * 24 * 12
+
+
+@pytest.mark.integration
+async def test_a_fixed_sensor_cannot_be_taken_as_a_gateway_tracker(
+    shipped: tuple[Api, int], timescale_url: str
+) -> None:
+    """Attaching a tracker "via gateway" remounts its sensor id at the shipment's transit
+    location. An operator naming site 2's fridge sensor would move it into site 1's transit:
+    a mount only admins may change, and site 2's own gateway would then have its readings of
+    that fridge refused as another site's. Refused; a new tracker id is still taken."""
+    api, tid = shipped
+    c, op = api.client, api.as_(Role.OPERATOR)
+    async with await psycopg.AsyncConnection.connect(timescale_url) as conn:
+        await conn.execute(
+            "INSERT INTO locations (location_id, site_id, kind, name)"
+            " VALUES ('fridge-s2', 'site-2', 'fridge', 'Fridge, site 2')"
+        )
+        await conn.execute(
+            "INSERT INTO sensors (sensor_id, location_id) VALUES ('fridge-s2/t', 'fridge-s2')"
+        )
+        await conn.commit()
+    gw2 = await create_gateway(timescale_url, "gw-s2", "site-2")
+    loggers = f"/v1/transfers/{tid}/loggers"
+    for fixed in ("fridge-s2/t", "fridge-s2/t"):  # the second try finds it still in place
+        taken = await c.post(
+            loggers, json={"logger_id": fixed, "kind": "tracker", "via_gateway": True}, headers=op
+        )
+        assert taken.status_code == 422, taken.text
+        assert "is mounted at fridge-s2 (site site-2)" in taken.json()["detail"]
+    new = await c.post(
+        loggers, json={"logger_id": "TRK-7", "kind": "tracker", "via_gateway": True}, headers=op
+    )
+    assert new.status_code == 201, new.text
+    async with await psycopg.AsyncConnection.connect(timescale_url) as conn:
+        cur = await conn.execute(
+            "SELECT sensor_id, location_id FROM sensors WHERE sensor_id IN ('fridge-s2/t', 'TRK-7')"
+            " ORDER BY 1"
+        )
+        assert await cur.fetchall() == [("TRK-7", "transit:TR-API"), ("fridge-s2/t", "fridge-s2")]
+    # site 2's gateway still reports its fridge: stored, not refused as another site's
+    at = NOW - timedelta(minutes=2)
+    reading = Reading(sensor_id="fridge-s2/t", time=at, value=5.0, received_at=at)
+    batch = Batch(gateway_id="gw-s2", boot_id=uuid4(), sent_at=NOW,
+                  records=[Sequenced(seq=1, record=reading)])  # fmt: skip
+    sent = await post(c, gw2, batch)
+    assert sent.status_code == 200, sent.text
+    async with await psycopg.AsyncConnection.connect(timescale_url) as conn:
+        cur = await conn.execute(
+            "SELECT (SELECT count(*) FROM readings WHERE sensor_id = 'fridge-s2/t'),"
+            " (SELECT count(*) FROM dead_letters)"
+        )
+        assert await cur.fetchone() == (1, 0)
