@@ -14,9 +14,10 @@ sources, clock jumps).
 The on-delay runs on the readings' device time, like the cloud's excursion rules, and on the
 monotonic clock for readings timed by receipt (``time == received_at``: the gateway's wall
 clock may be stepped). Readings the cloud would not judge are not judged here either: a
-reading stamped more than ``MAX_CLOCK_AHEAD`` after its receipt (``protocols.records.
-clock_ahead``), and a device-timed reading older than the sensor's latest judged one (a
-redelivery or a backlog out of order cannot reset a breach).
+reading of quality ``bad`` (even with a value), a reading stamped more than
+``MAX_CLOCK_AHEAD`` after its receipt (``protocols.records.clock_ahead``), and a device-timed
+reading older than the sensor's latest judged one (a redelivery or a backlog out of order
+cannot reset a breach).
 
 Status records are handed to the outbox by :meth:`LocalAlarms.run`, never by the caller, so an
 alarm raised by the uplink cannot wait on an outbox that only the uplink can empty. The pending
@@ -43,7 +44,7 @@ from urllib.parse import quote
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from edge.clock import Clock
-from protocols.records import DeviceState, DeviceStatus, Reading, Record, clock_ahead
+from protocols.records import DeviceState, DeviceStatus, Quality, Reading, Record, clock_ahead
 
 log = logging.getLogger(__name__)
 
@@ -191,8 +192,10 @@ class LocalAlarms:
                 self._judge(record, self._config.sensors[record.sensor_id])
 
     def _judge(self, reading: Reading, limits: SensorLimits) -> None:
-        if reading.value is None:
-            return  # a bad reading says nothing about the temperature; silence is the cloud's
+        if reading.value is None or reading.quality is Quality.BAD:
+            # A bad reading (even one carrying a value) says nothing about the temperature,
+            # as in the cloud's cold-chain step: it neither starts nor ends a breach.
+            return
         if clock_ahead(reading.time, reading.received_at):
             return  # a probe clock in the future: stored, not judged (as in the cloud)
         state = self._sensors.setdefault(reading.sensor_id, _SensorState())

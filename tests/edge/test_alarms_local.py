@@ -246,6 +246,23 @@ async def test_a_reading_from_the_future_neither_hides_a_breach_nor_skips_the_de
     assert other.active == {}
 
 
+async def test_a_bad_reading_with_a_value_is_not_judged(manual_clock: ManualClock) -> None:
+    """As in the cloud's cold-chain step, quality 'bad' is not judged even with a value: a
+    sensor-failure 85.0 neither starts a breach nor, in range, ends one."""
+    offline = Offline()
+    offline.value = timedelta(hours=1)
+
+    def bad(minute: float, value: float) -> Reading:
+        return at(minute, value).model_copy(update={"quality": Quality.BAD})
+
+    alarms = LocalAlarms("gw-1", CONFIG, manual_clock, offline)
+    await feed(alarms, bad(0, 85.0), at(5, 9.0), at(11, 9.0))
+    assert alarms.active == {}  # the breach began at minute 5: 6 of 10 minutes
+    await feed(alarms, at(12, 9.0), bad(13, 5.0), at(15.5, 9.0))
+    # Raised at minute 15.5 (10.5 minutes after minute 5): the bad 5.0 did not end the breach.
+    assert (T0 + timedelta(minutes=5)).isoformat() in alarms.active["sensor/fridge-1/t"]
+
+
 async def test_a_redelivered_old_reading_does_not_reset_a_breach(
     manual_clock: ManualClock,
 ) -> None:
