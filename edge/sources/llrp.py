@@ -23,9 +23,10 @@ exponential backoff. Reader state changes leave as ``DeviceStatus`` (``llrp_read
 when inventorying, offline with the reason when the connection is lost; the same failure on
 every retry gives one record. A reader that answers the handshake with ERROR_MESSAGE, or refuses
 the connection because another client is connected (ConnectionAttemptEvent), ends the attempt
-at once with the reader's reason; its ERROR_MESSAGE is dead-lettered once, not per retry. A
-malformed header costs the connection, never the whole frames read before it; what follows it
-is dead-lettered in full (64 KiB chunks, at most 1 MiB).
+at once with the reader's reason (one status per status code, whatever its description); its
+ERROR_MESSAGE is dead-lettered once, not per retry. A malformed header costs the connection,
+never the whole frames read before it; what follows it is dead-lettered in full (64 KiB chunks,
+at most 1 MiB).
 
 Exception tree (from ``edge.sources.base``)::
 
@@ -142,13 +143,15 @@ class LlrpSource:
             raise item
         return item
 
-    async def _status(self, state: DeviceState, detail: str) -> None:
+    async def _status(self, state: DeviceState, detail: str, key: str | None = None) -> None:
+        """``key`` names the failure (``detail`` when None): one record per kind of failure."""
+        kind = key or detail
         if state is DeviceState.ONLINE:
             self._offline_reasons.clear()
-        elif detail in self._offline_reasons:
+        elif kind in self._offline_reasons:
             return  # the same failure on every retry (or alternating ones): one record each
         else:
-            self._offline_reasons.add(detail)
+            self._offline_reasons.add(kind)
         status = DeviceStatus(
             device_id=self.config.reader_id,
             device_type="llrp_reader",
@@ -192,7 +195,8 @@ class LlrpSource:
                 await self._status(DeviceState.OFFLINE, link.permanent_error)
                 await self._queue.put(PermanentSourceError(link.permanent_error))
                 return
-            await self._status(DeviceState.OFFLINE, reason)
+            key = link.lost_key if reason == link.lost_reason else None
+            await self._status(DeviceState.OFFLINE, reason, key)
             delay = backoff_delay(
                 attempt, self.config.backoff_initial, self.config.backoff_max, self._rng
             )

@@ -26,7 +26,7 @@ from edge.clock import Clock
 from protocols.llrp.errors import FramingError, LlrpError
 from protocols.llrp.frame import Frame, Framer
 from protocols.llrp.messages import MessageType, decode_message
-from protocols.llrp.reports import ReaderEvent, TagReport, status_of, tag_reports
+from protocols.llrp.reports import ReaderEvent, TagReport, status_name, status_of, tag_reports
 from protocols.records import DeadLetter, Record, TagRead
 
 log = logging.getLogger(__name__)
@@ -269,6 +269,8 @@ class LlrpLink:
         self.framer = Framer()
         self.lost = asyncio.Event()
         self.lost_reason: str | None = None
+        self.lost_key: str | None = None
+        """What kind of failure ``lost_reason`` is: statuses are reported once per kind."""
         self.permanent_error: str | None = None
         self.reached_inventory = False
         self._loop = loop
@@ -377,15 +379,18 @@ class LlrpLink:
         """An ERROR_MESSAGE from the reader; True when it ends the connection (during the
         handshake the reader refuses what sllurp asks, and retrying at once cannot help)."""
         try:
-            text = str(status_of(decode_message(frame)))
+            status = status_of(decode_message(frame))
+            text, kind = str(status), status_name(status.code)
         except LlrpError as err:
-            text = f"undecodable ERROR_MESSAGE: {err}"
+            text = kind = f"undecodable ERROR_MESSAGE: {err}"
         reason = f"the reader answered with ERROR_MESSAGE: {text}"
         if self.budget.admit(frame.body):
             self.deliver((_dead(self.source, reason, frame.raw, self.clock.now()),))
         if self.reached_inventory:
             return False
-        self._lose(reason)
+        # One status per status code: a description that changes on every retry (a message
+        # id, a time in it) must not give a status per retry.
+        self._lose(reason, key=f"ERROR_MESSAGE {kind}")
         return True
 
     def refused(self, frame: Frame) -> bool:
@@ -411,10 +416,13 @@ class LlrpLink:
     def _on_disconnected(self, _client: object) -> None:
         self._lose("connection to the reader lost")
 
-    def _lose(self, reason: str) -> None:
+    def _lose(self, reason: str, key: str | None = None) -> None:
+        """Ends the link with ``reason``; ``key`` names the failure for one status per kind
+        (the reason itself when None)."""
+
         def mark() -> None:
             if self.lost_reason is None:
-                self.lost_reason = reason
+                self.lost_reason, self.lost_key = reason, key or reason
             self.lost.set()
 
         with contextlib.suppress(RuntimeError):  # the loop is already closed at shutdown

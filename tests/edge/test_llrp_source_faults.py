@@ -5,7 +5,7 @@ client. Each is a status with the reader's reason and a bounded number of dead l
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 
@@ -49,8 +49,11 @@ async def test_a_bad_header_never_swallows_the_report_before_it() -> None:
 
 
 @asynccontextmanager
-async def refusing_reader(status: LlrpStatus) -> AsyncIterator[tuple[int, list[int]]]:
-    """A reader that accepts the connection, then answers every request with ERROR_MESSAGE."""
+async def refusing_reader(
+    status: LlrpStatus | Callable[[int], LlrpStatus],
+) -> AsyncIterator[tuple[int, list[int]]]:
+    """A reader that accepts the connection, then answers every request with ERROR_MESSAGE
+    (``status``, or ``status(connection number)``)."""
     connections: list[int] = []
 
     async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -62,7 +65,8 @@ async def refusing_reader(status: LlrpStatus) -> AsyncIterator[tuple[int, list[i
             while data := await reader.read(4096):
                 for frame in framer.feed(data):
                     if frame.message_type != MessageType.KEEPALIVE_ACK:
-                        error = response(MessageType.ERROR_MESSAGE, frame.message_id, status)
+                        answer = status(len(connections)) if callable(status) else status
+                        error = response(MessageType.ERROR_MESSAGE, frame.message_id, answer)
                         writer.write(error.encode())
                 await writer.drain()
         except ConnectionError:
@@ -95,6 +99,27 @@ async def test_a_handshake_answered_with_error_message_gives_one_status_and_few_
     assert "M_UnsupportedMessage: this reader is in maintenance mode" in got.statuses[0].detail
     assert len(got.dead) == 1  # the same answer on every retry is kept once
     assert got.dead[0].raw[:2] == b"\x04\x64"  # ERROR_MESSAGE, header included
+
+
+async def test_an_error_description_that_changes_on_every_retry_gives_one_status() -> None:
+    """A reader whose description differs on every connection (a session number, a time in
+    it): still one status (per status code), and the dead letters stay within the budget."""
+
+    def status(connection: int) -> LlrpStatus:
+        return LlrpStatus(StatusCode.UNSUPPORTED_MESSAGE, f"refused in session {connection}")
+
+    async with (
+        refusing_reader(status) as (port, connections),
+        collecting(fast_config(port)) as (_, got),
+    ):
+        for _ in range(300):  # up to 15 s for six refused handshakes
+            if len(connections) >= 6:
+                break
+            await asyncio.sleep(0.05)
+        assert len(connections) >= 6
+    assert got.states() == ["offline"]
+    assert "M_UnsupportedMessage: refused in session 1" in got.statuses[0].detail
+    assert 1 <= len(got.dead) <= 16  # each different answer once, within the budget
 
 
 async def test_a_reader_busy_with_another_client_is_reported_as_such() -> None:
