@@ -4,7 +4,9 @@ Bucketed series list every bucket of the range: a bucket without readings is pre
 ``samples = 0`` and null statistics, so a gap in the data shows as a gap, never as a line drawn
 across it. Buckets use ``time_bucket`` where TimescaleDB is installed and ``date_bin`` otherwise,
 both aligned on 2000-01-01 UTC, so the two layouts answer the same. Bad-quality readings carry no
-trustworthy value and are left out of the statistics (they are listed in raw mode).
+trustworthy value and are left out of the statistics (they are listed in raw mode). Buckets of
+whole hours over two days or more come from the hourly rollups and the hours not yet rolled up
+(``cloud.api.readings_hourly``), with the same figures.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from psycopg.rows import TupleRow
 from pydantic import BaseModel
 
 from cloud.api.deps import Pool
+from cloud.api.readings_hourly import hourly_buckets
 from cloud.auth.deps import require_role
 from cloud.auth.model import Role
 from cloud.storage.capabilities import probe
@@ -184,6 +187,9 @@ async def _buckets(
         bin_ = f"time_bucket(%(width)s::interval, {{}}, origin => '{_ORIGIN}'::timestamptz)"
     else:
         bin_ = f"date_bin(%(width)s::interval, {{}}, '{_ORIGIN}'::timestamptz)"
+    rows = await hourly_buckets(conn, sensor_id, start, end, bucket=bucket, bin_=bin_)
+    if rows is not None:
+        return [BucketOut(start=r[0], samples=r[1], min=r[2], avg=r[3], max=r[4]) for r in rows]
     query = f"""
         WITH agg AS (
             SELECT {bin_.format("time")} AS b, count(value) AS n,
