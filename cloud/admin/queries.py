@@ -74,13 +74,20 @@ async def mount_histories(conn: AsyncConnection[TupleRow]) -> dict[str, list[Mou
     return out
 
 
+LISTED_DEVICES = 500
+"""Devices a page lists at most: gateways create device rows by naming new ids, so the lists
+below are bounded here, not by what admins registered (as ``/ui/discovery``)."""
+
+
 async def unmounted_sensors(conn: AsyncConnection[TupleRow]) -> list[tuple[str, datetime | None]]:
-    """Sensors that report (the edge named them) but are mounted nowhere."""
+    """Sensors that report (the edge named them) but are mounted nowhere, the first
+    ``LISTED_DEVICES`` by id."""
     cur = await conn.execute(
         "SELECT d.device_id, d.last_seen_at FROM devices d"
         " LEFT JOIN sensors s ON s.sensor_id = d.device_id"
         " WHERE d.device_type = 'sensor' AND s.location_id IS NULL AND d.location_id IS NULL"
-        " ORDER BY d.device_id"
+        " ORDER BY d.device_id LIMIT %s",
+        (LISTED_DEVICES,),
     )
     return [(str(r[0]), r[1]) for r in await cur.fetchall()]
 
@@ -135,10 +142,11 @@ class DoorInfo:
 
 
 async def readers(conn: AsyncConnection[TupleRow]) -> list[ReaderInfo]:
-    """RFID readers the gateways have reported."""
+    """RFID readers the gateways have reported (the first ``LISTED_DEVICES`` by id)."""
     cur = await conn.execute(
         "SELECT device_id, gateway_id, location_id, last_seen_at, last_state FROM devices"
-        " WHERE device_type = 'llrp_reader' ORDER BY device_id"
+        " WHERE device_type = 'llrp_reader' ORDER BY device_id LIMIT %s",
+        (LISTED_DEVICES,),
     )
     return [ReaderInfo(*row) for row in await cur.fetchall()]
 
