@@ -12,7 +12,8 @@ PostgreSQL table with BRIN), then prints, each beside its baseline measured in t
 - index sizes per daily chunk (hypertable) or per table (plain): the unique
   ``(gateway_id, boot_id, seq, time)`` index beside the heap and the other indexes, and what
   rebuilding one batch costs with and without it;
-- the read API's p95 for a year of one unit (hourly buckets, in-process app, ``--requests``).
+- the read API's p95 for a year of one unit (hourly buckets, in-process app, ``--requests``):
+  from the hourly rollups, beside the same request answered from raw readings.
 
     .venv/bin/python -m bench.scale [--readings 2000000] [--layouts hypertable,plain]
 
@@ -300,8 +301,16 @@ async def _rebuild_cost(conn: psycopg.AsyncConnection[tuple[object, ...]]) -> No
 
 
 async def _read_api(url: str, requests: int) -> None:
+    """The read API's year of one unit in hourly buckets: from raw readings (every hour of the
+    year queued, as when the rollup job is far behind: the path it then takes), then from the
+    hourly rollups once the job has rolled the year up (the path it takes normally)."""
     async with await psycopg.AsyncConnection.connect(url) as conn:
         token = await add_user(conn, "bench", Role.VIEWER)
+        await conn.execute(
+            "INSERT INTO rollup_queue (sensor_id, hour) SELECT 'bench-0', h"
+            " FROM generate_series(%s::timestamptz, %s, interval '1 hour') h",
+            (START, END - timedelta(hours=1)),
+        )
         await conn.commit()
     settings = CloudSettings.model_validate(
         {"database_url": url, "run_processor": False, "run_scheduler": False}
@@ -314,13 +323,35 @@ async def _read_api(url: str, requests: int) -> None:
         async with httpx.AsyncClient(transport=transport, base_url="http://cloud",
                                      headers={"Authorization": f"Bearer {token}"},
                                      timeout=120) as client:  # fmt: skip
-            first = await client.get(path, params=query)
-            assert first.status_code == 200, first.text
-            times = await _timed(requests, lambda: client.get(path, params=query))
+            raw = await _requests(client, path, query, requests)
+            async with await _connect(url, autocommit=False) as conn:
+                started = time.perf_counter()
+                await refresh_rollups(conn, END, timedelta(minutes=2))
+                year = time.perf_counter() - started
+            rolled = await _requests(client, path, query, requests)
+    assert [f[:2] for f in rolled[0]] == [f[:2] for f in raw[0]], "rollups and raw differ"
+    assert all(
+        a == b or (a is not None and b is not None and abs(a - b) < 1e-9)
+        for (_, _, a), (_, _, b) in zip(rolled[0], raw[0], strict=True)
+    ), "the rollups' means differ from the raw readings'"
+    print(f"  read API, a year of one unit in hourly buckets: {_p95(rolled[1])}")
+    print(f"    baseline, the same from raw readings (job behind): {_p95(raw[1])}")
+    print(f"    (rolling that sensor's year up took {year:.1f} s)")
+
+
+async def _requests(
+    client: httpx.AsyncClient, path: str, query: dict[str, str], n: int
+) -> tuple[list[tuple[int, float | None, float | None]], list[float]]:
+    first = await client.get(path, params=query)
+    assert first.status_code == 200, first.text
+    figures = [(b["samples"], b["min"], b["avg"]) for b in first.json()["series"][0]["buckets"]]
+    return figures, await _timed(n, lambda: client.get(path, params=query))
+
+
+def _p95(times: list[float]) -> str:
     p95 = statistics.quantiles(times, n=20)[-1] if len(times) >= 2 else times[0]
-    print(
-        f"  read API, a year of one unit in hourly buckets: p95 {p95 * 1000:.0f} ms,"
-        f" median {statistics.median(times) * 1000:.0f} ms (n={requests})"
+    return (
+        f"p95 {p95 * 1000:.0f} ms, median {statistics.median(times) * 1000:.0f} ms (n={len(times)})"
     )
 
 
