@@ -45,7 +45,9 @@ crash, and the outbox is where "at least once" from the broker becomes "once" on
 (``seen_keys``, primary key (generation, key)): a lookup probes the three newest generations,
 and the prune deletes whole old generations at the front of the B-tree, in chunks, each in its
 own short transaction outside the appends (no secondary index, no scan). A key is remembered
-between one and one and a half windows. ``last_seq`` is written by acknowledgements only (an
+between one and one and a half windows of the agent's running time: generations are counted on
+the monotonic clock and stored in ``meta`` with the keys, so a wall clock step neither forgets
+keys nor files them under a future generation. ``last_seq`` is written by acknowledgements only (an
 append derives it from the rows), so an append dirties the records' right edge, the keys'
 right edge and little else: measured write amplification about 7x (WAL and checkpoint each
 write a page once) against 40x for the previous layout (``bench/edge_outage.py``).
@@ -381,6 +383,11 @@ class SqliteOutbox:
         self._fill = _FillRate(limits.fill_rate_window)
         self._duplicates = 0
         self._pruned_gen: int | None = None
+        self._gen = 0
+        """The newest de-dup generation, counted on the monotonic clock (``meta.dedupe_gen``)."""
+        self._gen_saved = 0
+        self._gen_mono = 0.0
+        """Monotonic time at which ``_gen`` began."""
 
     @classmethod
     async def open(
@@ -478,6 +485,10 @@ class SqliteOutbox:
         top = int(conn.execute("SELECT coalesce(max(seq), 0) FROM records").fetchone()[0])
         # last_seq is written by acks only (one page less per append); the rows hold the rest.
         self._last_seq = max(int(meta["last_seq"]), top)
+        if "dedupe_gen" not in meta:  # a file whose generations came from the wall clock
+            newest = conn.execute("SELECT max(gen) FROM seen_keys").fetchone()[0]
+            meta["dedupe_gen"] = str(0 if newest is None else int(newest))
+            conn.execute("INSERT INTO meta VALUES ('dedupe_gen', ?)", (meta["dedupe_gen"],))
         if "acked_through" not in meta:  # a file from before the replay window
             mark = replay.initial_mark(conn, self._last_seq)
             conn.execute("INSERT INTO meta VALUES ('acked_through', ?)", (str(mark),))
@@ -485,6 +496,8 @@ class SqliteOutbox:
         conn.execute("COMMIT")
         self._boot_id = UUID(meta["boot_id"])
         self._acked_through = int(meta["acked_through"])
+        self._gen = self._gen_saved = int(meta["dedupe_gen"])
+        self._gen_mono = self._clock.monotonic()
         count, size = conn.execute(
             "SELECT count(*), coalesce(sum(size), 0) FROM records WHERE seq > ?",
             (self._acked_through,),
@@ -539,13 +552,25 @@ class SqliteOutbox:
     def _gen_seconds(self) -> float:
         return max(1.0, self._limits.dedupe_window.total_seconds() / 2)
 
-    def _append_sync(self, rows: list[_Row], now: float) -> tuple[int, int]:
+    def _dedupe_gen(self) -> int:
+        """The current de-dup generation: a wall clock step neither forgets keys nor pins them
+        to a future generation, and time the agent was stopped does not count (a key is then
+        remembered longer, never shorter)."""
+        steps = int((self._clock.monotonic() - self._gen_mono) // self._gen_seconds())
+        if steps > 0:
+            self._gen += steps
+            self._gen_mono += steps * self._gen_seconds()
+        return self._gen
+
+    def _append_sync(self, rows: list[_Row], now: float, gen: int) -> tuple[int, int]:
         """Commits the rows not seen before; returns (last seq, duplicates dropped)."""
         db = self._db()
         first = self._last_seq + 1
         try:
             db.execute("BEGIN IMMEDIATE")
-            rows, duplicates = self._unseen_sync(db, rows, now)
+            rows, duplicates = self._unseen_sync(db, rows, gen)
+            if gen != self._gen_saved:  # with the keys it numbers, so a restart goes on from it
+                db.execute("UPDATE meta SET value = ? WHERE key = 'dedupe_gen'", (str(gen),))
             if rows:
                 db.executemany(
                     "INSERT INTO records (seq, kind, payload, size, appended_at) "
@@ -556,6 +581,7 @@ class SqliteOutbox:
                     ],
                 )
             db.execute("COMMIT")
+            self._gen_saved = gen
         except sqlite3.Error as err:
             if db.in_transaction:
                 db.execute("ROLLBACK")
@@ -575,10 +601,9 @@ class SqliteOutbox:
         return self._last_seq, duplicates
 
     def _unseen_sync(
-        self, db: sqlite3.Connection, rows: list[_Row], now: float
+        self, db: sqlite3.Connection, rows: list[_Row], gen: int
     ) -> tuple[list[_Row], int]:
         """Drops readings whose key is in one of the three newest generations."""
-        gen = int(now // self._gen_seconds())
         kept, duplicates = [], 0
         for row in rows:
             key = row[3]
@@ -901,15 +926,16 @@ class SqliteOutbox:
                     self._note_disk_full("the reserve for acknowledgements cannot be retaken")
                     continue
                 now = self._clock.now().timestamp()
+                gen = self._dedupe_gen()
                 try:
-                    last, duplicates = await self._run(self._append_sync, rows, now)
+                    last, duplicates = await self._run(self._append_sync, rows, now, gen)
                 except _DiskFullError as err:
                     self._note_disk_full(str(err))
                     continue
                 break
             self._duplicates += duplicates
             await self._notify()
-            await self._maybe_prune(now)
+            await self._maybe_prune(gen)
             return last
 
     def _note_disk_full(self, why: str) -> None:
@@ -950,9 +976,9 @@ class SqliteOutbox:
                 finally:
                     self._blocked = False
 
-    async def _maybe_prune(self, now: float) -> None:
+    async def _maybe_prune(self, gen: int) -> None:
         """Deletes de-dup generations older than the three newest, one chunk per call."""
-        below = int(now // self._gen_seconds()) - 2
+        below = gen - 2
         if self._pruned_gen is not None and self._pruned_gen >= below:
             return
         deleted: int = await self._run(self._prune_sync, below)

@@ -44,6 +44,34 @@ def _count_keys(path: Path) -> int:
         return int(conn.execute("SELECT count(*) FROM seen_keys").fetchone()[0])
 
 
+async def test_wall_clock_steps_neither_forget_keys_nor_pin_them_and_restarts_go_on(
+    tmp_path: Path, manual_clock: ManualClock
+) -> None:
+    # Generations are counted on the monotonic clock and kept in the file: an NTP step back
+    # used to put the redelivery in an older generation than its key (committed twice), and a
+    # clock far ahead left keys that no prune reached until that date.
+    path = tmp_path / "o.db"
+    async with await SqliteOutbox.open(path, LIMITS, manual_clock) as outbox:
+        await outbox.append([reading(1)])
+        manual_clock.step_wall(timedelta(hours=-30))
+        assert await outbox.append([reading(1)]) == 1  # redelivered after a step back: dropped
+        manual_clock.step_wall(timedelta(days=30))
+        await outbox.append([reading(2)])
+        manual_clock.step_wall(timedelta(days=-30, hours=30))
+        manual_clock.advance(0.9 * DAY)
+        assert await outbox.append([reading(2)]) == 2  # still remembered
+    async with await SqliteOutbox.open(path, LIMITS, manual_clock) as outbox:
+        # a restart goes on from the stored generation: the keys are still remembered
+        assert await outbox.append([reading(1), reading(2)]) == 2
+        assert outbox.stats().duplicates_dropped == 2
+        manual_clock.advance(1.6 * DAY)
+        assert await outbox.append([reading(3)]) == 3
+        manual_clock.advance(0.6 * DAY)
+        await outbox.append([reading(4)])
+        keys = await asyncio.to_thread(_count_keys, path)
+    assert keys == 2  # the keys written before the clock steps were all pruned
+
+
 async def test_lookups_and_prune_search_the_primary_key_never_scan(
     tmp_path: Path, manual_clock: ManualClock
 ) -> None:
