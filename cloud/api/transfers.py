@@ -221,21 +221,29 @@ async def get_picks(
     )  # fmt: skip
 
 
+MAX_DOOR_EVENTS = 10_000
+
+
 @router.get("/transfers/{transfer_id}/door-events")
 async def get_door_events(
     _: Viewer,
     transfer_id: IdPath,
     pool: Pool,
     outcome: Annotated[Literal["shipped", "blocked"] | None, Query()] = None,
+    after: Annotated[int, Query(ge=0, le=2**63 - 1)] = 0,
+    limit: Annotated[int, Query(ge=1, le=MAX_DOOR_EVENTS)] = MAX_DOOR_EVENTS,
 ) -> list[DoorEventOut]:
-    """Every unit the outbound door let through or blocked for this transfer (with why)."""
+    """The units the outbound door let through or blocked for this transfer (with why), by
+    event id: at most ``limit``; a full page continues with ``after`` = its last ``event_id``
+    (every passage of the door adds events, so the list grows with what gateways send)."""
     await _get(pool, transfer_id)
     async with pool.connection() as conn:
         cur = await conn.execute(
             "SELECT event_id, door_id, passage_id, at, item, quantity, outcome, reason"
             " FROM transfer_door_events WHERE transfer_id = %s"
-            " AND (%s::text IS NULL OR outcome = %s) ORDER BY event_id",
-            (transfer_id, outcome, outcome),
+            " AND (%s::text IS NULL OR outcome = %s) AND event_id > %s ORDER BY event_id"
+            " LIMIT %s",
+            (transfer_id, outcome, outcome, after, limit),
         )
         rows = await cur.fetchall()
     names = list(DoorEventOut.model_fields)

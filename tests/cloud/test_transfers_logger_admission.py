@@ -4,7 +4,8 @@
 A file or tracker post is refused whole, naming the reading, when a temperature lies outside
 the physical range (one 1e308 would overflow ``avg`` in every rollup of its hour), when a time
 cannot be a UTC timestamp, is older than the backlog horizon (each day of a decades-long file
-would be a chunk of its own) or is stamped after the cloud's time.
+would be a chunk of its own) or is stamped after the cloud's time. A tracker "via gateway"
+cannot be a fixed sensor (issue 12.1), and a transfer's door events are paged (12.2).
 """
 
 from __future__ import annotations
@@ -240,3 +241,36 @@ async def test_a_fixed_sensor_cannot_be_taken_as_a_gateway_tracker(
             " (SELECT count(*) FROM dead_letters)"
         )
         assert await cur.fetchone() == (1, 0)
+
+
+@pytest.mark.integration
+async def test_door_events_are_paged(shipped: tuple[Api, int], timescale_url: str) -> None:
+    """Every passage of an outbound door adds events to the transfer: the list is paged by
+    event id (issue 12.2: no read answers "all of them" when gateways make them)."""
+    api, tid = shipped
+    async with await psycopg.AsyncConnection.connect(timescale_url) as conn:
+        for i in range(25):
+            await conn.execute(
+                "INSERT INTO transfer_door_events (transfer_id, door_id, passage_id, at, item,"
+                " outcome, reason) VALUES (%s, 'dock-1', %s, %s, %s, %s, %s)",
+                (tid, f"p{i}", NOW, f"item {i}", "blocked" if i % 5 == 0 else "shipped",
+                 "not ordered" if i % 5 == 0 else None),
+            )  # fmt: skip
+        await conn.commit()
+    c, vw = api.client, api.as_(Role.VIEWER)
+    url = f"/v1/transfers/{tid}/door-events"
+    pages: list[list[dict[str, object]]] = []
+    after = 0
+    while len(pages) < 5:
+        page = await c.get(url, params={"limit": 10, "after": after}, headers=vw)
+        assert page.status_code == 200, page.text
+        pages.append(page.json())
+        if len(pages[-1]) < 10:
+            break
+        after = int(str(pages[-1][-1]["event_id"]))
+    assert [len(p) for p in pages] == [10, 10, 5]
+    assert [e["item"] for p in pages for e in p] == [f"item {i}" for i in range(25)]
+    blocked = await c.get(url, params={"outcome": "blocked"}, headers=vw)
+    assert [e["reason"] for e in blocked.json()] == ["not ordered"] * 5
+    assert len((await c.get(url, headers=vw)).json()) == 25  # the default page holds them
+    assert (await c.get(url, params={"limit": 10_001}, headers=vw)).status_code == 422
