@@ -26,6 +26,7 @@ from cloud.ledger.chain import verify
 from cloud.ledger.core import Draft, Movement, Place, Status, expired
 from cloud.ledger.instant import Instant
 from cloud.ledger.service import dispose_lot, post
+from cloud.limits.bounds import check_not_ahead
 from cloud.signatures.core import STATEMENT, SignedAction
 from cloud.signatures.store import ledger_mark, sign
 
@@ -109,12 +110,12 @@ class MovementIn(BaseModel):
             raise ValueError("to_location and to_status go together")
         return self
 
-    def draft(self, actor: str) -> Draft:
+    def draft(self, actor: str, effective_at: datetime) -> Draft:
         return Draft(
             Movement(self.movement),
             self.lot_id,
             self.quantity,
-            self.effective_at or datetime.now(UTC),
+            effective_at,
             actor,
             frm=Place(self.from_location, self.from_status)
             if self.from_location and self.from_status
@@ -216,9 +217,9 @@ async def balances(
 
 
 @router.post("/ledger/movements", status_code=status.HTTP_201_CREATED)
-async def movement(body: MovementIn, pool: Pool, user: Operator) -> EntryOut:
+async def movement(body: MovementIn, pool: Pool, settings: Settings, user: Operator) -> EntryOut:
     """Books one movement; an issue of a lot past its expiry date is refused (422)."""
-    draft = body.draft(user.name)
+    draft = body.draft(user.name, effective(body.effective_at, settings))
     try:
         async with pool.connection() as conn, conn.transaction():
             if draft.movement is Movement.ISSUE:
@@ -232,6 +233,17 @@ async def movement(body: MovementIn, pool: Pool, user: Operator) -> EntryOut:
     except LedgerError as err:
         raise http_error(err) from err
     return entry
+
+
+def effective(at: datetime | None, settings: Settings) -> datetime:
+    """When a person's entry takes effect: now, or a time they give that is not ahead of the
+    service's clock (a ledger records what happened; an entry dated 9999 would sort after
+    everything ever booked)."""
+    now = datetime.now(UTC)
+    if at is None:
+        return now
+    check_not_ahead(at, now=now, skew=settings.limits.clock_skew, name="effective_at")
+    return at
 
 
 async def _refuse_expired(conn: AsyncConnection[TupleRow], draft: Draft) -> None:
@@ -252,7 +264,7 @@ async def disposition(
     try:
         async with pool.connection() as conn, conn.transaction():
             mark = await ledger_mark(conn)
-            effective_at = body.effective_at or datetime.now(UTC)
+            effective_at = effective(body.effective_at, settings)
             await dispose_lot(
                 conn,
                 lot_id=lot_id,

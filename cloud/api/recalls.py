@@ -11,7 +11,7 @@ from psycopg.rows import TupleRow
 from pydantic import BaseModel
 
 from cloud.api.deps import Pool, Settings
-from cloud.api.ledger import LABEL, Label, Why, http_error
+from cloud.api.ledger import LABEL, Label, Why, effective, http_error
 from cloud.api.signatures import SignatureIn, SignatureOut, reauthenticate, shown, signature_out
 from cloud.auth.deps import Qa, Viewer
 from cloud.auth.service import audit
@@ -106,7 +106,7 @@ async def post_recall(
         async with pool.connection() as conn, conn.transaction():
             lot = await recall.find_lot(conn, gtin, lot_number)
             mark = await ledger_mark(conn)
-            effective_at = body.effective_at or datetime.now(UTC)
+            effective_at = effective(body.effective_at, settings)
             entries = await recall.recall_hold(
                 conn,
                 lot.lot_id,

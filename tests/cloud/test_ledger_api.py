@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import psycopg
 import pytest
@@ -140,3 +140,39 @@ async def test_issuing_an_expired_lot_is_refused(
     )
     assert after.status_code == 422
     assert "expired on 2026-01-31" in after.json()["detail"]
+
+
+async def test_a_persons_entry_may_not_be_dated_ahead_of_the_service(
+    ledger: tuple[Api, int], timescale_url: str
+) -> None:
+    """A ledger records what happened: an entry dated 9999 would sort after everything ever
+    booked. A small skew (the person's clock) is allowed, as for every time the service is sent."""
+    client, lot = ledger
+    op = client.as_(Role.OPERATOR)
+    receive = movement(lot, "receive", quantity=2, to_location=DOCK, to_status="available")
+    ahead = await client.client.post(
+        "/v1/ledger/movements", json=receive | {"effective_at": "9999-12-30T00:00:00Z"}, headers=op
+    )
+    assert ahead.status_code == 422
+    assert "effective_at is" in ahead.json()["detail"]
+    assert "ahead of the service's clock" in ahead.json()["detail"]
+    soon = (datetime.now(UTC) + timedelta(seconds=30)).isoformat()
+    within = await client.client.post(
+        "/v1/ledger/movements", json=receive | {"effective_at": soon}, headers=op
+    )
+    assert within.status_code == 201, within.text
+    async with await psycopg.AsyncConnection.connect(timescale_url) as conn:
+        await quarantine_at_location(
+            conn, location_id=DOCK, effective_at=datetime.now(UTC), actor="rules",
+            reason="hot", reference="ex-6",
+        )  # fmt: skip
+        await conn.commit()
+    await give_password(timescale_url, "qa-1")
+    body = {"decision": "release", "reason": "stable", "effective_at": "9999-12-30T00:00:00Z",
+            "signature": signature("qa-1", "released")}  # fmt: skip
+    url = f"/v1/lots/{lot}/disposition"
+    refused = await client.client.post(url, json=body, headers=client.as_(Role.QA))
+    assert refused.status_code == 422
+    entries = await client.client.get(f"/v1/ledger/entries?lot_id={lot}", headers=op)
+    assert entries.status_code == 200
+    assert [e["movement"] for e in entries.json()] == ["receive", "quarantine"]
