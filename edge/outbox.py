@@ -374,6 +374,7 @@ class SqliteOutbox:
         self._closing = False
         self._blocked = False
         self._refused = False
+        self._refused_for_disk = False
         self._reserve_released = False
         """The reserve was spent on a space-freeing write and is not back yet."""
         self._disk_error: str | None = None
@@ -938,6 +939,11 @@ class SqliteOutbox:
             await self._maybe_prune(gen)
             return last
 
+    def _still_refused(self) -> bool:
+        if self._refused and self._refused_for_disk:
+            return self._clock.monotonic() < self._disk_retry_at
+        return self._refused
+
     def _note_disk_full(self, why: str) -> None:
         log.warning("outbox: filesystem full, append waits for room: %s", why)
         self._disk_error = self._disk_error or why
@@ -959,7 +965,10 @@ class SqliteOutbox:
                 if self._closing:
                     raise OutboxClosedError(f"outbox {self._path} closed while waiting for room")
                 if self._limits.overflow is OverflowPolicy.RAISE:
-                    self._refused = True  # back-pressure is on until an ack makes room
+                    # Back-pressure is on until an ack makes room, or, when the filesystem
+                    # was full, until the next try (space may be freed by something else).
+                    self._refused = True
+                    self._refused_for_disk = self._disk_error is not None
                     raise OutboxFullError(
                         f"outbox full ({self._count} records, {self._disk} bytes on disk"
                         + (f", filesystem full: {self._disk_error}" if self._disk_error else "")
@@ -1067,7 +1076,7 @@ class SqliteOutbox:
             time_to_full=self._fill.time_to_full(self._clock.monotonic(), ratio),
             high_water=ratio >= self._limits.high_water,
             full=self._blocked
-            or self._refused
+            or self._still_refused()
             or self._count >= self._limits.max_records
             or self._pending_disk() >= self._usable_bytes(),
             duplicates_dropped=self._duplicates,

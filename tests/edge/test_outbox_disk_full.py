@@ -72,3 +72,35 @@ async def test_enospc_is_back_pressure_and_recovers_by_itself(tmp_path: Path) ->
     assert out["stored"] == 9000
     assert out["in_order_once"]
     assert out["seqs_contiguous"]
+
+
+@pytest.mark.skipif(
+    not _namespaces_work(), reason="needs unprivileged user+mount namespaces (unshare -rm)"
+)
+async def test_overflow_raise_has_room_again_when_something_else_frees_the_disk(
+    tmp_path: Path,
+) -> None:
+    # Before, a refusal on a full filesystem stayed 'full' until an acknowledgement: with the
+    # cloud away the agent never restarted the source, although the disk had room again.
+    folder = tmp_path / "small-disk"
+    folder.mkdir()
+    script = (
+        f"mount -t tmpfs -o size=2m tmpfs {folder} && "
+        f"exec {sys.executable} -m tests.edge.disk_full_raise_driver {folder}"
+    )
+    done = await asyncio.to_thread(
+        subprocess.run,
+        ["unshare", "-rm", "sh", "-c", script],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr.decode()[-3000:]
+    out = json.loads(done.stdout.decode().strip().splitlines()[-1])
+    assert out["refused"], out
+    assert "filesystem full" in out["message"]
+    assert out["full_when_refused"]
+    assert out["disk_full_when_refused"]
+    assert not out["full_after_retry"], out
+    assert out["records"] == out["appended"] + 50
