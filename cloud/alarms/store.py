@@ -46,6 +46,12 @@ SELECT a.alert_id, a.step, a.round, a.held, al.kind, al.severity, al.location_id
             WHEN al.kind = 'gateway_offline' THEN EXISTS (
                 SELECT 1 FROM gateway_streams gs
                 WHERE gs.gateway_id = al.detail->>'gateway_id' AND gs.updated_at > al.at)
+            -- a stall is over once its batch is processed or set aside
+            WHEN al.kind = 'stream_stalled' THEN NOT EXISTS (
+                SELECT 1 FROM processor_streams ps
+                WHERE ps.gateway_id = al.detail->>'gateway_id'
+                  AND ps.boot_id::text = al.detail->>'boot_id' AND ps.stalled_since IS NOT NULL
+                  AND ps.failing_batch_id::text = al.detail->>'batch_id')
             ELSE false END,
        al.raised_at
 FROM alarms a

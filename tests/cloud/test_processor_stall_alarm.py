@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from psycopg import AsyncConnection
@@ -42,20 +42,7 @@ async def test_a_stalled_stream_pages_through_the_sites_channels(site: Site) -> 
         await add_channel(site, "ana-mail", smtp.url("ana@example.org"))
         await add_contact(site, "ana", "ana-mail")
         await add_policy(site, "site", Policy(steps=steps([contact("ana")])))
-        async with await AsyncConnection.connect(site.url) as conn:
-            part = readings(SENSOR[FRIDGE_A], T0, [5.0] * 3)
-            batch = Batch(
-                gateway_id=site.gateway_id, boot_id=site.boot, sent_at=part[-1].received_at,
-                records=[Sequenced(seq=i + 1, record=r) for i, r in enumerate(part)],
-            )  # fmt: skip
-            await store_batch(conn, batch)
-        # a processor whose only step fails on every batch, in place of the site's own
-        processor = Processor(site.pool, [Poison()], QUICK, listen_url=site.url)
-        for _ in range(40):
-            await processor.drain()
-            if await site.rows("SELECT 1 FROM processor_streams WHERE stalled_since IS NOT NULL"):
-                break
-            await asyncio.sleep(0.06)
+        await _stall(site)
         result = await worker(site).tick()
         assert (result.sent, result.failed) == (1, 0)
         assert (await worker(site).tick()).sent == 0  # paged once, not per failure
@@ -75,3 +62,41 @@ async def test_a_stalled_stream_pages_through_the_sites_channels(site: Site) -> 
         " JOIN alarm_deliveries d USING (alert_id)"
     )
     assert (kind, policy, route) == ("stream_stalled", "site", "page")
+
+
+async def _stall(site: Site) -> None:
+    async with await AsyncConnection.connect(site.url) as conn:
+        part = readings(SENSOR[FRIDGE_A], T0, [5.0] * 3)
+        batch = Batch(
+            gateway_id=site.gateway_id, boot_id=site.boot, sent_at=part[-1].received_at,
+            records=[Sequenced(seq=i + 1, record=r) for i, r in enumerate(part)],
+        )  # fmt: skip
+        await store_batch(conn, batch)
+    # a processor whose only step fails on every batch, in place of the site's own
+    processor = Processor(site.pool, [Poison()], QUICK, listen_url=site.url)
+    for _ in range(40):
+        await processor.drain()
+        if await site.rows("SELECT 1 FROM processor_streams WHERE stalled_since IS NOT NULL"):
+            return
+        await asyncio.sleep(0.06)
+    raise AssertionError("the stream did not stall")
+
+
+async def test_a_stall_that_is_over_stops_escalating(site: Site) -> None:
+    async with smtp_sink() as smtp:
+        await add_channel(site, "ana-mail", smtp.url("ana@example.org"))
+        await add_contact(site, "ana", "ana-mail")
+        await add_policy(site, "site", Policy(steps=steps([contact("ana")], [contact("ana")])))
+        await _stall(site)
+        now = datetime.now(UTC)
+        assert (await worker(site).tick(now)).sent == 1
+        # the cause is fixed: the batch is processed (no failing step any more), stall over
+        await Processor(site.pool, [], QUICK, listen_url=site.url).drain()
+        later = await worker(site).tick(now + timedelta(minutes=11))  # step 2 would be due
+        assert (later.sent, later.queued) == (0, 0)
+    assert len(smtp.mails) == 1
+    [(reason,)] = await site.rows(
+        "SELECT a.finish_reason FROM alarms a JOIN alerts al USING (alert_id)"
+        " WHERE al.kind = 'stream_stalled'"
+    )
+    assert reason == "cleared"
