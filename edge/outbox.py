@@ -325,8 +325,18 @@ class _FillRate:
         self._samples: deque[tuple[float, float]] = deque(maxlen=4096)
 
     def add(self, now: float, ratio: float) -> None:
-        if self._samples and now - self._samples[-1][0] < 1.0:
-            self._samples[-1] = (self._samples[-1][0], ratio)
+        """Keeps the samples at least a second apart, except the newest, which moves forward.
+
+        The oldest sample is the starting point of the rate and is never overwritten: a burst
+        within one second used to leave a single sample, so no rate and no filling alarm.
+
+        >>> rate = _FillRate(timedelta(minutes=10))
+        >>> rate.add(0.0, 0.0); rate.add(0.4, 0.02); rate.add(0.8, 0.04)
+        >>> rate.time_to_full(0.8, 0.04)
+        datetime.timedelta(seconds=19, microseconds=200000)
+        """
+        if len(self._samples) >= 2 and now - self._samples[-2][0] < 1.0:
+            self._samples[-1] = (now, ratio)
         else:
             self._samples.append((now, ratio))
         while len(self._samples) > 2 and now - self._samples[0][0] > self._window:
