@@ -34,7 +34,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -50,6 +50,7 @@ from edge.config import EdgeConfig
 from edge.door_feed import DoorListClient, DoorListFeed
 from edge.door_guard import DoorGuard
 from edge.health import HealthServer, Snapshot, SourceHealth
+from edge.helper_tasks import kept_running
 from edge.lag import CloudLag
 from edge.notify import LocalNotifier
 from edge.outbox import (
@@ -595,20 +596,25 @@ async def run_agent(
                 f"{opened.moved_aside}; a fresh outbox (boot {outbox.boot_id}) is in use. "
                 "Records in the damaged file were not sent: salvage them with sqlite3 .recover",
             )
-        helpers = [asyncio.create_task(notifier.run(), name="notify")]
+
+        def helper(name: str, run: Callable[[], Awaitable[None]]) -> asyncio.Task[None]:
+            kept = kept_running(name, run, clock=clock, supervision=local.supervision)
+            return asyncio.create_task(kept, name=name)
+
+        helpers = [helper("notify", notifier.run)]
         if feed is not None:
-            helpers.append(asyncio.create_task(feed.run(), name="door-list"))
+            helpers.append(helper("door-list", feed.run))
         if remote_state is not None and config_client is not None and build_sources is not None:
             agent.remote = _remote(
                 agent, local, client=config_client, state=remote_state, clock=clock,
                 build_sources=build_sources,
             )  # fmt: skip
-            helpers.append(asyncio.create_task(agent.remote.run(), name="remote-config"))
+            helpers.append(helper("remote-config", agent.remote.run))
             interval = (
                 local.remote_config.poll_interval.total_seconds() if local.remote_config else 30
             )
             browser = BrowseWorker(config_client, clock, interval)
-            helpers.append(asyncio.create_task(browser.run(), name="opcua-browse"))
+            helpers.append(helper("opcua-browse", browser.run))
         if started is not None:
             started(agent)
         try:
