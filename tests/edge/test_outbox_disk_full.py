@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -34,26 +35,31 @@ def _namespaces_work() -> bool:
     return probe.returncode == 0
 
 
-@pytest.mark.skipif(
-    not _namespaces_work(), reason="needs unprivileged user+mount namespaces (unshare -rm)"
-)
-async def test_enospc_is_back_pressure_and_recovers_by_itself(tmp_path: Path) -> None:
+async def on_a_small_disk(tmp_path: Path, driver: str, seconds: float) -> dict[str, Any]:
+    """Runs ``python -m driver DIR`` on a 2 MiB tmpfs at DIR; returns the JSON it printed last."""
     folder = tmp_path / "small-disk"
     folder.mkdir()
     script = (
-        f"mount -t tmpfs -o size=2m tmpfs {folder} && "
-        f"exec {sys.executable} -m tests.edge.disk_full_driver {folder}"
+        f"mount -t tmpfs -o size=2m tmpfs {folder} && exec {sys.executable} -m {driver} {folder}"
     )
     done = await asyncio.to_thread(
         subprocess.run,
         ["unshare", "-rm", "sh", "-c", script],
         cwd=REPO_ROOT,
         capture_output=True,
-        timeout=110,
+        timeout=seconds,
         check=False,
     )
     assert done.returncode == 0, done.stderr.decode()[-3000:]
-    out = json.loads(done.stdout.decode().strip().splitlines()[-1])
+    out: dict[str, Any] = json.loads(done.stdout.decode().strip().splitlines()[-1])
+    return out
+
+
+@pytest.mark.skipif(
+    not _namespaces_work(), reason="needs unprivileged user+mount namespaces (unshare -rm)"
+)
+async def test_enospc_is_back_pressure_and_recovers_by_itself(tmp_path: Path) -> None:
+    out = await on_a_small_disk(tmp_path, "tests.edge.disk_full_driver", 110)
     filled, again, recovered = out["filled"], out["restarted_full"], out["recovered"]
     # The disk filled: back-pressure and alarms, the agent kept running, the source waiting.
     assert filled["reached"], out
@@ -82,22 +88,7 @@ async def test_overflow_raise_has_room_again_when_something_else_frees_the_disk(
 ) -> None:
     # Before, a refusal on a full filesystem stayed 'full' until an acknowledgement: with the
     # cloud away the agent never restarted the source, although the disk had room again.
-    folder = tmp_path / "small-disk"
-    folder.mkdir()
-    script = (
-        f"mount -t tmpfs -o size=2m tmpfs {folder} && "
-        f"exec {sys.executable} -m tests.edge.disk_full_raise_driver {folder}"
-    )
-    done = await asyncio.to_thread(
-        subprocess.run,
-        ["unshare", "-rm", "sh", "-c", script],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr.decode()[-3000:]
-    out = json.loads(done.stdout.decode().strip().splitlines()[-1])
+    out = await on_a_small_disk(tmp_path, "tests.edge.disk_full_raise_driver", 60)
     assert out["refused"], out
     assert "filesystem full" in out["message"]
     assert out["full_when_refused"]
