@@ -16,6 +16,14 @@ Who may write what, in three layers:
    are kept as refused dead letters instead of being applied (``cloud.ingest.scope``; the
    batch is still acknowledged). A gateway without a site may write only for devices bound to
    no site.
+
+Every successful ``authenticate`` also records that the gateway was in contact
+(``gateways.last_contact_at``, read by the alarm ``gateway_offline``), so all gateway routes
+count, not only batches. The stamp is written only when the one it replaces is older than
+``CONTACT_EVERY``, decided from the row the token lookup reads anyway: a busy gateway costs at
+most one small write per 30 s, whichever worker serves it. The write skips a row another
+transaction holds locked (an admin moving the gateway): a later request records it instead of
+this one waiting.
 """
 
 from __future__ import annotations
@@ -24,6 +32,7 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
+from datetime import timedelta
 
 from psycopg import AsyncConnection
 from psycopg.rows import TupleRow
@@ -31,6 +40,8 @@ from psycopg.rows import TupleRow
 from cloud.ingest import ForbiddenError, UnauthenticatedError
 
 _TOKEN_BYTES = 32
+CONTACT_EVERY = timedelta(seconds=30)
+"""A gateway's contact stamp is renewed when it is older than this."""
 
 
 def new_token() -> str:
@@ -73,15 +84,30 @@ async def authenticate(conn: AsyncConnection[TupleRow], token: str) -> GatewayId
     """The enabled gateway owning ``token``, or ``UnauthenticatedError``."""
     digest = token_digest(token)
     cur = await conn.execute(
-        "SELECT gateway_id, site_id, token_hash, disabled_at FROM gateways WHERE token_hash = %s",
-        (digest,),
+        "SELECT gateway_id, site_id, token_hash, disabled_at,"
+        " last_contact_at IS NULL OR last_contact_at < now() - %s"
+        " FROM gateways WHERE token_hash = %s",
+        (CONTACT_EVERY, digest),
     )
     row = await cur.fetchone()
     if row is None or not hmac.compare_digest(bytes(row[2]), digest):
         raise UnauthenticatedError("unknown gateway token")
     if row[3] is not None:
         raise UnauthenticatedError("this gateway is disabled")
+    if row[4]:
+        await record_contact(conn, str(row[0]))
     return GatewayIdentity(gateway_id=str(row[0]), site_id=row[1])
+
+
+async def record_contact(conn: AsyncConnection[TupleRow], gateway_id: str) -> None:
+    """Stamps ``last_contact_at`` unless a fresher stamp is there or the row is locked."""
+    await conn.execute(
+        "UPDATE gateways SET last_contact_at = now() WHERE gateway_id = ("
+        " SELECT gateway_id FROM gateways WHERE gateway_id = %s"
+        " AND (last_contact_at IS NULL OR last_contact_at < now() - %s)"
+        " FOR NO KEY UPDATE SKIP LOCKED)",
+        (gateway_id, CONTACT_EVERY),
+    )
 
 
 def authorize(identity: GatewayIdentity, gateway_id: str) -> None:
