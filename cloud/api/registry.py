@@ -74,7 +74,8 @@ def web_routers() -> list[APIRouter]:
 
 def gateway_config_routers() -> list[APIRouter]:
     """Gateway configuration from the cloud and discovery (issue 15)."""
-    from cloud.api import discovery, gateway_config
+    from cloud.api import discovery, gateway_config, gateway_heartbeat
     from cloud.web import discovery_page
 
-    return [gateway_config.router, discovery.router, discovery_page.build_router()]
+    return [gateway_config.router, gateway_heartbeat.router, discovery.router,
+            discovery_page.build_router()]  # fmt: skip
