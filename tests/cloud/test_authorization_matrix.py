@@ -59,6 +59,7 @@ PUT    /v1/gateways/{gateway_id}/site                  401 401 401 401 403 403 4
 POST   /v1/gateways/{gateway_id}/disable               401 401 401 401 403 403 403 ok  401 401
 GET    /v1/gateway/config                              401 401 401 401 401 401 401 401 ok  ok
 POST   /v1/gateway/config/report                       401 401 401 401 401 401 401 401 ok  ok
+POST   /v1/gateway/heartbeat                           401 401 401 401 401 401 401 401 ok  ok
 GET    /v1/gateway/browse-requests                     401 401 401 401 401 401 401 401 ok  ok
 POST   /v1/gateway/browse-requests/{request_id}        401 401 401 401 401 401 401 401 ok  ok
 GET    /v1/gateways/{gateway_id}/config                401 401 401 401 403 403 403 ok  401 401
