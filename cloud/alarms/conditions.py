@@ -1,6 +1,8 @@
 """The condition job: alarms no reading raises by itself, checked against the clock.
 
-- ``gateway_offline``: no batch stored for a gateway within ``gateway_offline_after``;
+- ``gateway_offline``: no contact from a gateway (its creation, last stored batch, or last
+  request with its token, heartbeats included: ``gateways.last_contact_at``) within
+  ``gateway_offline_after``, or within three of its heartbeat intervals when that is longer;
 - ``sensor_never_reported``: a sensor mounted longer than ``never_reported_after`` ago that has
   sent nothing since its mounting (a mount without a time counts from when the job first saw
   it unseen, ``alarm_unseen_sensors``);
@@ -14,7 +16,7 @@
   ``foreign_site``, ``foreign_device``, ``no_site``) within the last hour; one alarm per gateway,
   reason and hour while they go on.
 
-Each alert has a ``dedup_key`` naming the occurrence (a gateway's last batch, a sensor's mount,
+Each alert has a ``dedup_key`` naming the occurrence (a gateway's last contact, a sensor's mount,
 an hour of skew), so a job run twice, or by two processes, raises it once. The alerts go through
 ``raise_alert`` like the cold-chain ones, and the alarm trigger routes them.
 """
@@ -31,12 +33,18 @@ from psycopg.rows import TupleRow
 from cloud.alarms.settings import AlarmSettings
 from cloud.coldchain.alerts import AlertKind, NewAlert, Severity, raise_alert
 
+# greatest() skips NULLs: a gateway never in contact counts from its creation. A gateway whose
+# heartbeat interval is long (reported by its agent) is given three of them before it counts.
 _GATEWAYS_SQL = """
-SELECT g.gateway_id, g.site_id, greatest(g.created_at, max(s.updated_at)) AS last_batch
-FROM gateways g LEFT JOIN gateway_streams s USING (gateway_id)
+SELECT g.gateway_id, g.site_id, c.last_contact, c.last_batch
+FROM gateways g
+CROSS JOIN LATERAL (
+    SELECT greatest(g.created_at, g.last_contact_at, b.last_batch) AS last_contact, b.last_batch
+    FROM (SELECT max(s.updated_at) AS last_batch FROM gateway_streams s
+          WHERE s.gateway_id = g.gateway_id) b
+) c
 WHERE g.disabled_at IS NULL AND g.site_id IS NOT NULL
-GROUP BY g.gateway_id, g.site_id, g.created_at
-HAVING greatest(g.created_at, max(s.updated_at)) < %(cutoff)s
+  AND c.last_contact < %(now)s - greatest(%(after)s, 3 * g.heartbeat_interval)
 """
 
 # A mount without a time ('-infinity') counts from when this job first noticed it unseen.
@@ -133,15 +141,18 @@ async def detect_conditions(
             raised[kind] = raised.get(kind, 0) + 1
 
     async with conn.transaction():
-        cur = await conn.execute(_GATEWAYS_SQL, {"cutoff": now - settings.gateway_offline_after})
-        for gateway_id, site_id, last in await cur.fetchall():
+        cur = await conn.execute(
+            _GATEWAYS_SQL, {"now": now, "after": settings.gateway_offline_after}
+        )
+        for gateway_id, site_id, last, last_batch in await cur.fetchall():
             await alert(
                 "gateway_offline", "critical",
-                f"gateway {gateway_id} has stored nothing since {last:%Y-%m-%d %H:%M} UTC"
+                f"gateway {gateway_id} has not been in contact since {last:%Y-%m-%d %H:%M} UTC"
                 f" ({_minutes((now - last).total_seconds())})",
                 f"gateway_offline:{gateway_id}:{last.isoformat()}",
                 detail={"site_id": site_id, "gateway_id": gateway_id,
-                        "last_batch_at": last.isoformat()},
+                        "last_contact_at": last.isoformat(),
+                        "last_batch_at": None if last_batch is None else last_batch.isoformat()},
             )  # fmt: skip
         await conn.execute(_UNSEEN_SQL, {"now": now})
         cur = await conn.execute(_NEVER_SQL, {"cutoff": now - settings.never_reported_after})

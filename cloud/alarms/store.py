@@ -43,7 +43,8 @@ SELECT a.alert_id, a.step, a.round, a.held, al.kind, al.severity, al.location_id
                 -- an alert-level page is superseded by its excursion's action-level one
                 SELECT 1 FROM alerts x WHERE x.excursion_id = al.excursion_id
                   AND x.alert_id > al.alert_id AND x.kind = 'excursion_escalated')
-            WHEN al.kind = 'gateway_offline' THEN EXISTS (
+            -- over once the gateway is heard from again: a batch, or any request with its token
+            WHEN al.kind = 'gateway_offline' THEN g.last_contact_at > al.at OR EXISTS (
                 SELECT 1 FROM gateway_streams gs
                 WHERE gs.gateway_id = al.detail->>'gateway_id' AND gs.updated_at > al.at)
             -- a stall is over once its batch is processed or set aside
