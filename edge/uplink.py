@@ -66,12 +66,14 @@ from pydantic import (
     HttpUrl,
     SecretStr,
     ValidationError,
+    field_validator,
     model_validator,
 )
 
 from edge.alarms import AlarmSink, NoAlarms
 from edge.backoff import backoff_delay
 from edge.clock import Clock
+from edge.heartbeat import HeartbeatLoop, heartbeat_interval_or_none
 from edge.http_body import BodyError, read_limited
 from edge.outbox import Outbox, OutboxError, OutboxFullError, OutboxStats, Peeked
 from edge.uplink_replay import REPLAYED_ALARM, refill
@@ -123,6 +125,12 @@ class UplinkConfig(BaseModel):
     gzip_level: Annotated[int, Field(ge=1, le=9)] = 5
     max_response_bytes: Annotated[int, Field(ge=1024, le=64 * 1024**2)] = 1024**2
     """An answer larger than this, on the wire or inflated, is a failed send."""
+    heartbeat_interval: timedelta | None = timedelta(seconds=60)
+    """After this long without sending anything to the cloud, a heartbeat is sent
+    (``edge.heartbeat``), so an idle gateway is not taken for offline. Whole seconds from 10 s
+    to 1 h; 0 or null: no heartbeats."""
+
+    _heartbeat = field_validator("heartbeat_interval")(heartbeat_interval_or_none)
 
     @model_validator(mode="after")
     def _https(self) -> UplinkConfig:
@@ -296,6 +304,21 @@ class Uplink:
         cannot be in the cloud: a ``stored_through`` above this mark is a rolled-back outbox
         even once new appends have pushed ``last_seq`` past the cloud's mark."""
         self.status = UplinkStatus()
+        self._last_sent = clock.monotonic()
+        """Monotonic time a request last went to the cloud (the heartbeat waits for a pause)."""
+        self.heartbeat = self._heartbeat_loop()
+        """None when heartbeats are off (``heartbeat_interval`` 0 or null)."""
+
+    def _heartbeat_loop(self) -> HeartbeatLoop | None:
+        interval = self._config.heartbeat_interval
+        if interval is None:
+            return None
+        return HeartbeatLoop(
+            self._client, str(self._config.cloud_url), self._config.token, interval,
+            self._clock, last_sent=lambda: self._last_sent,
+            timeout=self._config.request_timeout,
+            max_response_bytes=self._config.max_response_bytes, user_agent=_USER_AGENT,
+        )  # fmt: skip
 
     def unreachable_for(self) -> timedelta:
         """How long the cloud has been failing us (zero while batches go through)."""
@@ -304,6 +327,18 @@ class Uplink:
         return timedelta(seconds=self._clock.monotonic() - self.status.failing_since)
 
     async def run(self) -> None:
+        """Sends batches as they come; the heartbeat, if on, runs beside it and ends with it (an
+        outbox error still escapes as itself, not wrapped in an exception group)."""
+        beside = self.heartbeat
+        task = None if beside is None else asyncio.create_task(beside.run(), name="heartbeat")
+        try:
+            await self._send_loop()
+        finally:
+            if task is not None:
+                task.cancel()
+                await asyncio.wait([task])
+
+    async def _send_loop(self) -> None:
         while True:
             await self._wait_for_batch()
             outcome = await self.send_once()
@@ -353,6 +388,7 @@ class Uplink:
         report = outbox_report(self._outbox.stats(), now) if self._report_outbox else None
         body = build_body(self._gateway_id, peeked, now, report)
         compressed = await asyncio.to_thread(gzip.compress, body, self._config.gzip_level)
+        self._last_sent = self._clock.monotonic()
         try:
             async with asyncio.timeout(self._config.request_timeout.total_seconds()):
                 code, headers, content = await self._post(compressed)

@@ -141,13 +141,16 @@ BIG = OutboxLimits(max_records=1_000_000, max_bytes=1 << 30)
 
 
 def uplink_config(**changes: object) -> UplinkConfig:
-    """The uplink tests' config: https test cloud, batches of 5, backoff 1 s to 60 s."""
+    """The uplink tests' config: https test cloud, batches of 5, backoff 1 s to 60 s, no
+    heartbeats."""
     base: dict[str, object] = {
         "cloud_url": "https://cloud.example/",
         "token": TOKEN,
         "max_batch_records": 5,
         "backoff_initial": timedelta(seconds=1),
         "backoff_max": timedelta(seconds=60),
+        # off unless a test turns it on: on the manual clock its sleeps would move time along
+        "heartbeat_interval": None,
     }
     return UplinkConfig.model_validate(base | changes)
 
