@@ -251,6 +251,12 @@ async def test_the_service_role_runs_ingest_processing_quarantine_and_retention(
 
         response = await post_batch(client, Gateway("cc-gw", token), batch)
         assert response.status_code == 200, response.text
+        # the contact stamp and the heartbeat's interval are the service's to write
+        beat = {"interval_seconds": 60, "sent_at": datetime.now(UTC).isoformat()}
+        response = await client.post(
+            "/v1/gateway/heartbeat", json=beat, headers=Gateway("cc-gw", token).headers
+        )
+        assert response.status_code == 204, response.text
         deadline = time.monotonic() + 30
         while True:
             async with await psycopg.AsyncConnection.connect(service) as conn:
@@ -269,6 +275,11 @@ async def test_the_service_role_runs_ingest_processing_quarantine_and_retention(
         )
         assert await cur.fetchall() == [(signer.key_id,)]  # the processor signs as the service
     async with await psycopg.AsyncConnection.connect(service) as conn:
+        cur = await conn.execute(
+            "SELECT last_contact_at IS NOT NULL, heartbeat_interval FROM gateways"
+            " WHERE gateway_id = 'cc-gw'"
+        )
+        assert await cur.fetchone() == (True, timedelta(seconds=60))
         pruned = await prune(conn, "readings", timedelta(days=1), datetime.now(UTC))
         assert pruned.method == "drop_chunks"
         assert pruned.removed >= 1
