@@ -25,6 +25,11 @@ from cloud.ledger import (
 from cloud.ledger.chain import verify
 from cloud.ledger.core import Draft, Movement, Place, Status, expired
 from cloud.ledger.instant import Instant
+from cloud.ledger.release_guard import (
+    confirm_needed,
+    open_excursions_affecting,
+    record_confirmed_release,
+)
 from cloud.ledger.service import dispose_lot, post
 from cloud.limits.bounds import check_not_ahead
 from cloud.signatures.core import STATEMENT, SignedAction
@@ -139,6 +144,9 @@ class DispositionIn(BaseModel):
     signature_meaning: Why | None = None
     """Words kept on the ledger entries; default: the signature's meaning in words."""
     effective_at: Instant | None = None
+    confirm_open_excursion: bool = False
+    """A release while an excursion affecting the lot is still open: 409 without it; with it,
+    the confirmation is audited in the release's transaction (as on the dashboard)."""
 
 
 class DispositionOut(BaseModel):
@@ -258,11 +266,17 @@ async def disposition(
     lot_id: IdPath, body: DispositionIn, pool: Pool, settings: Settings, user: Qa
 ) -> DispositionOut:
     """A QA release or reject of everything of the lot in quarantine, e-signed: the ledger
-    entries and the signature are written in one transaction."""
+    entries and the signature are written in one transaction. A release while an excursion
+    affecting the lot is still open needs ``confirm_open_excursion`` (409 without)."""
     action = SignedAction(f"lot.disposition/{body.decision}")
     person = await reauthenticate(pool, user, body.signature, settings.accounts, action)
     try:
         async with pool.connection() as conn, conn.transaction():
+            still_open = (
+                await open_excursions_affecting(conn, lot_id) if body.decision == "release" else []
+            )
+            if still_open and not body.confirm_open_excursion:
+                raise HTTPException(status.HTTP_409_CONFLICT, confirm_needed(still_open))
             mark = await ledger_mark(conn)
             effective_at = effective(body.effective_at, settings)
             await dispose_lot(
@@ -274,6 +288,10 @@ async def disposition(
                 effective_at=effective_at,
                 signature_meaning=body.signature_meaning or STATEMENT[body.signature.meaning],
             )
+            if still_open:
+                await record_confirmed_release(
+                    conn, actor=user.name, lot_id=lot_id, reason=body.reason, excursions=still_open
+                )
             signature = await sign(
                 conn, person, action=action, subject=f"lot:{lot_id}",
                 meaning=body.signature.meaning, entries_after=mark,

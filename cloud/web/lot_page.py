@@ -13,8 +13,9 @@ from datetime import datetime, timedelta
 
 from cloud.coldchain.exposure import LotExposure
 from cloud.coldchain.profiles import StorageProfile
+from cloud.ledger.release_guard import OpenExcursion
 from cloud.signatures.core import Signature
-from cloud.web.dispositions import Disposition, OpenExcursion
+from cloud.web.dispositions import Disposition
 from cloud.web.pages import disposition_form, duration, e, frame, temp, when
 from cloud.web.permissions import Can
 from cloud.web.unit_page import chart_head

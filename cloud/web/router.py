@@ -34,6 +34,11 @@ from cloud.coldchain import TraceTooLongError
 from cloud.coldchain.alerts import acknowledge
 from cloud.coldchain.exposure import LotExposure, lot_exposure
 from cloud.ledger import LedgerError
+from cloud.ledger.release_guard import (
+    confirm_needed,
+    open_excursions_affecting,
+    record_confirmed_release,
+)
 from cloud.ledger.service import dispose_lot
 from cloud.signatures.core import STATEMENT, SignedAction
 from cloud.signatures.store import ledger_mark, sign, signatures_for
@@ -41,12 +46,7 @@ from cloud.web import alarms_panel, kpis, pages, queries
 from cloud.web.account_page import add_account_routes
 from cloud.web.audit_page import add_audit_routes
 from cloud.web.config import WebSettings
-from cloud.web.dispositions import (
-    OpenExcursion,
-    last_disposition,
-    open_excursions_affecting,
-    record_confirmed_release,
-)
+from cloud.web.dispositions import last_disposition
 from cloud.web.gateways_panel import gateway_rows, gateways_section
 from cloud.web.history import MAX_SPAN, History, as_csv, as_json, history, unit_info
 from cloud.web.lot_page import lot_page
@@ -246,7 +246,7 @@ async def _dispose(pool: Pool, lot_id: int, body: DispositionIn, person: Person)
                 await open_excursions_affecting(conn, lot_id) if body.decision == "release" else []
             )
             if still_open and not body.confirm_open_excursion:
-                raise HTTPException(status.HTTP_409_CONFLICT, _confirm_needed(still_open))
+                raise HTTPException(status.HTTP_409_CONFLICT, confirm_needed(still_open))
             mark = await ledger_mark(conn)
             at = datetime.now(UTC)
             await dispose_lot(
@@ -266,17 +266,6 @@ async def _dispose(pool: Pool, lot_id: int, body: DispositionIn, person: Person)
     except LedgerError as err:
         raise http_error(err) from err
     return signature.manifestation()
-
-
-def _confirm_needed(still_open: list[OpenExcursion]) -> dict[str, object]:
-    """The 409's detail: the page asks for the confirmation and sends the release again."""
-    return {
-        "confirm": "open_excursion",
-        "message": "An excursion affecting this lot is still open: "
-        + "; ".join(str(x) for x in still_open)
-        + ". Tick the confirmation to release it anyway.",
-        "excursions": [x.excursion_id for x in still_open],
-    }
 
 
 def _add_session_routes(router: APIRouter, cfg: WebSettings) -> None:

@@ -57,12 +57,22 @@ async def scenario(timescale_url: str) -> AsyncIterator[Scenario]:
                                 headers=auth(seeded, "operator"))  # fmt: skip
         assert ack.status_code == 200, ack.text
         await give_password(timescale_url, "qa")
+        release = {"decision": "release", "reason": "stability data reviewed",
+                   "signature": signature("qa", "released")}  # fmt: skip
+        url = f"/v1/lots/{seeded.site.lots['a1']}/disposition"
+        unconfirmed = await client.post(url, headers=auth(seeded, "qa"), json=release)
+        assert unconfirmed.status_code == 409  # the excursion is still open
+        assert unconfirmed.json()["detail"]["excursions"] == [excursion["excursion_id"]]
         released = await client.post(
-            f"/v1/lots/{seeded.site.lots['a1']}/disposition", headers=auth(seeded, "qa"),
-            json={"decision": "release", "reason": "stability data reviewed",
-                  "signature": signature("qa", "released")},
-        )  # fmt: skip
+            url, headers=auth(seeded, "qa"), json=release | {"confirm_open_excursion": True}
+        )
         assert released.status_code == 200, released.text
+        async with await psycopg.AsyncConnection.connect(timescale_url) as conn:
+            cur = await conn.execute(
+                "SELECT actor, detail->'excursions' FROM audit_log WHERE action = %s",
+                ("release_during_open_excursion",),
+            )
+            assert await cur.fetchall() == [("qa", [excursion["excursion_id"]])]
         yield Scenario(seeded, client, excursion)
 
 
