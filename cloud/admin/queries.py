@@ -16,7 +16,7 @@ class GatewayInfo:
     site_id: str | None
     disabled: bool
     last_seen: datetime | None
-    """The cloud's receipt of its last batch."""
+    """The cloud's last contact with it: its last batch, heartbeat or other request."""
     clock_skew: timedelta | None
     """That batch's ``sent_at`` minus its receipt (positive: the gateway's clock is ahead)."""
     outbox_pending: int | None
@@ -28,8 +28,10 @@ class GatewayInfo:
 
 async def gateways(conn: AsyncConnection[TupleRow]) -> list[GatewayInfo]:
     version = await _has_column(conn, "gateways", "software_version")
+    contact = await _has_column(conn, "gateways", "last_contact_at")
+    seen = "greatest(s.last_received_at, g.last_contact_at)" if contact else "s.last_received_at"
     cur = await conn.execute(
-        "SELECT g.gateway_id, g.site_id, g.disabled_at IS NOT NULL, s.last_received_at,"
+        f"SELECT g.gateway_id, g.site_id, g.disabled_at IS NOT NULL, {seen},"
         " s.last_sent_at - s.last_received_at, s.outbox_pending, s.outbox_oldest_age,"
         + (" g.software_version" if version else " NULL::text")
         + " FROM gateways g LEFT JOIN LATERAL (SELECT * FROM gateway_streams gs"

@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
+from cloud.admin import queries as admin_queries
 from cloud.alarms.conditions import detect_conditions
 from cloud.alarms.settings import AlarmSettings
 from cloud.alarms.store import claim_due_alarms
@@ -130,6 +131,10 @@ async def test_every_gateway_route_stamps_the_contact_at_most_every_30_s(
         )
     assert (await beat(client, gateway)).status_code == 204
     assert (await contact(site, "gw-poll"))[0] > stamped
+    # The admin page's "last seen" is the last contact, not only the last batch.
+    async with site.pool.connection() as conn:
+        listed = {g.gateway_id: g for g in await admin_queries.gateways(conn)}
+    assert listed["gw-poll"].last_seen == (await contact(site, "gw-poll"))[0]
 
 
 async def test_the_heartbeat_takes_a_gateway_token_and_a_bounded_body(
