@@ -4,7 +4,8 @@ Both the gateway's configuration (``edge.remote_config``) and its site's door li
 (``edge.door_feed``) are fetched the same way (the uplink's HTTP client and gateway token,
 ``If-None-Match`` with the last ``ETag``, the body read within the response limit) and kept the
 same way (JSON with the ETag, written atomically, readable by the agent's user only) so that a
-start without the cloud runs on the last good copy.
+start without the cloud runs on the last good copy. What the gateway posts besides its batches
+(configuration reports, browse answers, heartbeats) goes through ``post_json``.
 """
 
 from __future__ import annotations
@@ -51,6 +52,27 @@ async def get_if_changed(
         text = content[:300].decode("utf-8", "replace")
         raise unavailable(f"cloud answered {response.status_code}: {text}")
     return content, response.headers.get("ETag")
+
+
+async def post_json(
+    client: httpx.AsyncClient,
+    url: str,
+    headers: dict[str, str],
+    content: str | bytes,
+    *,
+    within: float,
+    limit: int,
+) -> int:
+    """POSTs JSON and returns the status; the answer is read within ``limit`` on the wire and
+    inflated, like every answer the gateway reads. Raises ``TimeoutError`` (``within`` in all),
+    ``httpx.HTTPError`` or ``BodyError``."""
+    sent = {**headers, "Content-Type": "application/json"}
+    async with asyncio.timeout(within):
+        async with client.stream(
+            "POST", url, content=content, headers=sent, timeout=within
+        ) as response:
+            await read_limited(response, limit)
+    return response.status_code
 
 
 def save_private(path: Path, key: str, document: BaseModel, etag: str | None) -> None:

@@ -13,7 +13,6 @@ of a run of failures, then at debug level) and simply tried again one interval l
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
 from datetime import timedelta
@@ -22,7 +21,8 @@ import httpx
 from pydantic import SecretStr
 
 from edge.clock import Clock
-from edge.http_body import BodyError, read_limited
+from edge.cloud_documents import post_json
+from edge.http_body import BodyError
 from protocols.heartbeat import (
     HEARTBEAT_PATH,
     MAX_INTERVAL_SECONDS,
@@ -75,14 +75,16 @@ class HeartbeatLoop:
     ) -> None:
         self._client = client
         self._url = cloud_url.rstrip("/") + HEARTBEAT_PATH
-        self._token = token
+        self._headers = {
+            "Authorization": f"Bearer {token.get_secret_value()}",
+            "User-Agent": user_agent,
+        }
         self._interval = interval
         self._clock = clock
         self._last_sent = last_sent
         """Monotonic time the uplink last sent something to the cloud."""
         self._timeout = timeout
         self._max_response_bytes = max_response_bytes
-        self._user_agent = user_agent
         self._last_beat = clock.monotonic()
         self._failing = False
         self.sent = 0
@@ -113,8 +115,10 @@ class HeartbeatLoop:
             interval_seconds=int(self._interval.total_seconds()), sent_at=self._clock.now()
         )
         try:
-            async with asyncio.timeout(self._timeout.total_seconds()):
-                code = await self._post(body.model_dump_json().encode())
+            code = await post_json(
+                self._client, self._url, self._headers, body.model_dump_json(),
+                within=self._timeout.total_seconds(), limit=self._max_response_bytes,
+            )  # fmt: skip
         except (TimeoutError, httpx.HTTPError, BodyError) as err:
             return self._failed(f"{type(err).__name__}: {err}")
         if code != 204:
@@ -124,19 +128,6 @@ class HeartbeatLoop:
         self._failing = False
         self.sent += 1
         return True
-
-    async def _post(self, content: bytes) -> int:
-        headers = {
-            "Authorization": f"Bearer {self._token.get_secret_value()}",
-            "Content-Type": "application/json",
-            "User-Agent": self._user_agent,
-        }
-        timeout = self._timeout.total_seconds()
-        async with self._client.stream(
-            "POST", self._url, content=content, headers=headers, timeout=timeout
-        ) as response:
-            await read_limited(response, self._max_response_bytes)
-            return response.status_code
 
     def _failed(self, why: str) -> bool:
         self.failed += 1

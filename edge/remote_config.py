@@ -33,7 +33,7 @@ import httpx
 from pydantic import TypeAdapter, ValidationError
 
 from edge.clock import Clock
-from edge.cloud_documents import get_if_changed, load_private, save_private
+from edge.cloud_documents import get_if_changed, load_private, post_json, save_private
 from edge.config import EdgeConfig, RemoteConfigSettings, describe
 from edge.http_body import BodyError, read_limited
 from protocols.gateway_config import (
@@ -126,21 +126,12 @@ class ConfigClient:
         return Fetched(doc, new_etag)
 
     async def _post(self, url: str, content: str, what: str) -> int:
-        """POSTs JSON and returns the status; the answer is read within ``max_response_bytes``
-        on the wire and inflated, like every answer the gateway reads."""
         try:
-            async with asyncio.timeout(self._timeout):
-                async with self._client.stream(
-                    "POST",
-                    url,
-                    content=content,
-                    headers={**self._headers, "Content-Type": "application/json"},
-                    timeout=self._timeout,
-                ) as response:
-                    await read_limited(response, self._limit)
+            return await post_json(
+                self._client, url, self._headers, content, within=self._timeout, limit=self._limit
+            )
         except (TimeoutError, httpx.HTTPError, BodyError) as err:
             raise ConfigUnavailableError(f"{what} not sent: {err!r}") from err
-        return response.status_code
 
     async def report(self, report: ConfigReport) -> None:
         code = await self._post(self._base + "/report", report.model_dump_json(), "report")
