@@ -17,6 +17,7 @@ from protocols.llrp.reports import LlrpStatus, ReaderEvent, StatusCode, response
 from simulators.llrp_reader import MARKER_EPC, LlrpReaderSimulator, MalformedKind, SimulatorConfig
 from simulators.scene import ParkedTags, Scene, dock_door
 from tests.support.llrp import EPOCH, collecting, fast_config, load
+from tests.support.waiting import poll_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 
@@ -90,11 +91,7 @@ async def test_a_handshake_answered_with_error_message_gives_one_status_and_few_
         refusing_reader(status) as (port, connections),
         collecting(fast_config(port)) as (_, got),
     ):
-        for _ in range(300):  # up to 15 s for six refused handshakes
-            if len(connections) >= 6:
-                break
-            await asyncio.sleep(0.05)
-        assert len(connections) >= 6
+        await poll_until(lambda: len(connections) >= 6, seconds=15, step=0.05)
     assert got.states() == ["offline"]
     assert "M_UnsupportedMessage: this reader is in maintenance mode" in got.statuses[0].detail
     assert len(got.dead) == 1  # the same answer on every retry is kept once
@@ -112,11 +109,7 @@ async def test_an_error_description_that_changes_on_every_retry_gives_one_status
         refusing_reader(status) as (port, connections),
         collecting(fast_config(port)) as (_, got),
     ):
-        for _ in range(300):  # up to 15 s for six refused handshakes
-            if len(connections) >= 6:
-                break
-            await asyncio.sleep(0.05)
-        assert len(connections) >= 6
+        await poll_until(lambda: len(connections) >= 6, seconds=15, step=0.05)
     assert got.states() == ["offline"]
     assert "M_UnsupportedMessage: refused in session 1" in got.statuses[0].detail
     assert 1 <= len(got.dead) <= 16  # each different answer once, within the budget
