@@ -329,7 +329,9 @@ async def test_history_is_paged_past_a_server_that_cuts_without_continuation_poi
     base = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=1)
     for i in range(2500):  # values unlike any before: the server historizes changes
         await opcua_server.write("fridge-a", 1e4 + i, base + timedelta(milliseconds=10 * i))
-    client = Client(opcua_server.endpoint)
+    # The server shares this loop and has just stored 2,500 changes: a loaded machine can take
+    # longer than asyncua's default 4 s to answer the first request.
+    client = Client(opcua_server.endpoint, timeout=30)
     async with client:
         node_id = ua.NodeId(ua.String("fridge-a.Temperature"), ua.Int16(opcua_server.ns))
         end = base + timedelta(minutes=1)
