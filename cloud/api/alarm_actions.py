@@ -17,6 +17,7 @@ from psycopg import AsyncConnection
 from psycopg.rows import TupleRow
 from pydantic import BaseModel, ConfigDict, Field
 
+from cloud.accounts.settings import AccountSettings
 from cloud.alarms import ActionRefusedError, NotFoundError
 from cloud.alarms.actions import (
     Closure,
@@ -338,6 +339,17 @@ async def post_closure(
     """Closes an ended excursion with its root cause and corrective action (required at action
     level), recorded with who and when, and in the audit trail; an action-level excursion is
     closed with an e-signature."""
+    return await close_signed(pool, excursion_id, body, user, settings.accounts)
+
+
+async def close_signed(
+    pool: Pool, excursion_id: int, body: ClosureIn, user: User, accounts: AccountSettings
+) -> ClosureOut:
+    """The one closing path, for the REST route and the dashboard's form: the signer is
+    re-authenticated first, then the closure and its signature are stored in one transaction.
+    HTTP errors: 404 no excursion, 422 an action-level one without a signature, 401/403/423 the
+    signature refused (``reauthenticate``), 409 still open, closed already, or a missing
+    corrective action or description."""
     async with pool.connection() as conn:
         cur = await conn.execute(
             "SELECT level FROM excursions WHERE excursion_id = %s", (excursion_id,)
@@ -352,7 +364,7 @@ async def post_closure(
         )
     action = SignedAction.EXCURSION_CLOSE
     person = (
-        await reauthenticate(pool, user, body.signature, settings.accounts, action)
+        await reauthenticate(pool, user, body.signature, accounts, action)
         if body.signature is not None
         else None
     )

@@ -18,7 +18,7 @@ from cloud.web.queries import Alert, Excursion, QuarantinedLot, Receipt, Unit
 from cloud.web.svg import sparkline
 from cloud.web.wording import alarm_words, excursion_words
 
-STATIC_VERSION = "11"
+STATIC_VERSION = "12"
 """Bumped when app.js or app.css change, so browsers fetch the new files."""
 
 
@@ -216,19 +216,27 @@ CONFIRM_OPEN = (
 it to a form when the server asks for it)."""
 
 
-SIGN_FIELDS = (
-    "<fieldset class='sign'><legend>Electronic signature</legend>"
-    "<input name='sign_username' required maxlength='64' autocomplete='username'"
-    " placeholder='User name' aria-label='User name'>"
-    "<input type='password' name='sign_password' required maxlength='1024'"
-    " autocomplete='current-password' placeholder='Password' aria-label='Password'>"
-    "<input name='sign_code' maxlength='8' inputmode='numeric' autocomplete='one-time-code'"
-    " placeholder='Code (if enrolled)' aria-label='One-time code'>"
-    "<select name='sign_meaning' aria-label='Meaning of the signature'>"
-    "<option value='released'>Released: approved for use</option>"
-    "<option value='approved'>Approved</option>"
-    "<option value='rejected'>Rejected: not to be used</option></select></fieldset>"
-)
+def sign_fields(meanings: Sequence[tuple[str, str]]) -> str:
+    """What a signer types again at the moment of signing (21 CFR 11.200), and the meanings
+    (value, words) the action may be signed as."""
+    options = "".join(f"<option value='{e(v)}'>{e(words)}</option>" for v, words in meanings)
+    return (
+        "<fieldset class='sign'><legend>Electronic signature</legend>"
+        "<input name='sign_username' required maxlength='64' autocomplete='username'"
+        " placeholder='User name' aria-label='User name'>"
+        "<input type='password' name='sign_password' required maxlength='1024'"
+        " autocomplete='current-password' placeholder='Password' aria-label='Password'>"
+        "<input name='sign_code' maxlength='8' inputmode='numeric' autocomplete='one-time-code'"
+        " placeholder='Code (if enrolled)' aria-label='One-time code'>"
+        f"<select name='sign_meaning' aria-label='Meaning of the signature'>{options}</select>"
+        "</fieldset>"
+    )
+
+
+SIGN_FIELDS = sign_fields(
+    (("released", "Released: approved for use"), ("approved", "Approved"),
+     ("rejected", "Rejected: not to be used"))
+)  # fmt: skip
 """What a disposition's signer types again at the moment of signing (21 CFR 11.200)."""
 
 

@@ -18,6 +18,9 @@ class Can:
     """Acknowledge alarms and excursions: operators, QA, admins."""
     dispose: bool = False
     """Release or reject quarantined stock: QA and admins."""
+    close: bool = False
+    """Close an ended excursion with root cause and corrective action: QA and admins (as
+    ``POST /v1/excursions/{id}/closure``)."""
 
     @classmethod
     def of(cls, user: User) -> Can:
@@ -25,6 +28,7 @@ class Can:
 
         >>> from cloud.auth.model import User
         >>> Can.of(User("op", Role.OPERATOR)), Can.of(User("v", Role.VIEWER)).dispose
-        (Can(acknowledge=True, dispose=False), False)
+        (Can(acknowledge=True, dispose=False, close=False), False)
         """
-        return cls(acknowledge=user.allows(Role.OPERATOR, Role.QA), dispose=user.allows(Role.QA))
+        quality = user.allows(Role.QA)
+        return cls(acknowledge=user.allows(Role.OPERATOR, Role.QA), dispose=quality, close=quality)

@@ -2,7 +2,8 @@
 
 Thin: each handler reads through ``queries``/``kpis``, renders through ``pages``, and acts
 through the same service functions the REST API uses (``cloud.coldchain.alerts.acknowledge``,
-``cloud.ledger.service.dispose_lot``), in one transaction each.
+``cloud.ledger.service.dispose_lot``, ``cloud.api.alarm_actions.close_signed``), in one
+transaction each.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from pydantic import BaseModel, Field
 from cloud.accounts import AccountError, LockedError, NoPasswordError
 from cloud.accounts.sessions import open_person_session, open_session, revoke_session
 from cloud.accounts.store import Person, verify_person
+from cloud.api.alarm_actions import ClosureIn, ClosureOut, close_signed
 from cloud.api.deps import Pool, Settings
 from cloud.api.ledger import DbId, IdPath, http_error
 from cloud.api.signatures import SignatureIn, reauthenticate
@@ -45,6 +47,7 @@ from cloud.signatures.store import ledger_mark, sign, signatures_for
 from cloud.web import alarms_panel, kpis, pages, queries
 from cloud.web.account_page import add_account_routes
 from cloud.web.audit_page import add_audit_routes
+from cloud.web.closures import unit_excursions
 from cloud.web.config import WebSettings
 from cloud.web.dispositions import last_disposition
 from cloud.web.gateways_panel import gateway_rows, gateways_section
@@ -180,9 +183,12 @@ def build_router(settings: WebSettings | None = None) -> APIRouter:
             return _login_redirect()
         async with pool.connection() as conn:
             found = await unit_info(conn, location_id, default_silence=cfg.default_silence)
+            excursions = await unit_excursions(conn, location_id) if found else []
         if found is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no storage unit {location_id!r}")
-        return HTMLResponse(unit_page(found, user=user.name))
+        return HTMLResponse(
+            unit_page(found, user=user.name, excursions=excursions, can=Can.of(user))
+        )
 
     @router.get("/history")
     async def history_json(
@@ -231,8 +237,18 @@ def build_router(settings: WebSettings | None = None) -> APIRouter:
         signature = await _dispose(pool, lot_id, body, person)
         return {"lot_id": str(lot_id), "decision": body.decision, "signature": signature}
 
+    _add_closure_route(router)
     _add_session_routes(router, cfg)
     return router
+
+
+def _add_closure_route(router: APIRouter) -> None:
+    @router.post("/excursions/{excursion_id}/closure")
+    async def closure(
+        excursion_id: IdPath, body: ClosureIn, pool: Pool, settings: Settings, actor: QualityAction
+    ) -> ClosureOut:
+        """The unit page's close form: the REST route's own closing path, signed in person."""
+        return await close_signed(pool, excursion_id, body, actor, settings.accounts)
 
 
 async def _dispose(pool: Pool, lot_id: int, body: DispositionIn, person: Person) -> str:

@@ -7,10 +7,13 @@ uPlot, served from our own origin (``/ui/vendor/``) under the dashboard's strict
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from urllib.parse import quote
 
+from cloud.web.closures import UnitExcursion, excursions_section
 from cloud.web.history import UnitInfo
 from cloud.web.pages import e, frame, temp
+from cloud.web.permissions import Can
 
 UPLOT_VERSION = "1.6.32"
 """Pinned by ``cloud/web/vendor/package-lock.json``; in the asset URLs so browsers refetch."""
@@ -50,7 +53,10 @@ def _limits(u: UnitInfo) -> str:
     return f"<ul class='chart-limits'>{shown}</ul>" if shown else "<p>No limits (no profile).</p>"
 
 
-def unit_page(u: UnitInfo, *, user: str) -> str:
+def unit_page(
+    u: UnitInfo, *, user: str, excursions: Sequence[UnitExcursion] = (), can: Can | None = None
+) -> str:
+    """The chart, then the unit's excursions with their closures (the close form for QA)."""
     loc = quote(u.location_id, safe="")
     buttons = "".join(f"<button type='button' data-span='{s}'>{e(n)}</button>" for n, s in SPANS)
     profile = e(u.profile_name or "no storage profile")
@@ -87,4 +93,5 @@ def unit_page(u: UnitInfo, *, user: str) -> str:
         " corrective action)</p><ol class='annotations'></ol>"
         "</section>"
     )
+    body += excursions_section(excursions, can or Can())
     return frame(u.name, body, user=user, head=chart_head())

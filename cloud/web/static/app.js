@@ -1,4 +1,5 @@
-// coldtrace dashboard: live sections over server-sent events, acknowledge and QA disposition.
+// coldtrace dashboard: live sections over server-sent events, acknowledge, QA disposition and
+// closing an ended excursion (unit page).
 // Our own code, no library: the server renders every section; this file only swaps them in
 // and posts the user's actions (with the anti-forgery header the server requires).
 "use strict";
@@ -20,8 +21,13 @@ async function postJson(url, body) {
   }
   if (!response.ok) {
     const detail = payload && payload.detail ? payload.detail : response.statusText;
+    // A validation error is a list: say each field's problem, not the raw JSON.
+    const listed = Array.isArray(detail)
+      ? detail.map((d) => `${(d.loc || []).filter((p) => p !== "body").join(" ")}: ${d.msg}`)
+        .join("; ")
+      : null;
     const message = typeof detail === "string" ? detail
-      : (detail && detail.message) || JSON.stringify(detail);
+      : listed || (detail && detail.message) || JSON.stringify(detail);
     const error = new Error(message);
     error.detail = detail;
     throw error;
@@ -239,7 +245,58 @@ async function onClick(event) {
   }
 }
 
+function text(form, name) {
+  const field = form.elements[name];
+  const value = field ? field.value.trim() : "";
+  return value || null;
+}
+
+// Closing an ended excursion: root cause and corrective action from the API's lists, and at
+// action level the e-signature. The page is drawn again afterwards, showing the closure.
+async function onCloseExcursion(form) {
+  const output = form.querySelector("output");
+  const f = form.elements;
+  const signing = Boolean(f.sign_password);
+  if (signing && !text(form, "corrective_action")) {
+    output.textContent = "Choose the corrective action.";
+    return;
+  }
+  if (signing && (!text(form, "sign_username") || !f.sign_password.value)) {
+    output.textContent = "Sign with your user name and password.";
+    return;
+  }
+  const body = {
+    root_cause: f.root_cause.value,
+    root_cause_detail: text(form, "root_cause_detail"),
+    corrective_action: text(form, "corrective_action"),
+    corrective_action_detail: text(form, "corrective_action_detail"),
+    comment: text(form, "comment"),
+    signature: signing ? { username: text(form, "sign_username"), password: f.sign_password.value,
+      code: text(form, "sign_code"), meaning: f.sign_meaning.value } : null,
+  };
+  const button = form.querySelector("button");
+  button.disabled = true;
+  try {
+    const closed = await postJson(`/ui/excursions/${form.dataset.excursion}/closure`, body);
+    if (signing) f.sign_password.value = "";  // typed again for every signature
+    const signed = closed.signatures.length
+      ? ", signed: " + closed.signatures[closed.signatures.length - 1].manifestation : "";
+    output.textContent = `Closed by ${closed.closed_by}${signed}.`;
+    form.classList.add("done");
+    setTimeout(() => window.location.reload(), 1200);
+  } catch (err) {
+    output.textContent = err.message;
+    button.disabled = false;
+  }
+}
+
 async function onSubmit(event) {
+  const closing = event.target.closest("form.closure");
+  if (closing) {
+    event.preventDefault();
+    await onCloseExcursion(closing);
+    return;
+  }
   const form = event.target.closest("form.disposition");
   if (!form) return;
   event.preventDefault();
