@@ -206,6 +206,7 @@ GET    /ui/reports/excursion/{excursion_id}            401 401 401 401 ok  ok  o
 GET    /ui/events                                      401 401 401 401 ok  ok  ok  ok  401 401
 POST   /ui/alerts/acknowledge                          401 401 401 401 403 ok  ok  ok  401 401
 POST   /ui/lots/{lot_id}/disposition                   401 401 401 401 403 403 ok  ok  401 401
+POST   /ui/excursions/{excursion_id}/closure           401 401 401 401 403 403 ok  ok  401 401
 POST   /ui/admin/api/gateways/{gateway_id}/site        401 401 401 401 403 403 403 ok  401 401
 POST   /ui/admin/api/readers                           401 401 401 401 403 403 403 ok  401 401
 POST   /ui/admin/api/doors                             401 401 401 401 403 403 403 ok  401 401
