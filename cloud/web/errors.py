@@ -6,6 +6,10 @@ A request gets a page when its path is under ``/ui`` and it is a browser's navig
 accepts ``text/html``, or it is a plain GET of a page (not the event stream or the chart data
 the page's script fetches). Unexpected errors (500) get a page too, without any detail: the
 detail goes to the log only.
+
+A database that cannot be reached or is too busy (restarting, failing over, out of connections,
+a statement timeout) is not a bug of ours: every route answers 503 with ``Retry-After`` then,
+so clients and people retry instead of reporting a 500.
 """
 
 from __future__ import annotations
@@ -20,7 +24,9 @@ from fastapi.exception_handlers import (
     request_validation_exception_handler,
 )
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, PlainTextResponse
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
+from psycopg import InterfaceError, OperationalError
+from psycopg_pool import PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cloud.web.headers import DASHBOARD, DASHBOARD_PREFIX, EVERYWHERE
@@ -100,6 +106,18 @@ async def on_validation_error(request: Request, exc: Exception) -> Response:
     return _html(422, error_page(422, None, problems))
 
 
+DATABASE_UNAVAILABLE = (OperationalError, InterfaceError, PoolTimeout)
+RETRY_AFTER = {"Retry-After": "5"}
+
+
+async def on_database_unavailable(request: Request, exc: Exception) -> Response:
+    log.warning("%s %s: database unavailable: %s", request.method, request.url.path, exc)
+    detail = "The database is unreachable or too busy right now. Try again shortly."
+    if wants_page(request):
+        return _html(503, error_page(503, detail), RETRY_AFTER)
+    return JSONResponse({"detail": detail}, status_code=503, headers=RETRY_AFTER)
+
+
 async def on_unexpected(request: Request, exc: Exception) -> Response:
     """Starlette's last resort (it re-raises afterwards, so the error is still logged)."""
     if not wants_page(request):
@@ -112,5 +130,7 @@ def install_error_pages(app: App) -> App:
     """Registers the handlers on ``app`` (the JSON API's errors are unchanged)."""
     app.add_exception_handler(StarletteHTTPException, on_http_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)
+    for unavailable in DATABASE_UNAVAILABLE:
+        app.add_exception_handler(unavailable, on_database_unavailable)
     app.add_exception_handler(Exception, on_unexpected)
     return app
