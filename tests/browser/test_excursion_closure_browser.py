@@ -40,6 +40,9 @@ async def test_qa_closes_an_ended_excursion_with_a_signature(
     await page.goto(f"{cloud.base_url}/ui/units/{FRIDGE_B}")
     row = page.locator(f"tr[data-excursion='{excursion_id}']")
     form = row.locator("form.closure")
+    await page.set_viewport_size({"width": 390, "height": 844})  # the form fits a phone
+    assert await page.evaluate("document.documentElement.scrollWidth") <= 390
+    await page.set_viewport_size({"width": 1400, "height": 1000})
     await form.locator("select[name=root_cause]").select_option(label="Power cut")
     await form.locator("select[name=corrective_action]").select_option(
         label="Products moved to a working unit"

@@ -257,6 +257,10 @@ async function onCloseExcursion(form) {
   const output = form.querySelector("output");
   const f = form.elements;
   const signing = Boolean(f.sign_password);
+  if (!f.root_cause.value) {
+    output.textContent = "Choose the root cause.";
+    return;
+  }
   if (signing && !text(form, "corrective_action")) {
     output.textContent = "Choose the corrective action.";
     return;
