@@ -264,6 +264,42 @@ _CLOSURE_COLUMNS = (
 )
 
 
+def _closed_already(excursion_id: int) -> str:
+    return f"excursion {excursion_id} has been closed already"
+
+
+def check_closure(
+    excursion_id: int,
+    level: str,
+    *,
+    ended: bool,
+    closed: bool,
+    root_cause: str,
+    root_cause_detail: str | None,
+    corrective_action: str | None,
+    corrective_action_detail: str | None,
+) -> None:
+    """The closing rules (pure): only an ended excursion, once; an action-level one needs a
+    corrective action, and "other" needs words. Raises ``ActionRefusedError`` with the reason.
+
+    >>> check_closure(7, "action", ended=True, closed=False, root_cause="power_outage",
+    ...               root_cause_detail=None, corrective_action=None,
+    ...               corrective_action_detail=None)
+    Traceback (most recent call last):
+    cloud.alarms.ActionRefusedError: an action-level excursion needs a corrective action
+    """
+    if closed:
+        raise ActionRefusedError(_closed_already(excursion_id))
+    if not ended:
+        raise ActionRefusedError("the excursion is still open: it can be closed once it ends")
+    if level == "action" and corrective_action is None:
+        raise ActionRefusedError("an action-level excursion needs a corrective action")
+    if root_cause == "other" and not (root_cause_detail or "").strip():
+        raise ActionRefusedError("root cause 'other' needs a description")
+    if corrective_action == "other" and not (corrective_action_detail or "").strip():
+        raise ActionRefusedError("corrective action 'other' needs a description")
+
+
 async def close_excursion(
     conn: AsyncConnection[TupleRow],
     excursion_id: int,
@@ -285,14 +321,11 @@ async def close_excursion(
     if row is None:
         raise NotFoundError(f"no excursion {excursion_id}")
     level, ended_at = row
-    if ended_at is None:
-        raise ActionRefusedError("the excursion is still open: it can be closed once it ends")
-    if level == "action" and corrective_action is None:
-        raise ActionRefusedError("an action-level excursion needs a corrective action")
-    if root_cause == "other" and not (root_cause_detail or "").strip():
-        raise ActionRefusedError("root cause 'other' needs a description")
-    if corrective_action == "other" and not (corrective_action_detail or "").strip():
-        raise ActionRefusedError("corrective action 'other' needs a description")
+    check_closure(
+        excursion_id, str(level), ended=ended_at is not None, closed=False,
+        root_cause=root_cause, root_cause_detail=root_cause_detail,
+        corrective_action=corrective_action, corrective_action_detail=corrective_action_detail,
+    )  # fmt: skip
     cur = await conn.execute(
         "INSERT INTO excursion_closures (excursion_id, root_cause, root_cause_detail,"
         " corrective_action, corrective_action_detail, comment, closed_by) VALUES"
@@ -303,7 +336,7 @@ async def close_excursion(
     )  # fmt: skip
     row = await cur.fetchone()
     if row is None:
-        raise ActionRefusedError(f"excursion {excursion_id} has been closed already")
+        raise ActionRefusedError(_closed_already(excursion_id))
     closure = Closure(*row)
     await _audit(conn, actor, "excursion_closed", f"excursion:{excursion_id}", reason=comment,
                  detail={"root_cause": root_cause, "root_cause_detail": root_cause_detail,

@@ -27,6 +27,7 @@ from cloud.alarms.actions import (
     acknowledge_alert,
     acknowledge_by_link,
     cancel_window,
+    check_closure,
     close_excursion,
     get_closure,
     link_target,
@@ -345,14 +346,17 @@ async def post_closure(
 async def close_signed(
     pool: Pool, excursion_id: int, body: ClosureIn, user: User, accounts: AccountSettings
 ) -> ClosureOut:
-    """The one closing path, for the REST route and the dashboard's form: the signer is
-    re-authenticated first, then the closure and its signature are stored in one transaction.
-    HTTP errors: 404 no excursion, 422 an action-level one without a signature, 401/403/423 the
-    signature refused (``reauthenticate``), 409 still open, closed already, or a missing
-    corrective action or description."""
+    """The one closing path, for the REST route and the dashboard's form: the closing rules are
+    checked, then the signer is re-authenticated, then the closure and its signature are stored
+    in one transaction (where ``close_excursion`` checks the rules again, under lock).
+    HTTP errors: 404 no excursion, 422 an action-level one without a signature, 409 still open,
+    closed already, or a missing corrective action or description, 401/403/423 the signature
+    refused (``reauthenticate``)."""
     async with pool.connection() as conn:
         cur = await conn.execute(
-            "SELECT level FROM excursions WHERE excursion_id = %s", (excursion_id,)
+            "SELECT x.level, x.ended_at IS NOT NULL, c.excursion_id IS NOT NULL FROM excursions x"
+            " LEFT JOIN excursion_closures c USING (excursion_id) WHERE x.excursion_id = %s",
+            (excursion_id,),
         )
         row = await cur.fetchone()
     if row is None:
@@ -362,6 +366,17 @@ async def close_signed(
             status.HTTP_422_UNPROCESSABLE_CONTENT,
             "closing an action-level excursion needs an e-signature (signature)",
         )
+    # Refused before the password and code are checked: a refusal then uses up neither the
+    # signer's one-time code (a code signs once) nor a sign-in attempt.
+    try:
+        check_closure(
+            excursion_id, str(row[0]), ended=bool(row[1]), closed=bool(row[2]),
+            root_cause=body.root_cause, root_cause_detail=body.root_cause_detail,
+            corrective_action=body.corrective_action,
+            corrective_action_detail=body.corrective_action_detail,
+        )  # fmt: skip
+    except ActionRefusedError as err:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(err)) from err
     action = SignedAction.EXCURSION_CLOSE
     person = (
         await reauthenticate(pool, user, body.signature, accounts, action)

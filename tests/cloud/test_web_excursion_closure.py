@@ -143,8 +143,7 @@ async def test_an_action_level_closure_needs_action_and_signature(
     assert no_action.json()["detail"] == "an action-level excursion needs a corrective action"
     assert await seeded.site.rows("SELECT 1 FROM excursion_closures") == []
 
-    # the refused attempt above used this step's code (a code signs once): the next one
-    signed["code"] = code_at_step(SECRET, 1)
+    # refused before the signature was checked: the code (which signs once) is still unused
     closed = await client.post(url, json=body | {"signature": signed}, headers=ACTION)
     assert closed.status_code == 200, closed.text
     [sig] = closed.json()["signatures"]
