@@ -10,6 +10,7 @@ Errors: ``ServiceError`` when a service cannot be set up or started.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import json
 import os
@@ -19,6 +20,7 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +33,19 @@ class ServiceError(RuntimeError):
 
 def data_root() -> Path:
     return Path(os.environ.get("COLDTRACE_DATA", REPO_ROOT / ".data")).resolve()
+
+
+@contextlib.contextmanager
+def _exclusive(directory: Path) -> Iterator[None]:
+    """Holds a lock beside ``directory`` while a service is set up and started: parallel test
+    workers (and a demo started meanwhile) would otherwise initdb the same folder at once."""
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    with (directory.parent / f".{directory.name}.lock").open("a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def free_port() -> int:
@@ -207,14 +222,15 @@ class PostgresService:
         _chown(self.directory, self.user)
 
     def start(self) -> str:
-        if self.running():
+        with _exclusive(self.directory):
+            if self.running():
+                return self.url
+            if not (self.pgdata / "PG_VERSION").exists():
+                _ensure_timescaledb()
+                self._init()
+            self._pg_ctl("-l", str(self.directory / "postgres.log"), "-w", "-t", "60", "start")
+            _wait_port(self.port, 30)
             return self.url
-        if not (self.pgdata / "PG_VERSION").exists():
-            _ensure_timescaledb()
-            self._init()
-        self._pg_ctl("-l", str(self.directory / "postgres.log"), "-w", "-t", "60", "start")
-        _wait_port(self.port, 30)
-        return self.url
 
     def stop(self, mode: str = "fast") -> None:
         if self.running():
@@ -313,6 +329,10 @@ class MosquittoService:
         return pid is not None and _pid_alive(pid) and (self.directory / "service.json").exists()
 
     def start(self) -> str:
+        with _exclusive(self.directory):
+            return self._start()
+
+    def _start(self) -> str:
         if self.running():
             return self.url
         state = self.directory / "service.json"
