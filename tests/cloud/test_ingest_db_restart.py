@@ -1,14 +1,17 @@
 """The database restarts mid-stream: ingest answers 503, the edge retries, nothing is lost.
 
-This restarts the shared private cluster, so it stays in this one module and is brief (a fast
-shutdown: no crash recovery delays the other tests); the cluster is always started again, even
-when the test fails.
+The cluster is the test's own (the suite runs in parallel on one shared cluster, which must
+not go away under other tests), so it can be stopped as a crash would: an immediate shutdown,
+then crash recovery on start.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
 from uuid import uuid4
 
 import pytest
@@ -16,21 +19,29 @@ import pytest
 from coldtrace.devservices import PostgresService
 from tests.support.cloud_ingest import count, create_gateway
 from tests.support.cloud_processes import SendLog, send_stream, serve, wait_processed
+from tests.support.databases import DatabaseFactory
 
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.e2e,
-    pytest.mark.skipif(
-        bool(os.environ.get("COLDTRACE_TEST_DATABASE_URL")),
-        reason="restarts the private cluster; not done to an external database",
-    ),
-]
+pytestmark = [pytest.mark.integration, pytest.mark.e2e]
+
+
+@pytest.fixture
+def cluster() -> Iterator[PostgresService]:
+    """A cluster of the test's own, in a folder its unprivileged user can reach."""
+    folder = Path(tempfile.mkdtemp(prefix="coldtrace-restart-", dir="/var/tmp"))
+    folder.chmod(0o755)
+    service = PostgresService(folder / "cluster", PostgresService.default().user)
+    service.start()
+    try:
+        yield service
+    finally:
+        service.stop("immediate")
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 async def test_a_database_restart_mid_stream_loses_and_duplicates_nothing(
-    timescale_url: str,
+    cluster: PostgresService,
 ) -> None:
-    cluster = PostgresService.default()
+    timescale_url = await asyncio.to_thread(DatabaseFactory(cluster.url).create, "timescaledb")
     gateway = await create_gateway(timescale_url)
     log = SendLog()
     with serve(timescale_url) as cloud:
@@ -39,7 +50,7 @@ async def test_a_database_restart_mid_stream_loses_and_duplicates_nothing(
         )
         await log.reached(1000).wait()
         try:
-            await asyncio.to_thread(cluster.stop, "fast")  # no crash recovery: others share it
+            await asyncio.to_thread(cluster.stop, "immediate")  # as a crash: recovery on start
             await asyncio.sleep(0.5)  # requests meet a database that is not there
         finally:
             await asyncio.to_thread(cluster.start)

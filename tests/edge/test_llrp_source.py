@@ -17,6 +17,7 @@ from protocols.records import TagRead
 from simulators.llrp_reader import LlrpReaderSimulator, MalformedKind, SimulatorConfig
 from simulators.scene import ParkedTags, Scene, dock_door
 from tests.support.llrp import EPOCH, Collected, collecting, fast_config, load
+from tests.support.waiting import poll_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 
@@ -50,11 +51,9 @@ async def test_handshake_then_tag_reports_arrive_as_tag_reads() -> None:
     async with LlrpReaderSimulator(scene_in_front(), sim_config()) as sim:
         async with collecting(fast_config(sim.port)) as (source, got):
             await _handshake_and_reports(sim, source, got)
-        # The polite stop reaches the reader after the source has closed: wait for it, bounded.
-        for _ in range(100):
-            if sim.requests["DELETE_ROSPEC"] >= 2:
-                break
-            await asyncio.sleep(0.05)
+        # The polite stop reaches the reader after the source has closed: wait for it, bounded
+        # (15 s: the suite runs in parallel on two cores, and sllurp's thread must be scheduled).
+        await poll_until(lambda: sim.requests["DELETE_ROSPEC"] >= 2, seconds=15, step=0.05)
         assert sim.requests["DELETE_ROSPEC"] == 2  # and our polite stop on shutdown
     assert sllurp_threads() == []
 
