@@ -18,7 +18,8 @@ class GatewayInfo:
     last_seen: datetime | None
     """The cloud's last contact with it: its last batch, heartbeat or other request."""
     clock_skew: timedelta | None
-    """That batch's ``sent_at`` minus its receipt (positive: the gateway's clock is ahead)."""
+    """The ``sent_at`` of its last batch or heartbeat minus the cloud's receipt (positive: the
+    gateway's clock is ahead)."""
     outbox_pending: int | None
     """None: the gateway does not report its outbox."""
     outbox_oldest_age: timedelta | None
@@ -30,9 +31,13 @@ async def gateways(conn: AsyncConnection[TupleRow]) -> list[GatewayInfo]:
     version = await _has_column(conn, "gateways", "software_version")
     contact = await _has_column(conn, "gateways", "last_contact_at")
     seen = "greatest(s.last_received_at, g.last_contact_at)" if contact else "s.last_received_at"
+    clock = await _has_column(conn, "gateways", "clock_sent_at")  # batches and heartbeats
+    skew = (
+        "g.clock_sent_at - g.clock_received_at" if clock else "s.last_sent_at - s.last_received_at"
+    )
     cur = await conn.execute(
         f"SELECT g.gateway_id, g.site_id, g.disabled_at IS NOT NULL, {seen},"
-        " s.last_sent_at - s.last_received_at, s.outbox_pending, s.outbox_oldest_age,"
+        f" {skew}, s.outbox_pending, s.outbox_oldest_age,"
         + (" g.software_version" if version else " NULL::text")
         + " FROM gateways g LEFT JOIN LATERAL (SELECT * FROM gateway_streams gs"
         "  WHERE gs.gateway_id = g.gateway_id AND gs.last_received_at IS NOT NULL"

@@ -11,7 +11,9 @@
 - ``battery_low`` / ``signal_low``: devices whose attributes report ``battery_percent`` or
   ``rssi_dbm`` beyond the limits (only devices that report them);
 - ``clock_skew``: readings stamped by a device ahead of the gateway's receipt, or received by a
-  gateway ahead of the cloud's clock, by more than ``clock_skew_limit``;
+  gateway ahead of the cloud's clock, or a gateway whose last batch or heartbeat was sent ahead
+  of the cloud's clock (``gateways.clock_sent_at``, within ``clock_skew_window``), by more than
+  ``clock_skew_limit``;
 - ``record_refused``: records of another site refused at ingest (``gateway_refusals``, reasons
   ``foreign_site``, ``foreign_device``, ``no_site``) within the last hour; one alarm per gateway,
   reason and hour while they go on.
@@ -101,6 +103,15 @@ FROM readings r
 WHERE r.time > %(since)s AND r.stored_at > %(since)s
   AND (r.time > r.received_at + %(limit)s OR r.received_at > r.stored_at + %(limit)s)
 GROUP BY r.sensor_id, r.gateway_id
+"""
+
+
+# The gateway's clock as its last batch or heartbeat measured it: an idle gateway has no readings.
+_GATEWAY_CLOCK_SQL = """
+SELECT g.gateway_id, g.site_id, g.clock_sent_at - g.clock_received_at
+FROM gateways g
+WHERE g.disabled_at IS NULL AND g.clock_received_at > %(since)s
+  AND g.clock_sent_at > g.clock_received_at + %(limit)s
 """
 
 
@@ -234,10 +245,22 @@ async def _skew(
                 "SELECT site_id FROM gateways WHERE gateway_id = %s", (gateway_id,)
             )
             gw = await cur_gw.fetchone()
-            await raise_(
-                "clock_skew", "warning",
-                f"gateway {gateway_id}'s clock runs {_minutes(gateway_ahead.total_seconds())}"
-                " ahead of the cloud's",
-                f"clock_skew:gateway:{gateway_id}:{hour}",
-                detail={"site_id": gw[0] if gw else None, "gateway_id": gateway_id},
-            )  # fmt: skip
+            await _gateway_ahead(raise_, hour, gateway_id, gw[0] if gw else None, gateway_ahead)
+    cur = await conn.execute(
+        _GATEWAY_CLOCK_SQL, {"since": now - settings.clock_skew_window, "limit": limit}
+    )
+    for gateway_id, site_id, ahead in await cur.fetchall():
+        # the same alarm and key as from its readings: one per gateway and hour
+        await _gateway_ahead(raise_, hour, gateway_id, site_id, ahead)
+
+
+async def _gateway_ahead(
+    raise_: Raise, hour: str, gateway_id: str, site_id: str | None, ahead: timedelta
+) -> None:
+    await raise_(
+        "clock_skew", "warning",
+        f"gateway {gateway_id}'s clock runs {_minutes(ahead.total_seconds())}"
+        " ahead of the cloud's",
+        f"clock_skew:gateway:{gateway_id}:{hour}",
+        detail={"site_id": site_id, "gateway_id": gateway_id},
+    )  # fmt: skip

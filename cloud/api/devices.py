@@ -43,14 +43,14 @@ class DeviceOut(BaseModel):
     """Why nothing new is known: the device is silent (``no_data``), or its gateway's data is
     not being processed (``processing_stalled``, which takes precedence); None when current."""
     clock_skew: timedelta | None = None
-    """For a gateway: its last batch's ``sent_at`` minus the cloud's receipt (positive: its clock
-    runs ahead). Site, refusals and more in ``GET /v1/gateways``."""
+    """For a gateway: the ``sent_at`` of its last batch or heartbeat minus the cloud's receipt
+    (positive: its clock runs ahead). Site, refusals and more in ``GET /v1/gateways``."""
 
 
 _SELECT = """
 SELECT d.device_id, d.device_type, d.gateway_id, coalesce(s.location_id, d.location_id),
        d.last_seen_at, d.last_state, d.last_detail, d.state_at, x.last_seen_at,
-       p.stalled_since, p.last_error, k.last_sent_at - k.last_received_at
+       p.stalled_since, p.last_error, k.clock_sent_at - k.clock_received_at
 FROM devices d
 LEFT JOIN sensors s ON s.sensor_id = d.device_id
 LEFT JOIN device_silences x ON x.device_id = d.device_id AND x.ended_at IS NULL
@@ -60,12 +60,7 @@ LEFT JOIN LATERAL (
       AND ps.stalled_since IS NOT NULL
     ORDER BY ps.stalled_since LIMIT 1
 ) p ON true
-LEFT JOIN LATERAL (
-    SELECT gs.last_sent_at, gs.last_received_at FROM gateway_streams gs
-    WHERE d.device_type = 'gateway' AND gs.gateway_id = d.device_id
-      AND gs.last_received_at IS NOT NULL
-    ORDER BY gs.last_received_at DESC LIMIT 1
-) k ON true
+LEFT JOIN gateways k ON d.device_type = 'gateway' AND k.gateway_id = d.device_id
 """
 
 

@@ -3,7 +3,9 @@
 Its token is checked first (``gateway_identity``, which also stamps ``gateways.last_contact_at``
 as every gateway route does), then the small body is read (``protocols.heartbeat.Heartbeat``,
 bounded by the request-limit middleware's ordinary body limit). The interval the agent keeps is
-stored when it changes, so the alarm ``gateway_offline`` waits at least three of them.
+stored when it changes, so the alarm ``gateway_offline`` waits at least three of them. Its
+``sent_at`` measures the gateway's clock exactly as a batch's does (``record_clock``): an idle
+gateway that only beats keeps its clock skew, and the alarm ``clock_skew``, current.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from fastapi import APIRouter, Request, status
 from cloud.api.deps import Pool
 from cloud.api.documents import body_schema
 from cloud.api.gateway_config import gateway_body, gateway_identity, transaction
+from cloud.ingest.writer import record_clock
 from protocols.heartbeat import HEARTBEAT_PATH, Heartbeat
 
 router = APIRouter(tags=["gateway configuration"])
@@ -37,3 +40,4 @@ async def post_heartbeat(request: Request, pool: Pool) -> None:
             " WHERE gateway_id = %s AND heartbeat_interval IS DISTINCT FROM %s",
             (interval, identity.gateway_id, interval),
         )
+        await record_clock(conn, identity.gateway_id, body.sent_at)

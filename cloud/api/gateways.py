@@ -1,10 +1,10 @@
 """Gateways (site, clock skew, refusals) and the dead letters ingest kept.
 
 ``GET /v1/gateways`` shows, per gateway, the site it writes for, its clock against the cloud's
-(``clock_skew``: the last batch's ``sent_at`` minus the cloud's receipt; transit time makes it
-slightly negative on a correct clock), its outbox depth as its last batch reported it
-(``outbox``; null for gateways that do not report it) and how many records were refused, by
-reason.
+(``clock_skew``: the ``sent_at`` of the last batch or heartbeat, whichever came last, minus the
+cloud's receipt; transit time makes it slightly negative on a correct clock), its outbox depth
+as its last batch reported it (``outbox``; null for gateways that do not report it) and how many
+records were refused, by reason.
 ``GET /v1/dead-letters`` (admin) lists what was kept instead of applied: records the cloud
 refused for their scope (``refusal`` set, ``raw`` is the record's JSON) and dead letters the
 gateways made (``refusal`` null), newest first, paged by an opaque keyset cursor (one batch's
@@ -54,7 +54,8 @@ class GatewayOut(BaseModel):
     last_sent_at: datetime | None
     """That batch's ``sent_at``, by the gateway's clock."""
     clock_skew: timedelta | None
-    """``last_sent_at - last_batch_at``: positive when the gateway's clock runs ahead."""
+    """The gateway's clock minus the cloud's, measured by its last batch or heartbeat (whichever
+    came last; an idle gateway's heartbeats keep it current): positive when it runs ahead."""
     outbox: GatewayOutboxOut | None = None
     """The outbox depth the gateway's last stored batch reported; None when it reports none."""
     software_version: str | None = None
@@ -69,7 +70,8 @@ _GATEWAYS = """
 SELECT g.gateway_id, g.site_id, g.disabled_at IS NOT NULL, s.last_received_at, s.last_sent_at,
        coalesce((SELECT jsonb_object_agg(r.reason, r.refused) FROM gateway_refusals r
                  WHERE r.gateway_id = g.gateway_id), '{}'::jsonb),
-       s.outbox_pending, s.outbox_oldest_age, g.name, g.software_version
+       s.outbox_pending, s.outbox_oldest_age, g.name, g.software_version,
+       g.clock_sent_at - g.clock_received_at
 FROM gateways g
 LEFT JOIN LATERAL (
     SELECT gs.last_received_at, gs.last_sent_at, gs.outbox_pending, gs.outbox_oldest_age
@@ -87,7 +89,7 @@ async def _gateways(conn: AsyncConnection[TupleRow], gateway_id: str | None) -> 
     return [
         GatewayOut(
             gateway_id=r[0], site_id=r[1], disabled=r[2], last_batch_at=r[3], last_sent_at=r[4],
-            clock_skew=None if r[3] is None or r[4] is None else r[4] - r[3],
+            clock_skew=r[10],
             refusals={str(k): int(v) for k, v in r[5].items()},
             name=r[8], software_version=r[9],
             outbox=None if r[6] is None or r[3] is None else GatewayOutboxOut(

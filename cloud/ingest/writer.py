@@ -244,6 +244,18 @@ class StreamHeader(Protocol):
     def outbox(self) -> OutboxReport | None: ...
 
 
+async def record_clock(conn: AsyncConnection[TupleRow], gateway_id: str, sent_at: datetime) -> None:
+    """The gateway's clock as measured now: ``sent_at`` (its clock) against the cloud's receipt.
+
+    Batches and heartbeats both call it, so the skew shown and judged (``gateways.clock_sent_at
+    - clock_received_at``) is that of the gateway's latest contact carrying a ``sent_at``.
+    """
+    await conn.execute(
+        "UPDATE gateways SET clock_sent_at = %s, clock_received_at = now() WHERE gateway_id = %s",
+        (sent_at, gateway_id),
+    )
+
+
 async def advance_stream(
     conn: AsyncConnection[TupleRow],
     batch: StreamHeader,
@@ -272,6 +284,7 @@ async def advance_stream(
         (last_seq, batch.sent_at, None if report is None else report.pending,
          None if report is None else report.oldest_age, batch.gateway_id, batch.boot_id),
     )  # fmt: skip
+    await record_clock(conn, batch.gateway_id, batch.sent_at)
     # Delivered to listeners only when the transaction commits.
     await conn.execute("SELECT pg_notify(%s, %s)", (NOTIFY_CHANNEL, batch.gateway_id))
     return int(row[0])

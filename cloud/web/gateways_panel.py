@@ -2,9 +2,10 @@
 
 A stalled stream means readings of that gateway's sensors are stored but not judged; the panel
 says so next to the error, the failing batch and how to set it aside. Streams that are merely
-behind show how many batches wait and since when. Each gateway's last batch, its clock against
-the cloud's and the outbox depth that batch reported (records waiting at the gateway, and how
-long the oldest had waited) come from ``gateway_streams``, as in ``GET /v1/gateways``.
+behind show how many batches wait and since when. Each gateway's last batch and the outbox depth
+that batch reported (records waiting at the gateway, and how long the oldest had waited) come
+from ``gateway_streams``, its clock against the cloud's from its last batch or heartbeat
+(``gateways.clock_sent_at``), as in ``GET /v1/gateways``.
 Everything from the database goes through ``pages.e``.
 """
 
@@ -36,7 +37,8 @@ class GatewayRow:
     last_batch_at: datetime | None = None
     """The cloud's receipt of the gateway's last stored batch (as GET /v1/gateways)."""
     clock_skew: timedelta | None = None
-    """That batch's ``sent_at`` minus its receipt: positive when the gateway's clock is ahead."""
+    """The ``sent_at`` of its last batch or heartbeat minus the cloud's receipt: positive when the
+    gateway's clock is ahead."""
     outbox_pending: int | None = None
     """Records waiting in the gateway's outbox as it sent that batch; None: not reported."""
     outbox_oldest_age: timedelta | None = None
@@ -57,7 +59,7 @@ async def gateway_rows(conn: AsyncConnection[TupleRow]) -> list[GatewayRow]:
     states = await stream_states(conn)
     cur = await conn.execute(
         "SELECT g.gateway_id, coalesce(st.name, g.site_id), g.disabled_at IS NOT NULL,"
-        "       b.last_received_at, b.last_sent_at - b.last_received_at, b.outbox_pending,"
+        "       b.last_received_at, g.clock_sent_at - g.clock_received_at, b.outbox_pending,"
         "       b.outbox_oldest_age, g.name"
         " FROM gateways g LEFT JOIN sites st USING (site_id) LEFT JOIN LATERAL ("
         "     SELECT gs.last_received_at, gs.last_sent_at, gs.outbox_pending,"

@@ -48,8 +48,7 @@ async def test_last_batch_and_clock_skew(timescale_url: str) -> None:
     seeded: Seeded
     async with seeded_site(timescale_url, warm=False) as seeded:
         await seeded.site.rows(  # within network and batching delay
-            "UPDATE gateway_streams SET last_sent_at = last_received_at + interval '20 s'"
-            " RETURNING 1"
+            "UPDATE gateways SET clock_sent_at = clock_received_at + interval '20 s' RETURNING 1"
         )
         html = await _panel(timescale_url)
         assert "<th>Last batch</th><th>Clock</th>" in html
@@ -57,13 +56,12 @@ async def test_last_batch_and_clock_skew(timescale_url: str) -> None:
         assert re.search(r"<td class='last-batch'><time datetime=", row), row
         assert "<td class='clock'>in step</td>" in row
         await seeded.site.rows(
-            "UPDATE gateway_streams SET last_sent_at = last_received_at + interval '3 min 10 s'"
+            "UPDATE gateways SET clock_sent_at = clock_received_at + interval '3 min 10 s'"
             " RETURNING 1"
         )
         assert "<b>3 min ahead</b>" in await _panel(timescale_url)
         await seeded.site.rows(
-            "UPDATE gateway_streams SET last_sent_at = last_received_at - interval '2 hours'"
-            " RETURNING 1"
+            "UPDATE gateways SET clock_sent_at = clock_received_at - interval '2 hours' RETURNING 1"
         )
         assert "<b>2 h 00 min behind</b>" in await _panel(timescale_url)
         await seeded.site.rows(
