@@ -18,6 +18,7 @@ import httpx
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 
+from cloud.admin.writes import KINDS
 from cloud.alarms.channels import AppriseNotifier
 from cloud.alarms.worker import AlarmWorker
 from cloud.api.registry import routers
@@ -143,9 +144,18 @@ DOCUMENT_ROUTES = (
 check (``cloud.api.documents``, or ``request.body()`` in the handler), so an anonymous client
 never gets them parsed. A logger's trip at 5-minute intervals for 90 days is some 700 KB."""
 
+IMPORT_ROUTES = tuple(
+    ("POST", f"{prefix}/{kind}")
+    for prefix in ("/v1/import", "/ui/admin/api/import")
+    for kind in KINDS
+)
+"""The master-data CSV imports (a distribution centre's catalogue or lots): read, like the
+documents, only after the admin check, and held to ``limits.import_bytes``."""
+
 
 def route_limits(settings: CloudSettings) -> RouteLimits:
     """Body limits above the ordinary one, by method and exact path; all else gets
     ``settings.limits.body_bytes``."""
     documents = dict.fromkeys(DOCUMENT_ROUTES, settings.limits.document_bytes)
-    return {("POST", "/v1/batches"): settings.max_batch_bytes, **documents}
+    imports = dict.fromkeys(IMPORT_ROUTES, settings.limits.import_bytes)
+    return {("POST", "/v1/batches"): settings.max_batch_bytes, **documents, **imports}

@@ -32,6 +32,7 @@ from cloud.admin.gateways import (
 from cloud.admin.users import set_role
 from cloud.admin.writes import KINDS, RowError
 from cloud.api.deps import IdPath, Pool
+from cloud.api.documents import document_body
 from cloud.api.gateway_config import DoorIn, SourceIn, put_door, put_source
 from cloud.api.ledger import LABEL
 from cloud.api.masterdata_csv import ImportOut, report_out
@@ -75,7 +76,8 @@ class ActionIn(BaseModel):
 
 
 class ImportIn(BaseModel):
-    csv: Annotated[str, Field(max_length=5_000_000)]
+    csv: str
+    """Bounded by the route's body limit (``limits.import_bytes``), not here."""
     reason: Reason
 
 
@@ -236,9 +238,10 @@ def _add_masterdata_actions(router: APIRouter) -> None:
 
     @router.post("/api/import/{kind}")
     async def import_file(
-        kind: str, body: ImportIn, pool: Pool, user: AdminAction,
-        apply: Annotated[bool, Query()] = False,
+        kind: str, user: AdminAction, body: Annotated[ImportIn, document_body(ImportIn)],
+        pool: Pool, apply: Annotated[bool, Query()] = False,
     ) -> ImportOut:  # fmt: skip
+        # The role check comes first: a file of up to limits.import_bytes is read only for an admin.
         if kind not in KINDS:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no kind {kind!r}")
         try:

@@ -50,6 +50,7 @@ from cloud.masterdata.store import (
     Site,
     create_lot,
     get_location,
+    get_product,
     list_locations,
     list_products,
     list_sites,
@@ -263,7 +264,7 @@ async def _write_product(
     except MasterDataError as err:
         raise RowError(f"gtin: {err}") from err
     after = ProductOut(gtin=gtin, **body.model_dump())
-    found = {p.gtin: p for p in await list_products(conn)}.get(gtin)
+    found = await get_product(conn, gtin)  # one row, not the catalogue: files hold 100,000
     before = ProductOut(**found.__dict__) if found else None
     if before != after:
         await _store(put_product(conn, Product(gtin=gtin, **body.model_dump())))

@@ -26,6 +26,10 @@ class RequestLimits(BaseModel):
     document_bytes: Annotated[int, Field(ge=1024)] = 20 * MiB
     """Largest body of the document routes (ASN JSON and imports, counts): they authenticate
     first and read the body afterwards."""
+    import_bytes: Annotated[int, Field(ge=1024)] = 8 * MiB
+    """Largest CSV file of a master-data import (``/v1/import/{kind}`` and the admin page's
+    import); 100,000 rows of lots or products (``csv_io.MAX_ROWS``) fit. Read only after the
+    admin check."""
     inflight_bytes: Annotated[int, Field(ge=1024)] = 160 * MiB
     """All request bodies being received or held, plus ingest's inflated bodies, together.
     Above it a request answers 503 with Retry-After instead of growing the process."""
@@ -43,8 +47,11 @@ class RequestLimits(BaseModel):
 
     @model_validator(mode="after")
     def _budget_holds_one_document(self) -> RequestLimits:
-        if self.inflight_bytes < self.document_bytes:
-            raise ValueError("inflight_bytes must hold at least one document (document_bytes)")
+        if self.inflight_bytes < max(self.document_bytes, self.import_bytes):
+            raise ValueError(
+                "inflight_bytes must hold at least one document (document_bytes) and one"
+                " import (import_bytes)"
+            )
         if self.body_timeout < self.body_idle_timeout:
             raise ValueError("body_timeout must not be shorter than body_idle_timeout")
         return self

@@ -186,6 +186,12 @@ async def put_product(conn: AsyncConnection[TupleRow], product: Product) -> Prod
     return Product(*row) if row else None
 
 
+async def get_product(conn: AsyncConnection[TupleRow], gtin: str) -> Product | None:
+    cur = await conn.execute(f"SELECT {_PRODUCT_COLUMNS} FROM products WHERE gtin = %s", (gtin,))
+    row = await cur.fetchone()
+    return Product(*row) if row else None
+
+
 async def list_products(conn: AsyncConnection[TupleRow]) -> list[Product]:
     cur = await conn.execute(f"SELECT {_PRODUCT_COLUMNS} FROM products ORDER BY gtin")
     return [Product(*row) for row in await cur.fetchall()]

@@ -23,6 +23,7 @@ from cloud.limits.middleware import RequestLimitMiddleware, request_lease
 LIMITS = RequestLimits(
     body_bytes=2048,
     document_bytes=8192,
+    import_bytes=8192,
     inflight_bytes=10_000,
     body_idle_timeout=timedelta(milliseconds=200),
     body_timeout=timedelta(seconds=1),
