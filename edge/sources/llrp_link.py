@@ -19,12 +19,18 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
-from sllurp.llrp import LLRPMessage, LLRPReaderClient, LLRPReaderConfig, LLRPReaderState
+from sllurp.llrp import (
+    LLRPClient,
+    LLRPMessage,
+    LLRPReaderClient,
+    LLRPReaderConfig,
+    LLRPReaderState,
+)
 from sllurp.llrp_errors import LLRPError, ReaderConfigurationError
 
 from edge.clock import Clock
 from protocols.llrp.errors import FramingError, LlrpError
-from protocols.llrp.frame import Frame, Framer
+from protocols.llrp.frame import HEADER, HEADER_SIZE, Frame, Framer
 from protocols.llrp.messages import MessageType, decode_message
 from protocols.llrp.reports import ReaderEvent, TagReport, status_name, status_of, tag_reports
 from protocols.records import DeadLetter, Record, TagRead
@@ -35,6 +41,7 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _PUT_POLL = 0.1  # seconds between checks of "closing" while waiting for queue room
 _DEAD_CHUNK = 64 * 1024  # bytes per dead letter of a broken stream
 _DEAD_STREAM_LIMIT = 16  # dead letters per broken stream (1 MiB); the reason says if cut
+_SENT_KEPT = 64  # message ids of our latest requests, to name what an ERROR_MESSAGE answers
 # ConnectionAttemptEvent status (LLRP 1.0.1 §13.2.6.6); 4 is sent to the client already
 # connected when another one tries, and is not a refusal.
 _CONNECTION_REFUSED = {
@@ -161,6 +168,72 @@ def _dead(source: str, reason: str, raw: bytes, received_at: datetime) -> DeadLe
     return DeadLetter(source=source, reason=reason[:2000], raw=raw, received_at=received_at)
 
 
+class _PortableLlrp(LLRPClient):  # type: ignore[misc]
+    """sllurp's conversation, made to work with readers that read LLRP differently.
+
+    * The ROSpec starts on START_ROSPEC (a Null start trigger) rather than on an Immediate
+      trigger at ENABLE_ROSPEC: every reader implements START_ROSPEC, not every one honours
+      an Immediate trigger (llrpkit's emulator leaves the ROSpec enabled, and silent).
+    * The reset on connect (DELETE_ROSPEC 0) succeeds also when the reader refuses "0 = all"
+      with nothing to delete (llrpkit's emulator: M_ParameterError "no ROSpec 0"); sllurp
+      would stop there and never start inventory. A ROSpec really left behind still shows,
+      as the ADD_ROSPEC that follows is refused.
+    """
+
+    def getROSpec(self, force_new: bool = False) -> Any:  # noqa: N802 - sllurp's
+        rospec = super().getROSpec(force_new=force_new)
+        rospec["ROBoundarySpec"]["ROSpecStartTrigger"]["ROSpecStartTriggerType"] = "Null"
+        return rospec
+
+    def startInventory(self, force_regen_rospec: bool = False) -> None:  # noqa: N802
+        if self.state == LLRPReaderState.STATE_INVENTORYING:
+            return
+        rospec = self.getROSpec(force_new=force_regen_rospec)
+
+        def started(_state: object, is_success: bool, *_args: object) -> None:
+            if is_success:
+                self.setState(LLRPReaderState.STATE_INVENTORYING)
+
+        def enabled(state: object, is_success: bool, *_args: object) -> None:
+            if is_success:
+                self.send_START_ROSPEC(state, rospec, onCompletion=started)
+
+        def added(state: object, is_success: bool, *_args: object) -> None:
+            if is_success:
+                self.send_ENABLE_ROSPEC(state, rospec, onCompletion=enabled)
+
+        self.send_ADD_ROSPEC(rospec, onCompletion=added)
+
+    def stopAllROSpecs(self, onCompletion: Any = None) -> None:  # noqa: N802, N803 - sllurp's
+        if onCompletion is None:
+            super().stopAllROSpecs(onCompletion)
+        elif self.disconnecting:
+            super().stopAllROSpecs(self._then_close(onCompletion))
+        else:
+
+            def reset_done(state: object, _is_success: bool, *args: object) -> None:
+                onCompletion(state, True, *args)
+
+            super().stopAllROSpecs(reset_done)
+
+    def _then_close(self, done: Any) -> Any:
+        """At shutdown, after DELETE_ROSPEC 0: our own ROSpec by id if the reader refused
+        "0 = all", then CLOSE_CONNECTION (the LLRP way to leave; sllurp only drops the socket)."""
+
+        def close(state: object, _is_success: bool, *_args: object) -> None:
+            self.sendMessage({"CLOSE_CONNECTION": {}})
+            self._deferreds["CLOSE_CONNECTION_RESPONSE"].append(done)
+
+        def deleted_all(state: object, is_success: bool, *args: object) -> None:
+            if is_success or not self.rospec:
+                close(state, is_success, *args)
+                return
+            self.sendMessage({"DELETE_ROSPEC": {"ROSpecID": self.rospec["ROSpecID"]}})
+            self._deferreds["DELETE_ROSPEC_RESPONSE"].append(close)
+
+        return deleted_all
+
+
 class _FramedClient(LLRPReaderClient):  # type: ignore[misc]
     """sllurp's client with our framing and report decoding in front of its state machine."""
 
@@ -182,6 +255,20 @@ class _FramedClient(LLRPReaderClient):  # type: ignore[misc]
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._socket = sock
         return True
+
+    def use_portable_conversation(self) -> None:
+        self.llrp = _PortableLlrp(
+            self.config,
+            transport_tx_write=self.send_data,
+            state_change_callback=self._on_llrp_state_changed,
+        )
+
+    def send_data(self, data: bytes) -> None:
+        # An ERROR_MESSAGE names only the message id it answers: remember what each id was.
+        if len(data) >= HEADER_SIZE:
+            first, _length, message_id = HEADER.unpack_from(data)
+            self.link.sent(message_id, first & 0x3FF)
+        super().send_data(data)
 
     def hard_disconnect(self) -> None:
         # sllurp's version checks then closes self._socket without a lock; our supervisor and
@@ -212,8 +299,8 @@ class _FramedClient(LLRPReaderClient):  # type: ignore[misc]
             if frame.message_type == MessageType.RO_ACCESS_REPORT:
                 link.deliver_report(frame)
                 continue  # sllurp's state machine has no use for reports
-            if link.lost_reason is not None:
-                continue  # the handshake failed: only reports still count
+            if link.lost_reason is not None or self._stop_main_loop.is_set():
+                continue  # this connection is ending: only reports still count
             if frame.message_type == MessageType.ERROR_MESSAGE:
                 if link.on_error_message(frame):
                     self.hard_disconnect()
@@ -284,6 +371,8 @@ class LlrpLink:
         )
         self._client.link = self
         self._client.close_lock = threading.Lock()
+        self._client.use_portable_conversation()
+        self._sent: dict[int, int] = {}  # message id -> message type, the latest requests
         self._client.add_state_callback(LLRPReaderState.STATE_INVENTORYING, self._on_inventory)
         self._client.add_disconnected_callback(self._on_disconnected)
 
@@ -332,6 +421,11 @@ class LlrpLink:
 
     def touch(self) -> None:
         self._last = time.monotonic()
+
+    def sent(self, message_id: int, message_type: int) -> None:
+        self._sent[message_id] = message_type
+        if len(self._sent) > _SENT_KEPT:
+            del self._sent[next(iter(self._sent))]
 
     def deliver_report(self, frame: Frame) -> None:
         records = records_from_report(self.settings.reader_id, frame, self.clock.now(), self.source)
@@ -384,6 +478,11 @@ class LlrpLink:
         except LlrpError as err:
             text = kind = f"undecodable ERROR_MESSAGE: {err}"
         reason = f"the reader answered with ERROR_MESSAGE: {text}"
+        if self._sent.get(frame.message_id) == MessageType.ENABLE_EVENTS_AND_REPORTS:
+            # It has no response in LLRP and only releases what a reader holds back on
+            # connect; a reader that does not know it holds nothing back (llrpkit's emulator).
+            log.info("reader %s ignores ENABLE_EVENTS_AND_REPORTS: %s", self.source, text)
+            return False
         if self.budget.admit(frame.body):
             self.deliver((_dead(self.source, reason, frame.raw, self.clock.now()),))
         if self.reached_inventory:

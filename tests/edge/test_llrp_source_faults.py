@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 import pytest
 
 from protocols.llrp.frame import Framer
-from protocols.llrp.messages import MessageType
+from protocols.llrp.messages import Message, MessageType
 from protocols.llrp.reports import LlrpStatus, ReaderEvent, StatusCode, response
 from simulators.llrp_reader import MARKER_EPC, LlrpReaderSimulator, MalformedKind, SimulatorConfig
 from simulators.scene import ParkedTags, Scene, dock_door
@@ -52,9 +52,10 @@ async def test_a_bad_header_never_swallows_the_report_before_it() -> None:
 @asynccontextmanager
 async def refusing_reader(
     status: LlrpStatus | Callable[[int], LlrpStatus],
+    then: bytes = b"",
 ) -> AsyncIterator[tuple[int, list[int]]]:
     """A reader that accepts the connection, then answers every request with ERROR_MESSAGE
-    (``status``, or ``status(connection number)``)."""
+    (``status``, or ``status(connection number)``), followed in the same write by ``then``."""
     connections: list[int] = []
 
     async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -68,7 +69,7 @@ async def refusing_reader(
                     if frame.message_type != MessageType.KEEPALIVE_ACK:
                         answer = status(len(connections)) if callable(status) else status
                         error = response(MessageType.ERROR_MESSAGE, frame.message_id, answer)
-                        writer.write(error.encode())
+                        writer.write(error.encode() + then)
                 await writer.drain()
         except ConnectionError:
             pass
@@ -113,6 +114,23 @@ async def test_an_error_description_that_changes_on_every_retry_gives_one_status
     assert got.states() == ["offline"]
     assert "M_UnsupportedMessage: refused in session 1" in got.statuses[0].detail
     assert 1 <= len(got.dead) <= 16  # each different answer once, within the budget
+
+
+async def test_messages_after_an_ending_error_in_the_same_read_are_not_handed_to_sllurp() -> None:
+    """The ERROR_MESSAGE ends the attempt and drops the socket; a KEEPALIVE in the same TCP
+    read used to reach sllurp anyway, which could not answer on the closed socket: one dead
+    letter "sllurp refused message: Not connected" per retry."""
+    status = LlrpStatus(StatusCode.UNSUPPORTED_MESSAGE, "busy")
+    keepalive = Message(MessageType.KEEPALIVE, 7).encode()
+    async with (
+        refusing_reader(status, then=keepalive) as (port, connections),
+        collecting(fast_config(port)) as (_, got),
+    ):
+        await poll_until(lambda: len(connections) >= 6, seconds=15, step=0.05)
+    assert got.states() == ["offline"]
+    assert [d.reason for d in got.dead] == [
+        "the reader answered with ERROR_MESSAGE: M_UnsupportedMessage: busy"
+    ]
 
 
 async def test_a_reader_busy_with_another_client_is_reported_as_such() -> None:
