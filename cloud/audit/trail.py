@@ -5,13 +5,12 @@ are taken literally.
 
 >>> like("account.*"), like("lot:12"), like("50%_off*")
 ('account.%', 'lot:12', '50\\\\%\\\\_off%')
->>> print(as_csv([]), end="")
-audit_id,at,actor,action,subject,reason,detail
+>>> as_csv([])
+'audit_id,at,actor,action,subject,reason,detail\\r\\n'
 """
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 from collections.abc import Sequence
@@ -21,6 +20,8 @@ from typing import Any
 
 from psycopg import AsyncConnection
 from psycopg.rows import TupleRow
+
+from cloud.spreadsheet import csv_writer, text_cell
 
 MAX_EXPORT = 100_000
 """Rows in one export at most; narrow the filter for more."""
@@ -85,10 +86,10 @@ async def entries(conn: AsyncConnection[TupleRow], f: AuditFilter, *, limit: int
 
 
 def as_csv(rows: Sequence[AuditRow]) -> str:
-    """RFC 4180 CSV, times in UTC (ISO 8601), details as JSON; a cell starting with ``=``,
-    ``+``, ``-`` or ``@`` is prefixed with ``'`` so a spreadsheet does not run it."""
+    """RFC 4180 CSV, times in UTC (ISO 8601), details as JSON; a cell a spreadsheet would run
+    as a formula is prefixed with ``'`` (``cloud.spreadsheet``)."""
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    writer = csv_writer(out)
     writer.writerow(["audit_id", "at", "actor", "action", "subject", "reason", "detail"])
     for r in rows:
         cells = [r.audit_id, r.at.isoformat(), r.actor, r.action, r.subject, r.reason or "",
@@ -98,6 +99,4 @@ def as_csv(rows: Sequence[AuditRow]) -> str:
 
 
 def _safe(cell: object) -> object:
-    if isinstance(cell, str) and cell[:1] in ("=", "+", "-", "@"):
-        return "'" + cell
-    return cell
+    return text_cell(cell) if isinstance(cell, str) else cell

@@ -6,7 +6,6 @@ apostrophe; numbers are written with ``repr`` (no rounding), times in UTC (RFC 3
 
 from __future__ import annotations
 
-import csv
 import io
 import re
 from collections.abc import Callable, Sequence
@@ -15,8 +14,7 @@ from typing import Any
 
 from cloud.reports.archive import Format, Kind, Rendered
 from cloud.reports.pdf import print_pdf
-
-_FORMULA = ("=", "+", "-", "@", "\t", "\r")
+from cloud.spreadsheet import csv_writer, text_cell
 
 
 def cell(value: object) -> str:
@@ -38,14 +36,13 @@ def cell(value: object) -> str:
     elif isinstance(value, int | float):
         text = repr(value)
     else:
-        text = str(value)
-        text = "'" + text if text.startswith(_FORMULA) else text
+        text = text_cell(str(value))
     return text
 
 
 def write_csv(header: Sequence[str], rows: Sequence[Sequence[object]]) -> bytes:
     out = io.StringIO()
-    w = csv.writer(out, lineterminator="\n")
+    w = csv_writer(out)
     w.writerow(header)
     w.writerows([cell(v) for v in row] for row in rows)
     return out.getvalue().encode()

@@ -7,7 +7,6 @@ maintenance windows, dispositions, and the periods a sensor's calibration was ov
 
 from __future__ import annotations
 
-import csv
 import io
 import re
 from datetime import UTC, date, datetime, time, timedelta
@@ -18,14 +17,8 @@ from cloud.reports.chart import Limits, Line, Spans, chart
 from cloud.reports.document import duration, esc, facts, page_html, table, temp, when
 from cloud.reports.pdf import print_pdf
 from cloud.reports.unit_data import UnitRecord
+from cloud.spreadsheet import csv_writer, text_cell
 from cloud.web.history import History
-
-_FORMULA = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _cell(text: str) -> str:
-    """A text cell a spreadsheet will not run as a formula."""
-    return "'" + text if text.startswith(_FORMULA) else text
 
 
 def _iso(t: datetime | None) -> str:
@@ -161,13 +154,12 @@ def site_html(records: list[UnitRecord], *, site: str, generated: datetime) -> s
 
 def site_csv(records: list[UnitRecord]) -> str:
     """The units' CSV tables one after the other, a ``location_id`` column first."""
-    out = []
-    for i, r in enumerate(records):
-        lines = unit_csv(r).splitlines()
-        if i == 0:
-            out.append("location_id," + lines[0])
-        out += [f"{_cell(r.history.unit.location_id)},{line}" for line in lines[1:]]
-    return "".join(line + "\n" for line in out)
+    out = io.StringIO()
+    w = csv_writer(out)
+    w.writerow(["location_id", *UNIT_COLUMNS])
+    for r in records:
+        w.writerows([text_cell(r.history.unit.location_id), *row] for row in _unit_rows(r))
+    return out.getvalue()
 
 
 def render_site(
@@ -187,33 +179,52 @@ def render_site(
     return Rendered("unit", fmt, f"Temperature records {site}", f"{stem}.{fmt}", params, content)
 
 
+UNIT_COLUMNS = ("record", "day_or_start", "end", "sensor_id", "samples", "min_degC",
+                "mean_degC", "max_degC", "kind", "level", "text")  # fmt: skip
+
+
 def unit_csv(r: UnitRecord) -> str:
     """One table: the daily rows, then every event of the period, a ``record`` column saying
     which; times in UTC (RFC 3339), days in the site's zone."""
     out = io.StringIO()
-    w = csv.writer(out, lineterminator="\n")
-    w.writerow(["record", "day_or_start", "end", "sensor_id", "samples", "min_degC",
-                "mean_degC", "max_degC", "kind", "level", "text"])  # fmt: skip
-    for d in r.days:
-        w.writerow(["day", d.day.isoformat(), "", _cell(d.sensor_id), d.samples, repr(d.low),
-                    repr(d.mean), repr(d.high), "", "", ""])  # fmt: skip
-    for x in r.excursions:
-        w.writerow(["excursion", _iso(x.started_at), _iso(x.ended_at), _cell(x.sensor_id), "",
-                    "", "", "" if x.peak_value is None else repr(x.peak_value), x.kind, x.level,
-                    f"excursion {x.excursion_id}"])  # fmt: skip
-    for a, b in r.history.gaps:
-        w.writerow(["gap", _iso(a), _iso(b), "", "", "", "", "", "", "", ""])
-    for n in r.history.annotations:
-        if n.kind == "calibration":
-            continue  # written from ``overdue`` below, with the sensor in its own column
-        w.writerow([n.kind, _iso(n.at), _iso(n.end), "", "", "", "", "", "", "", _cell(n.text)])
-    for s in r.signatures:
-        w.writerow(["signature", _iso(s.signed_at), "", "", "", "", "", "", s.meaning, "",
-                    _cell(f"{s.subject}: {s.manifestation()}")])  # fmt: skip
-    for o in r.overdue:
-        w.writerow(["calibration", _iso(o.start), _iso(o.end), _cell(o.sensor_id), "", "", "",
-                    "", o.reason, "", ""])  # fmt: skip
+    w = csv_writer(out)
+    w.writerow(UNIT_COLUMNS)
+    w.writerows(_unit_rows(r))
     return out.getvalue()
+
+
+def _unit_rows(r: UnitRecord) -> list[list[object]]:
+    """The rows of ``unit_csv``, without its header."""
+    days: list[list[object]] = [
+        ["day", d.day.isoformat(), "", text_cell(d.sensor_id), d.samples, repr(d.low),
+         repr(d.mean), repr(d.high), "", "", ""]
+        for d in r.days
+    ]  # fmt: skip
+    excursions: list[list[object]] = [
+        ["excursion", _iso(x.started_at), _iso(x.ended_at), text_cell(x.sensor_id), "", "", "",
+         "" if x.peak_value is None else repr(x.peak_value), x.kind, x.level,
+         f"excursion {x.excursion_id}"]
+        for x in r.excursions
+    ]  # fmt: skip
+    gaps: list[list[object]] = [
+        ["gap", _iso(a), _iso(b), "", "", "", "", "", "", "", ""] for a, b in r.history.gaps
+    ]
+    notes: list[list[object]] = [
+        [n.kind, _iso(n.at), _iso(n.end), "", "", "", "", "", "", "", text_cell(n.text)]
+        for n in r.history.annotations
+        if n.kind != "calibration"  # written from ``overdue``, with the sensor in its own column
+    ]
+    signed: list[list[object]] = [
+        ["signature", _iso(s.signed_at), "", "", "", "", "", "", s.meaning, "",
+         text_cell(f"{s.subject}: {s.manifestation()}")]
+        for s in r.signatures
+    ]  # fmt: skip
+    overdue: list[list[object]] = [
+        ["calibration", _iso(o.start), _iso(o.end), text_cell(o.sensor_id), "", "", "", "",
+         o.reason, "", ""]
+        for o in r.overdue
+    ]  # fmt: skip
+    return days + excursions + gaps + notes + signed + overdue
 
 
 def render_unit(r: UnitRecord, fmt: Format, *, generated: datetime) -> Rendered:

@@ -13,7 +13,6 @@ the series carry a ``None`` there, so the chart breaks its line instead of drawi
 
 from __future__ import annotations
 
-import csv
 import io
 import math
 from collections.abc import Sequence
@@ -26,6 +25,7 @@ from psycopg.rows import TupleRow
 
 from cloud.calibration.store import flagged
 from cloud.coldchain.mkt import DELTA_H_OVER_R, KELVIN
+from cloud.spreadsheet import csv_writer, text_cell
 
 Resolution = Literal["raw", "hourly", "daily"]
 RAW_UP_TO = timedelta(days=2)
@@ -419,9 +419,6 @@ def as_json(h: History) -> dict[str, object]:
     }
 
 
-_FORMULA = ("=", "+", "-", "@", "\t", "\r")
-
-
 def as_csv(h: History) -> str:
     """The points of the chart, one row per reading (raw) or bucket (rollups); UTC times.
 
@@ -429,13 +426,13 @@ def as_csv(h: History) -> str:
     id (ids starting with ``=+-@`` get a leading apostrophe).
     """
     out = io.StringIO()
-    w = csv.writer(out, lineterminator="\n")
+    w = csv_writer(out)
     if h.resolution == "raw":
         w.writerow(["time", "sensor_id", "value_degC"])
     else:
         w.writerow(["bucket_start", "sensor_id", "samples", "min_degC", "mean_degC", "max_degC"])
     for s in h.series:
-        sensor = "'" + s.sensor_id if s.sensor_id.startswith(_FORMULA) else s.sensor_id
+        sensor = text_cell(s.sensor_id)
         for i, t in enumerate(s.time):
             if not s.samples[i]:
                 continue  # a gap marker, not data
