@@ -17,7 +17,7 @@ from cloud.web.permissions import Can
 
 UPLOT_VERSION = "1.6.32"
 """Pinned by ``cloud/web/vendor/package-lock.json``; in the asset URLs so browsers refetch."""
-CHARTS_VERSION = "4"
+CHARTS_VERSION = "5"
 """Bumped when charts.js or charts.css change."""
 
 SPANS = (("6 h", 6 * 3600), ("24 h", 86400), ("7 d", 7 * 86400), ("30 d", 30 * 86400),

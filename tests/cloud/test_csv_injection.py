@@ -11,8 +11,13 @@ from __future__ import annotations
 
 import csv
 import io
+import json
+import re
+import shutil
+import subprocess
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from importlib import resources
 
 import pytest
 
@@ -110,3 +115,18 @@ def _number(cell: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="needs node to run the page's script")
+def test_lot_chart_csv_cells_in_the_browser_script() -> None:
+    """The lot page builds its CSV in the browser (``charts.js``: ``csvCell``)."""
+    script = (resources.files("cloud.web") / "static" / "charts.js").read_text("utf-8")
+    found = re.search(r"^function csvCell\(text\) \{.*?^\}", script, re.M | re.S)
+    assert found is not None
+    program = found.group(0) + "\nconst cells = JSON.parse(process.argv[1]);"
+    program += '\nprocess.stdout.write(cells.map(csvCell).join(",") + "\\n");'
+    ran = subprocess.run(["node", "-e", program, json.dumps(PAYLOADS)], check=True,
+                         capture_output=True, timeout=30)  # fmt: skip
+    cells = _cells(ran.stdout.decode())  # bytes: text mode would turn a CR into LF
+    assert [c for c in cells if _runs(c)] == []
+    assert cells == [p if p.startswith("fine") else "'" + p for p in PAYLOADS]
