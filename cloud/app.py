@@ -32,6 +32,7 @@ from cloud.limits.middleware import RequestLimitMiddleware, RouteLimits
 from cloud.processing.processor import Processor
 from cloud.processing.registry import default_steps
 from cloud.storage.database import make_pool
+from cloud.web.cross_site import CrossSiteWriteGuard
 from cloud.web.errors import install_error_pages
 from cloud.web.headers import SecurityHeadersMiddleware
 
@@ -122,16 +123,22 @@ def create_app(settings: CloudSettings) -> FastAPI:
         app.include_router(router)
     budget = ByteBudget(settings.limits.inflight_bytes, retry_after=settings.limits.retry_after)
     app.state.body_budget = budget
+    _add_middleware(app, settings, budget)
+    app.add_middleware(signing.BindSigner, signer=signer)  # every request signs as the service
+    return app
+
+
+def _add_middleware(app: FastAPI, settings: CloudSettings, budget: ByteBudget) -> None:
     app.add_middleware(
         RequestLimitMiddleware,
         limits=settings.limits,
         route_limits=route_limits(settings),
         budget=budget,
     )
-    # Added last, so outermost: refusals by the limits carry the headers too.
+    # Before any body is read: a dashboard write another site's page sent is refused at once.
+    app.add_middleware(CrossSiteWriteGuard)
+    # Added after those, so outside them: their refusals carry the headers too.
     app.add_middleware(SecurityHeadersMiddleware)
-    app.add_middleware(signing.BindSigner, signer=signer)  # every request signs as the service
-    return app
 
 
 DOCUMENT_ROUTES = (
