@@ -60,3 +60,26 @@ async def expected_readings(
         await asyncio.sleep(0.2)
     keys |= {(s, t) for s, t in opcua if t >= first[s]}
     return keys
+
+
+def opcua_differences(
+    written: set[Key], stored: set[Key], final_moments: set[Key],
+    unseen_by_agent: set[Key] | None = None,
+) -> tuple[set[Key], set[Key]]:  # fmt: skip
+    """``(invented, lost)``: OPC-UA values the agent stored that the witness never saw, and
+    values the witness saw that the agent never stored (from the agent's first value on).
+
+    Two subscriptions of one server can each miss the server's very last notifications (the
+    simulator exits between their publish cycles). So values after the last one the witness saw
+    of a sensor are beyond its view, not invented; and values the witness saw in the server's
+    last second (``final_moments``) after the agent's last stored one are a trailing run, not
+    lost. Anything earlier counts, except ``unseen_by_agent`` (an agent's crash window).
+    """
+    last_witnessed = {s: max(t for s2, t in written if s2 == s) for s, _ in written}
+    invented = {(s, t) for s, t in stored - written if t <= last_witnessed.get(s, t)}
+    first = {s: min(t for s2, t in stored if s2 == s) for s, _ in stored}
+    last_stored = {s: max(t for s2, t in stored if s2 == s) for s, _ in stored}
+    # a sensor the agent stored nothing of has lost every value
+    missing = {(s, t) for s, t in written - stored if t >= first.get(s, t)}
+    trailing = {(s, t) for s, t in missing & final_moments if s in last_stored and t > last_stored[s]}
+    return invented, missing - trailing - (unseen_by_agent or set())

@@ -29,7 +29,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.checks import wait_source_records
+from tests.e2e.checks import opcua_differences, wait_source_records
 from tests.e2e.rig import TemperatureRig, duplicates, stored, wait_stored
 from tests.e2e.witness import MqttWitness, OpcUaWitness, settle
 
@@ -123,20 +123,9 @@ async def test_edge_kill_cloud_kill_and_outage_lose_nothing_and_store_once(
     # cloud blows add nothing (resent batches stop at the high-water mark).
     assert dict(duplicates(have)) == {}
     opcua_stored = {k for k in have if k[0] not in rig.mqtt_sensors}
-    # Nothing invented. The witness can lose the server's very last notifications (the simulator
-    # exits while the witness's publish loop is retrying), so values after the last one it saw
-    # of a sensor are beyond its view, not invented.
-    last_witnessed = {s: max(t for s2, t in written if s2 == s) for s, _ in written}
-    invented = {(s, t) for s, t in opcua_stored - written if t <= last_witnessed.get(s, t)}
+    # Nothing invented, nothing lost beyond the kill's window and the server's trailing moments.
+    invented, lost = opcua_differences(written, opcua_stored, final_moments, unseen_by_agent)
     assert invented == set(), sorted(invented)[:5]
-    first = {s: min(t for s2, t in opcua_stored if s2 == s) for s, _ in opcua_stored}
-    missing = {(s, t) for s, t in written - opcua_stored if t >= first[s]}
-    # The same holds the other way round: the server's last notifications can reach the witness
-    # and not the agent when the simulator exits between the two subscriptions' publish cycles.
-    # Only a trailing run is excused (after the agent's last stored value of the sensor, in the
-    # server's last second); a value missing before that fails.
-    last_stored = {s: max(t for s2, t in opcua_stored if s2 == s) for s, _ in opcua_stored}
-    trailing = {(s, t) for s, t in missing & final_moments if t > last_stored[s]}
-    assert missing - trailing <= unseen_by_agent, sorted(missing - trailing - unseen_by_agent)[:5]
+    assert lost == set(), sorted(lost)[:5]
     assert len(published) > 150
     assert len(opcua_stored) > 100
