@@ -81,5 +81,7 @@ def opcua_differences(
     last_stored = {s: max(t for s2, t in stored if s2 == s) for s, _ in stored}
     # a sensor the agent stored nothing of has lost every value
     missing = {(s, t) for s, t in written - stored if t >= first.get(s, t)}
-    trailing = {(s, t) for s, t in missing & final_moments if s in last_stored and t > last_stored[s]}
+    trailing = {
+        (s, t) for s, t in missing & final_moments if s in last_stored and t > last_stored[s]
+    }
     return invented, missing - trailing - (unseen_by_agent or set())
