@@ -122,6 +122,33 @@ async def test_a_known_user_signs_in_through_the_provider(oidc: tuple[Api, Provi
     assert "start again" in again.text
 
 
+async def test_a_callback_link_taken_to_another_browser_signs_no_one_in(
+    oidc: tuple[Api, Provider],
+) -> None:
+    """Login CSRF: someone starts a sign-in as themselves, stops before the callback and sends
+    its link to a colleague; the colleague's browser must not be signed in as them."""
+    a, provider = oidc
+    started = await a.client.get("/ui/login/oidc")
+    assert started.status_code == 303
+    kept = started.headers["set-cookie"]
+    assert "HttpOnly" in kept
+    assert "SameSite=lax" in kept  # followed by the provider's top-level redirect back
+    assert "Path=/ui/login/oidc" in kept
+    target = urlsplit(started.headers["location"])
+    provider.authorize = {k: v[0] for k, v in parse_qs(target.query).items()}
+    link = {"code": "c0de", "state": provider.authorize["state"]}
+    a.client.cookies.clear()  # the other browser
+    followed = await a.client.get("/ui/login/oidc/callback", params=link)
+    assert followed.status_code == 401
+    assert "not started in this browser" in followed.text
+    assert COOKIE not in a.client.cookies
+    assert provider.token_form == {}  # the code was never even exchanged
+    # nor with a state cookie of a sign-in of its own
+    await a.client.get("/ui/login/oidc")
+    assert (await a.client.get("/ui/login/oidc/callback", params=link)).status_code == 401
+    assert COOKIE not in a.client.cookies
+
+
 @pytest.mark.parametrize(
     ("change", "says"),
     [
