@@ -136,16 +136,32 @@ class PostgresService:
 
     directory: Path
     user: str | None
+    durable: bool = True
+    """False: no fsync, asynchronous commits. Safe against any process being killed (the OS
+    still writes everything out), not against the machine losing power: for throw-away data."""
 
     @classmethod
     def default(cls) -> PostgresService:
+        """The cluster of the demo and the benchmarks, durable as a real one."""
+        user = cls._user()
+        return cls(_service_dir("postgres", user), user)
+
+    @classmethod
+    def for_tests(cls) -> PostgresService:
+        """The test suite's own cluster, not durable: each test database is dropped after use,
+        and a durable DROP DATABASE waits for a checkpoint (1.8 s against 0.1 s here)."""
+        user = cls._user()
+        return cls(_service_dir("postgres-test", user), user, durable=False)
+
+    @staticmethod
+    def _user() -> str | None:
         user = "postgres" if _is_root() else None
         if user is not None:
             try:
                 pwd.getpwnam(user)
             except KeyError as err:
                 raise ServiceError("running as root needs the 'postgres' system user") from err
-        return cls(_service_dir("postgres", user), user)
+        return user
 
     @property
     def pgdata(self) -> Path:
@@ -216,6 +232,8 @@ class PostgresService:
             "log_min_messages = warning",
             "timezone = 'UTC'",
         ]
+        if not self.durable:
+            conf += ["fsync = off", "synchronous_commit = off", "full_page_writes = off"]
         with (self.pgdata / "postgresql.conf").open("a") as fh:
             fh.write("\n# coldtrace private cluster\n" + "\n".join(conf) + "\n")
         self.state_file.write_text(json.dumps({"port": port}))
@@ -413,5 +431,7 @@ def start_all() -> dict[str, str]:
 
 
 def stop_all() -> None:
+    """Stops the demo's services and the test suite's cluster."""
     PostgresService.default().stop()
+    PostgresService.for_tests().stop()
     MosquittoService.default().stop()

@@ -1,7 +1,10 @@
 """Shared fixtures: the private PostgreSQL (TimescaleDB) cluster and Mosquitto broker.
 
 ``COLDTRACE_TEST_DATABASE_URL`` / ``COLDTRACE_TEST_MQTT_URL`` point the suite at existing services
-instead of the private ones started under the project's data folder.
+instead of the private ones started under the project's data folder. The suite's PostgreSQL is a
+cluster of its own (``.data/postgres-test``) without fsync: nothing in it needs to survive the
+machine losing power, and dropping each test's database is then cheap. Tests that stop or crash
+PostgreSQL start clusters of their own, durable.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ def postgres_url() -> str:
     url = os.environ.get("COLDTRACE_TEST_DATABASE_URL")
     if url:
         return url
-    return devservices.PostgresService.default().start()
+    return devservices.PostgresService.for_tests().start()
 
 
 @pytest.fixture(scope="session")
