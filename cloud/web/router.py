@@ -335,6 +335,9 @@ def _add_session_routes(router: APIRouter, cfg: WebSettings) -> None:
                         subject=f"user:{person.user.name}", reason="dashboard sign-in",
                         detail={"factors": person.factors},
                     )  # fmt: skip
+            # a new id at every sign-in; the one this browser had before stops working
+            if previous := request.cookies.get(COOKIE, "").strip():
+                await revoke_session(conn, previous)
         response = RedirectResponse("/ui", status_code=status.HTTP_303_SEE_OTHER)
         response.set_cookie(
             COOKIE, session_id, httponly=True, samesite="strict", path="/ui",

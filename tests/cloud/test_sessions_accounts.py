@@ -254,3 +254,18 @@ async def test_add_user_keeps_tokens_without_expiry_working(timescale_url: str) 
     async with app_client(timescale_url) as client:
         me = await client.get("/v1/me", headers={"Authorization": f"Bearer {token}"})
         assert me.status_code == 200
+
+
+async def test_signing_in_again_ends_the_session_the_browser_had(client: Api) -> None:
+    """Each sign-in gets a new session id, and the id the browser sent with it stops working
+    (another person signing in at a shared workstation leaves nothing of the first behind)."""
+    first = await sign_in(client.client, client.tokens[Role.VIEWER])
+    assert first.status_code == 303
+    old = client.client.cookies[COOKIE]
+    again = await client.client.post("/ui/login", data={"token": client.tokens[Role.QA]})
+    assert again.status_code == 303
+    assert client.client.cookies[COOKIE] != old
+    assert (await client.client.get("/ui")).status_code == 200
+    client.client.cookies.clear()
+    client.client.cookies.set(COOKIE, old)  # a copy of the first cookie
+    assert (await client.client.get("/ui")).headers["location"] == "/ui/login"
