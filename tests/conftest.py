@@ -30,6 +30,12 @@ def postgres_url() -> str:
 
 
 @pytest.fixture(scope="session")
+def demo_postgres_url() -> str:
+    """The cluster ``coldtrace demo`` uses (durable, not the suite's own), for the demo's tests."""
+    return devservices.PostgresService.default().start()
+
+
+@pytest.fixture(scope="session")
 def mqtt_url() -> str:
     url = os.environ.get("COLDTRACE_TEST_MQTT_URL")
     if url:

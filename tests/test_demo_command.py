@@ -47,10 +47,10 @@ def _lines_until(proc: subprocess.Popen[str], pattern: str, timeout: float) -> d
 
 
 @pytest.fixture
-def demo_database(postgres_url: str) -> Iterator[str]:
+def demo_database(demo_postgres_url: str) -> Iterator[str]:
     name = f"ct_demo_{uuid.uuid4().hex[:10]}"
     yield name
-    with psycopg.connect(postgres_url, autocommit=True) as conn:
+    with psycopg.connect(demo_postgres_url, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
@@ -61,7 +61,9 @@ def _count(url: str, sql: str) -> int:
         return int(row[0])
 
 
-def test_demo_runs_the_scenario_and_stops_on_ctrl_c(postgres_url: str, demo_database: str) -> None:
+def test_demo_runs_the_scenario_and_stops_on_ctrl_c(
+    demo_postgres_url: str, demo_database: str
+) -> None:
     proc = subprocess.Popen(
         [sys.executable, "-m", "coldtrace", "demo", "--port", "0", "--history", "3h",
          "--database-name", demo_database, "--duration", "120s", "--pallet-every", "4s"],
@@ -100,7 +102,7 @@ def test_demo_runs_the_scenario_and_stops_on_ctrl_c(postgres_url: str, demo_data
         assert proc.stdout is not None
         proc.stdout.close()
 
-    url = urlunsplit(urlsplit(postgres_url)._replace(path=f"/{demo_database}"))
+    url = urlunsplit(urlsplit(demo_postgres_url)._replace(path=f"/{demo_database}"))
     with psycopg.connect(url) as conn:
         sensors = {str(r[0]) for r in conn.execute("SELECT DISTINCT sensor_id FROM readings")}
     # every unit's probe (and, once it has reported live, the LoRaWAN sensor's humidity)

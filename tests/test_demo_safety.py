@@ -29,16 +29,16 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def demo_database(postgres_url: str) -> Iterator[tuple[str, str]]:
+def demo_database(demo_postgres_url: str) -> Iterator[tuple[str, str]]:
     """A database with a marker table, as a running demo's would be: (name, url)."""
     name = f"ct_demo_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(postgres_url, autocommit=True) as conn:
+    with psycopg.connect(demo_postgres_url, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
-    url = urlunsplit(urlsplit(postgres_url)._replace(path=f"/{name}"))
+    url = urlunsplit(urlsplit(demo_postgres_url)._replace(path=f"/{name}"))
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("CREATE TABLE still_here (x int)")
     yield name, url
-    with psycopg.connect(postgres_url, autocommit=True) as conn:
+    with psycopg.connect(demo_postgres_url, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
@@ -69,10 +69,10 @@ def test_a_port_in_use_is_an_error_and_nothing_is_dropped(
 
 
 def test_a_second_demo_never_drops_a_running_demos_database(
-    postgres_url: str, demo_database: tuple[str, str], capsys: pytest.CaptureFixture[str]
+    demo_postgres_url: str, demo_database: tuple[str, str], capsys: pytest.CaptureFixture[str]
 ) -> None:
     name, url = demo_database
-    first, _ = demo.claim_database(postgres_url, name, timedelta(seconds=10))
+    first, _ = demo.claim_database(demo_postgres_url, name, timedelta(seconds=10))
     try:  # the first demo holds its lock (and recreated the database)
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute("CREATE TABLE still_here (x int)")
@@ -80,17 +80,17 @@ def test_a_second_demo_never_drops_a_running_demos_database(
         _one_line_error(capsys, "already running on database " + name)
         assert _still_there(url)
         with pytest.raises(demo.DemoError, match="already running"):
-            demo.claim_database(postgres_url, name, timedelta(seconds=10))
+            demo.claim_database(demo_postgres_url, name, timedelta(seconds=10))
     finally:
         first.close()
     # the lock goes with the first demo's connection: the database may be recreated again
-    again, _ = demo.claim_database(postgres_url, name, timedelta(seconds=10))
+    again, _ = demo.claim_database(demo_postgres_url, name, timedelta(seconds=10))
     again.close()
     assert not _still_there(url)
 
 
 def test_a_database_in_use_is_not_dropped(
-    postgres_url: str, demo_database: tuple[str, str], capsys: pytest.CaptureFixture[str]
+    demo_postgres_url: str, demo_database: tuple[str, str], capsys: pytest.CaptureFixture[str]
 ) -> None:
     name, url = demo_database
     with psycopg.connect(url, application_name="someone's psql"):
