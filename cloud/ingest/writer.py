@@ -249,10 +249,19 @@ async def record_clock(conn: AsyncConnection[TupleRow], gateway_id: str, sent_at
 
     Batches and heartbeats both call it, so the skew shown and judged (``gateways.clock_sent_at
     - clock_received_at``) is that of the gateway's latest contact carrying a ``sent_at``.
+
+    Written only when the skew moved by more than a second or the measure is 30 s old, and
+    skipped while another transaction holds the row: every batch would otherwise rewrite the
+    gateway's row and serialise its streams' batches on it, for a figure judged in minutes.
     """
     await conn.execute(
-        "UPDATE gateways SET clock_sent_at = %s, clock_received_at = now() WHERE gateway_id = %s",
-        (sent_at, gateway_id),
+        "UPDATE gateways SET clock_sent_at = %(sent)s, clock_received_at = now()"
+        " WHERE gateway_id = (SELECT gateway_id FROM gateways WHERE gateway_id = %(gw)s"
+        "  AND (clock_received_at IS NULL OR clock_received_at < now() - interval '30 seconds'"
+        "   OR abs(extract(epoch FROM (clock_sent_at - clock_received_at))"
+        "          - extract(epoch FROM (%(sent)s - now()))) > 1)"
+        "  FOR UPDATE SKIP LOCKED)",
+        {"sent": sent_at, "gw": gateway_id},
     )
 
 

@@ -112,3 +112,33 @@ async def test_a_batch_after_a_heartbeat_measures_the_clock_again(
                   records=[Sequenced(seq=1, record=reading)])  # fmt: skip
     assert (await post(client, gateway, batch)).status_code == 200
     assert abs((await skews(client, viewer))["gw-both"]) < timedelta(seconds=10)
+
+
+async def test_the_clock_is_rewritten_only_when_it_moved_or_the_measure_is_old(
+    site: Site, client: httpx.AsyncClient
+) -> None:
+    """Every batch would otherwise rewrite the gateway's row: a steady clock is measured again
+    after 30 s, a clock that moved by more than a second at once."""
+    gateway = await create_gateway(site.url, "gw-steady", SITE)
+
+    async def measured() -> tuple[object, object]:
+        [row] = await site.rows(
+            "SELECT clock_received_at, xmin::text FROM gateways WHERE gateway_id = 'gw-steady'"
+        )
+        return row[0], row[1]
+
+    await beat(client, gateway, datetime.now(UTC))
+    first = await measured()
+    await beat(client, gateway, datetime.now(UTC))  # the same skew, a moment later
+    assert await measured() == first  # the row was not written again
+    await beat(client, gateway, datetime.now(UTC) + timedelta(seconds=5))  # the clock stepped
+    stepped = await measured()
+    assert stepped != first
+    await site.rows(
+        "UPDATE gateways SET clock_received_at = clock_received_at - interval '31 seconds',"
+        " clock_sent_at = clock_sent_at - interval '31 seconds' WHERE gateway_id = 'gw-steady'"
+        " RETURNING 1"
+    )
+    old = await measured()
+    await beat(client, gateway, datetime.now(UTC) + timedelta(seconds=5))  # steady, but 31 s old
+    assert await measured() != old
