@@ -239,7 +239,9 @@ def _lock_and_recreate(conn: psycopg.Connection[tuple[Any, ...]], name: str) -> 
         )
     sessions = conn.execute(
         "SELECT coalesce(nullif(application_name, ''), usename, '?') FROM pg_stat_activity"
-        " WHERE datname = %s AND pid <> pg_backend_pid()",
+        " WHERE datname = %s AND pid <> pg_backend_pid()"
+        # autovacuum and other background workers are not users; DROP DATABASE ends them
+        " AND backend_type = 'client backend'",
         (name,),
     ).fetchall()
     if sessions:
