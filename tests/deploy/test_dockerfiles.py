@@ -121,13 +121,27 @@ def test_the_debian_programs_are_in_the_packages_named() -> None:
 
 
 def _imports(tree: ast.AST) -> set[str]:
+    """Top-level modules imported at run time (not those under ``if TYPE_CHECKING:``, such as
+    typeshed's ``_typeshed``, which exist only for the type checker)."""
     found: set[str] = set()
-    for node in ast.walk(tree):
+    pending = [tree]
+    while pending:
+        node = pending.pop()
         if isinstance(node, ast.Import):
             found.update(alias.name.split(".")[0] for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
             found.add(node.module.split(".")[0])
+        elif isinstance(node, ast.If) and _is_type_checking(node.test):
+            pending.extend(node.orelse)
+            continue
+        pending.extend(ast.iter_child_nodes(node))
     return found
+
+
+def _is_type_checking(test: ast.expr) -> bool:
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
 
 
 FIRST_PARTY = {"protocols", "edge", "cloud", "simulators", "coldtrace"}
