@@ -157,6 +157,9 @@ class TagRead(_Record):
     first_seen: UtcDatetime
     last_seen: UtcDatetime
     count: Annotated[int, Field(ge=1, le=INT4_MAX)] = 1
+    quality: Quality = Quality.GOOD
+    """``uncertain`` when the times are not the reader's clock: mapped from its uptime (a
+    reader whose clock was never set) or, without any timestamp, the receipt time."""
     received_at: UtcDatetime
 
     @model_validator(mode="after")

@@ -117,12 +117,18 @@ def _add_llrp(sim_sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     p.add_argument("--parked", type=int, default=10, help="stray tags parked near the door")
     p.add_argument("--duration", type=float, default=0.0, help="wall seconds to run (0 = forever)")
     p.add_argument("--fault", type=parse_fault, action="append", default=[])
+    p.add_argument(
+        "--clock",
+        choices=("utc", "uptime"),
+        default="utc",
+        help="uptime: a reader whose clock was never set (times since boot only)",
+    )
     p.set_defaults(handler=_cmd_llrp)
 
 
 def _cmd_llrp(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    config = SimulatorConfig(host=args.host, port=args.port, speed=args.speed)
+    config = SimulatorConfig(host=args.host, port=args.port, speed=args.speed, clock=args.clock)
     scene = dock_door(seed=args.seed)
     if args.parked:
         strays = pallet(sscc18("0614141", 999_999), "00614141000029", args.parked - 1)

@@ -47,6 +47,7 @@ class DeviceProfile:
     firmware: str = "coldtrace-sim-1"
     reader_id: bytes = b"\x00\x16\x25\xc0\x1d\x70\x00\x01"
     power_levels: int = 81  # 10.00 ... 30.00 dBm
+    utc_clock: bool = True  # False: a reader whose clock was never set reports Uptime
 
 
 @dataclass(slots=True)
@@ -66,7 +67,8 @@ def _string(text: str) -> bytes:
 
 
 def _general(profile: DeviceProfile) -> Parameter:
-    fields = struct.pack(">HHII", profile.antennas, 0x4000, MANUFACTURER, MODEL)
+    flags = 0x4000 if profile.utc_clock else 0  # HasUTCClockCapability
+    fields = struct.pack(">HHII", profile.antennas, flags, MANUFACTURER, MODEL)
     fields += _string(profile.firmware)
     sensitivity = tlv(139, struct.pack(">Hh", 1, 0))
     air = [tlv(140, struct.pack(">HHB", a, 1, 1)) for a in range(1, profile.antennas + 1)]

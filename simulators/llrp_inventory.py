@@ -26,7 +26,7 @@ with the scene time of that round and sends whatever reports come back.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from protocols.llrp.reports import TagReport
 from protocols.llrp.specs import (
@@ -62,10 +62,17 @@ class Step:
 
 
 class InventoryRun:
-    """One active ROSpec over a scene. Times are scene seconds; ``epoch_us`` maps them to UTC."""
+    """One active ROSpec over a scene. Times are scene seconds; ``epoch_us`` maps them to UTC.
 
-    def __init__(self, spec: RoSpec, scene: Scene, epoch_us: int) -> None:
+    With ``boot_us`` (the UTC instant the reader booted) timestamps are Uptime, as a reader
+    whose clock was never set reports them.
+    """
+
+    def __init__(
+        self, spec: RoSpec, scene: Scene, epoch_us: int, boot_us: int | None = None
+    ) -> None:
         self.spec = spec
+        self.boot_us = boot_us
         self._scene = scene
         self._epoch_us = epoch_us
         self._pending: dict[tuple[str, int], _Entry] = {}
@@ -146,7 +153,9 @@ class InventoryRun:
         def utc(t: float) -> int:
             return self._epoch_us + round(t * 1_000_000)
 
-        return TagReport(
+        first = utc(e.first) if sel.first_seen else None
+        last = utc(e.last) if sel.last_seen else None
+        report = TagReport(
             epc=epc,
             rospec_id=self.spec.rospec_id if sel.rospec_id else None,
             spec_index=self._ai_index + 1 if sel.spec_index else None,
@@ -154,7 +163,38 @@ class InventoryRun:
             antenna_id=antenna if sel.antenna_id else None,
             peak_rssi=e.peak if sel.peak_rssi else None,
             channel_index=1 if sel.channel_index else None,
-            first_seen_utc=utc(e.first) if sel.first_seen else None,
-            last_seen_utc=utc(e.last) if sel.last_seen else None,
+            first_seen_utc=first,
+            last_seen_utc=last,
             tag_seen_count=e.count if sel.tag_seen_count else None,
         )
+        return report if self.boot_us is None else as_uptime(report, self.boot_us)
+
+
+def as_uptime(report: TagReport, boot_us: int) -> TagReport:
+    """``report`` with its UTC timestamps told as Uptime since ``boot_us`` (UTC)."""
+
+    def since_boot(us: int | None) -> int | None:
+        return None if us is None else us - boot_us
+
+    return replace(
+        report,
+        first_seen_utc=None,
+        last_seen_utc=None,
+        first_seen_uptime=since_boot(report.first_seen_utc),
+        last_seen_uptime=since_boot(report.last_seen_utc),
+    )
+
+
+def as_utc(report: TagReport, boot_us: int) -> TagReport:
+    """The inverse of :func:`as_uptime`: what a reader with a set clock would have sent."""
+
+    def utc(us: int | None) -> int | None:
+        return None if us is None else us + boot_us
+
+    return replace(
+        report,
+        first_seen_utc=utc(report.first_seen_uptime),
+        last_seen_utc=utc(report.last_seen_uptime),
+        first_seen_uptime=None,
+        last_seen_uptime=None,
+    )

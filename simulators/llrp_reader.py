@@ -23,6 +23,13 @@ Time: the scene runs ``speed`` times faster than the wall clock (reported timest
 time mapped onto ``epoch``); keepalives run on the wall clock. With ``paced=False`` rounds run
 back to back as fast as the client takes them (benchmarks).
 
+Clock: ``clock="uptime"`` makes a reader whose clock was never set (no NTP at the site): tag
+reports carry First/LastSeenTimestampUptime and events carry Uptime, microseconds since the
+reader booted (``uptime_at_start`` before scene t=0), and the capabilities say it has no UTC
+clock. :meth:`~.reboot` drops the connections and restarts the uptime from 0.
+:meth:`~.hold_reports` / :meth:`~.release_reports` hold tag reports back and then send them all
+at once, as a reader buffering through a network blip does.
+
 Faults on demand: :meth:`LlrpReaderSimulator.drop_connections` (TCP RST),
 :meth:`~.close_connections` (ConnectionCloseEvent, then FIN), :meth:`~.go_silent` /
 :meth:`~.resume` (no keepalives, no reports, no answers, connection kept), and
@@ -37,10 +44,11 @@ import logging
 import socket
 import struct
 from collections import Counter
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from types import TracebackType
-from typing import Self
+from typing import Literal, Self
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -56,7 +64,7 @@ from protocols.llrp.reports import (
     ro_access_report,
 )
 from simulators.llrp_device import DeviceProfile
-from simulators.llrp_inventory import InventoryRun
+from simulators.llrp_inventory import InventoryRun, as_utc
 from simulators.llrp_session import RoSpecTable, handle_request
 from simulators.scene import Scene
 
@@ -86,6 +94,12 @@ class SimulatorConfig(BaseModel):
     epoch: AwareDatetime | None = Field(default=None, description="UTC time of scene t=0")
     antennas: int = Field(default=4, ge=1, le=32)
     record_sent: bool = Field(default=False, description="keep every TagReport sent (tests)")
+    clock: Literal["utc", "uptime"] = Field(
+        default="utc", description="utc: a set clock; uptime: time since boot only (no NTP)"
+    )
+    uptime_at_start: timedelta = Field(
+        default=timedelta(0), ge=timedelta(0), description="how long the reader was up at t=0"
+    )
 
 
 class LlrpReaderSimulator:
@@ -94,9 +108,15 @@ class LlrpReaderSimulator:
     def __init__(self, scene: Scene, config: SimulatorConfig | None = None) -> None:
         self.scene = scene
         self.config = config or SimulatorConfig()
-        self.profile = DeviceProfile(antennas=self.config.antennas)
+        self.profile = DeviceProfile(
+            antennas=self.config.antennas, utc_clock=self.config.clock == "utc"
+        )
         self.silent = False
+        self.holding = False
         self.sent: list[TagReport] = []
+        self.sent_utc: list[TagReport] = []
+        """With ``record_sent``: every TagReport sent, timed as a reader with a set clock would
+        have timed it (the truth an Uptime reader's times must be mapped back to)."""
         self.reads = 0
         self.reports = 0
         self.requests: Counter[str] = Counter()
@@ -106,6 +126,7 @@ class LlrpReaderSimulator:
         self._t0 = 0.0
         self._cursor = 0.0
         self._epoch = self.config.epoch or datetime.now(UTC)
+        self._boot = -self.config.uptime_at_start.total_seconds()  # scene seconds
 
     @property
     def port(self) -> int:
@@ -118,6 +139,19 @@ class LlrpReaderSimulator:
     @property
     def epoch_us(self) -> int:
         return int(self._epoch.timestamp() * 1_000_000)
+
+    @property
+    def boot_us(self) -> int | None:
+        """The UTC instant (µs) the reader booted, when it reports Uptime; else None."""
+        if self.config.clock == "utc":
+            return None
+        return self.epoch_us + round(self._boot * 1_000_000)
+
+    def event_time(self) -> ReaderEvent:
+        """A ReaderEvent stamped now: UTCTimestamp, or Uptime for a reader without a clock."""
+        if self.boot_us is None:
+            return ReaderEvent(utc=int(datetime.now(UTC).timestamp() * 1_000_000))
+        return ReaderEvent(uptime=self.epoch_us + round(self.now() * 1_000_000) - self.boot_us)
 
     def now(self) -> float:
         """Current scene time (seconds)."""
@@ -179,6 +213,21 @@ class LlrpReaderSimulator:
         for session in sessions:
             await session.closed.wait()
 
+    async def reboot(self) -> None:
+        """Drop every connection (TCP RST) and boot again: the uptime restarts from 0."""
+        await self.drop_connections()
+        self._boot = self.now()
+
+    def hold_reports(self) -> None:
+        """Keep tag reports back (inventory goes on) until :meth:`release_reports`."""
+        self.holding = True
+
+    async def release_reports(self) -> None:
+        """Send every report held back, in order, at once."""
+        self.holding = False
+        for session in list(self._sessions):
+            await session.send_held()
+
     def go_silent(self) -> None:
         """Stop sending anything (keepalives, reports, answers); keep the connections open."""
         self.silent = True
@@ -208,8 +257,11 @@ class LlrpReaderSimulator:
         self.reads += reads
         if reports:
             self.reports += 1
-            if self.config.record_sent:
-                self.sent.extend(reports)
+
+    def record_sent(self, reports: list[TagReport], boot_us: int | None) -> None:
+        if self.config.record_sent:
+            self.sent.extend(reports)
+            self.sent_utc.extend(r if boot_us is None else as_utc(r, boot_us) for r in reports)
 
 
 def _malformed(kind: MalformedKind, message_id: int) -> bytes:
@@ -247,6 +299,8 @@ class _Session:
         self._config_changed = asyncio.Event()
         self._specs_changed = asyncio.Event()
         self._lock = asyncio.Lock()
+        # Reports held back (LlrpReaderSimulator.hold_reports), with the boot they count from.
+        self._held: list[tuple[list[TagReport], int | None]] = []
         self.closed = asyncio.Event()
 
     def next_id(self) -> int:
@@ -262,9 +316,9 @@ class _Session:
         self.writer.transport.abort()
 
     async def close_orderly(self) -> None:
-        now_us = int(datetime.now(UTC).timestamp() * 1_000_000)
+        event = replace(self.sim.event_time(), connection_close=True)
         with contextlib.suppress(ConnectionError, OSError):
-            await self.send(ReaderEvent(utc=now_us, connection_close=True).to_message(0))
+            await self.send(event.to_message(0))
         self.writer.close()
 
     async def send_raw(self, data: bytes) -> None:
@@ -276,10 +330,23 @@ class _Session:
     async def send(self, message: Message) -> None:
         await self.send_raw(message.encode())
 
+    async def send_report(self, reports: list[TagReport], boot_us: int | None) -> None:
+        self._held.append((reports, boot_us))
+        if not self.sim.holding:
+            await self.send_held()
+
+    async def send_held(self) -> None:
+        held, self._held = self._held, []
+        if not held:
+            return
+        data = b"".join(ro_access_report(self.next_id(), r).encode() for r, _ in held)
+        for reports, boot_us in held:
+            self.sim.record_sent(reports, boot_us)
+        await self.send_raw(data)
+
     async def run(self, *, reject: bool) -> None:
-        now_us = int(datetime.now(UTC).timestamp() * 1_000_000)
         try:
-            event = ReaderEvent(utc=now_us, connection_attempt=2 if reject else 0)
+            event = replace(self.sim.event_time(), connection_attempt=2 if reject else 0)
             await self.send(event.to_message(0))
             if reject:
                 return
@@ -330,7 +397,7 @@ class _Session:
         final = self.table.take_final_reports()  # an ROSpec this command ended
         if final and not self.sim.silent:
             self.sim.record(final, 0)
-            await self.send(ro_access_report(self.next_id(), final))
+            await self.send_report(final, self.sim.boot_us)
         if reply is not None and not self.sim.silent:
             await self.send(reply)
         self._config_changed.set()
@@ -352,7 +419,7 @@ class _Session:
 
     async def _inventory(self) -> None:
         while True:
-            run = self.table.active_run(self.sim.epoch_us)
+            run = self.table.active_run(self.sim.epoch_us, self.sim.boot_us)
             if run is None or self.sim.silent:
                 self._specs_changed.clear()
                 with contextlib.suppress(TimeoutError):
@@ -376,7 +443,7 @@ class _Session:
             # "Upon N TagReportData": at most N per RO_ACCESS_REPORT (a round may read more).
             n = run.spec.report.n if run.spec.report and run.spec.report.n else len(reports)
             for i in range(0, len(reports), max(n, 1)):
-                await self.send(ro_access_report(self.next_id(), reports[i : i + n]))
+                await self.send_report(reports[i : i + n], run.boot_us)
             if step.done:
                 self.table.finished(run)
                 break

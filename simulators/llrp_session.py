@@ -85,11 +85,11 @@ class RoSpecTable:
             return None
         return ka.interval_ms / 1000
 
-    def active_run(self, epoch_us: int) -> InventoryRun | None:
+    def active_run(self, epoch_us: int, boot_us: int | None = None) -> InventoryRun | None:
         for held in self.specs.values():
             if held.state is SpecState.ACTIVE:
                 if held.run is None:
-                    held.run = InventoryRun(held.spec, self.scene, epoch_us)
+                    held.run = InventoryRun(held.spec, self.scene, epoch_us, boot_us)
                 return held.run
         return None
 

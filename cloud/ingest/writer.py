@@ -77,6 +77,7 @@ def _tag_read(key: Key, r: object) -> Row:
         r.epc,
         r.rssi,
         r.count,
+        r.quality.value,
         r.received_at,
         *key,
     )
@@ -126,6 +127,7 @@ TARGETS: dict[type, Target] = {
             "epc",
             "rssi",
             "read_count",
+            "quality",
             "received_at",
             *_KEY_COLUMNS,
         ),
@@ -137,6 +139,7 @@ TARGETS: dict[type, Target] = {
             "text",
             "float8",
             "int4",
+            "text",
             "timestamptz",
             *_KEY_TYPES,
         ),
@@ -508,7 +511,7 @@ def _column_fits(column_type: str, values: list[object]) -> bool:
 def column_problems(target: Target, rows: Sequence[Row]) -> list[tuple[int, str, str]]:
     """(row position, column, why) for every value that does not fit its column's type.
 
-    >>> column_problems(TARGETS[TagRead], [(None,) * 6 + (2**31,) + (None,) * 4])
+    >>> column_problems(TARGETS[TagRead], [(None,) * 6 + (2**31,) + (None,) * 5])
     [(0, 'read_count', '2147483648 does not fit int4')]
     """
     found: list[tuple[int, str, str]] = []

@@ -62,7 +62,7 @@ _SOURCES = (
     ),
     _Source(
         "tag_reads",
-        "seq, reader_id, antenna, epc, rssi, time, last_seen, read_count, received_at",
+        "seq, reader_id, antenna, epc, rssi, time, last_seen, read_count, received_at, quality",
         True,
         lambda r: TagRead(
             reader_id=r[1],
@@ -73,6 +73,7 @@ _SOURCES = (
             last_seen=r[6],
             count=r[7],
             received_at=r[8],
+            quality=r[9],
         ),
     ),
     _Source(

@@ -29,11 +29,12 @@ from sllurp.llrp import (
 from sllurp.llrp_errors import LLRPError, ReaderConfigurationError
 
 from edge.clock import Clock
+from edge.sources.llrp_uptime import ReaderUptime
 from protocols.llrp.errors import FramingError, LlrpError
 from protocols.llrp.frame import HEADER, HEADER_SIZE, Frame, Framer
 from protocols.llrp.messages import MessageType, decode_message
 from protocols.llrp.reports import ReaderEvent, TagReport, status_name, status_of, tag_reports
-from protocols.records import DeadLetter, Record, TagRead
+from protocols.records import DeadLetter, Quality, Record, TagRead
 
 log = logging.getLogger(__name__)
 
@@ -121,17 +122,30 @@ def _utc(microseconds: int | None) -> datetime | None:
     return _EPOCH + timedelta(microseconds=microseconds)
 
 
-def tag_read(reader_id: str, report: TagReport, received_at: datetime) -> TagRead:
-    """Our record for one TagReportData. Missing reader timestamps fall back to receipt time.
+def tag_read(
+    reader_id: str, report: TagReport, received_at: datetime, uptime: ReaderUptime | None = None
+) -> TagRead:
+    """Our record for one TagReportData.
+
+    UTC timestamps are used as sent. Uptime timestamps are mapped onto the gateway's clock with
+    ``uptime`` (the connection's boot estimate) and the read is marked ``uncertain``, as is one
+    timed by receipt because the reader sent no timestamp at all.
 
     >>> r = TagReport(epc="3000ABCDEF00000000000003", antenna_id=2, peak_rssi=-51,
     ...               first_seen_utc=1_700_000_000_000_000, tag_seen_count=4)
     >>> t = tag_read("dock-1", r, datetime(2024, 1, 1, tzinfo=UTC))
-    >>> (t.antenna, t.rssi, t.count, t.first_seen == t.last_seen)
-    (2, -51.0, 4, True)
+    >>> (t.antenna, t.rssi, t.count, t.first_seen == t.last_seen, t.quality.value)
+    (2, -51.0, 4, True, 'good')
     """
     first = _utc(report.first_seen_utc)
     last = _utc(report.last_seen_utc)
+    quality = Quality.GOOD
+    if first is None and last is None:
+        quality = Quality.UNCERTAIN
+        if uptime is not None:
+            _observe(uptime, report, received_at)  # the latest time first: the tightest bound
+            first = _from_uptime(uptime, report.first_seen_uptime, received_at)
+            last = _from_uptime(uptime, report.last_seen_uptime, received_at)
     first = first or last or received_at
     last = last or first
     return TagRead(
@@ -142,22 +156,44 @@ def tag_read(reader_id: str, report: TagReport, received_at: datetime) -> TagRea
         first_seen=first,
         last_seen=max(first, last),
         count=max(1, report.tag_seen_count or 1),
+        quality=quality,
         received_at=received_at,
     )
 
 
+def _observe(uptime: ReaderUptime, report: TagReport, received_at: datetime) -> None:
+    latest = report.last_seen_uptime or report.first_seen_uptime
+    if latest is not None:
+        uptime.observe(latest, received_at)
+
+
+def _from_uptime(uptime: ReaderUptime, us: int | None, received_at: datetime) -> datetime | None:
+    return None if us is None else uptime.to_gateway_time(us, received_at)
+
+
 def records_from_report(
-    reader_id: str, frame: Frame, received_at: datetime, source: str
+    reader_id: str,
+    frame: Frame,
+    received_at: datetime,
+    source: str,
+    uptime: ReaderUptime | None = None,
 ) -> tuple[Record, ...]:
-    """TagReads of an RO_ACCESS_REPORT; what cannot be read becomes a DeadLetter."""
+    """TagReads of an RO_ACCESS_REPORT; what cannot be read becomes a DeadLetter.
+
+    ``uptime`` maps Uptime timestamps (a reader without a set clock); the whole report
+    tightens the boot estimate before any of its reads is mapped, so they share one estimate.
+    """
     try:
         reports = tag_reports(decode_message(frame))
     except LlrpError as err:
         return (_dead(source, f"undecodable RO_ACCESS_REPORT: {err}", frame.raw, received_at),)
+    if uptime is not None:
+        for report in reports:
+            _observe(uptime, report, received_at)
     out: list[Record] = []
     for report in reports:
         try:
-            out.append(tag_read(reader_id, report, received_at))
+            out.append(tag_read(reader_id, report, received_at, uptime))
         except ValidationError as err:
             raw = report.to_parameter().encode()
             out.append(_dead(source, f"unusable tag report: {err}", raw, received_at))
@@ -296,6 +332,8 @@ class _FramedClient(LLRPReaderClient):  # type: ignore[misc]
         link = self.link
         for frame in frames:
             link.touch()
+            if frame.message_type == MessageType.READER_EVENT_NOTIFICATION:
+                link.observe_event(frame)
             if frame.message_type == MessageType.RO_ACCESS_REPORT:
                 link.deliver_report(frame)
                 continue  # sllurp's state machine has no use for reports
@@ -354,6 +392,8 @@ class LlrpLink:
         self.clock = clock
         self.source = f"llrp:{settings.reader_id}"
         self.framer = Framer()
+        self.uptime = ReaderUptime()
+        """The reader's boot estimate: per connection, since the reader may have rebooted."""
         self.lost = asyncio.Event()
         self.lost_reason: str | None = None
         self.lost_key: str | None = None
@@ -428,7 +468,9 @@ class LlrpLink:
             del self._sent[next(iter(self._sent))]
 
     def deliver_report(self, frame: Frame) -> None:
-        records = records_from_report(self.settings.reader_id, frame, self.clock.now(), self.source)
+        records = records_from_report(
+            self.settings.reader_id, frame, self.clock.now(), self.source, self.uptime
+        )
         if records:
             self.deliver(records)
 
@@ -491,6 +533,16 @@ class LlrpLink:
         # id, a time in it) must not give a status per retry.
         self._lose(reason, key=f"ERROR_MESSAGE {kind}")
         return True
+
+    def observe_event(self, frame: Frame) -> None:
+        """A reader event's Uptime tightens the boot estimate (the ConnectionAttemptEvent,
+        sent as we connect, gives the first one)."""
+        try:
+            event = ReaderEvent.from_message(decode_message(frame))
+        except LlrpError:
+            return  # judged where the event is used
+        if event.uptime is not None:
+            self.uptime.observe(event.uptime, self.clock.now())
 
     def refused(self, frame: Frame) -> bool:
         """True when the reader's ConnectionAttemptEvent refuses this connection."""
