@@ -17,7 +17,7 @@ import base64
 import re
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -27,6 +27,8 @@ from pydantic import (
     Field,
     PlainSerializer,
     PlainValidator,
+    SerializerFunctionWrapHandler,
+    model_serializer,
     model_validator,
 )
 
@@ -167,6 +169,16 @@ class TagRead(_Record):
         if self.last_seen < self.first_seen:
             raise ValueError("last_seen is before first_seen")
         return self
+
+    @model_serializer(mode="wrap")
+    def _quality_when_not_good(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # ``quality`` came after the first gateways and clouds, which forbid unknown fields: a
+        # good read is written as before, so a new gateway's reads of a set clock still reach
+        # a cloud that does not know the field yet.
+        out: dict[str, Any] = handler(self)
+        if self.quality is Quality.GOOD:
+            out.pop("quality", None)
+        return out
 
 
 class Direction(StrEnum):

@@ -89,3 +89,17 @@ def test_times_out_of_range_are_validation_errors(text: str) -> None:
         Reading.model_validate(
             {"sensor_id": "s", "time": text, "value": 1.0, "received_at": T0.isoformat()}
         )
+
+
+def test_a_good_tag_read_is_written_without_quality_as_before_the_field() -> None:
+    """Clouds from before ``TagRead.quality`` forbid unknown fields: a good read (a reader with
+    a set clock) keeps its old JSON; only an uncertain one carries the field."""
+    good = TagRead(reader_id="door-1", antenna=1, epc="E2801160600002054E6A2C41",
+                   first_seen=T0, last_seen=T0, received_at=T0)  # fmt: skip
+    uncertain = good.model_copy(update={"quality": Quality.UNCERTAIN})
+    assert "quality" not in good.model_dump_json()
+    assert '"quality":"uncertain"' in uncertain.model_dump_json()
+    records = [Sequenced(seq=1, record=good), Sequenced(seq=2, record=uncertain)]
+    batch = Batch(gateway_id="gw-1", boot_id=uuid4(), sent_at=T0, records=records)
+    again = Batch.model_validate_json(batch.model_dump_json())
+    assert [r.record for r in again.records] == [good, uncertain]
