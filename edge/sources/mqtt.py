@@ -15,7 +15,8 @@ two bounded hand-offs:
   the broker sends it again after a reconnect. At most one PUBACK per message in flight waits;
   a byte on a socket pair wakes the network thread's select() so that it leaves at once.
 
-The session is persistent (``clean_start`` false, Session Expiry Interval from config) and
+The session is persistent (``clean_start`` false, Session Expiry Interval from config; with
+``mqtt_version: 3.1.1``, ``clean_session`` false and the broker's own expiry) and
 subscriptions use QoS 1, so messages published while the gateway is away are delivered when it
 comes back. Each connection has a generation number: messages still queued from a lost
 connection are discarded unacknowledged (the broker re-sends them, MQTT 5 §4.4). A message whose
@@ -51,7 +52,7 @@ import threading
 from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from functools import cached_property
 from types import TracebackType
 from typing import Any, Self
@@ -62,16 +63,17 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from edge.backoff import backoff_delay
 from edge.sources.base import PermanentSourceError
-from protocols.payloads import DEFAULT_MAX_PAYLOAD_BYTES, DecoderSpec, PayloadRouter
-from protocols.records import DeadLetter, DeviceId, DeviceState, DeviceStatus, Reading, Record
+from edge.sources.mqtt_config import MqttSourceConfig
+from protocols.payloads import PayloadRouter
+from protocols.records import DeadLetter, DeviceState, DeviceStatus, Reading, Record
+
+__all__ = ["MqttSource", "MqttSourceConfig"]  # the config is re-exported from mqtt_config
 
 _log = logging.getLogger(__name__)
 
-_MAX_SESSION_EXPIRY = timedelta(seconds=2**32 - 2)  # 2**32-1 means "never expires"
 # CONNACK reason codes after which retrying cannot help (MQTT 5 §3.2.2.2).
 _PERMANENT_CONNACK = {
     "Unsupported protocol version",
@@ -83,71 +85,12 @@ _PERMANENT_CONNACK = {
 }
 
 
-class MqttSourceConfig(BaseModel):
-    """One broker connection and the decoders of the topics read from it."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    name: DeviceId = Field(default="mqtt", description="device id of the broker in statuses")
-    broker_url: str = Field(description="mqtt://host:port or mqtts://host:port")
-    client_id: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:-]+$")
-    username: str | None = None
-    password: SecretStr | None = None
-    session_expiry: timedelta = Field(default=timedelta(days=7))
-    keepalive: timedelta = Field(default=timedelta(seconds=30))
-    in_flight: int = Field(default=100, ge=1, le=65535, description="Receive Maximum and slots")
-    connect_timeout: timedelta = Field(default=timedelta(seconds=5))
-    backoff_initial: timedelta = Field(default=timedelta(milliseconds=500))
-    backoff_max: timedelta = Field(default=timedelta(seconds=30))
-    poll_interval: timedelta = Field(
-        default=timedelta(milliseconds=20), description="network loop tick; bounds ack latency"
-    )
-    max_payload_bytes: int = Field(default=DEFAULT_MAX_PAYLOAD_BYTES, ge=1)
-    decoders: tuple[DecoderSpec, ...] = Field(min_length=1)
-
-    @field_validator("broker_url")
-    @classmethod
-    def _valid_url(cls, value: str) -> str:
-        parts = urlsplit(value)
-        if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
-            raise ValueError("broker_url must look like mqtt://host:1883 or mqtts://host:8883")
-        try:
-            _ = parts.port
-        except ValueError as err:
-            raise ValueError(f"broker_url has an invalid port: {value!r}") from err
-        return value
-
-    @model_validator(mode="after")
-    def _durations(self) -> MqttSourceConfig:
-        if not timedelta(seconds=1) <= self.session_expiry <= _MAX_SESSION_EXPIRY:
-            raise ValueError("session_expiry must be between 1 s and about 136 years")
-        if self.keepalive < timedelta(seconds=1):
-            raise ValueError("keepalive must be at least 1 s")
-        for name in ("connect_timeout", "backoff_initial", "poll_interval"):
-            if getattr(self, name) <= timedelta(0):
-                raise ValueError(f"{name} must be positive")
-        if self.backoff_max < self.backoff_initial:
-            raise ValueError("backoff_max must not be below backoff_initial")
-        return self
-
-    @property
-    def host(self) -> str:
-        host = urlsplit(self.broker_url).hostname
-        assert host is not None  # checked by the validator
-        return host
-
-    @property
-    def port(self) -> int:
-        parts = urlsplit(self.broker_url)
-        return parts.port or (8883 if parts.scheme == "mqtts" else 1883)
-
-
 @dataclass(frozen=True)
 class _Inbound:
     generation: int
     mid: int
     qos: int
-    dup: bool
+    maybe_resent: bool  # DUP flag, or any message on a connection that resumed our session
     retained: bool
     topic: str
     payload: bytes
@@ -224,6 +167,7 @@ class MqttSource:
         self._client: paho.Client | None = None
         self._net_generation = 0
         self._session_lost = False
+        self._session_resumed = False  # network thread: this connection resumed our session
         # Wakes the network thread's select() when a PUBACK is queued (made on enter).
         self._wake_r: socket.socket | None = None
         self._wake_w: socket.socket | None = None
@@ -312,9 +256,10 @@ class MqttSource:
         records = self._router.decode(
             item.topic, item.payload, item.received_at, retained=item.retained
         )
-        if item.dup:
+        if item.maybe_resent:
             # A broker may re-send what it had already been acknowledged for (Mosquitto does
-            # after a restart). Records that carry their device time are recognised and
+            # after a restart), or what our PUBACK, sent as the connection died, never reached
+            # (without the DUP flag: aedes). Records that carry their device time are recognised and
             # skipped; receipt-timed ones (Shelly) cannot be told apart and are kept.
             records = tuple(r for r in records if _identity(r) not in self._committed)
         if not records:
@@ -336,7 +281,7 @@ class MqttSource:
         if pending is not None and pending[0] < item.generation:
             del self._pending_acks[item.mid]
             committed = committed or pending[1]
-        return item.dup and committed == item.digest
+        return item.maybe_resent and committed == item.digest
 
     def _acknowledge(self, item: _Inbound) -> None:
         if item.qos == 0:
@@ -384,13 +329,13 @@ class MqttSource:
         self._state.changes += 1
         self._wakeup.set()
 
-    def _ack_result(self, ack: _Ack, sent: bool) -> None:
+    def _ack_result(self, ack: _Ack) -> None:
         if self._pending_acks.get(ack.mid) != (ack.generation, ack.digest):
             return  # already resolved: its re-delivery was recognised
         del self._pending_acks[ack.mid]
-        if not sent:
-            # The connection changed before the PUBACK left: recognise the re-delivery.
-            self._remember_unacked(ack.mid, ack.digest)
+        # Sent or not, recognise a re-delivery: a PUBACK written into a connection that had
+        # died unnoticed (its peer reset it) is lost without any error here.
+        self._remember_unacked(ack.mid, ack.digest)
 
     def _remember_unacked(self, mid: int, digest: bytes) -> None:
         self._unacked[mid] = digest
@@ -414,7 +359,10 @@ class MqttSource:
         client = paho.Client(
             callback_api_version=CallbackAPIVersion.VERSION2,
             client_id=self._cfg.client_id,
-            protocol=paho.MQTTv5,
+            protocol=paho.MQTTv5 if self._v5 else paho.MQTTv311,
+            # MQTT 3.1.1 has no Session Expiry: the session is kept as long as the broker keeps
+            # it; clean_session false asks for it to be kept at all.
+            clean_session=None if self._v5 else False,
             manual_ack=True,
         )
         client.connect_timeout = self._cfg.connect_timeout.total_seconds()
@@ -427,6 +375,18 @@ class MqttSource:
         client.on_subscribe = self._on_subscribe
         client.on_message = self._on_message
         return client
+
+    @property
+    def _v5(self) -> bool:
+        return self._cfg.mqtt_version == "5"
+
+    def _session_arguments(self) -> dict[str, Any]:
+        """MQTT 5 asks for the session and the Receive Maximum in CONNECT; 3.1.1 has neither
+        (the session was asked for by the client's clean_session, and back-pressure rests on
+        the slots alone: the network thread stops reading the socket)."""
+        if not self._v5:
+            return {}
+        return {"clean_start": False, "properties": self._connect_properties()}
 
     def _connect_properties(self) -> Properties:
         props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
@@ -446,8 +406,7 @@ class MqttSource:
                         self._cfg.host,
                         self._cfg.port,
                         keepalive=int(self._cfg.keepalive.total_seconds()),
-                        clean_start=False,
-                        properties=self._connect_properties(),
+                        **self._session_arguments(),
                     )
                     first = False
                 else:
@@ -506,10 +465,9 @@ class MqttSource:
                 ack = self._acks.get_nowait()
             except queue.Empty:
                 return
-            sent = ack.generation == self._net_generation and client.is_connected()
-            if sent:
-                sent = client.ack(ack.mid, ack.qos) == MQTTErrorCode.MQTT_ERR_SUCCESS
-            self._post(self._ack_result, ack, sent)
+            if ack.generation == self._net_generation and client.is_connected():
+                client.ack(ack.mid, ack.qos)  # a failure here is a lost connection: re-sent
+            self._post(self._ack_result, ack)
 
     def _shutdown(self, client: paho.Client) -> None:
         if client.is_connected():
@@ -536,6 +494,8 @@ class MqttSource:
     ) -> None:
         if reason.is_failure:
             detail = f"broker refused the connection: {reason}"
+            if str(reason) == "Unsupported protocol version" and self._v5:
+                detail += " (a broker without MQTT 5: set mqtt_version: 3.1.1)"
             if str(reason) in _PERMANENT_CONNACK:
                 self._post(self._fail, PermanentSourceError(f"{self.name}: {detail}"))
             self._offline(detail)
@@ -543,8 +503,17 @@ class MqttSource:
             return
         self._net_generation += 1
         self._session_lost = not flags.session_present and self._net_generation > 1
-        options = SubscribeOptions(qos=1, retainHandling=SubscribeOptions.RETAIN_SEND_IF_NEW_SUB)
-        client.subscribe([(topic, options) for topic in self._router.subscriptions])
+        self._session_resumed = flags.session_present and self._net_generation > 1
+        # MQTT 3.1.1 has no Retain Handling: its broker sends retained messages on every
+        # SUBSCRIBE, so they are marked retained (Shelly: uncertain) and may come again.
+        topics = self._router.subscriptions
+        if self._v5:
+            options = SubscribeOptions(
+                qos=1, retainHandling=SubscribeOptions.RETAIN_SEND_IF_NEW_SUB
+            )
+            client.subscribe([(topic, options) for topic in topics])
+        else:
+            client.subscribe([(topic, 1) for topic in topics])
 
     def _on_subscribe(
         self,
@@ -575,7 +544,9 @@ class MqttSource:
             generation=self._net_generation,
             mid=msg.mid,
             qos=msg.qos,
-            dup=bool(msg.dup),
+            # aedes re-sends unacknowledged messages after a reconnect without the DUP flag
+            # (MQTT 3.1.1 §3.3.1.1 asks for it), so the flag alone cannot be trusted.
+            maybe_resent=bool(msg.dup) or self._session_resumed,
             retained=bool(msg.retain),
             topic=msg.topic,
             payload=bytes(msg.payload),

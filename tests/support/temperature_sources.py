@@ -10,7 +10,7 @@ from datetime import timedelta
 from urllib.parse import urlsplit
 
 import paho.mqtt.client as paho
-from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
 from edge.sources.mqtt import MqttSourceConfig
 from protocols.payloads import DecoderSpec
@@ -23,14 +23,17 @@ def broker_address(mqtt_url: str) -> tuple[str, int]:
 
 
 def publish(
-    mqtt_url: str, messages: Sequence[tuple[str, bytes | str]], retain: bool = False
+    mqtt_url: str,
+    messages: Sequence[tuple[str, bytes | str]],
+    retain: bool = False,
+    protocol: MQTTProtocolVersion = paho.MQTTv5,
 ) -> None:
     """Publishes at QoS 1 and returns once the broker acknowledged every message."""
     host, port = broker_address(mqtt_url)
     client = paho.Client(
         callback_api_version=CallbackAPIVersion.VERSION2,
         client_id=f"test-pub-{uuid.uuid4().hex[:8]}",
-        protocol=paho.MQTTv5,
+        protocol=protocol,
     )
     client.connect(host, port)
     client.loop_start()
@@ -47,9 +50,12 @@ def publish(
 
 
 async def apublish(
-    mqtt_url: str, messages: Sequence[tuple[str, bytes | str]], retain: bool = False
+    mqtt_url: str,
+    messages: Sequence[tuple[str, bytes | str]],
+    retain: bool = False,
+    protocol: MQTTProtocolVersion = paho.MQTTv5,
 ) -> None:
-    await asyncio.to_thread(publish, mqtt_url, messages, retain)
+    await asyncio.to_thread(publish, mqtt_url, messages, retain, protocol)
 
 
 def mqtt_config(
