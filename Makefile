@@ -36,10 +36,18 @@ $(VENDOR_STAMP): $(VENDOR)/package-lock.json
 INTEROP := tests/interop/opcua-server
 INTEROP_STAMP := $(INTEROP)/node_modules/.installed-$(shell cat $(INTEROP)/package-lock.json | md5sum | cut -c1-12)
 
-interop-deps: $(INTEROP_STAMP)
+# The independent MQTT broker (aedes, MIT), pinned the same way.
+MQTT_INTEROP := tests/interop/mqtt-broker
+MQTT_INTEROP_STAMP := $(MQTT_INTEROP)/node_modules/.installed-$(shell cat $(MQTT_INTEROP)/package-lock.json | md5sum | cut -c1-12)
+
+interop-deps: $(INTEROP_STAMP) $(MQTT_INTEROP_STAMP)
 
 $(INTEROP_STAMP): $(INTEROP)/package-lock.json
 	@cd $(INTEROP) && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+$(MQTT_INTEROP_STAMP): $(MQTT_INTEROP)/package-lock.json
+	@cd $(MQTT_INTEROP) && npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
 services: setup
