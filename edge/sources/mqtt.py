@@ -20,11 +20,13 @@ The session is persistent (``clean_start`` false, Session Expiry Interval from c
 subscriptions use QoS 1, so messages published while the gateway is away are delivered when it
 comes back. Each connection has a generation number: messages still queued from a lost
 connection are discarded unacknowledged (the broker re-sends them, MQTT 5 §4.4). A message whose
-records were committed but whose PUBACK could not be sent before the connection dropped is
-remembered by packet id and content; its re-delivery (DUP flag) is acknowledged without being
-yielded again, so a reconnect does not duplicate it. A restarted broker may also re-send what
-it had been acknowledged for; re-sent records carrying a device time that match one committed
-recently are skipped (receipt-timed ones cannot be told apart and are kept: at-least-once).
+records were committed is remembered by packet id and content once its PUBACK was handed to
+paho or could not be (a PUBACK written into a connection that died unnoticed is lost silently);
+its re-delivery (DUP flag, or any message on a connection that resumed our session: aedes omits
+the flag) is acknowledged without being yielded again, so a reconnect does not duplicate it.
+A restarted broker may also re-send what it had been acknowledged for; re-sent records
+carrying a device time that match one committed recently are skipped (receipt-timed ones
+cannot be told apart and are kept: at-least-once).
 
 Broker connection state leaves as ``DeviceStatus`` records (``mqtt_broker``): online, degraded
 (session lost or subscription downgraded), offline. Under back-pressure the state reported is
