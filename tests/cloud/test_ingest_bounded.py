@@ -69,10 +69,10 @@ async def test_a_locked_stream_cannot_exhaust_the_pool(timescale_url: str) -> No
             all_took = time.monotonic() - started
             await holder.rollback()
         assert other.status_code == 200
-        assert other_took < 1.5  # before today's fix: 503 after the 10 s pool timeout
+        assert other_took < 5  # before the fix: 503 after the 10 s pool timeout
         assert [a.status_code for a in answers] == [503] * 10
         assert all(a.headers["Retry-After"] for a in answers)
-        assert all_took < 5
+        assert all_took < 8  # each waits at most stream_wait (1 s); a loaded machine adds
         assert {a.json()["error"].split(":")[0] for a in answers} == {"stream_busy"}
         again = await post(client, one, batch_of("gw-1", BOOT, 6, 5))
         assert again.status_code == 200

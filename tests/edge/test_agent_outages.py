@@ -137,7 +137,7 @@ async def test_stop_ends_within_its_grace_with_the_outbox_full_and_the_cloud_dow
         await eventually(lambda: "sensor/fridge-1/t" in agent.snapshot().alarms)
         started = time.monotonic()
     elapsed = time.monotonic() - started
-    assert elapsed < 0.5 + 0.3 + 1.5, elapsed
+    assert elapsed < 0.5 + 0.3 + 4, elapsed  # grace + flush, with room for a loaded machine
     assert device.pending[0] == breaches(0)  # what was not committed is still on the device
     async with await SqliteOutbox.open(tmp_path / "outbox.db") as outbox:
         rows = (await outbox.peek(10_000, 1 << 30)).records
@@ -175,7 +175,7 @@ async def test_a_reconfiguration_waiting_for_room_does_not_hold_the_stop(tmp_pat
         assert not reconfiguring.done()  # the closed passage waits for room
         started = time.monotonic()
     elapsed = time.monotonic() - started
-    assert elapsed < 0.5 + 0.3 + 1.5, elapsed
+    assert elapsed < 0.5 + 0.3 + 4, elapsed  # grace + flush, with room for a loaded machine
     assert await asyncio.wait_for(reconfiguring, 1) == []  # no source changed
 
 

@@ -88,7 +88,7 @@ async def test_a_stop_with_the_outbox_full_loses_nothing(
             first.kill()
     if sig is signal.SIGTERM:
         assert code == 0, await asyncio.to_thread(log.read_text)
-        assert took < 2 + 0.5 + 3, took  # stop_grace + shutdown_flush + process exit
+        assert took < 2 + 0.5 + 6, took  # stop_grace + shutdown_flush + a loaded process exit
     else:
         assert code == -signal.SIGKILL
     kept = await readings_in_outbox(tmp_path)
@@ -140,7 +140,7 @@ async def test_a_second_sigterm_forces_the_stop(tmp_path: Path, mqtt_url: str) -
         if proc.poll() is None:
             proc.kill()
     assert code == 3, await asyncio.to_thread(log.read_text)
-    assert took < 6, took
+    assert took < 10, took  # not the 60 s grace
     assert "forcing the stop" in await asyncio.to_thread(log.read_text)
     async with await SqliteOutbox.open(tmp_path / "outbox.db") as outbox:
         rows = (await outbox.peek(1_000_000, 1 << 40)).records
