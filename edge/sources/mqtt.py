@@ -160,7 +160,8 @@ class MqttSource:
         self._subscribed = asyncio.Event()
         self._state = _State()
         self._fatal: PermanentSourceError | None = None
-        self._unacked: dict[int, bytes] = {}  # committed, PUBACK not sent: mid -> digest
+        # committed, its PUBACK sent or not: mid -> digest, to recognise a re-delivery
+        self._recent_acks: dict[int, bytes] = {}
         self._pending_acks: dict[int, tuple[int, bytes]] = {}  # mid -> (generation, digest)
         self._committed: OrderedDict[tuple[object, ...], None] = OrderedDict()
         self._committed_bound = max(1024, 16 * config.in_flight)
@@ -278,7 +279,7 @@ class MqttSource:
             self._committed.popitem(last=False)
 
     def _is_redelivery(self, item: _Inbound) -> bool:
-        committed = self._unacked.pop(item.mid, None)
+        committed = self._recent_acks.pop(item.mid, None)
         pending = self._pending_acks.get(item.mid)
         if pending is not None and pending[0] < item.generation:
             del self._pending_acks[item.mid]
@@ -289,7 +290,7 @@ class MqttSource:
         if item.qos == 0:
             return
         if item.generation != self._net_generation:
-            self._remember_unacked(item.mid, item.digest)
+            self._remember_ack(item.mid, item.digest)
             return
         self._pending_acks[item.mid] = (item.generation, item.digest)
         self._acks.put(_Ack(item.generation, item.mid, item.qos, item.digest))
@@ -337,13 +338,13 @@ class MqttSource:
         del self._pending_acks[ack.mid]
         # Sent or not, recognise a re-delivery: a PUBACK written into a connection that had
         # died unnoticed (its peer reset it) is lost without any error here.
-        self._remember_unacked(ack.mid, ack.digest)
+        self._remember_ack(ack.mid, ack.digest)
 
-    def _remember_unacked(self, mid: int, digest: bytes) -> None:
-        self._unacked[mid] = digest
-        if len(self._unacked) > 2 * self._cfg.in_flight:
+    def _remember_ack(self, mid: int, digest: bytes) -> None:
+        self._recent_acks[mid] = digest
+        if len(self._recent_acks) > 2 * self._cfg.in_flight:
             # Forgetting an entry can only cause a duplicate later, never a loss.
-            self._unacked.pop(next(iter(self._unacked)))
+            self._recent_acks.pop(next(iter(self._recent_acks)))
 
     def _fail(self, error: PermanentSourceError) -> None:
         self._fatal = error
