@@ -354,7 +354,19 @@ class MosquittoService:
         if self.running():
             return self.url
         state = self.directory / "service.json"
-        port = json.loads(state.read_text())["port"] if state.exists() else free_port()
+        if state.exists():
+            self._launch(json.loads(state.read_text())["port"])
+            return self.url
+        # A port free a moment ago can be taken before the broker binds it (parallel tests):
+        # the broker then exits at once, so try another.
+        for _ in range(3):
+            if self._launch(free_port()):
+                return self.url
+        raise ServiceError(f"mosquitto did not start: see {self.directory / 'mosquitto.log'}")
+
+    def _launch(self, port: int) -> bool:
+        """Writes the config for ``port`` and starts the broker; whether it is running."""
+        state = self.directory / "service.json"
         (self.directory / "db").mkdir(parents=True, exist_ok=True)
         common = [
             f"persistence_location {self.directory / 'db'}/",
@@ -383,11 +395,15 @@ class MosquittoService:
         binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
         # -d: the broker daemonizes, so it is never our child (no zombie after a kill).
         subprocess.run([binary, "-c", str(self.conf), "-d"], check=True)  # noqa: S603
-        _wait_port(port, 15)
+        # -d forks before the listener binds: something answering on the port proves nothing
+        # until our own broker is seen running.
         deadline = time.monotonic() + 5
         while self._pid() is None and time.monotonic() < deadline:
             time.sleep(0.05)
-        return self.url
+        if self._pid() is None:
+            return False
+        _wait_port(port, 15)
+        return self.running()
 
     def _gateway_policy(self) -> list[str]:
         """Password file from ``accounts``; the deployed ACL and policy file, included as is."""
